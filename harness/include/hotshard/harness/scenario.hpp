@@ -102,6 +102,11 @@ struct scenario {
   // "private_increment", "contended_rmw" or "" (none).
   std::string limit;
   std::function<result_record(const run_request&)> run;
+  // What `suite` runs for this scenario: one run_options per step (threads,
+  // workload, duration or ops, knobs; repetitions are set by the suite).
+  // `full` = false must fit this scenario's share of a ≤ 5 minute --quick suite
+  // on 2 cores. Empty function: one step with the default options.
+  std::function<std::vector<run_options>(bool full)> suite;
 };
 
 // Registry. register_scenario throws std::logic_error on a duplicate name.
