@@ -1,0 +1,159 @@
+// Scenario `hot-partition`: the Black Friday stream (steady Zipf reads and
+// writes, a viral key that takes viral_share of all operations, a cache expiry
+// of the hottest keys that sets off a herd) replayed against the simulated
+// store, without and with hotshard's primitives in front of it. The model and
+// its mitigations are in harness/contenders/hot_partition.hpp.
+//
+// Time in the store, cache and buffer is simulated (offered_rate operations
+// per simulated second), so a run's length in operations is --ops N, or
+// offered_rate × --duration; every phase is a fraction of it.
+#include "../contenders/hot_partition.hpp"
+
+#include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/workloads/spec.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace hotshard::harness {
+namespace {
+
+namespace hp = hot_partition;
+
+constexpr const char* impl_names[] = {"unmitigated", "salting", "cache", "buffer", "adaptive", "mitigated"};
+
+hp::stream_config stream_of(const run_request& r) {
+  hp::stream_config c;
+  const auto spec = workloads::parse_spec(r.workload);
+  if (spec.kind != "zipf")
+    throw usage_error("--workload: hot-partition replays a zipf:n=N,s=S stream with its phases on top (got '" +
+                      r.workload + "')");
+  c.n = static_cast<std::uint64_t>(spec.number("n"));
+  c.s = spec.number("s");
+  c.read_fraction = r.options.knob_double("read_fraction", c.read_fraction);
+  c.viral_share = r.options.knob_double("viral_share", c.viral_share);
+  c.herd_keys = static_cast<unsigned>(r.options.knob_u64("herd_keys", c.herd_keys));
+  for (auto [name, v] : {std::pair{"read_fraction", c.read_fraction}, std::pair{"viral_share", c.viral_share}})
+    if (!(v >= 0 && v <= 1)) throw usage_error(std::string("--set ") + name + ": must be in [0, 1]");
+  if (c.herd_keys == 0) throw usage_error("--set herd_keys: must be >= 1");
+  return c;
+}
+
+hp::client_config client_of(const run_request& r) {
+  hp::client_config c;
+  const auto& o = r.options;
+  c.offered_rate = o.knob_double("offered_rate", c.offered_rate);
+  c.partitions = static_cast<unsigned>(o.knob_u64("partitions", c.partitions));
+  c.headroom = o.knob_double("headroom", c.headroom);
+  c.routing = parse_routing(o.knob_string("routing", "hash"));
+  c.salt = static_cast<unsigned>(o.knob_u64("salt", c.salt));
+  c.hot_share = o.knob_double("hot_share", c.hot_share);
+  c.ttl_seconds = o.knob_double("ttl", c.ttl_seconds);
+  c.backend_read_us = o.knob_u64("backend_us", c.backend_read_us);
+  if (!(c.offered_rate > 0)) throw usage_error("--set offered_rate: must be > 0");
+  if (c.partitions < 2) throw usage_error("--set partitions: must be >= 2");
+  if (!(c.headroom > 0)) throw usage_error("--set headroom: must be > 0");
+  if (c.salt < 2 || c.salt > c.partitions) throw usage_error("--set salt: must be in [2, partitions]");
+  if (!(c.hot_share > 0 && c.hot_share < 1)) throw usage_error("--set hot_share: must be in (0, 1)");
+  if (!(c.ttl_seconds > 0)) throw usage_error("--set ttl: must be > 0 (simulated seconds)");
+  return c;
+}
+
+result_record run_hot_partition(const run_request& r) {
+  const auto m = hp::mitigations_of(r.impl);
+  if (!m) throw usage_error("--impl: '" + r.impl + "' is not an implementation of hot-partition");
+  const hp::stream_config sc = stream_of(r);
+  const hp::client_config cc = client_of(r);
+  const std::uint64_t N = r.options.ops > 0
+                              ? r.options.ops
+                              : static_cast<std::uint64_t>(std::llround(cc.offered_rate * r.options.duration_seconds));
+  if (N < 1000) throw usage_error("--ops/--duration: hot-partition needs at least 1000 operations to show its phases");
+  const double simulated_seconds = static_cast<double>(N) / cc.offered_rate;
+
+  const hp::stream stream(sc, r.seed);
+  hp::client client(cc, *m);
+  client.start(simulated_seconds / 50);  // 50 intervals in the per-partition time series
+  client.track_hot_keys(stream.herd());
+  const std::uint64_t herd_begin = stream.herd_begin(N);
+
+  runner_config rc = runner_config::from(r);
+  rc.ops = N;
+  rc.rate = 0;
+  rc.warmup_fraction = 0;  // a time-ordered stream: op i of thread t is global op i·T + t
+  const unsigned T = rc.threads;
+  const auto meas = run_workers(rc, [&](unsigned t) {
+    // Pre-generate this thread's share of the stream: not timed.
+    std::vector<workloads::operation> ops;
+    std::vector<std::uint64_t> index;
+    for (std::uint64_t g = t; g < N; g += T) {
+      ops.push_back(stream.at_index(g, N));
+      index.push_back(g);
+    }
+    return [&client, &stream, herd_begin, ops = std::move(ops), index = std::move(index)](std::uint64_t i) {
+      client.execute(ops[i], index[i], herd_begin, stream.herd());
+    };
+  });
+  client.finish();
+
+  nlohmann::json metrics = client.metrics();
+  if (metrics["lost"].get<std::int64_t>() != 0)
+    throw run_failure("hot-partition/" + r.impl + ": " + std::to_string(metrics["lost"].get<std::int64_t>()) +
+                      " accepted writes did not reach the store");
+  metrics["offered_rate"] = cc.offered_rate;
+  metrics["partition_capacity"] = cc.headroom * cc.offered_rate / cc.partitions;
+  metrics["simulated_seconds"] = simulated_seconds;
+  metrics["phases"] = {{"viral_start", sc.viral_start}, {"viral_share", sc.viral_share},
+                       {"herd_start", sc.herd_start}, {"herd_length", sc.herd_length}};
+  metrics["client_p99_ns"] = meas.latency.percentile(0.99);
+  return make_record(r, meas, std::move(metrics));
+}
+
+scenario make_hot_partition_scenario() {
+  scenario s;
+  s.name = "hot-partition";
+  s.family = "hot-partition";
+  s.description =
+      "Black Friday: steady Zipf reads/writes, then a viral key takes viral_share of all ops, then the hottest "
+      "cache entries expire at once (a herd); replayed against the simulated store without mitigation, with each "
+      "mitigation alone, and with salting + coalescing cache + write buffer. Store time is simulated at "
+      "offered_rate ops/s, so --duration D means offered_rate*D operations.";
+  s.default_workload = "zipf:n=1000000,s=0.99";
+  s.impls = {
+      {"unmitigated", "every request goes straight to its partition"},
+      {"salting", "hot_key_detector + salted_counter_map: hot keys' writes spread over K partitions, reads gather"},
+      {"cache", "reads through coalescing_cache (TTL, single-flight on misses)"},
+      {"buffer", "writes through write_buffer (combining, rate-limited drain, retries throttled writes)"},
+      {"adaptive", "no primitives; the store lends cold partitions' capacity to hot ones"},
+      {"mitigated", "salting + cache + buffer together"},
+  };
+  s.knobs = {
+      {"offered_rate", "simulated operations per second, all clients", "200000"},
+      {"partitions", "partitions of the store", "16"},
+      {"headroom", "partition capacity as a multiple of the average partition load", "2"},
+      {"routing", "store routing: hash, ring, slots, range", "hash"},
+      {"salt", "K sub-keys for a hot key (2..partitions)", "16"},
+      {"hot_share", "detector threshold: share of recent traffic that makes a key hot", "0.01"},
+      {"ttl", "cache TTL in simulated seconds", "0.5"},
+      {"backend_us", "real latency of each backend read in microseconds", "0"},
+      {"read_fraction", "share of reads in the stream", "0.8"},
+      {"viral_share", "share of all operations that go to the viral key once it appears", "0.5"},
+      {"herd_keys", "keys whose cache entries expire together (viral key + top ranks)", "8"},
+  };
+  s.run = run_hot_partition;
+  s.suite = [](bool full) {
+    run_options o;
+    o.threads = full ? std::vector<unsigned>{2, 8} : std::vector<unsigned>{2};
+    o.ops = full ? 2'000'000 : 400'000;
+    return std::vector<run_options>{o};
+  };
+  (void)impl_names;
+  return s;
+}
+
+}  // namespace
+
+HOTSHARD_REGISTER_SCENARIO(make_hot_partition_scenario());
+
+}  // namespace hotshard::harness
