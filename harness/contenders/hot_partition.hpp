@@ -27,9 +27,10 @@
 //               single-flight on misses); a loader that hits a throttled
 //               partition fails and the error is remembered briefly.
 //   buffer    — writes go through a write_buffer (combining sums per key within
-//               a batch, help-drain backpressure, drained by the clients every
-//               few operations at a bounded rate); a throttled backend write is
-//               retried by the buffer, never dropped.
+//               a batch, drained by the clients every few operations at a
+//               bounded rate); a throttled backend write is retried by the
+//               buffer, never dropped; a write that finds the buffer full is
+//               refused and reported to the client (write_errors).
 //   adaptive  — the store lends unused capacity from cold partitions to hot ones.
 // Without the buffer a throttled write is an error returned to the client
 // (counted in write_errors): the client knows, nothing is silently dropped.
@@ -201,7 +202,9 @@ class client {
       write_buffer_config<std::uint64_t, std::int64_t> o;
       o.capacity = cfg_.buffer_capacity;
       o.drain_thread = false;
-      o.on_full = backpressure::help_drain;
+      // A full buffer refuses the write and the client is told (write_errors):
+      // blocking would stop simulated time, which only moves with requests.
+      o.on_full = backpressure::fail;
       // Sink calls allowed per second: half of the whole store's capacity.
       o.rate_per_sec = 0.5 * cfg_.headroom * cfg_.offered_rate;
       o.retry_backoff = std::chrono::nanoseconds(0);
@@ -251,12 +254,14 @@ class client {
   // time so its token bucket and the store refill), then verify nothing was lost.
   void finish() {
     if (buffer_) {
-      buffer_->close();
-      for (int round = 0; buffer_->stats().lag > 0; ++round) {
-        if (round > 10'000'000) throw std::runtime_error("write buffer did not settle");
+      // Not closed first: after close() the buffer gives a refused write a few
+      // more tries only, and here the store keeps refusing until time passes.
+      for (std::uint64_t round = 0; buffer_->stats().lag > 0; ++round) {
+        if (round > 100'000'000) throw std::runtime_error("write buffer did not settle");
         clock_ns_.fetch_add(period_ns_, std::memory_order_relaxed);
         buffer_->drain();
       }
+      buffer_->close();
     }
   }
 
@@ -288,7 +293,9 @@ class client {
     j["writes_accepted"] = accepted;
     j["writes_applied"] = applied;
     j["write_errors"] = write_errors_.load(std::memory_order_relaxed);
-    j["lost"] = static_cast<std::int64_t>(accepted) - applied;
+    // Accepted writes that neither reached the store nor were reported failed.
+    const std::uint64_t reported_failed = buffer_ ? buffer_->stats().failed : 0;
+    j["lost"] = static_cast<std::int64_t>(accepted - reported_failed) - applied;
     j["reads"] = reads_.load(std::memory_order_relaxed);
     j["read_errors"] = read_errors_.load(std::memory_order_relaxed);
     if (cache_) {

@@ -1,0 +1,192 @@
+#include <contenders/hot_partition.hpp>
+
+#include <gtest/gtest.h>
+
+#include <barrier>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace hp = hotshard::harness::hot_partition;
+using hotshard::workloads::op_kind;
+using hotshard::workloads::operation;
+
+namespace {
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr std::uint64_t stream_ops = 60'000;
+#else
+constexpr std::uint64_t stream_ops = 200'000;
+#endif
+
+// Replays the whole stream on one thread, in order: fully deterministic.
+void replay(hp::client& c, const hp::stream& s, std::uint64_t n_ops) {
+  const auto herd_begin = s.herd_begin(n_ops);
+  for (std::uint64_t g = 0; g < n_ops; ++g) c.execute(s.at_index(g, n_ops), g, herd_begin, s.herd());
+  c.finish();
+}
+
+// Replays the stream on `threads` threads, thread t taking ops t, t+T, ...
+void replay_concurrently(hp::client& c, const hp::stream& s, std::uint64_t n_ops, unsigned threads) {
+  const auto herd_begin = s.herd_begin(n_ops);
+  std::barrier start(threads);
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (std::uint64_t g = t; g < n_ops; g += threads) c.execute(s.at_index(g, n_ops), g, herd_begin, s.herd());
+    });
+  for (auto& th : pool) th.join();
+  c.finish();
+}
+
+hp::client_config roomy() {
+  hp::client_config cc;
+  cc.headroom = 1000;  // no partition ever throttles
+  return cc;
+}
+
+}  // namespace
+
+TEST(hot_partition_stream, phases_are_fractions_of_the_run) {
+  hp::stream_config sc;
+  sc.n = 100'000;
+  const hp::stream s(sc, 7);
+  const std::uint64_t N = 100'000;
+  std::uint64_t viral_before = 0, viral_after = 0, after = 0;
+  for (std::uint64_t g = 0; g < N; ++g) {
+    const auto op = s.at_index(g, N);
+    if (g >= s.herd_begin(N) && g < s.herd_end(N)) {
+      EXPECT_EQ(op.op, op_kind::get);
+      EXPECT_NE(std::find(s.herd().begin(), s.herd().end(), op.key), s.herd().end());
+      continue;
+    }
+    if (g < N * 3 / 10) {
+      viral_before += op.key == s.viral_key();
+    } else {
+      ++after;
+      viral_after += op.key == s.viral_key();
+    }
+  }
+  EXPECT_EQ(viral_before, 0u);
+  const double share = static_cast<double>(viral_after) / static_cast<double>(after);
+  EXPECT_GE(share, 0.30);  // the article's influencer moment: at least 30% of all operations
+  EXPECT_NEAR(share, sc.viral_share, 0.02);
+}
+
+TEST(hot_partition_stream, is_the_same_for_the_same_seed) {
+  const hp::stream a(hp::stream_config{}, 3), b(hp::stream_config{}, 3), c(hp::stream_config{}, 4);
+  int differences = 0;
+  for (std::uint64_t g = 0; g < 1000; ++g) {
+    EXPECT_EQ(a.at_index(g, 1000).key, b.at_index(g, 1000).key);
+    differences += a.at_index(g, 1000).key != c.at_index(g, 1000).key;
+  }
+  EXPECT_GT(differences, 100);
+}
+
+TEST(hot_partition, salting_spreads_a_hot_key_over_k_partitions_and_reads_gather_the_exact_sum) {
+  hp::client_config cc = roomy();
+  cc.salt = 8;
+  cc.hot_share = 0.05;
+  cc.detector_window = 1024;
+  hp::client c(cc, hp::mitigations{.salting = true});
+  c.start(0);
+  const std::uint64_t hot = 7;
+  std::int64_t hot_writes = 0;
+  for (std::uint64_t g = 0; g < 20'000; ++g) {
+    const operation op = g % 2 == 0 ? operation{hot, op_kind::put} : operation{1000 + g, op_kind::put};
+    hot_writes += op.key == hot;
+    c.execute(op, g, ~std::uint64_t{0}, {});
+  }
+  c.finish();
+  ASSERT_EQ(c.salt_of(hot), 8u);
+  const auto subs = c.sub_keys(hot, 8);
+  ASSERT_EQ(subs.size(), 8u);
+  std::set<unsigned> partitions;
+  for (auto k : subs) {
+    partitions.insert(c.store().partition_of(k));
+    EXPECT_GT(c.store().value(k), 0) << "every sub-key received writes";
+  }
+  EXPECT_EQ(partitions.size(), 8u) << "the K sub-keys sit on K distinct partitions";
+  EXPECT_EQ(c.unsafe_value(hot), hot_writes);
+  EXPECT_EQ(c.read(hot), std::optional<std::int64_t>(hot_writes)) << "a client read gathers every sub-key";
+}
+
+TEST(hot_partition, coalescing_cache_cuts_backend_reads_during_a_herd) {
+  hp::stream_config sc;
+  sc.n = 10'000;
+  sc.herd_start = 0;
+  sc.herd_length = 1;  // the whole run is the herd
+  const hp::stream s(sc, 1);
+  const std::uint64_t N = 10'000;
+
+  hp::client plain(roomy(), hp::mitigations{});
+  plain.start(0);
+  replay(plain, s, N);
+  EXPECT_EQ(plain.store().backend_calls(), N);
+
+  hp::client cached(roomy(), hp::mitigations{.cache = true});
+  cached.start(0);
+  replay(cached, s, N);
+  EXPECT_EQ(cached.store().backend_calls(), s.herd().size()) << "one load per herd key, then hits";
+}
+
+TEST(hot_partition, simultaneous_misses_on_one_key_become_one_backend_read) {
+  hp::client_config cc = roomy();
+  cc.backend_read_us = 2000;  // the load is still running when the others arrive
+  hp::client c(cc, hp::mitigations{.cache = true});
+  c.start(0);
+  constexpr unsigned threads = 16;
+  std::barrier start(threads);
+  std::vector<std::thread> pool;
+  std::vector<std::optional<std::int64_t>> got(threads);
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      start.arrive_and_wait();
+      got[t] = c.read(42);
+    });
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(c.store().backend_calls(), 1u);
+  for (const auto& v : got) EXPECT_EQ(v, std::optional<std::int64_t>(0));
+}
+
+TEST(hot_partition, write_buffer_applies_every_accepted_write_while_partitions_throttle) {
+  hp::client_config cc;
+  cc.headroom = 0.5;  // every partition is over capacity: backend writes get refused and retried
+  hp::client c(cc, hp::mitigations{.buffer = true});
+  c.start(0);
+  const hp::stream s(hp::stream_config{}, 11);
+  replay_concurrently(c, s, stream_ops / 2, 4);
+  const auto m = c.metrics();
+  EXPECT_GT(m["buffer_sink_failures"].get<std::uint64_t>(), 0u) << "the store did refuse writes";
+  EXPECT_EQ(m["lost"].get<std::int64_t>(), 0);
+  EXPECT_EQ(m["buffer_failed"].get<std::int64_t>(), 0);
+  // Every write is either applied or reported to the client as refused.
+  EXPECT_EQ(m["writes_applied"].get<std::int64_t>() + m["write_errors"].get<std::int64_t>(),
+            m["writes"].get<std::int64_t>());
+}
+
+TEST(hot_partition, the_unmitigated_stream_melts_one_partition) {
+  hp::client c(hp::client_config{}, hp::mitigations{});
+  c.start(0);
+  replay(c, hp::stream(hp::stream_config{}, 1), stream_ops);
+  const auto m = c.metrics();
+  EXPECT_GE(m["max_over_median"].get<double>(), 5.0);
+  EXPECT_GE(m["throttled_fraction"].get<double>(), 0.10);
+  EXPECT_GT(m["write_errors"].get<std::uint64_t>(), 0u) << "refused writes are reported to the client";
+}
+
+TEST(hot_partition, all_mitigations_together_keep_partitions_even_and_lose_nothing) {
+  hp::client c(hp::client_config{}, hp::mitigations{.salting = true, .cache = true, .buffer = true});
+  c.start(0);
+  const hp::stream s(hp::stream_config{}, 1);
+  c.track_hot_keys(s.herd());
+  replay(c, s, stream_ops);
+  const auto m = c.metrics();
+  EXPECT_LE(m["max_over_median"].get<double>(), 1.5);
+  EXPECT_LE(m["throttled_fraction"].get<double>(), 0.01);
+  EXPECT_EQ(m["lost"].get<std::int64_t>(), 0);
+  EXPECT_EQ(m["write_errors"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(m["writes_applied"].get<std::int64_t>(), m["writes"].get<std::int64_t>());
+  EXPECT_GE(m["hot_keys_salted"].get<std::uint64_t>(), 1u) << "the viral key got salted";
+}
