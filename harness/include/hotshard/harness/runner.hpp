@@ -14,7 +14,10 @@
 //     counts (detail::counting_stats) in its own padded slot; they are merged
 //     after all threads stopped, so the harness adds no shared writes to the
 //     measured loop.
-// Latency is sampled: one op in `sample_every` is timed in closed loop. In open
+// Latency is sampled: one op in `sample_every` is timed in closed loop; with
+// sample_every = 0 (the default) each thread picks the power of two, 1..4096,
+// that keeps two clock reads per sample under ~1% of the op cost it measured
+// in warm-up (64 when there was no warm-up to measure). In open
 // loop (--rate) every op is scheduled at start + i·T/rate (threads staggered)
 // and its latency counts from that intended start, so a stall shows up in
 // the percentiles instead of silently delaying later requests (no
@@ -58,7 +61,7 @@ struct runner_config {
   double duration_seconds = 1.0;
   double warmup_fraction = 0.1;     // of ops or of duration (duration warm-up capped at 0.5 s)
   double rate = 0;                  // open loop total ops/s; 0 = closed loop
-  std::uint64_t sample_every = 64;  // closed loop: time one op in this many (power of two)
+  std::uint64_t sample_every = 0;   // closed loop: time one op in this many (power of two); 0 = adaptive
   std::uint64_t check_every = 64;   // duration mode: look at the stop flag every this many ops
 
   static runner_config from(const run_request& r) {
@@ -70,6 +73,33 @@ struct runner_config {
     return c;
   }
 };
+
+namespace detail_runner {
+// What one steady_clock::now() costs here, measured once per process.
+inline double clock_read_ns() {
+  static const double ns = [] {
+    using clock = std::chrono::steady_clock;
+    constexpr int reads = 2000;
+    // now() is an opaque call (vDSO): the compiler cannot drop the loop.
+    const auto t0 = clock::now();
+    for (int k = 0; k < reads; ++k) (void)clock::now();
+    const auto t1 = clock::now();
+    const double per = std::chrono::duration<double, std::nano>(t1 - t0).count() / (reads + 1);
+    return per > 0 ? per : 1.0;
+  }();
+  return ns;
+}
+
+// The sampling period that keeps timing overhead near 1% of an op that
+// costs `op_ns`: 2 clock reads + a histogram increment per sample.
+inline std::uint64_t sample_period(double op_ns) {
+  if (!(op_ns > 0)) return 64;
+  const double want = (2.0 * clock_read_ns() + 2.0) / (0.01 * op_ns);
+  std::uint64_t p = 1;
+  while (p < 4096 && static_cast<double>(p) < want) p <<= 1;
+  return p;
+}
+}  // namespace detail_runner
 
 template <class MakeWorker>
 measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
@@ -85,6 +115,8 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
   };
   std::vector<slot> slots(T);
 
+  // Carries no data, only "stop now": every access is relaxed. The results
+  // are published by join(), not by this flag.
   std::atomic<bool> stop{false};
   clock::time_point start{};
   // The completion step runs once, when the last thread arrives: that instant
@@ -115,8 +147,10 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
       stop.store(true, std::memory_order_relaxed);
     };
     std::optional<std::decay_t<decltype(make_worker(0u))>> op;
+    std::uint64_t sample_every = cfg.sample_every;
     try {
       op.emplace(make_worker(t));
+      const auto w0 = clock::now();
       if (cfg.ops > 0) {
         const auto n = static_cast<std::uint64_t>(static_cast<double>(share(t)) * cfg.warmup_fraction);
         for (; i < n; ++i) (*op)(i);
@@ -126,14 +160,24 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
         while (clock::now() < until)
           for (std::uint64_t k = 0; k < cfg.check_every; ++k) (*op)(i++);
       }
+      if (sample_every == 0) {
+        const double warm_ns = std::chrono::duration<double, std::nano>(clock::now() - w0).count();
+        sample_every = i > 0 ? detail_runner::sample_period(warm_ns / static_cast<double>(i)) : 64;
+      }
     } catch (...) {
       fail();
     }
+    if (sample_every == 0 || (sample_every & (sample_every - 1)) != 0) sample_every = 64;
     s.warmup = i;
     ready.arrive_and_wait();
     started.arrive_and_wait();
     const auto base = detail::counting_stats::local();
     std::uint64_t done = 0;
+    auto timed_op = [&] {
+      const auto t0 = clock::now();
+      (*op)(i++);
+      s.latency.record(ns_between(t0, clock::now()));
+    };
     if (ok) {
       try {
         if (cfg.rate > 0) {
@@ -155,31 +199,28 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
             ++done;
           }
         } else if (cfg.ops > 0) {
+          // One timed op, then a run of untimed ones in a loop with no branch
+          // but its own bound: the harness's per-op cost is an increment and
+          // a compare (see calibrate/null).
           const std::uint64_t n = share(t);
-          const std::uint64_t mask = cfg.sample_every - 1;
-          for (std::uint64_t k = 0; k < n; ++k) {
-            if ((k & mask) == 0) {
-              const auto t0 = clock::now();
-              (*op)(i++);
-              s.latency.record(ns_between(t0, clock::now()));
-            } else {
-              (*op)(i++);
-            }
+          while (done < n) {
+            timed_op();
+            const std::uint64_t run = std::min(sample_every - 1, n - done - 1);
+            for (std::uint64_t j = 0; j < run; ++j) (*op)(i + j);
+            i += run;
+            done += run + 1;
           }
-          done = n;
         } else {
-          const std::uint64_t mask = cfg.sample_every - 1;
+          // Blocks of whole sampling periods, at least check_every ops each,
+          // between two looks at the stop flag.
+          const std::uint64_t periods = std::max<std::uint64_t>(1, (cfg.check_every + sample_every - 1) / sample_every);
           while (!stop.load(std::memory_order_relaxed)) {
-            for (std::uint64_t k = 0; k < cfg.check_every; ++k) {
-              if (((done + k) & mask) == 0) {
-                const auto t0 = clock::now();
-                (*op)(i++);
-                s.latency.record(ns_between(t0, clock::now()));
-              } else {
-                (*op)(i++);
-              }
+            for (std::uint64_t b = 0; b < periods; ++b) {
+              timed_op();
+              for (std::uint64_t j = 0; j < sample_every - 1; ++j) (*op)(i + j);
+              i += sample_every - 1;
             }
-            done += cfg.check_every;
+            done += periods * sample_every;
           }
         }
       } catch (...) {
@@ -199,8 +240,14 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
   for (unsigned t = 0; t < T; ++t) pool.emplace_back(worker, t);
   started.arrive_and_wait();
   if (cfg.ops == 0) {
-    std::this_thread::sleep_until(start + std::chrono::duration_cast<clock::duration>(
-                                              std::chrono::duration<double>(cfg.duration_seconds)));
+    // Poll so that a worker's failure (which raises `stop`) ends the run early.
+    const auto deadline = start + std::chrono::duration_cast<clock::duration>(
+                                      std::chrono::duration<double>(cfg.duration_seconds));
+    while (!stop.load(std::memory_order_relaxed)) {
+      const auto now = clock::now();
+      if (now >= deadline) break;
+      std::this_thread::sleep_for(std::min<clock::duration>(deadline - now, std::chrono::milliseconds(20)));
+    }
     stop.store(true, std::memory_order_relaxed);
   }
   for (auto& th : pool) th.join();

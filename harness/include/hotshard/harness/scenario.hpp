@@ -78,6 +78,8 @@ struct result_record {
   double ops_per_sec = 0;
   latency_summary latency;
   nlohmann::json metrics = nlohmann::json::object();
+  // The --set knobs of the run; filled in by hotshard-bench (scenarios need not).
+  std::map<std::string, std::string> knobs;
 };
 
 struct implementation_info {

@@ -1,0 +1,167 @@
+// harness/contenders/counters.hpp — every counter the counters family compares,
+// behind the `counter` / `keyed_counter` concepts, and the family's registry.
+//
+// Baselines and peers are thin adapters; ours are instantiated with
+// detail::counting_stats so a run reports cas_failures_per_op. The registry
+// functions call `f.template operator()<Adapter>(name, description)` for each
+// contender, in display order; the scenario and bench-counters both iterate it,
+// so adding a contender is one adapter and one line here.
+//
+// Construction: a counter is default-constructible; a keyed counter takes the
+// number of distinct keys it should expect (a sizing hint; only `salted` has a
+// fixed capacity, which it sets to twice the hint, rounded up).
+//
+// Reads of tbb_ets / tbb_combinable are not thread-safe against adds (their
+// elements are plain integers): the harness reads them only after the workers
+// stopped.
+#pragma once
+
+#include <hotshard/concepts/counter.hpp>
+#include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/per_thread_counter.hpp>
+#include <hotshard/salted_counter_map.hpp>
+#include <hotshard/striped_counter.hpp>
+
+#include <tbb/combinable.h>
+#include <tbb/concurrent_hash_map.h>
+#include <tbb/enumerable_thread_specific.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace hotshard::contenders {
+
+// --- one logical counter ------------------------------------------------------
+
+class atomic_counter {
+ public:
+  void add(std::int64_t d) noexcept { v_->fetch_add(d, std::memory_order_relaxed); }  // a count orders nothing
+  [[nodiscard]] std::int64_t read() const noexcept { return v_->load(std::memory_order_relaxed); }
+
+ private:
+  detail::padded<std::atomic<std::int64_t>> v_;
+};
+
+class mutex_counter {
+ public:
+  void add(std::int64_t d) {
+    std::scoped_lock lock(m_);
+    v_ += d;
+  }
+  [[nodiscard]] std::int64_t read() const {
+    std::scoped_lock lock(m_);
+    return v_;
+  }
+
+ private:
+  mutable std::mutex m_;
+  std::int64_t v_ = 0;
+};
+
+class tbb_ets_counter {
+ public:
+  void add(std::int64_t d) { ets_.local() += d; }
+  [[nodiscard]] std::int64_t read() const { return ets_.combine(std::plus<>{}); }
+
+ private:
+  mutable tbb::enumerable_thread_specific<std::int64_t> ets_{std::int64_t{0}};
+};
+
+class tbb_combinable_counter {
+ public:
+  void add(std::int64_t d) { c_.local() += d; }
+  [[nodiscard]] std::int64_t read() const { return c_.combine(std::plus<>{}); }
+
+ private:
+  mutable tbb::combinable<std::int64_t> c_{[] { return std::int64_t{0}; }};
+};
+
+using striped_contender = striped_counter<detail::counting_stats>;
+using per_thread_contender = per_thread_counter<detail::counting_stats>;
+
+static_assert(counter<atomic_counter> && counter<mutex_counter> && counter<tbb_ets_counter> &&
+              counter<tbb_combinable_counter> && counter<striped_contender> && counter<per_thread_contender>);
+
+template <class F>
+void for_each_counter(F&& f) {
+  f.template operator()<atomic_counter>("atomic", "one std::atomic<int64_t>, fetch_add (baseline)");
+  f.template operator()<mutex_counter>("mutex", "int64_t under std::mutex (baseline)");
+  f.template operator()<tbb_ets_counter>("tbb_ets", "tbb::enumerable_thread_specific<int64_t>, combine on read");
+  f.template operator()<tbb_combinable_counter>("tbb_combinable", "tbb::combinable<int64_t>, combine on read");
+  f.template operator()<striped_contender>("striped", "ours: LongAdder-style cells grown on CAS contention");
+  f.template operator()<per_thread_contender>("per_thread", "ours: owner-written padded slot per thread, summed on read");
+}
+
+// --- many logical counters, by key ---------------------------------------------
+
+class tbb_chm_counter {
+ public:
+  explicit tbb_chm_counter(std::size_t expected_keys) : map_(expected_keys) {}
+  bool add(std::uint64_t key, std::int64_t d) {
+    map_type::accessor a;  // write lock on the element
+    map_.insert(a, key);
+    a->second += d;
+    return true;
+  }
+  [[nodiscard]] std::int64_t read(std::uint64_t key) const {
+    map_type::const_accessor a;
+    return map_.find(a, key) ? a->second : 0;
+  }
+
+ private:
+  using map_type = tbb::concurrent_hash_map<std::uint64_t, std::int64_t>;
+  map_type map_;
+};
+
+class mutex_map_counter {
+ public:
+  explicit mutex_map_counter(std::size_t expected_keys) { map_.reserve(expected_keys); }
+  bool add(std::uint64_t key, std::int64_t d) {
+    std::scoped_lock lock(m_);
+    map_[key] += d;
+    return true;
+  }
+  [[nodiscard]] std::int64_t read(std::uint64_t key) const {
+    std::scoped_lock lock(m_);
+    const auto it = map_.find(key);
+    return it == map_.end() ? 0 : it->second;
+  }
+
+ private:
+  mutable std::mutex m_;
+  std::unordered_map<std::uint64_t, std::int64_t> map_;
+};
+
+class salted_contender {
+ public:
+  // Fixed capacity: twice the expected keys (load ≤ 0.5), at least 1024.
+  explicit salted_contender(std::size_t expected_keys)
+      : map_({.capacity = std::bit_ceil(std::max<std::size_t>(2 * expected_keys, 1024))}) {}
+  bool add(std::uint64_t key, std::int64_t d) { return map_.add(key, d); }
+  [[nodiscard]] std::int64_t read(std::uint64_t key) const { return map_.read(key); }
+  salted_counter_map<std::uint64_t, detail::counting_stats>& map() noexcept { return map_; }
+
+ private:
+  salted_counter_map<std::uint64_t, detail::counting_stats> map_;
+};
+
+static_assert(keyed_counter<tbb_chm_counter, std::uint64_t> && keyed_counter<mutex_map_counter, std::uint64_t> &&
+              keyed_counter<salted_contender, std::uint64_t>);
+
+template <class F>
+void for_each_keyed_counter(F&& f) {
+  f.template operator()<tbb_chm_counter>("tbb_chm", "tbb::concurrent_hash_map<uint64_t, int64_t>, accessor per add");
+  f.template operator()<mutex_map_counter>("mutex_map", "std::unordered_map under one std::mutex (baseline)");
+  f.template operator()<salted_contender>("salted", "ours: open-addressing table, hot keys salted over K padded sub-counters");
+}
+
+}  // namespace hotshard::contenders

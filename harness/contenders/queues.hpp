@@ -1,0 +1,435 @@
+// harness/contenders/queues.hpp — every bounded queue and write buffer the
+// queues family compares, behind one shape, and the family's registries.
+//
+// Queue adapters are templates over the element type and are built from
+// (capacity, producers, consumers). Each thread works through a handle it
+// creates for itself, so moodycamel gets its producer/consumer tokens and the
+// others a plain reference:
+//   typename Q::producer p(q);  p.try_push(T&&) -> bool;  p.try_push_bulk(T*, n) -> size_t;  p.push(T&&) -> bool
+//   typename Q::consumer c(q);  c.try_pop(T&) -> bool;    c.try_pop_bulk(T*, n) -> size_t;   c.pop(T&) -> bool
+//   q.close();  q.size_approx();  Q::has_bulk;  Q::has_blocking;  Q::has_size
+// try_* never wait. push/pop are each contender's blocking operations where it
+// has them (ours: atomic wait; tbb: its own waits; moodycamel_blocking: a
+// semaphore for pop; mutex_deque: condition variables) and a try + yield loop
+// where it has none; pop returns false once the queue is closed and empty.
+// Bulk: ours, moodycamel(s) and mutex_deque have a bulk API; tbb and
+// boost::lockfree do not and fall back to single items, so a bulk ratio never
+// compares a bulk path with a single-item path unknowingly (Q::has_bulk says which).
+//
+// Capacity: ours and tbb and mutex_deque hold at most `capacity` elements;
+// moodycamel treats it as a minimum (its block pool may hold more; and since a
+// producer token keeps the pool blocks it took, the adapter allocates when
+// try_enqueue fails below `capacity` — otherwise a token can starve), and
+// boost::lockfree's fixed-size node pool is capped at 65535 nodes.
+#pragma once
+
+#include <hotshard/bounded_queue.hpp>
+#include <hotshard/concepts/bounded_queue.hpp>
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/write_buffer.hpp>
+
+#include <boost/lockfree/queue.hpp>
+#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/concurrentqueue.h>
+#include <tbb/concurrent_queue.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+namespace hotshard::contenders {
+
+// --- ours ----------------------------------------------------------------------
+
+template <class T>
+class ours_queue {
+ public:
+  using value_type = T;
+  using queue_type = bounded_queue<T, detail::counting_stats>;
+  static constexpr bool has_bulk = true, has_blocking = true, has_size = true;
+
+  ours_queue(std::size_t capacity, unsigned, unsigned) : q_(std::bit_ceil(std::max<std::size_t>(capacity, 2))) {}
+
+  struct producer {
+    explicit producer(ours_queue& q) : q_(q.q_) {}
+    bool try_push(T&& v) { return q_.try_push(std::move(v)); }
+    std::size_t try_push_bulk(T* first, std::size_t n) { return q_.try_push_bulk(first, n); }
+    bool push(T&& v) { return q_.push(std::move(v)); }
+    queue_type& q_;
+  };
+  struct consumer {
+    explicit consumer(ours_queue& q) : q_(q.q_) {}
+    bool try_pop(T& out) { return q_.try_pop(out); }
+    std::size_t try_pop_bulk(T* out, std::size_t n) { return q_.try_pop_bulk(out, n); }
+    bool pop(T& out) { return q_.pop(out); }
+    queue_type& q_;
+  };
+  void close() { q_.close(); }
+  [[nodiscard]] std::size_t size_approx() const { return q_.size_approx(); }
+  [[nodiscard]] std::size_t capacity() const { return q_.capacity(); }
+
+ private:
+  queue_type q_;
+};
+static_assert(closable_blocking_queue<bounded_queue<std::uint64_t, detail::counting_stats>>);
+
+// --- moodycamel ------------------------------------------------------------------
+
+// Bounded through try_enqueue (never allocates past the pre-allocated blocks).
+template <class T, class Queue = moodycamel::ConcurrentQueue<T>>
+class moodycamel_queue {
+ public:
+  using value_type = T;
+  static constexpr bool has_bulk = true, has_blocking = false, has_size = true;
+
+  moodycamel_queue(std::size_t capacity, unsigned producers, unsigned)
+      : q_(capacity, std::max(1u, producers), 0), capacity_(capacity) {}
+
+  struct producer {
+    explicit producer(moodycamel_queue& q) : q_(q.q_), tok_(q.q_), capacity_(q.capacity_) {}
+    bool try_push(T&& v) {
+      if (q_.try_enqueue(tok_, std::move(v))) return true;  // fails without moving v
+      // An explicit producer keeps the blocks it took from the pre-allocated
+      // pool; one token can hoard them all and starve the others forever (seen
+      // with 2 producers). Below the capacity, allocate instead.
+      return q_.size_approx() < capacity_ && q_.enqueue(tok_, std::move(v));
+    }
+    std::size_t try_push_bulk(T* first, std::size_t n) {
+      if (q_.try_enqueue_bulk(tok_, std::make_move_iterator(first), n)) return n;  // all or nothing
+      return q_.size_approx() + n <= capacity_ && q_.enqueue_bulk(tok_, std::make_move_iterator(first), n) ? n : 0;
+    }
+    bool push(T&& v) {
+      while (!try_push(std::move(v))) std::this_thread::yield();
+      return true;
+    }
+    Queue& q_;
+    moodycamel::ProducerToken tok_;
+    std::size_t capacity_;
+  };
+  struct consumer {
+    explicit consumer(moodycamel_queue& q) : q_(q.q_), closed_(q.closed_), tok_(q.q_) {}
+    bool try_pop(T& out) { return q_.try_dequeue(tok_, out); }
+    std::size_t try_pop_bulk(T* out, std::size_t n) { return q_.try_dequeue_bulk(tok_, out, n); }
+    bool pop(T& out) {
+      for (;;) {
+        if (q_.try_dequeue(tok_, out)) return true;
+        if (closed_.load(std::memory_order_acquire)) return q_.try_dequeue(tok_, out);  // acquire: pairs with close()
+        std::this_thread::yield();
+      }
+    }
+    Queue& q_;
+    std::atomic<bool>& closed_;
+    moodycamel::ConsumerToken tok_;
+  };
+  void close() { closed_.store(true, std::memory_order_release); }  // release: pairs with pop()
+  [[nodiscard]] std::size_t size_approx() const { return q_.size_approx(); }
+  [[nodiscard]] std::size_t capacity() const { return capacity_; }
+
+ private:
+  Queue q_;
+  std::size_t capacity_;
+  std::atomic<bool> closed_{false};
+};
+
+template <class T>
+class moodycamel_blocking_queue {
+ public:
+  using value_type = T;
+  using queue_type = moodycamel::BlockingConcurrentQueue<T>;
+  static constexpr bool has_bulk = true, has_blocking = true, has_size = true;
+
+  moodycamel_blocking_queue(std::size_t capacity, unsigned producers, unsigned)
+      : q_(capacity, std::max(1u, producers), 0), capacity_(capacity) {}
+
+  struct producer {
+    explicit producer(moodycamel_blocking_queue& q) : q_(q.q_), tok_(q.q_), capacity_(q.capacity_) {}
+    bool try_push(T&& v) {  // as moodycamel_queue: allocate below capacity when the pool is hoarded
+      if (q_.try_enqueue(tok_, std::move(v))) return true;
+      return q_.size_approx() < capacity_ && q_.enqueue(tok_, std::move(v));
+    }
+    std::size_t try_push_bulk(T* first, std::size_t n) {
+      if (q_.try_enqueue_bulk(tok_, std::make_move_iterator(first), n)) return n;
+      return q_.size_approx() + n <= capacity_ && q_.enqueue_bulk(tok_, std::make_move_iterator(first), n) ? n : 0;
+    }
+    bool push(T&& v) {  // no bounded blocking enqueue in moodycamel
+      while (!try_push(std::move(v))) std::this_thread::yield();
+      return true;
+    }
+    queue_type& q_;
+    moodycamel::ProducerToken tok_;
+    std::size_t capacity_;
+  };
+  struct consumer {
+    explicit consumer(moodycamel_blocking_queue& q) : q_(q.q_), closed_(q.closed_), tok_(q.q_) {}
+    bool try_pop(T& out) { return q_.try_dequeue(tok_, out); }
+    std::size_t try_pop_bulk(T* out, std::size_t n) { return q_.try_dequeue_bulk(tok_, out, n); }
+    bool pop(T& out) {  // its semaphore wait; a timeout only to notice close()
+      for (;;) {
+        if (q_.wait_dequeue_timed(tok_, out, std::int64_t{1000})) return true;
+        if (closed_.load(std::memory_order_acquire)) return q_.try_dequeue(tok_, out);  // acquire: pairs with close()
+      }
+    }
+    queue_type& q_;
+    std::atomic<bool>& closed_;
+    moodycamel::ConsumerToken tok_;
+  };
+  void close() { closed_.store(true, std::memory_order_release); }  // release: pairs with pop()
+  [[nodiscard]] std::size_t size_approx() const { return q_.size_approx(); }
+  [[nodiscard]] std::size_t capacity() const { return capacity_; }
+
+ private:
+  queue_type q_;
+  std::size_t capacity_;
+  std::atomic<bool> closed_{false};
+};
+
+// --- oneTBB ------------------------------------------------------------------------
+
+// close() aborts the threads blocked inside tbb's push/pop; a thread that enters
+// one after the abort is not woken, so the harness calls close() until every
+// consumer has returned.
+template <class T>
+class tbb_bounded_queue {
+ public:
+  using value_type = T;
+  static constexpr bool has_bulk = false, has_blocking = true, has_size = true;
+
+  tbb_bounded_queue(std::size_t capacity, unsigned, unsigned) { q_.set_capacity(static_cast<std::ptrdiff_t>(capacity)); }
+
+  struct producer {
+    explicit producer(tbb_bounded_queue& q) : q_(q) {}
+    bool try_push(T&& v) { return q_.q_.try_push(std::move(v)); }
+    std::size_t try_push_bulk(T* first, std::size_t n) {
+      std::size_t k = 0;
+      while (k < n && q_.q_.try_push(std::move(first[k]))) ++k;
+      return k;
+    }
+    bool push(T&& v) {
+      while (!q_.closed_.load(std::memory_order_acquire)) {  // acquire: pairs with close()
+        try {
+          q_.q_.push(std::move(v));
+          return true;
+        } catch (const tbb::user_abort&) {
+        }
+      }
+      return false;
+    }
+    tbb_bounded_queue& q_;
+  };
+  struct consumer {
+    explicit consumer(tbb_bounded_queue& q) : q_(q) {}
+    bool try_pop(T& out) { return q_.q_.try_pop(out); }
+    std::size_t try_pop_bulk(T* out, std::size_t n) {
+      std::size_t k = 0;
+      while (k < n && q_.q_.try_pop(out[k])) ++k;
+      return k;
+    }
+    bool pop(T& out) {
+      for (;;) {
+        if (q_.q_.try_pop(out)) return true;
+        if (q_.closed_.load(std::memory_order_acquire)) return q_.q_.try_pop(out);  // acquire: pairs with close()
+        try {
+          q_.q_.pop(out);
+          return true;
+        } catch (const tbb::user_abort&) {
+        }
+      }
+    }
+    tbb_bounded_queue& q_;
+  };
+  void close() {
+    closed_.store(true, std::memory_order_release);  // release: pairs with push()/pop()
+    q_.abort();
+  }
+  [[nodiscard]] std::size_t size_approx() const {
+    const auto s = q_.size();
+    return s > 0 ? static_cast<std::size_t>(s) : 0;
+  }
+  [[nodiscard]] std::size_t capacity() const { return static_cast<std::size_t>(q_.capacity()); }
+
+ private:
+  tbb::concurrent_bounded_queue<T> q_;
+  std::atomic<bool> closed_{false};
+};
+
+// --- Boost.Lockfree ------------------------------------------------------------------
+
+template <class T>
+class boost_lockfree_queue {
+ public:
+  using value_type = T;
+  static constexpr bool has_bulk = false, has_blocking = false, has_size = false;
+  static constexpr std::size_t max_nodes = 65534;  // fixed_sized: 16-bit node indices
+  using queue_type_alias = boost::lockfree::queue<T, boost::lockfree::fixed_sized<true>>;
+
+  boost_lockfree_queue(std::size_t capacity, unsigned, unsigned)
+      : q_(std::min(capacity, max_nodes)), capacity_(std::min(capacity, max_nodes)) {}
+
+  struct producer {
+    explicit producer(boost_lockfree_queue& q) : q_(q.q_) {}
+    bool try_push(T&& v) { return q_.bounded_push(v); }
+    std::size_t try_push_bulk(T* first, std::size_t n) {
+      std::size_t k = 0;
+      while (k < n && q_.bounded_push(first[k])) ++k;
+      return k;
+    }
+    bool push(T&& v) {
+      while (!q_.bounded_push(v)) std::this_thread::yield();
+      return true;
+    }
+    queue_type_alias& q_;
+  };
+  struct consumer {
+    explicit consumer(boost_lockfree_queue& q) : q_(q.q_), closed_(q.closed_) {}
+    bool try_pop(T& out) { return q_.pop(out); }
+    std::size_t try_pop_bulk(T* out, std::size_t n) {
+      std::size_t k = 0;
+      while (k < n && q_.pop(out[k])) ++k;
+      return k;
+    }
+    bool pop(T& out) {
+      for (;;) {
+        if (q_.pop(out)) return true;
+        if (closed_.load(std::memory_order_acquire)) return q_.pop(out);  // acquire: pairs with close()
+        std::this_thread::yield();
+      }
+    }
+    queue_type_alias& q_;
+    std::atomic<bool>& closed_;
+  };
+  void close() { closed_.store(true, std::memory_order_release); }  // release: pairs with pop()
+  [[nodiscard]] std::size_t size_approx() const { return 0; }      // not offered by boost::lockfree::queue
+  [[nodiscard]] std::size_t capacity() const { return capacity_; }
+
+ private:
+  queue_type_alias q_;
+  std::size_t capacity_ = 0;
+  std::atomic<bool> closed_{false};
+};
+
+// --- baseline: mutex + deque + condition variables ------------------------------------
+
+template <class T>
+class mutex_deque_queue {
+ public:
+  using value_type = T;
+  static constexpr bool has_bulk = true, has_blocking = true, has_size = true;
+
+  mutex_deque_queue(std::size_t capacity, unsigned, unsigned) : capacity_(capacity) {}
+
+  struct producer {
+    explicit producer(mutex_deque_queue& q) : q_(q) {}
+    bool try_push(T&& v) { return try_push_bulk(&v, 1) == 1; }
+    std::size_t try_push_bulk(T* first, std::size_t n) {
+      std::size_t k = 0;
+      {
+        std::scoped_lock lock(q_.m_);
+        if (q_.closed_) return 0;
+        k = std::min(n, q_.capacity_ - q_.d_.size());
+        for (std::size_t i = 0; i < k; ++i) q_.d_.push_back(std::move(first[i]));
+        q_.size_.store(q_.d_.size(), std::memory_order_relaxed);  // a gauge; the mutex orders the data
+      }
+      if (k) q_.not_empty_.notify_one();
+      return k;
+    }
+    bool push(T&& v) {
+      {
+        std::unique_lock lock(q_.m_);
+        q_.not_full_.wait(lock, [&] { return q_.closed_ || q_.d_.size() < q_.capacity_; });
+        if (q_.closed_) return false;
+        q_.d_.push_back(std::move(v));
+        q_.size_.store(q_.d_.size(), std::memory_order_relaxed);
+      }
+      q_.not_empty_.notify_one();
+      return true;
+    }
+    mutex_deque_queue& q_;
+  };
+  struct consumer {
+    explicit consumer(mutex_deque_queue& q) : q_(q) {}
+    bool try_pop(T& out) { return try_pop_bulk(&out, 1) == 1; }
+    std::size_t try_pop_bulk(T* out, std::size_t n) {
+      std::size_t k = 0;
+      {
+        std::scoped_lock lock(q_.m_);
+        k = std::min(n, q_.d_.size());
+        for (std::size_t i = 0; i < k; ++i) {
+          out[i] = std::move(q_.d_.front());
+          q_.d_.pop_front();
+        }
+        q_.size_.store(q_.d_.size(), std::memory_order_relaxed);
+      }
+      if (k) q_.not_full_.notify_one();
+      return k;
+    }
+    bool pop(T& out) {
+      {
+        std::unique_lock lock(q_.m_);
+        q_.not_empty_.wait(lock, [&] { return q_.closed_ || !q_.d_.empty(); });
+        if (q_.d_.empty()) return false;
+        out = std::move(q_.d_.front());
+        q_.d_.pop_front();
+        q_.size_.store(q_.d_.size(), std::memory_order_relaxed);
+      }
+      q_.not_full_.notify_one();
+      return true;
+    }
+    mutex_deque_queue& q_;
+  };
+  void close() {
+    {
+      std::scoped_lock lock(m_);
+      closed_ = true;
+    }
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+  [[nodiscard]] std::size_t size_approx() const { return size_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t capacity() const { return capacity_; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<T> d_;
+  std::size_t capacity_;
+  bool closed_ = false;
+  std::atomic<std::size_t> size_{0};
+};
+
+// The queue registry, in display order (baselines and peers first, ours last).
+template <class T, class F>
+void for_each_queue(F&& f) {
+  f.template operator()<mutex_deque_queue<T>>("mutex_deque", "std::deque under one std::mutex, two condition variables (baseline)");
+  f.template operator()<tbb_bounded_queue<T>>("tbb_bounded", "tbb::concurrent_bounded_queue with set_capacity");
+  f.template operator()<boost_lockfree_queue<T>>("boost_lockfree", "boost::lockfree::queue, fixed_sized node pool (max 65534)");
+  f.template operator()<moodycamel_queue<T>>("moodycamel", "moodycamel::ConcurrentQueue, producer/consumer tokens, try_enqueue (capacity is a minimum)");
+  f.template operator()<moodycamel_blocking_queue<T>>("moodycamel_blocking", "moodycamel::BlockingConcurrentQueue, tokens, wait_dequeue for blocking pops");
+  f.template operator()<ours_queue<T>>("bounded_queue", "ours: Vyukov sequence-numbered ring, true capacity, atomic-wait blocking, bulk claims");
+}
+
+// --- write buffers ---------------------------------------------------------------------
+
+// Both are hotshard::write_buffer<uint64_t, int64_t> (sum combine, counting_stats);
+// `plain` switches combining off, so the difference is combining alone.
+using write_buffer_type = write_buffer<std::uint64_t, std::int64_t, combine_sum, detail::counting_stats>;
+
+struct write_buffer_variant {
+  const char* name;
+  const char* description;
+  bool combine;
+};
+
+inline constexpr write_buffer_variant write_buffer_variants[] = {
+    {"plain", "ours, combining off: one backend write per accepted write (baseline)", false},
+    {"combining", "ours: deltas of one key combined within each drained batch", true},
+};
+
+}  // namespace hotshard::contenders

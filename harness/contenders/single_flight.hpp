@@ -1,0 +1,209 @@
+// harness/contenders/single_flight.hpp — every request-coalescing table and
+// read-through cache the single-flight family compares, and the family's
+// registries.
+//
+// Tables satisfy concepts::single_flight_table over <uint64_t, uint64_t> and
+// are constructed from a capacity hint (how many flights may run at once; only
+// ours has a fixed capacity). Caches satisfy concepts::read_through_cache and
+// are constructed from coalescing_cache_options. The registry functions call
+// `f.template operator()<Adapter>(name, description)` per contender, in display
+// order; the scenarios and bench-single-flight both iterate them.
+#pragma once
+
+#include <hotshard/coalescing_cache.hpp>
+#include <hotshard/concepts/single_flight.hpp>
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/single_flight.hpp>
+
+#include <tbb/concurrent_hash_map.h>
+
+#include <algorithm>
+#include <bit>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+namespace hotshard::contenders {
+
+// One call in flight, shared by its leader and waiters (Go's `call`): a
+// heap-allocated state with a mutex and condition variable per call.
+struct shared_call {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  std::optional<std::uint64_t> value;
+  std::exception_ptr error;
+
+  template <class Loader>
+  void complete(Loader& loader) {
+    std::optional<std::uint64_t> v;
+    std::exception_ptr e;
+    try {
+      v.emplace(loader());
+    } catch (...) {
+      e = std::current_exception();
+    }
+    {
+      std::scoped_lock lock(m);
+      value = v;
+      error = e;
+      done = true;
+    }
+    cv.notify_all();
+  }
+  std::uint64_t wait() {
+    std::unique_lock lock(m);
+    detail::counting_stats::wait();
+    cv.wait(lock, [&] { return done; });
+    if (error) std::rethrow_exception(error);
+    return *value;
+  }
+  std::uint64_t result() {
+    if (error) std::rethrow_exception(error);
+    return *value;
+  }
+};
+
+// golang.org/x/sync/singleflight: one mutex over a map of calls. Like Go
+// after golang/go#31420, the leader removes the entry only if it is still its own.
+class mutex_map_flight {
+ public:
+  using key_type = std::uint64_t;
+  using value_type = std::uint64_t;
+  explicit mutex_map_flight(std::size_t capacity) { map_.reserve(capacity); }
+
+  template <class Loader>
+  flight_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
+    std::unique_lock lock(m_);
+    if (auto it = map_.find(key); it != map_.end()) {
+      auto call = it->second;
+      lock.unlock();
+      return {call->wait(), true};
+    }
+    auto call = std::make_shared<shared_call>();
+    map_.emplace(key, call);
+    lock.unlock();
+    call->complete(loader);
+    lock.lock();
+    if (auto it = map_.find(key); it != map_.end() && it->second == call) map_.erase(it);
+    lock.unlock();
+    return {call->result(), false};
+  }
+  bool forget(std::uint64_t key) {
+    std::scoped_lock lock(m_);
+    return map_.erase(key) > 0;
+  }
+
+ private:
+  std::mutex m_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<shared_call>> map_;
+};
+
+// tbb::concurrent_hash_map: the element's write accessor (a per-element lock)
+// decides the leader; waiters copy the call out and wait on it unlocked.
+class tbb_chm_flight {
+ public:
+  using key_type = std::uint64_t;
+  using value_type = std::uint64_t;
+  explicit tbb_chm_flight(std::size_t capacity) : map_(capacity) {}
+
+  template <class Loader>
+  flight_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
+    std::shared_ptr<shared_call> call;
+    bool leader = false;
+    {
+      map_type::accessor a;
+      if (map_.insert(a, key)) {
+        a->second = std::make_shared<shared_call>();
+        leader = true;
+      }
+      call = a->second;
+    }
+    if (!leader) return {call->wait(), true};
+    call->complete(loader);
+    {
+      map_type::accessor a;
+      if (map_.find(a, key) && a->second == call) map_.erase(a);
+    }
+    return {call->result(), false};
+  }
+  bool forget(std::uint64_t key) { return map_.erase(key); }
+
+ private:
+  using map_type = tbb::concurrent_hash_map<std::uint64_t, std::shared_ptr<shared_call>>;
+  map_type map_;
+};
+
+// No coalescing: every caller loads (the herd's worst case).
+class no_flight {
+ public:
+  using key_type = std::uint64_t;
+  using value_type = std::uint64_t;
+  explicit no_flight(std::size_t /*capacity*/) {}
+  template <class Loader>
+  flight_result<std::uint64_t> run(std::uint64_t /*key*/, Loader&& loader) {
+    return {loader(), false};
+  }
+  bool forget(std::uint64_t /*key*/) { return false; }
+};
+
+// Ours. Capacity: four slots per possible concurrent flight, at least 1024.
+class single_flight_contender
+    : public single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, detail::counting_stats> {
+ public:
+  explicit single_flight_contender(std::size_t capacity)
+      : single_flight(std::bit_ceil(std::max<std::size_t>(4 * capacity, 1024)), 8) {}
+};
+
+static_assert(concepts::single_flight_table<mutex_map_flight> && concepts::single_flight_table<tbb_chm_flight> &&
+              concepts::single_flight_table<no_flight> && concepts::single_flight_table<single_flight_contender>);
+
+template <class F>
+void for_each_flight_table(F&& f) {
+  f.template operator()<single_flight_contender>(
+      "single_flight", "ours: fixed open-addressing table, wait-free join/leave, futex wait for the result");
+  f.template operator()<mutex_map_flight>("mutex_map",
+                                          "Go singleflight: std::mutex + unordered_map + shared call state per load");
+  f.template operator()<tbb_chm_flight>("tbb_chm", "tbb::concurrent_hash_map accessor decides the leader");
+  f.template operator()<no_flight>("none", "no coalescing: every caller runs the loader (baseline)");
+}
+
+// --- read-through caches ---------------------------------------------------------
+
+class coalescing_cache_contender : public coalescing_cache<std::uint64_t, std::uint64_t> {
+ public:
+  explicit coalescing_cache_contender(coalescing_cache_options o) : coalescing_cache(std::move(o)) {}
+};
+
+// The same cache with coalescing, grace and early refresh turned off: a plain
+// TTL + LRU cache where every concurrent miss calls the backend.
+class ttl_cache_contender : public coalescing_cache<std::uint64_t, std::uint64_t> {
+ public:
+  explicit ttl_cache_contender(coalescing_cache_options o) : coalescing_cache(plain(std::move(o))) {}
+
+ private:
+  static coalescing_cache_options plain(coalescing_cache_options o) {
+    o.coalesce = false;
+    o.grace = std::chrono::nanoseconds{0};
+    o.beta = 0;
+    return o;
+  }
+};
+
+static_assert(concepts::read_through_cache<coalescing_cache_contender> &&
+              concepts::read_through_cache<ttl_cache_contender>);
+
+template <class F>
+void for_each_cache(F&& f) {
+  f.template operator()<coalescing_cache_contender>(
+      "coalescing_cache", "ours: TTL + single-flight misses + stale-while-revalidate + XFetch early refresh");
+  f.template operator()<ttl_cache_contender>("ttl_cache", "TTL + LRU, no coalescing, no grace, no early refresh");
+}
+
+}  // namespace hotshard::contenders

@@ -1,0 +1,129 @@
+// hotshard/harness/store.hpp — a simulated partitioned store, so that "hot
+// partition" is a measured quantity and not a guess.
+//
+// It stands in for a sharded database (DESIGN.md "The simulated partitioned
+// store"): P partitions, each a key -> int64 map behind its own mutex (it is the
+// simulated backend, not a primitive under test), with
+//  - routing: `hash` (mix64(key) mod P); `ring` (consistent hashing, Karger et
+//    al., STOC '97, https://doi.org/10.1145/258533.258660, with virtual nodes);
+//    `slots` (16,384 hash slots assigned to P nodes in contiguous ranges, the
+//    slot being CRC16-XMODEM of the key mod 16,384 with `{hash tag}` rules, as
+//    Redis Cluster computes it: https://redis.io/docs/reference/cluster-spec/ —
+//    a uint64 key is hashed as its decimal string); `range` (P equal ranges of
+//    [0, key_space): what time-ordered keys do to a range-partitioned table);
+//  - a token bucket per partition (capacity_ops_per_sec, depth burst_seconds
+//    of capacity). Beyond it a request is throttled (refused and counted, like
+//    a provisioned-throughput error) or delayed until its token arrives;
+//  - adaptive capacity (DynamoDB-style): a partition whose own bucket is empty
+//    may borrow from a store-wide pool that refills at P x capacity and from
+//    which every accepted request is drawn, so only capacity the other
+//    partitions leave unused can be lent; a per-partition allowance bucket
+//    refilling at (adaptive_ceiling - 1) x capacity caps what one partition can
+//    reach at adaptive_ceiling x capacity;
+//  - per-partition counters (ops, reads, writes, throttled, borrowed), latency
+//    (entry to exit, including lock wait and delay) and a load time series.
+//
+// Progress: every operation is blocking (one partition mutex, plus the pool
+// mutex when adaptive). Thread safety: every member is safe to call
+// concurrently; counters read while writers run are a snapshot per partition.
+// Time comes from `clock_ns` (injectable, so tests are deterministic) and
+// delays sleep through `sleep_ns` (injectable for the same reason).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hotshard::harness {
+
+enum class routing_kind { hash, ring, slots, range };
+enum class overload_policy { throttle, delay };
+
+struct store_config {
+  unsigned partitions = 16;
+  routing_kind routing = routing_kind::hash;
+  unsigned virtual_nodes = 64;                        // ring
+  std::uint64_t key_space = std::uint64_t{1} << 32;  // range routing: equal ranges of [0, key_space)
+  double capacity_ops_per_sec = 0;                    // per partition, 0 = unlimited
+  double burst_seconds = 0.01;                        // token-bucket depth, in seconds of capacity
+  overload_policy overload = overload_policy::throttle;
+  bool adaptive = false;
+  double adaptive_ceiling = 2.0;                      // x base capacity
+  double series_interval_seconds = 0.1;               // per-partition load time series; 0 = off
+  std::function<std::int64_t()> clock_ns{};           // injected clock; empty = steady_clock
+  std::function<void(std::int64_t)> sleep_ns{};       // injected sleep (delay policy); empty = sleep_for
+};
+
+// Parsing of the names above, for scenario knobs: usage_error names the value
+// and what is accepted.
+[[nodiscard]] routing_kind parse_routing(std::string_view name);
+[[nodiscard]] overload_policy parse_overload(std::string_view name);
+[[nodiscard]] std::string_view to_string(routing_kind r) noexcept;
+[[nodiscard]] std::string_view to_string(overload_policy p) noexcept;
+
+// CRC16 as Redis Cluster computes it: CCITT polynomial 0x1021, initial value
+// 0, no reflection, no final xor (a.k.a. CRC16-XMODEM). crc16("123456789") == 0x31C3.
+[[nodiscard]] std::uint16_t crc16_xmodem(std::string_view data) noexcept;
+inline constexpr unsigned redis_slot_count = 16384;
+// HASH_SLOT of the cluster spec: if the key has a '{' followed later by a '}'
+// with at least one character between, only that substring is hashed.
+[[nodiscard]] unsigned redis_key_slot(std::string_view key) noexcept;
+
+class partitioned_store {
+ public:
+  explicit partitioned_store(store_config config);
+  ~partitioned_store();
+  partitioned_store(const partitioned_store&) = delete;
+  partitioned_store& operator=(const partitioned_store&) = delete;
+
+  [[nodiscard]] unsigned partitions() const noexcept;
+  [[nodiscard]] const store_config& config() const noexcept;
+
+  [[nodiscard]] unsigned partition_of(std::uint64_t key) const;
+  // String keys (slots routing applies hash tags; other routings hash the bytes).
+  [[nodiscard]] unsigned partition_of(std::string_view key) const;
+
+  bool write(std::uint64_t key, std::int64_t delta);    // false = throttled (counted), nothing applied
+  std::optional<std::int64_t> read(std::uint64_t key);  // nullopt = throttled
+  [[nodiscard]] std::int64_t value(std::uint64_t key) const;  // unmetered, for verification
+  [[nodiscard]] std::int64_t total() const;                   // sum of all values, unmetered
+
+  [[nodiscard]] std::vector<std::uint64_t> partition_ops() const;        // accepted ops per partition
+  [[nodiscard]] std::vector<std::uint64_t> partition_throttled() const;  // refused ops per partition
+  [[nodiscard]] std::vector<std::uint64_t> partition_borrowed() const;   // accepted on lent capacity
+  [[nodiscard]] std::uint64_t backend_calls() const;                     // all accepted reads + writes
+  [[nodiscard]] std::uint64_t throttled() const;
+  // max / median of partition_ops (median of an even count: mean of the middle
+  // two; a zero median counts as 1 so the figure stays finite). 0 when idle.
+  [[nodiscard]] double max_over_median() const;
+  [[nodiscard]] double throttled_fraction() const;  // throttled / (accepted + throttled)
+  // partitions, partition_ops, max_over_median, throttled_fraction,
+  // backend_calls, plus partition_reads/writes/throttled/borrowed,
+  // partition_latency_ns [{p50,p99,max}], partition_series (one array of
+  // accepted ops per interval per partition), series_interval_seconds, routing.
+  [[nodiscard]] nlohmann::json metrics() const;
+
+ private:
+  struct partition;
+  struct pool;
+  enum class verdict { accepted, throttled };
+
+  [[nodiscard]] std::int64_t now() const;
+  [[nodiscard]] unsigned route_hash(std::uint64_t h) const;
+  verdict admit(partition& p, std::int64_t t, std::int64_t& delay_ns);
+  void finish(partition& p, std::int64_t t0, bool is_write);
+
+  store_config cfg_;
+  std::vector<std::unique_ptr<partition>> parts_;
+  std::unique_ptr<pool> pool_;
+  std::vector<std::pair<std::uint64_t, unsigned>> ring_;  // sorted (point, partition)
+  std::int64_t created_ns_ = 0;
+};
+
+}  // namespace hotshard::harness

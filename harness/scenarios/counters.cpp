@@ -1,0 +1,237 @@
+// Scenarios `counter` and `keyed-counter`: the counters family in hotshard-bench.
+//
+// counter — C logical counters of one implementation; op i of a thread adds 1
+//   to counter (key_i mod C), key_i from the workload. C is the --set
+//   counters=N knob; by default the workload's key space capped at 1024
+//   (1 for a trace). So `uniform:n=1` is one hot counter that every thread
+//   hits (the headline case), and `zipf:n=1000000,s=0.99` spreads the adds
+//   Zipf-wise over 1024 counters.
+// keyed-counter — one keyed counter map; op i adds 1 to key_i.
+//
+// Metrics: `expected` = adds accepted (every call of the run, warm-up
+// included, minus `rejected` adds a full table refused — only `salted` can
+// refuse), `observed` = the sum of reads after every worker stopped and was
+// joined (exact: a mismatch is a run_failure), `read_ns` = the cost of one
+// read(), timed on the calling thread right after the run (the hottest
+// counter / key; the threads' slots are still claimed — per_thread keeps
+// its high-water mark — so the cost is that of T registered threads).
+// Keys are pre-generated per thread before the clock starts; keyed maps are
+// constructed with the number of distinct keys the run will use (a sizing
+// hint; salted's fixed capacity is twice it).
+#include "contenders/counters.hpp"
+
+#include <hotshard/detail/cache_line.hpp>
+#include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/stream.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace hotshard::harness {
+namespace {
+
+namespace hc = hotshard::contenders;
+namespace wl = hotshard::workloads;
+
+constexpr std::uint64_t default_counter_cap = 1024;
+
+wl::workload_spec spec_of(const run_request& r) {
+  try {
+    return wl::parse_spec(r.workload);
+  } catch (const wl::spec_error& e) {
+    throw usage_error(std::string("--workload: ") + e.what());
+  }
+}
+
+// Pre-generated keys per thread: a power of two, ~4 Mi keys over all threads.
+std::size_t keys_per_thread(unsigned threads) {
+  const std::size_t share = (std::size_t{1} << 22) / std::max(1u, threads);
+  return std::bit_floor(std::clamp<std::size_t>(share, std::size_t{1} << 12, std::size_t{1} << 20));
+}
+
+// ns per call of read(), over at least 1024 calls and 2 ms.
+template <class Read>
+double time_reads(Read&& read) {
+  using clock = std::chrono::steady_clock;
+  std::int64_t sink = 0;
+  std::uint64_t calls = 0;
+  const auto t0 = clock::now();
+  auto t1 = t0;
+  do {
+    for (int k = 0; k < 256; ++k) sink += read();
+    calls += 256;
+    t1 = clock::now();
+  } while (calls < 1024 || t1 - t0 < std::chrono::milliseconds(2));
+  asm volatile("" : : "r"(sink));
+  return std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(calls);
+}
+
+template <class C>
+result_record run_counter(const run_request& r) {
+  const auto spec = spec_of(r);
+  const std::uint64_t space = wl::key_space_of(spec);
+  const std::uint64_t n = r.options.knob_u64("counters", space == 0 ? 1 : std::min(space, default_counter_cap));
+  if (n == 0) throw usage_error("--set counters: must be at least 1");
+  std::vector<std::unique_ptr<C>> counters;
+  for (std::uint64_t c = 0; c < n; ++c) counters.push_back(std::make_unique<C>());
+  C* const hot = counters.front().get();
+  const std::size_t kpt = keys_per_thread(r.threads);
+
+  const auto m = run_workers(runner_config::from(r), [&](unsigned t) {
+    // One counter: the workload has nothing to choose, so no key is loaded.
+    std::vector<std::uint64_t> keys;
+    if (n > 1) keys = wl::generate_keys(spec, r.seed, t, r.threads, kpt);
+    return [&counters, hot, n, keys = std::move(keys), mask = kpt - 1](std::uint64_t i) {
+      C* c = n == 1 ? hot : counters[keys[i & mask] % n].get();
+      c->add(1);
+    };
+  });
+
+  std::int64_t observed = 0;
+  for (const auto& c : counters) observed += c->read();
+  const auto expected = static_cast<std::int64_t>(m.total_calls());
+  if (observed != expected)
+    throw run_failure("counter/" + r.impl + ": observed " + std::to_string(observed) + " != expected " +
+                      std::to_string(expected));
+  nlohmann::json metrics = {{"expected", expected},
+                            {"observed", observed},
+                            {"counters", n},
+                            {"read_ns", time_reads([hot] { return hot->read(); })}};
+  return make_record(r, m, std::move(metrics));
+}
+
+template <class M>
+result_record run_keyed(const run_request& r) {
+  const auto spec = spec_of(r);
+  const std::size_t kpt = keys_per_thread(r.threads);
+  // Keys first (untimed): the map is sized by the distinct keys the run uses,
+  // as a service would size it by its key population.
+  std::vector<std::vector<std::uint64_t>> keysets(r.threads);
+  for (unsigned t = 0; t < r.threads; ++t) keysets[t] = wl::generate_keys(spec, r.seed, t, r.threads, kpt);
+  std::vector<std::uint64_t> all;
+  for (const auto& ks : keysets) all.insert(all.end(), ks.begin(), ks.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  std::uint64_t hottest = keysets.front().front();  // of thread 0's first keys: what read_ns reads
+  {
+    std::unordered_map<std::uint64_t, unsigned> freq;
+    for (std::size_t i = 0; i < std::min<std::size_t>(kpt, 4096); ++i)
+      if (++freq[keysets.front()[i]] > freq[hottest]) hottest = keysets.front()[i];
+  }
+  M map(all.size());
+
+  std::vector<detail::padded<std::uint64_t>> rejected(r.threads);
+  const auto m = run_workers(runner_config::from(r), [&](unsigned t) {
+    return [&map, keys = keysets[t].data(), refused = &rejected[t].value, mask = kpt - 1](std::uint64_t i) {
+      if (!map.add(keys[i & mask], 1)) [[unlikely]] ++*refused;
+    };
+  });
+
+  std::int64_t observed = 0;
+  for (const auto k : all) observed += map.read(k);  // keys never reached read as 0
+  std::uint64_t refused = 0;
+  for (const auto& x : rejected) refused += x.value;
+  const auto expected = static_cast<std::int64_t>(m.total_calls() - refused);
+  if (observed != expected)
+    throw run_failure("keyed-counter/" + r.impl + ": observed " + std::to_string(observed) + " != expected " +
+                      std::to_string(expected));
+  nlohmann::json metrics = {{"expected", expected},
+                            {"observed", observed},
+                            {"rejected", refused},
+                            {"distinct_keys", all.size()},
+                            {"read_ns", time_reads([&map, hottest] { return map.read(hottest); })}};
+  if constexpr (requires { map.map().salt_of(hottest); }) metrics["hot_key_salt"] = map.map().salt_of(hottest);
+  return make_record(r, m, std::move(metrics));
+}
+
+template <class Registry>
+std::vector<implementation_info> impls_of(Registry&& each) {
+  std::vector<implementation_info> out;
+  each([&]<class>(const char* name, const char* description) { out.push_back({name, description}); });
+  return out;
+}
+
+// The suite: quick = 1, 2, 4, 16 threads, short runs; full adds 64 threads.
+std::function<std::vector<run_options>(bool)> plan_of(std::vector<std::string> workloads) {
+  return [workloads = std::move(workloads)](bool full) {
+    std::vector<run_options> steps;
+    for (std::size_t w = 0; w < (full ? workloads.size() : 1); ++w) {
+      run_options o;
+      o.threads = full ? std::vector<unsigned>{1, 2, 4, 16, 64} : std::vector<unsigned>{1, 2, 4, 16};
+      o.workload = workloads[w];
+      o.duration_seconds = full ? 1.0 : 0.2;
+      steps.push_back(o);
+    }
+    return steps;
+  };
+}
+
+scenario make_counter_scenario() {
+  scenario s;
+  s.name = "counter";
+  s.family = "counters";
+  s.description =
+      "C logical counters (C = --set counters, default: the workload's key space capped at 1024); op i adds 1 to "
+      "counter key_i mod C, so uniform:n=1 is one hot counter. Metrics: expected, observed (exact after the run), "
+      "read_ns (one read with the run's threads registered).";
+  s.default_workload = "uniform:n=1";
+  s.impls = impls_of([](auto&& f) { hc::for_each_counter(f); });
+  s.knobs = {{"counters", "number of logical counters; key_i mod counters picks one",
+              "the workload's key space, at most 1024"}};
+  s.limit = "private_increment";
+  s.run = [](const run_request& r) -> result_record {
+    result_record out;
+    bool found = false;
+    hc::for_each_counter([&]<class C>(const char* name, const char*) {
+      if (!found && r.impl == name) {
+        found = true;
+        out = run_counter<C>(r);
+      }
+    });
+    if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of counter");
+    return out;
+  };
+  s.suite = plan_of({"uniform:n=1", "zipf:n=1000000,s=0.99"});
+  return s;
+}
+
+scenario make_keyed_counter_scenario() {
+  scenario s;
+  s.name = "keyed-counter";
+  s.family = "counters";
+  s.description =
+      "one keyed counter map; op i adds 1 to key_i. Metrics: expected (adds accepted), observed (sum of reads after "
+      "the run, exact), rejected (adds refused by a full table), read_ns (reading the hottest key).";
+  s.default_workload = "zipf:n=1000000,s=0.99";
+  s.impls = impls_of([](auto&& f) { hc::for_each_keyed_counter(f); });
+  s.limit = "private_increment";
+  s.run = [](const run_request& r) -> result_record {
+    result_record out;
+    bool found = false;
+    hc::for_each_keyed_counter([&]<class M>(const char* name, const char*) {
+      if (!found && r.impl == name) {
+        found = true;
+        out = run_keyed<M>(r);
+      }
+    });
+    if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of keyed-counter");
+    return out;
+  };
+  s.suite = plan_of({"zipf:n=1000000,s=0.99", "uniform:n=1000000"});
+  return s;
+}
+
+}  // namespace
+
+HOTSHARD_REGISTER_SCENARIO(make_counter_scenario());
+HOTSHARD_REGISTER_SCENARIO(make_keyed_counter_scenario());
+
+}  // namespace hotshard::harness

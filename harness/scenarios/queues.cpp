@@ -1,0 +1,408 @@
+// harness/scenarios/queues.cpp — the queues family's scenarios.
+//
+// `queue`: --threads T producers and --set consumers=C consumers (default 1)
+// move items through one queue of --set capacity (default 1024). Every item is
+// (producer id << 40 | sequence), so each consumer records, per producer, a
+// bitmap of the sequences it received; after the run the bitmaps are merged and
+// `lost` (pushed, never popped) and `duplicated` (popped more than once) are
+// exact — nonzero is a run_failure. With one consumer `out_of_order` counts
+// per-producer order breaks. `max_depth` is sampled by the consumers every 256
+// items (null where the contender has no size). --set bulk=N moves N items per
+// call through each contender's bulk API (single items where it has none);
+// --set blocking=1 uses each contender's blocking push/pop instead of
+// try + yield. Throughput = items pushed per second (warm-up excluded).
+//
+// `write-buffer`: T writers send Zipf keys (the workload) with delta 1..3 into
+// a write buffer whose sink is the simulated partitioned store; `combining`
+// folds deltas per key within a drained batch, `plain` does not. After the run
+// the buffer is flushed and the store total must equal the sum of the accepted
+// deltas (`lost`, nonzero = run_failure). `combine_ratio` = writes /
+// backend_writes, overall and for the partition that received most writes.
+#include "contenders/queues.hpp"
+
+#include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/harness/store.hpp>
+#include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/stream.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hotshard::harness {
+namespace {
+
+namespace hc = hotshard::contenders;
+using item = std::uint64_t;
+constexpr unsigned seq_bits = 40;
+constexpr item seq_mask = (item{1} << seq_bits) - 1;
+
+// What one consumer saw: a bitmap of sequences per producer.
+struct receipt {
+  std::vector<std::vector<std::uint64_t>> bits;  // [producer][seq / 64]
+  std::vector<item> next;                        // per producer: expected next sequence (order check)
+  std::uint64_t duplicated = 0, foreign = 0, out_of_order = 0, max_depth = 0, items = 0;
+
+  explicit receipt(unsigned producers) : bits(producers), next(producers, 0) {}
+  void note(item v) {
+    ++items;
+    const item p = v >> seq_bits, s = v & seq_mask;
+    if (p >= bits.size()) {
+      ++foreign;
+      return;
+    }
+    auto& b = bits[p];
+    const std::size_t w = static_cast<std::size_t>(s >> 6);
+    if (w >= b.size()) b.resize(std::max(w + 1, 2 * b.size()), 0);
+    const std::uint64_t m = std::uint64_t{1} << (s & 63);
+    if (b[w] & m) ++duplicated;
+    b[w] |= m;
+    if (s != next[p]) ++out_of_order;
+    next[p] = s + 1;
+  }
+};
+
+template <class Q>
+result_record run_queue(const run_request& r) {
+  const unsigned producers = r.threads;
+  const auto consumers = static_cast<unsigned>(std::max<std::uint64_t>(1, r.options.knob_u64("consumers", 1)));
+  const std::uint64_t capacity = r.options.knob_u64("capacity", 1024);
+  const std::uint64_t bulk = r.options.knob_u64("bulk", 0);
+  const bool blocking = r.options.knob_u64("blocking", 0) != 0;
+  if (capacity < 2 || capacity > (std::uint64_t{1} << 30)) throw usage_error("--set capacity: 2 .. 2^30 accepted");
+  if (bulk > 4096) throw usage_error("--set bulk: 0 (single items) .. 4096 accepted");
+  if (consumers > 1024 || producers >= (1u << (64 - seq_bits))) throw usage_error("--set consumers: 1 .. 1024 accepted");
+  const std::size_t batch = bulk == 0 ? 1 : bulk;
+
+  Q q(capacity, producers, consumers);
+  std::vector<receipt> seen(consumers + 1, receipt(producers));  // the last one: the main thread's final drain
+  std::atomic<bool> producers_done{false};
+  std::atomic<unsigned> consumers_alive{consumers};
+  std::vector<std::thread> pool;
+  for (unsigned c = 0; c < consumers; ++c)
+    pool.emplace_back([&, c] {
+      receipt& mine = seen[c];
+      typename Q::consumer h(q);
+      std::vector<item> buf(batch);
+      for (std::uint64_t n = 0;; ++n) {
+        std::size_t k = 0;
+        if (blocking) {
+          k = bulk == 0 ? (h.pop(buf[0]) ? 1 : 0) : h.try_pop_bulk(buf.data(), batch);
+          if (k == 0 && bulk != 0 && !producers_done.load(std::memory_order_acquire)) {
+            k = h.pop(buf[0]) ? 1 : 0;  // no blocking bulk pop in the adapters: wait for one
+          }
+          if (k == 0 && producers_done.load(std::memory_order_acquire)) break;
+        } else {
+          k = bulk == 0 ? (h.try_pop(buf[0]) ? 1 : 0) : h.try_pop_bulk(buf.data(), batch);
+          if (k == 0) {
+            if (producers_done.load(std::memory_order_acquire)) break;  // acquire: pairs with the release below
+            std::this_thread::yield();
+            continue;
+          }
+        }
+        for (std::size_t i = 0; i < k; ++i) mine.note(buf[i]);
+        if constexpr (Q::has_size) {
+          if ((n & 255) == 0) mine.max_depth = std::max<std::uint64_t>(mine.max_depth, q.size_approx());
+        }
+      }
+      consumers_alive.fetch_sub(1, std::memory_order_release);
+    });
+
+  measurement m;
+  try {
+    m = run_workers(runner_config::from(r), [&](unsigned t) {
+      return [&, t, h = typename Q::producer(q), buf = std::vector<item>(batch)](std::uint64_t i) mutable {
+        const item base = item{t} << seq_bits | (i * batch);
+        if (bulk == 0) {
+          item v = base;
+          if (blocking) {
+            (void)h.push(std::move(v));
+          } else {
+            while (!h.try_push(std::move(v))) std::this_thread::yield();
+          }
+          return;
+        }
+        for (std::size_t j = 0; j < batch; ++j) buf[j] = base + j;
+        for (std::size_t done = 0; done < batch;) {
+          const std::size_t k = h.try_push_bulk(buf.data() + done, batch - done);
+          if (k == 0) std::this_thread::yield();
+          done += k;
+        }
+      };
+    });
+  } catch (...) {
+    producers_done.store(true, std::memory_order_release);
+    while (consumers_alive.load(std::memory_order_acquire) != 0) {
+      q.close();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    for (auto& th : pool) th.join();
+    throw;
+  }
+  producers_done.store(true, std::memory_order_release);  // release: every push happened before
+  // Some contenders only wake the threads already waiting: close until all are out.
+  while (consumers_alive.load(std::memory_order_acquire) != 0) {
+    q.close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (auto& th : pool) th.join();
+  {
+    typename Q::consumer h(q);
+    item v = 0;
+    while (h.try_pop(v)) seen[consumers].note(v);
+  }
+
+  // Merge: per producer, every sequence below what it pushed must be seen exactly once.
+  std::uint64_t lost = 0, duplicated = 0, foreign = 0, out_of_order = 0, max_depth = 0, popped = 0;
+  for (const auto& s : seen) {
+    duplicated += s.duplicated;
+    foreign += s.foreign;
+    out_of_order += s.out_of_order;
+    max_depth = std::max(max_depth, s.max_depth);
+    popped += s.items;
+  }
+  std::uint64_t pushed = 0;
+  for (unsigned p = 0; p < producers; ++p) {
+    const std::uint64_t n = m.ops_per_thread[p] * batch;
+    pushed += n;
+    const std::size_t words = static_cast<std::size_t>((n + 63) / 64);
+    std::size_t longest = 0;
+    for (const auto& s : seen) longest = std::max(longest, s.bits[p].size());
+    for (std::size_t w = 0; w < std::max(words, longest); ++w) {
+      std::uint64_t any = 0, total = 0;
+      for (const auto& s : seen) {
+        const std::uint64_t b = w < s.bits[p].size() ? s.bits[p][w] : 0;
+        total += static_cast<std::uint64_t>(std::popcount(b));
+        any |= b;
+      }
+      duplicated += total - static_cast<std::uint64_t>(std::popcount(any));
+      std::uint64_t expected = ~std::uint64_t{0};
+      if (w >= words) {
+        expected = 0;
+      } else if (w == words - 1 && n % 64 != 0) {
+        expected = (std::uint64_t{1} << (n % 64)) - 1;
+      }
+      lost += static_cast<std::uint64_t>(std::popcount(expected & ~any));
+      foreign += static_cast<std::uint64_t>(std::popcount(any & ~expected));  // sequences never pushed
+    }
+  }
+
+  nlohmann::json metrics = {{"items", pushed},
+                            {"popped", popped},
+                            {"lost", lost},
+                            {"duplicated", duplicated},
+                            {"capacity", q.capacity()},
+                            {"consumers", consumers},
+                            {"bulk", bulk},
+                            {"blocking", blocking},
+                            {"bulk_api", Q::has_bulk}};
+  metrics["max_depth"] = Q::has_size ? nlohmann::json(max_depth) : nlohmann::json(nullptr);
+  if (consumers == 1) metrics["out_of_order"] = out_of_order;
+  if (foreign != 0) metrics["foreign"] = foreign;
+  auto rec = make_record(r, m, std::move(metrics));
+  rec.ops = m.ops * batch;  // items, so bulk and single runs compare
+  rec.ops_per_sec = m.seconds > 0 ? static_cast<double>(rec.ops) / m.seconds : 0;
+  if (lost != 0 || duplicated != 0 || foreign != 0)
+    throw run_failure("queue/" + r.impl + ": lost " + std::to_string(lost) + ", duplicated " +
+                      std::to_string(duplicated) + ", never-pushed " + std::to_string(foreign) + " items");
+  return rec;
+}
+
+backpressure parse_policy(const std::string& s) {
+  if (s == "block") return backpressure::block;
+  if (s == "fail") return backpressure::fail;
+  if (s == "help_drain") return backpressure::help_drain;
+  throw usage_error("--set on_full: '" + s + "' is not one of block, fail, help_drain");
+}
+
+result_record run_write_buffer(const run_request& r, bool combine) {
+  const auto spec = workloads::parse_spec(r.workload);
+  store_config sc;
+  sc.partitions = static_cast<unsigned>(std::max<std::uint64_t>(1, r.options.knob_u64("partitions", 16)));
+  sc.capacity_ops_per_sec = r.options.knob_double("partition_capacity", 0);
+  sc.series_interval_seconds = 0;
+  partitioned_store store(sc);
+
+  hc::write_buffer_type::config_type wc;
+  wc.capacity = std::bit_ceil(std::max<std::uint64_t>(2, r.options.knob_u64("capacity", 4096)));
+  wc.batch_size = static_cast<std::size_t>(std::max<std::uint64_t>(1, r.options.knob_u64("batch", 1024)));
+  wc.combine = combine;
+  wc.rate_per_sec = r.options.knob_double("rate", 0);
+  wc.on_full = parse_policy(r.options.knob_string("on_full", "block"));
+  wc.measure_lag = true;
+  const unsigned P = store.partitions();
+
+  struct alignas(detail::prefetch_pair_bytes) tally {
+    std::int64_t accepted_sum = 0;
+    std::uint64_t accepted = 0;
+    std::vector<std::uint64_t> per_partition;
+  };
+  std::vector<tally> tallies(r.threads);
+  std::optional<hc::write_buffer_type> wb;
+  wb.emplace([&store](const std::uint64_t& k, const std::int64_t& d) { return store.write(k, d); }, wc);
+
+  const std::size_t keys_per_thread =
+      r.options.ops > 0 ? static_cast<std::size_t>(std::min<std::uint64_t>(r.options.ops / r.threads + 1, 1u << 20))
+                        : std::size_t{1} << 18;
+  const auto m = run_workers(runner_config::from(r), [&](unsigned t) {
+    auto keys = workloads::generate_keys(spec, r.seed, t, r.threads, keys_per_thread);
+    std::vector<std::uint16_t> part(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) part[i] = static_cast<std::uint16_t>(store.partition_of(keys[i]));
+    tally& mine = tallies[t];
+    mine.per_partition.assign(P, 0);
+    const std::size_t n = keys.size();
+    return [&, &mine = mine, keys = std::move(keys), part = std::move(part), n](std::uint64_t i) {
+      const std::size_t j = static_cast<std::size_t>(i % n);
+      const std::int64_t d = 1 + static_cast<std::int64_t>(i % 3);
+      if (wb->write(keys[j], d)) {
+        mine.accepted_sum += d;
+        ++mine.accepted;
+        ++mine.per_partition[part[j]];
+      }
+    };
+  });
+  wb->flush();
+  const auto st = wb->stats();
+  wb.reset();
+
+  std::int64_t accepted_sum = 0;
+  std::uint64_t writes = 0;
+  std::vector<std::uint64_t> writes_per_partition(P, 0);
+  for (const auto& t : tallies) {
+    accepted_sum += t.accepted_sum;
+    writes += t.accepted;
+    for (unsigned p = 0; p < P && p < t.per_partition.size(); ++p) writes_per_partition[p] += t.per_partition[p];
+  }
+  const auto ops = store.partition_ops();
+  const std::uint64_t backend = store.backend_calls();
+  const auto hottest = static_cast<unsigned>(
+      std::max_element(writes_per_partition.begin(), writes_per_partition.end()) - writes_per_partition.begin());
+  const std::int64_t lost = accepted_sum - store.total();
+
+  nlohmann::json metrics = store.metrics();
+  metrics["writes"] = writes;
+  metrics["backend_writes"] = backend;
+  metrics["combine_ratio"] = backend ? static_cast<double>(writes) / static_cast<double>(backend) : 0.0;
+  metrics["hottest_partition"] = hottest;
+  metrics["hottest_partition_writes"] = writes_per_partition[hottest];
+  metrics["hottest_partition_backend_writes"] = ops[hottest];
+  metrics["hottest_partition_combine_ratio"] =
+      ops[hottest] ? static_cast<double>(writes_per_partition[hottest]) / static_cast<double>(ops[hottest]) : 0.0;
+  metrics["lost"] = lost;
+  metrics["rejected"] = st.rejected;
+  metrics["combined"] = st.combined;
+  metrics["sink_failures"] = st.sink_failures;
+  metrics["failed"] = st.failed;
+  metrics["max_depth"] = st.max_depth;
+  metrics["max_lag_ns"] = st.max_lag_ns;
+  metrics["capacity"] = wc.capacity;
+  metrics["batch"] = wc.batch_size;
+  if (lost != 0 || writes != st.accepted)
+    throw run_failure("write-buffer/" + r.impl + ": store total differs from the accepted deltas by " +
+                      std::to_string(lost) + " (accepted " + std::to_string(writes) + " writes, buffer counted " +
+                      std::to_string(st.accepted) + ")");
+  return make_record(r, m, std::move(metrics));
+}
+
+std::vector<implementation_info> queue_impls() {
+  std::vector<implementation_info> out;
+  hc::for_each_queue<item>([&]<class>(const char* name, const char* description) { out.push_back({name, description}); });
+  return out;
+}
+
+scenario make_queue_scenario() {
+  scenario s;
+  s.name = "queue";
+  s.family = "queues";
+  s.description =
+      "--threads T producers and --set consumers=C consumers move (producer, sequence) items through one bounded "
+      "queue; consumers check every item, so lost and duplicated are exact (nonzero fails the run). Throughput = "
+      "items/s. The workload is not used (items are sequence numbers).";
+  s.default_workload = "uniform:n=1";
+  s.impls = queue_impls();
+  s.knobs = {{"consumers", "consumer threads", "1"},
+             {"capacity", "queue capacity (ours: rounded up to a power of two)", "1024"},
+             {"bulk", "items per push/pop call through the bulk API; 0 = single items", "0"},
+             {"blocking", "1 = each contender's blocking push/pop instead of try + yield", "0"}};
+  s.run = [](const run_request& r) -> result_record {
+    result_record out;
+    bool found = false;
+    hc::for_each_queue<item>([&]<class Q>(const char* name, const char*) {
+      if (!found && r.impl == name) {
+        found = true;
+        out = run_queue<Q>(r);
+      }
+    });
+    if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of queue");
+    return out;
+  };
+  s.suite = [](bool full) {
+    std::vector<run_options> steps;
+    for (const char* c : {"1", "4"}) {
+      run_options o;
+      o.threads = full ? std::vector<unsigned>{1, 2, 4, 8, 16} : std::vector<unsigned>{1, 2, 8};
+      o.duration_seconds = full ? 1.0 : 0.2;
+      o.knobs["consumers"] = c;
+      steps.push_back(o);
+      if (full) {
+        o.knobs["bulk"] = "32";
+        steps.push_back(o);
+      }
+    }
+    return steps;
+  };
+  return s;
+}
+
+scenario make_write_buffer_scenario() {
+  scenario s;
+  s.name = "write-buffer";
+  s.family = "queues";
+  s.description =
+      "T writers send workload keys with deltas 1..3 through a write buffer into the simulated partitioned store; "
+      "the store total must equal the accepted deltas (lost, nonzero fails the run). combine_ratio = writes / "
+      "backend_writes, overall and for the partition receiving most writes.";
+  s.default_workload = "zipf:n=1000000,s=0.99";
+  for (const auto& v : hc::write_buffer_variants) s.impls.push_back({v.name, v.description});
+  s.knobs = {{"capacity", "buffer queue capacity (rounded up to a power of two)", "4096"},
+             {"batch", "entries the drainer takes (and combines) per batch", "1024"},
+             {"rate", "drain rate: sink calls per second, 0 = unlimited", "0"},
+             {"on_full", "backpressure: block, fail or help_drain", "block"},
+             {"partitions", "store partitions", "16"},
+             {"partition_capacity", "store capacity per partition, ops/s (0 = unlimited; throttled writes are retried)",
+              "0"}};
+  s.run = [](const run_request& r) -> result_record {
+    for (const auto& v : hc::write_buffer_variants)
+      if (r.impl == v.name) return run_write_buffer(r, v.combine);
+    throw usage_error("--impl: '" + r.impl + "' is not an implementation of write-buffer");
+  };
+  s.suite = [](bool full) {
+    std::vector<run_options> steps;
+    run_options o;
+    o.threads = full ? std::vector<unsigned>{1, 2, 4, 16} : std::vector<unsigned>{1, 4};
+    o.workload = "zipf:n=1000000,s=0.99";
+    o.duration_seconds = full ? 1.0 : 0.2;
+    steps.push_back(o);
+    if (full) {
+      o.workload = "uniform:n=1000000";
+      steps.push_back(o);
+    }
+    return steps;
+  };
+  return s;
+}
+
+}  // namespace
+
+HOTSHARD_REGISTER_SCENARIO(make_queue_scenario());
+HOTSHARD_REGISTER_SCENARIO(make_write_buffer_scenario());
+
+}  // namespace hotshard::harness

@@ -1,0 +1,424 @@
+// Scenarios of the single-flight family: `herd` and `cache`.
+//
+// herd, workload herd:keys=K,waves=W — T threads, W waves. In each wave every
+// thread waits at one barrier, then requests the wave's K fresh (missing) keys
+// in the same order (so the herd released by key j's result meets at key
+// j + 1), through the implementation under test; the
+// loader (the backend) sleeps loader_us and fails with probability fail_rate
+// (decided per wave and key, from the seed, so every contender sees the same
+// failures). Metrics: waves, waiters (calls served by another caller's load),
+// backend_calls, calls_per_wave = backend_calls / (W·K) (1 is perfect
+// coalescing, T is none), wake_p99_ns (from the loader returning to each
+// waiter returning), timeouts (timeout_us > 0: callers that gave up, ours
+// only: run_for), errors (calls that ended in the loader's exception).
+// herd, any other workload (zipf:...) — run_workers; each op is a run on a
+// drawn key; loader_us = 0 measures the table itself.
+//
+// cache, workload zipf:... — each op is a read through the cache with a TTL
+// short enough that keys expire under load. Metrics: backend_calls, hit_ratio
+// (fresh + stale answers / reads), stale_served, early_refreshes, errors.
+#include "contenders/single_flight.hpp"
+
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/hash.hpp>
+#include <hotshard/harness/histogram.hpp>
+#include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/stream.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace hh = hotshard::harness;
+namespace hc = hotshard::contenders;
+namespace hw = hotshard::workloads;
+using clock_type = std::chrono::steady_clock;
+
+struct backend_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
+}
+
+// The simulated backend: counts calls, sleeps, fails deterministically.
+struct backend {
+  std::chrono::microseconds latency{0};
+  double fail_rate = 0;
+  std::uint64_t seed = 1;
+  std::atomic<std::uint64_t> calls{0};
+
+  bool fails(std::uint64_t round, std::uint64_t key) const {
+    if (fail_rate <= 0) return false;
+    const std::uint64_t h = hotshard::detail::seeded_hash(hotshard::detail::mix64(key) ^ round, seed);
+    return static_cast<double>(h >> 11) * 0x1.0p-53 < fail_rate;
+  }
+  std::uint64_t load(std::uint64_t round, std::uint64_t key) {
+    calls.fetch_add(1, std::memory_order_relaxed);  // a count orders nothing
+    if (latency.count() > 0) std::this_thread::sleep_for(latency);
+    if (fails(round, key)) throw backend_failure("backend failure");
+    return key * 2 + 1;
+  }
+};
+
+template <class T>
+concept timed_table = requires(T& t, std::uint64_t k, std::uint64_t (*l)()) {
+  t.run_for(k, std::chrono::nanoseconds{1}, l);
+};
+
+struct call_outcome {
+  bool shared = false;
+  bool timed_out = false;
+  bool error = false;
+};
+
+template <class Table, class Loader>
+call_outcome call(Table& table, std::uint64_t key, std::chrono::nanoseconds timeout, Loader&& loader) {
+  call_outcome o;
+  try {
+    if constexpr (timed_table<Table>) {
+      if (timeout.count() > 0) {
+        const auto r = table.run_for(key, timeout, loader);
+        o.timed_out = r.timed_out();
+        o.shared = r.status == hotshard::flight_status::shared;
+        return o;
+      }
+    }
+    o.shared = table.run(key, loader).shared;
+  } catch (const backend_failure&) {
+    o.error = true;
+  }
+  return o;
+}
+
+struct herd_knobs {
+  std::chrono::microseconds loader{0};
+  double fail_rate = 0;
+  std::chrono::nanoseconds timeout{0};
+};
+
+herd_knobs read_knobs(const hh::run_request& req, double default_loader_us) {
+  herd_knobs k;
+  const double us = req.options.knob_double("loader_us", default_loader_us);
+  const double fr = req.options.knob_double("fail_rate", 0);
+  const double to = req.options.knob_double("timeout_us", 0);
+  if (us < 0) throw hh::usage_error("--set loader_us: must be >= 0, got " + std::to_string(us));
+  if (fr < 0 || fr > 1) throw hh::usage_error("--set fail_rate: must be in [0, 1], got " + std::to_string(fr));
+  if (to < 0) throw hh::usage_error("--set timeout_us: must be >= 0, got " + std::to_string(to));
+  k.loader = std::chrono::microseconds(static_cast<std::int64_t>(us));
+  k.fail_rate = fr;
+  k.timeout = std::chrono::nanoseconds(static_cast<std::int64_t>(to * 1000));
+  return k;
+}
+
+// The herd: synchronized waves onto K missing keys.
+template <class Table>
+hh::result_record run_waves(const hh::run_request& req, const hw::herd_plan& plan) {
+  // 50 ms: longer than it takes this kind of machine (2 cores) to wake 1024
+  // sleeping threads, so a late waker does not miss the flight it belongs to.
+  const herd_knobs kn = read_knobs(req, 50000);
+  const unsigned T = std::max(1u, req.threads);
+  const std::uint64_t K = std::max<std::uint64_t>(1, plan.keys);
+  const std::uint64_t W = std::max<std::uint64_t>(1, plan.waves);
+  Table table(static_cast<std::size_t>(T) * K);
+  backend be{kn.loader, kn.fail_rate, req.seed};
+  // When each key's result came out (the loader's return), for wake latency.
+  std::vector<std::atomic<std::int64_t>> published(W * K);
+
+  struct alignas(hotshard::detail::prefetch_pair_bytes) per_thread {
+    hh::latency_histogram latency, wake;
+    std::uint64_t calls = 0, shared = 0, timeouts = 0, errors = 0;
+    hotshard::detail::contention_counts contention;
+  };
+  std::vector<per_thread> slots(T);
+  clock_type::time_point start{}, end{};
+  std::barrier wave(static_cast<std::ptrdiff_t>(T), [&]() noexcept {
+    if (start == clock_type::time_point{}) start = clock_type::now();
+  });
+  std::vector<std::thread> pool;
+  pool.reserve(T);
+  for (unsigned t = 0; t < T; ++t) {
+    pool.emplace_back([&, t] {
+      per_thread& s = slots[t];
+      const auto base = hotshard::detail::counting_stats::local();
+      for (std::uint64_t w = 0; w < W; ++w) {
+        wave.arrive_and_wait();
+        for (std::uint64_t j = 0; j < K; ++j) {
+          const std::uint64_t slot = w * K + j;
+          const std::uint64_t key = slot + 1;  // fresh every wave: the herd's keys are missing
+          const auto t0 = clock_type::now();
+          const auto o = call(table, key, kn.timeout, [&] {
+            struct stamp {  // the result is out when the loader returns or throws
+              std::atomic<std::int64_t>& at;
+              ~stamp() { at.store(now_ns(), std::memory_order_release); }  // (1) pairs with (2)
+            } st{published[slot]};
+            return be.load(w, key);
+          });
+          const auto t1 = clock_type::now();
+          s.latency.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+          ++s.calls;
+          s.timeouts += o.timed_out;
+          s.errors += o.error;
+          if (o.shared && !o.error) {
+            ++s.shared;
+            const std::int64_t at = published[slot].load(std::memory_order_acquire);  // (2) pairs with (1)
+            const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(t1.time_since_epoch()).count();
+            s.wake.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - at)));
+          }
+        }
+      }
+      wave.arrive_and_wait();
+      if (t == 0) end = clock_type::now();
+      const auto& now = hotshard::detail::counting_stats::local();
+      s.contention.cas_failures = now.cas_failures - base.cas_failures;
+      s.contention.spins = now.spins - base.spins;
+      s.contention.waits = now.waits - base.waits;
+    });
+  }
+  for (auto& th : pool) th.join();
+
+  hh::measurement m;
+  hh::latency_histogram wake;
+  std::uint64_t shared = 0, timeouts = 0, errors = 0;
+  for (const auto& s : slots) {
+    m.ops += s.calls;
+    m.latency.merge(s.latency);
+    m.contention += s.contention;
+    m.ops_per_thread.push_back(s.calls);
+    wake.merge(s.wake);
+    shared += s.shared;
+    timeouts += s.timeouts;
+    errors += s.errors;
+  }
+  m.seconds = std::chrono::duration<double>(end - start).count();
+  const std::uint64_t calls = be.calls.load();
+  nlohmann::json metrics = {{"waves", W},
+                            {"keys", K},
+                            {"waiters", shared},
+                            {"backend_calls", calls},
+                            {"calls_per_wave", static_cast<double>(calls) / static_cast<double>(W * K)},
+                            {"wake_p50_ns", wake.percentile(0.50)},
+                            {"wake_p99_ns", wake.percentile(0.99)},
+                            {"wake_max_ns", wake.max()},
+                            {"timeouts", timeouts},
+                            {"errors", errors},
+                            {"loader_us", kn.loader.count()},
+                            {"fail_rate", kn.fail_rate}};
+  if constexpr (requires { table.stats().overflow; }) metrics["overflow"] = table.stats().overflow;
+  return hh::make_record(req, m, std::move(metrics));
+}
+
+// Zipf (or any key stream): every op is a run on a drawn key.
+template <class Table>
+hh::result_record run_stream(const hh::run_request& req, const hw::workload_spec& spec) {
+  const herd_knobs kn = read_knobs(req, 0);
+  const unsigned T = std::max(1u, req.threads);
+  Table table(T);
+  backend be{kn.loader, kn.fail_rate, req.seed};
+  std::atomic<std::uint64_t> shared{0}, timeouts{0}, errors{0};
+  constexpr std::size_t n_keys = std::size_t{1} << 16;
+  const auto m = hh::run_workers(hh::runner_config::from(req), [&](unsigned t) {
+    auto keys = hw::generate_keys(spec, req.seed, t, T, n_keys);
+    struct counts {
+      std::uint64_t shared = 0, timeouts = 0, errors = 0;
+    };
+    auto c = std::make_shared<counts>();
+    // Counts are flushed every 4096 ops and by the last op's owner at destruction.
+    struct flusher {
+      std::shared_ptr<counts> c;
+      std::atomic<std::uint64_t>*sh, *to, *er;
+      ~flusher() {
+        sh->fetch_add(c->shared, std::memory_order_relaxed);  // read after join: no ordering needed
+        to->fetch_add(c->timeouts, std::memory_order_relaxed);
+        er->fetch_add(c->errors, std::memory_order_relaxed);
+      }
+    };
+    auto f = std::make_shared<flusher>(flusher{c, &shared, &timeouts, &errors});
+    return [&, keys = std::move(keys), c, f](std::uint64_t i) {
+      const std::uint64_t key = keys[i & (n_keys - 1)];
+      const auto o = call(table, key, kn.timeout, [&] { return be.load(0, key); });
+      c->shared += o.shared;
+      c->timeouts += o.timed_out;
+      c->errors += o.error;
+    };
+  });
+  const std::uint64_t calls = be.calls.load();
+  const double total = static_cast<double>(std::max<std::uint64_t>(1, m.total_calls()));
+  nlohmann::json metrics = {{"waves", 0},
+                            {"waiters", shared.load()},
+                            {"backend_calls", calls},
+                            {"calls_per_op", static_cast<double>(calls) / total},
+                            {"timeouts", timeouts.load()},
+                            {"errors", errors.load()},
+                            {"loader_us", kn.loader.count()},
+                            {"fail_rate", kn.fail_rate}};
+  if constexpr (requires { table.stats().overflow; }) metrics["overflow"] = table.stats().overflow;
+  return hh::make_record(req, m, std::move(metrics));
+}
+
+hh::result_record run_herd(const hh::run_request& req) {
+  hw::workload_spec spec;
+  try {
+    spec = hw::parse_spec(req.workload);
+  } catch (const hw::spec_error& e) {
+    throw hh::usage_error(std::string("--workload: ") + e.what());
+  }
+  std::optional<hh::result_record> rec;
+  hc::for_each_flight_table([&]<class T>(const char* name, const char*) {
+    if (rec || req.impl != name) return;
+    rec = spec.kind == "herd" ? run_waves<T>(req, hw::herd_of(spec)) : run_stream<T>(req, spec);
+  });
+  if (!rec) throw hh::usage_error("--impl: unknown implementation '" + req.impl + "' for herd");
+  return *rec;
+}
+
+hh::result_record run_cache(const hh::run_request& req) {
+  hw::workload_spec spec;
+  try {
+    spec = hw::parse_spec(req.workload);
+  } catch (const hw::spec_error& e) {
+    throw hh::usage_error(std::string("--workload: ") + e.what());
+  }
+  if (spec.kind == "herd") throw hh::usage_error("--workload: the cache scenario takes a key stream, not herd:");
+  const herd_knobs kn = read_knobs(req, 1000);
+  const double ttl_us = req.options.knob_double("ttl_us", 5000);
+  const double grace_us = req.options.knob_double("grace_us", 5000);
+  const double beta = req.options.knob_double("beta", 1.0);
+  const std::uint64_t capacity = req.options.knob_u64("capacity", 10000);
+  if (ttl_us <= 0) throw hh::usage_error("--set ttl_us: must be > 0");
+  if (grace_us < 0 || beta < 0) throw hh::usage_error("--set grace_us / beta: must be >= 0");
+  hotshard::coalescing_cache_options o;
+  o.ttl = std::chrono::nanoseconds(static_cast<std::int64_t>(ttl_us * 1000));
+  o.grace = std::chrono::nanoseconds(static_cast<std::int64_t>(grace_us * 1000));
+  o.negative_ttl = o.ttl / 10;
+  o.beta = beta;
+  o.capacity = static_cast<std::size_t>(std::max<std::uint64_t>(1, capacity));
+  o.flight_capacity = std::max<std::size_t>(1024, 4 * std::size_t{req.threads});
+  const unsigned T = std::max(1u, req.threads);
+  std::optional<hh::result_record> rec;
+  hc::for_each_cache([&]<class C>(const char* name, const char*) {
+    if (rec || req.impl != name) return;
+    C cache(o);
+    backend be{kn.loader, kn.fail_rate, req.seed};
+    std::atomic<std::uint64_t> errors{0};
+    constexpr std::size_t n_keys = std::size_t{1} << 16;
+    const auto m = hh::run_workers(hh::runner_config::from(req), [&](unsigned t) {
+      auto keys = hw::generate_keys(spec, req.seed, t, T, n_keys);
+      return [&, keys = std::move(keys)](std::uint64_t i) {
+        const std::uint64_t key = keys[i & (n_keys - 1)];
+        try {
+          (void)cache.get(key, [&] { return be.load(i, key); });
+        } catch (const backend_failure&) {
+          errors.fetch_add(1, std::memory_order_relaxed);  // a count orders nothing
+        }
+      };
+    });
+    const auto st = cache.stats();
+    const double gets = static_cast<double>(std::max<std::uint64_t>(1, st.gets));
+    nlohmann::json metrics = {{"backend_calls", be.calls.load()},
+                              {"backend_calls_per_read", static_cast<double>(be.calls.load()) / gets},
+                              {"hit_ratio", static_cast<double>(st.hits + st.stale_served) / gets},
+                              {"stale_served", st.stale_served},
+                              {"early_refreshes", st.early_refreshes},
+                              {"errors", errors.load()},
+                              {"reads", st.gets}};
+    rec = hh::make_record(req, m, std::move(metrics));
+  });
+  if (!rec) throw hh::usage_error("--impl: unknown implementation '" + req.impl + "' for cache");
+  return *rec;
+}
+
+std::vector<hh::implementation_info> flight_impls() {
+  std::vector<hh::implementation_info> v;
+  hc::for_each_flight_table([&]<class T>(const char* name, const char* d) { v.push_back({name, d}); });
+  return v;
+}
+std::vector<hh::implementation_info> cache_impls() {
+  std::vector<hh::implementation_info> v;
+  hc::for_each_cache([&]<class C>(const char* name, const char* d) { v.push_back({name, d}); });
+  return v;
+}
+
+hh::run_options step(std::vector<unsigned> threads, std::string workload, double seconds,
+                     std::map<std::string, std::string> knobs) {
+  hh::run_options o;
+  o.threads = std::move(threads);
+  o.workload = std::move(workload);
+  o.duration_seconds = seconds;
+  o.knobs = std::move(knobs);
+  return o;
+}
+
+hh::scenario make_herd_scenario() {
+  hh::scenario s;
+  s.name = "herd";
+  s.family = "single-flight";
+  s.description =
+      "thundering herd: T threads released at once onto K missing keys per wave (herd:), or runs on drawn keys (zipf:)";
+  s.default_workload = "herd:keys=1,waves=10";
+  s.impls = flight_impls();
+  s.knobs = {{"loader_us", "backend latency per load, in µs (herd: default 50000; other workloads: 0)", "50000"},
+             {"fail_rate", "probability that a load throws (decided per wave and key)", "0"},
+             {"timeout_us", "waiters give up after this many µs (run_for; 0 = wait)", "0"}};
+  s.run = run_herd;
+  s.suite = [](bool full) {
+    std::vector<hh::run_options> v;
+    if (full) {
+      v.push_back(step({256, 1024}, "herd:keys=1,waves=20", 1, {{"loader_us", "50000"}}));
+      v.push_back(step({256, 1024}, "herd:keys=1,waves=20", 1, {{"loader_us", "50000"}, {"fail_rate", "0.5"}}));
+      v.push_back(step({64}, "herd:keys=8,waves=10", 1, {{"loader_us", "50000"}}));
+      v.push_back(step({1, 2, 4, 16, 64}, "zipf:n=100000,s=0.99", 1, {{"loader_us", "0"}}));
+    } else {
+      v.push_back(step({256}, "herd:keys=1,waves=5", 1, {{"loader_us", "50000"}}));
+      v.push_back(step({256}, "herd:keys=1,waves=5", 1, {{"loader_us", "50000"}, {"fail_rate", "0.5"}}));
+      v.push_back(step({2, 64}, "zipf:n=100000,s=0.99", 0.3, {{"loader_us", "0"}}));
+    }
+    return v;
+  };
+  return s;
+}
+
+hh::scenario make_cache_scenario() {
+  hh::scenario s;
+  s.name = "cache";
+  s.family = "single-flight";
+  s.description = "Zipf reads through a read-through cache whose TTL expires keys under load";
+  s.default_workload = "zipf:n=1000,s=0.99";
+  s.impls = cache_impls();
+  s.knobs = {{"loader_us", "backend latency per load, in µs", "1000"},
+             {"fail_rate", "probability that a load throws", "0"},
+             {"ttl_us", "time to live of a cached value, in µs", "5000"},
+             {"grace_us", "stale-while-revalidate window after expiry, in µs (coalescing_cache)", "5000"},
+             {"beta", "XFetch early-refresh eagerness, 0 = off (coalescing_cache)", "1"},
+             {"capacity", "cache entries", "10000"},
+             {"timeout_us", "unused by the cache (accepted for symmetry with herd)", "0"}};
+  s.run = run_cache;
+  s.suite = [](bool full) {
+    std::vector<hh::run_options> v;
+    v.push_back(step(full ? std::vector<unsigned>{2, 16, 64} : std::vector<unsigned>{16, 64}, "zipf:n=1000,s=0.99",
+                     full ? 1.0 : 0.3, {}));
+    if (full) v.push_back(step({16, 64}, "zipf:n=100000,s=0.99", 1.0, {}));
+    return v;
+  };
+  return s;
+}
+
+}  // namespace
+
+HOTSHARD_REGISTER_SCENARIO(make_herd_scenario());
+HOTSHARD_REGISTER_SCENARIO(make_cache_scenario());

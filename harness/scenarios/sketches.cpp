@@ -1,0 +1,228 @@
+// Scenario `sketch`: the sketches family in hotshard-bench.
+//
+// Op i of a thread adds key_i (pre-generated per thread before the clock
+// starts) to one shared sketch of the implementation. After the run, outside
+// the timed loop, the scenario recounts exactly what each thread added (its
+// pre-generated keys, replayed as many times as measurement::ops_per_thread
+// says it called op, warm-up included) and compares every distinct key's
+// estimate with its true count.
+//
+// Metrics (DESIGN.md): stream_length N (every add of the run), error_bound
+// (εN, ε of the implementation: e/width; 0 for exact), max_overestimate,
+// mean_overestimate (over distinct keys), within_bound_fraction (keys whose
+// overestimate ≤ εN; Count-Min promises ≥ 1 − δ), underestimates (must be 0:
+// otherwise the run fails, exit 1), topk_recall / topk_precision for the top
+// 100 (a reported key is correct if its true count is ≥ the 100th largest true
+// count; implementations with top(k) report their own list, the others are
+// ranked by estimate over every distinct key), memory_bytes; also epsilon,
+// delta, distinct_keys.
+// Knobs: --set epsilon=E --set delta=D (defaults 0.0002 and 0.01: 5 rows of
+// 13,592 counters, 544 KB), --set hh_capacity=M (heavy_hitters' m, 2048).
+#include "contenders/sketches.hpp"
+
+#include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/stream.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace hotshard::harness {
+namespace {
+
+namespace hc = hotshard::contenders;
+namespace wl = hotshard::workloads;
+
+constexpr std::size_t top_k = 100;
+
+wl::workload_spec spec_of(const run_request& r) {
+  try {
+    return wl::parse_spec(r.workload);
+  } catch (const wl::spec_error& e) {
+    throw usage_error(std::string("--workload: ") + e.what());
+  }
+}
+
+// Pre-generated keys per thread: a power of two, ~4 Mi keys over all threads.
+std::size_t keys_per_thread(unsigned threads) {
+  const std::size_t share = (std::size_t{1} << 22) / std::max(1u, threads);
+  return std::bit_floor(std::clamp<std::size_t>(share, std::size_t{1} << 12, std::size_t{1} << 20));
+}
+
+hc::sketch_params params_of(const run_request& r) {
+  hc::sketch_params p;
+  p.epsilon = r.options.knob_double("epsilon", p.epsilon);
+  p.delta = r.options.knob_double("delta", p.delta);
+  p.hh_capacity = r.options.knob_u64("hh_capacity", p.hh_capacity);
+  if (!(p.epsilon > 0 && p.epsilon < 1)) throw usage_error("--set epsilon: must be in (0, 1)");
+  if (!(p.delta > 0 && p.delta < 1)) throw usage_error("--set delta: must be in (0, 1)");
+  if (p.hh_capacity == 0) throw usage_error("--set hh_capacity: must be at least 1");
+  return p;
+}
+
+// What each thread added: its keys replayed `calls` times in order.
+std::unordered_map<std::uint64_t, std::uint64_t> exact_counts_of(const std::vector<std::vector<std::uint64_t>>& keysets,
+                                                                 const std::vector<std::uint64_t>& calls) {
+  std::unordered_map<std::uint64_t, std::uint64_t> exact;
+  exact.reserve(1 << 20);
+  for (std::size_t t = 0; t < keysets.size(); ++t) {
+    const auto& keys = keysets[t];
+    const std::uint64_t full = calls[t] / keys.size();
+    const std::uint64_t rest = calls[t] % keys.size();
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      const std::uint64_t n = full + (j < rest ? 1 : 0);
+      if (n != 0) exact[keys[j]] += n;
+    }
+  }
+  return exact;
+}
+
+std::uint64_t kth_largest(const std::unordered_map<std::uint64_t, std::uint64_t>& exact, std::size_t k) {
+  std::vector<std::uint64_t> counts;
+  counts.reserve(exact.size());
+  for (const auto& [key, n] : exact) counts.push_back(n);
+  if (counts.empty()) return 0;
+  k = std::min(k, counts.size());
+  std::nth_element(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(k - 1), counts.end(),
+                   std::greater<>());
+  return counts[k - 1];
+}
+
+template <class S>
+result_record run_sketch(const run_request& r) {
+  const auto spec = spec_of(r);
+  const auto params = params_of(r);
+  S sketch(params);
+  const std::size_t kpt = keys_per_thread(r.threads);
+
+  std::vector<std::vector<std::uint64_t>> keysets(r.threads);
+  const auto m = run_workers(runner_config::from(r), [&](unsigned t) {
+    keysets[t] = wl::generate_keys(spec, r.seed, t, r.threads, kpt);
+    return [&sketch, keys = keysets[t].data(), mask = kpt - 1](std::uint64_t i) { sketch.add(keys[i & mask]); };
+  });
+
+  // Untimed from here: exact counts beside the sketch's estimates.
+  const auto exact = exact_counts_of(keysets, m.ops_per_thread);
+  const std::uint64_t n_total = m.total_calls();
+  const double eps = sketch.epsilon();
+  const double bound = eps * static_cast<double>(n_total);
+  std::uint64_t under = 0, max_over = 0, within = 0;
+  double sum_over = 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranked;  // (estimate, key)
+  ranked.reserve(exact.size());
+  for (const auto& [key, n] : exact) {
+    const std::uint64_t e = sketch.estimate(key);
+    ranked.emplace_back(e, key);
+    if (e < n) {
+      ++under;
+      continue;
+    }
+    const std::uint64_t over = e - n;
+    max_over = std::max(max_over, over);
+    sum_over += static_cast<double>(over);
+    if (static_cast<double>(over) <= bound) ++within;
+  }
+
+  std::vector<std::uint64_t> reported;
+  if constexpr (requires { sketch.top(top_k); }) {
+    for (const auto& h : sketch.top(top_k)) reported.push_back(h.key);
+  } else {
+    const std::size_t k = std::min(top_k, ranked.size());
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k), ranked.end(),
+                      std::greater<>());
+    for (std::size_t i = 0; i < k; ++i) reported.push_back(ranked[i].second);
+  }
+  const std::uint64_t bar = kth_largest(exact, top_k);
+  std::size_t correct = 0;
+  for (const auto key : reported) {
+    const auto it = exact.find(key);
+    if (it != exact.end() && it->second >= bar) ++correct;
+  }
+  const double distinct = static_cast<double>(exact.size());
+  const auto wanted = static_cast<double>(std::min(top_k, exact.size()));
+
+  if (under != 0)
+    throw run_failure("sketch/" + r.impl + ": " + std::to_string(under) +
+                      " keys estimated below their true count (underestimates must be 0)");
+  nlohmann::json metrics = {
+      {"stream_length", n_total},
+      {"error_bound", bound},
+      {"max_overestimate", max_over},
+      {"mean_overestimate", exact.empty() ? 0.0 : sum_over / distinct},
+      {"within_bound_fraction", exact.empty() ? 1.0 : static_cast<double>(within) / distinct},
+      {"underestimates", under},
+      {"topk_recall", wanted == 0 ? 1.0 : static_cast<double>(correct) / wanted},
+      {"topk_precision", reported.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(reported.size())},
+      {"memory_bytes", sketch.memory_bytes()},
+      {"epsilon", eps},
+      {"delta", params.delta},
+      {"distinct_keys", exact.size()}};
+  return make_record(r, m, std::move(metrics));
+}
+
+std::vector<implementation_info> sketch_impls() {
+  std::vector<implementation_info> out;
+  hc::for_each_sketch([&]<class>(const char* name, const char* description) { out.push_back({name, description}); });
+  return out;
+}
+
+// quick: the default workload at 1 and 2 threads, short; full: three skews
+// (scrambled and not) at 1, 2, 4 and 16 threads.
+std::vector<run_options> sketch_plan(bool full) {
+  const std::vector<std::string> workloads =
+      full ? std::vector<std::string>{"zipf:n=1000000,s=1.0", "zipf:n=1000000,s=0.6,scramble=1",
+                                      "zipf:n=1000000,s=1.5,scramble=1"}
+           : std::vector<std::string>{"zipf:n=1000000,s=1.0"};
+  std::vector<run_options> steps;
+  for (const auto& w : workloads) {
+    run_options o;
+    o.threads = full ? std::vector<unsigned>{1, 2, 4, 16} : std::vector<unsigned>{1, 2};
+    o.workload = w;
+    o.duration_seconds = full ? 1.0 : 0.25;
+    steps.push_back(o);
+  }
+  return steps;
+}
+
+scenario make_sketch_scenario() {
+  scenario s;
+  s.name = "sketch";
+  s.family = "sketches";
+  s.description =
+      "every thread adds its keys to one shared frequency sketch; afterwards (untimed) every distinct key's estimate "
+      "is checked against its exact count. Metrics: stream_length, error_bound (εN), max_overestimate, "
+      "mean_overestimate, within_bound_fraction, underestimates (must be 0), topk_recall, topk_precision (top 100), "
+      "memory_bytes.";
+  s.default_workload = "zipf:n=1000000,s=1.0";
+  s.impls = sketch_impls();
+  s.knobs = {{"epsilon", "Count-Min ε: width = ⌈e/ε⌉ (error bound εN)", "0.0002"},
+             {"delta", "Count-Min δ: depth = ⌈ln(1/δ)⌉ (bound fails with probability ≤ δ)", "0.01"},
+             {"hh_capacity", "heavy_hitters m: every key above N/m is kept", "2048"}};
+  s.limit = "contended_rmw";
+  s.run = [](const run_request& r) -> result_record {
+    result_record out;
+    bool found = false;
+    hc::for_each_sketch([&]<class S>(const char* name, const char*) {
+      if (!found && r.impl == name) {
+        found = true;
+        out = run_sketch<S>(r);
+      }
+    });
+    if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of sketch");
+    return out;
+  };
+  s.suite = sketch_plan;
+  return s;
+}
+
+}  // namespace
+
+HOTSHARD_REGISTER_SCENARIO(make_sketch_scenario());
+
+}  // namespace hotshard::harness

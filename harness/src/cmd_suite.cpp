@@ -1,0 +1,196 @@
+// `suite`: every registered scenario's plan (calibrate first), then
+// results.json, results.csv, summary.md and plots in one directory.
+#include "cli.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#ifndef HOTSHARD_SOURCE_DIR
+#define HOTSHARD_SOURCE_DIR "."
+#endif
+
+namespace hotshard::harness::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct step {
+  const scenario* s;
+  std::vector<std::string> impls;
+  run_options options;
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// The first interpreter that can import matplotlib: $HOTSHARD_PYTHON, python3, /usr/bin/python3
+// (a pyenv shim may shadow the distribution's python, which has python3-matplotlib).
+std::string find_python() {
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("HOTSHARD_PYTHON")) candidates.emplace_back(env);
+  candidates.emplace_back("python3");
+  candidates.emplace_back("/usr/bin/python3");
+  for (const auto& c : candidates) {
+    const std::string cmd = shell_quote(c) + " -c 'import matplotlib' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) == 0) return c;
+  }
+  return {};
+}
+
+std::string plot_script() {
+  if (const char* env = std::getenv("HOTSHARD_PLOT_SCRIPT")) return env;
+  return std::string(HOTSHARD_SOURCE_DIR) + "/scripts/plot.py";
+}
+
+std::vector<step> plan(const suite_args& a, unsigned repetitions) {
+  std::vector<const scenario*> chosen;
+  if (a.scenarios.empty()) {
+    if (const auto* cal = find_scenario("calibrate")) chosen.push_back(cal);
+    for (const auto& s : registered_scenarios())
+      if (s.name != "calibrate") chosen.push_back(&s);
+  } else {
+    for (const auto& name : split_list(a.scenarios)) {
+      const scenario& s = resolve_scenario(name);
+      if (std::find(chosen.begin(), chosen.end(), &s) == chosen.end()) chosen.push_back(&s);
+    }
+    // Calibrate first so the families' summaries can show % of limit.
+    std::stable_partition(chosen.begin(), chosen.end(), [](const scenario* s) { return s->name == "calibrate"; });
+  }
+  std::vector<step> steps;
+  for (const auto* s : chosen) {
+    std::vector<run_options> opts = s->suite ? s->suite(a.full) : std::vector<run_options>{run_options{}};
+    for (auto& o : opts) {
+      if (o.threads.empty()) o.threads = {1, 2};
+      o.repetitions = repetitions;
+      o.quiet = a.quiet;
+      steps.push_back({s, resolve_impls(*s, "all"), o});
+    }
+  }
+  return steps;
+}
+
+double planned_seconds(const std::vector<step>& steps) {
+  double total = 0;
+  for (const auto& st : steps)
+    total += static_cast<double>(st.impls.size() * st.options.threads.size() * st.options.repetitions) *
+             expected_run_seconds(st.options);
+  return total;
+}
+
+}  // namespace
+
+int suite(const invocation& inv, const suite_args& a) {
+  const unsigned repetitions = a.repetitions.empty()
+                                   ? (a.full ? 5u : 3u)
+                                   : static_cast<unsigned>(std::min<std::uint64_t>(
+                                         parse_count("--repetitions", a.repetitions, 1), 100));
+  auto steps = plan(a, repetitions);
+  if (a.out.empty()) throw usage_error("--out: the directory is empty");
+  std::error_code ec;
+  fs::create_directories(a.out, ec);
+  if (!fs::is_directory(a.out, ec)) throw usage_error("--out " + a.out + ": cannot create the directory");
+  const std::string json_path = (fs::path(a.out) / "results.json").string();
+  const std::string csv_path = (fs::path(a.out) / "results.csv").string();
+  const std::string md_path = (fs::path(a.out) / "summary.md").string();
+  for (const auto& p : {json_path, csv_path, md_path}) check_writable("--out", p);
+
+  // --quick must fit in about 5 minutes: shrink time-bound steps if the plans overshoot.
+  constexpr double quick_budget_seconds = 270;
+  double planned = planned_seconds(steps);
+  if (!a.full && planned > quick_budget_seconds) {
+    const double factor = quick_budget_seconds / planned;
+    for (auto& st : steps)
+      if (st.options.ops == 0) st.options.duration_seconds = std::max(0.05, st.options.duration_seconds * factor);
+    planned = planned_seconds(steps);
+  }
+
+  std::size_t runs = 0;
+  for (const auto& st : steps) runs += st.impls.size() * st.options.threads.size() * st.options.repetitions;
+  nlohmann::json config = {{"verb", "suite"},
+                           {"mode", a.full ? "full" : "quick"},
+                           {"out", a.out},
+                           {"repetitions", repetitions},
+                           {"planned_seconds", planned}};
+  nlohmann::json plan_json = nlohmann::json::array();
+  for (const auto& st : steps) {
+    nlohmann::json j = {{"scenario", st.s->name},
+                        {"impls", st.impls},
+                        {"threads", st.options.threads},
+                        {"workload", st.options.workload.empty() ? st.s->default_workload : st.options.workload},
+                        {"knobs", st.options.knobs}};
+    if (st.options.ops > 0)
+      j["ops"] = st.options.ops;
+    else
+      j["duration_seconds"] = st.options.duration_seconds;
+    plan_json.push_back(std::move(j));
+  }
+  config["steps"] = std::move(plan_json);
+  auto doc = new_document(inv, std::move(config));
+
+  std::mutex results_mu;
+  const auto save = [&] {
+    results_document snapshot;
+    {
+      std::scoped_lock lock(results_mu);
+      snapshot = doc;
+    }
+    const auto rows = summarize(snapshot.results, limit_of);
+    write_text_file(json_path, to_json(snapshot).dump(2) + "\n");
+    write_text_file(csv_path, to_csv(rows));
+    write_text_file(md_path, to_markdown(snapshot, rows, inv.command_line));
+    return rows;
+  };
+  progress p(a.quiet, runs, planned);
+  p.on_hang([&](const std::string& what) {
+    {
+      std::scoped_lock lock(results_mu);
+      doc.errors.push_back({{"scenario", what}, {"message", "hung: did not finish in time; suite aborted here"}});
+    }
+    try {
+      (void)save();
+      std::fprintf(stderr, "hotshard-bench: suite: partial results written to %s\n", a.out.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hotshard-bench: suite: could not save partial results: %s\n", e.what());
+    }
+  });
+  p.note("suite " + std::string(a.full ? "--full" : "--quick") + ": " + std::to_string(steps.size()) +
+         " steps, " + std::to_string(runs) + " runs, planned ~" + std::to_string(static_cast<int>(planned)) + " s");
+  bool failed = false;
+  for (const auto& st : steps) {
+    try {
+      execute(*st.s, st.impls, st.options, p, doc.results, results_mu);
+    } catch (const std::exception& e) {
+      // One family's failure must not throw away the others' minutes of work.
+      failed = true;
+      std::scoped_lock lock(results_mu);
+      doc.errors.push_back({{"scenario", st.s->name}, {"message", e.what()}});
+      std::fprintf(stderr, "hotshard-bench: suite: %s failed: %s (continuing)\n", st.s->name.c_str(), e.what());
+    }
+  }
+
+  const auto rows = save();
+  if (!a.quiet) std::cout << to_text_table(rows);
+
+  if (a.plots) {
+    const std::string python = find_python();
+    if (python.empty()) {
+      std::fprintf(stderr, "hotshard-bench: suite: no python3 with matplotlib found (set HOTSHARD_PYTHON); no plots\n");
+    } else {
+      const std::string cmd = shell_quote(python) + " " + shell_quote(plot_script()) + " " + shell_quote(json_path) +
+                              " --out " + shell_quote(a.out);
+      if (std::system(cmd.c_str()) != 0)
+        std::fprintf(stderr, "hotshard-bench: suite: plotting failed (%s); results are written\n", cmd.c_str());
+    }
+  }
+  p.note("suite: results in " + a.out + "/ (results.json, results.csv, summary.md, plots)");
+  return failed ? 1 : 0;
+}
+
+}  // namespace hotshard::harness::cli

@@ -1,0 +1,270 @@
+// Human-facing reports made from summary rows: CSV, Markdown, the stdout
+// table of `run`, and `compare`.
+#include <hotshard/harness/results.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
+#include <vector>
+
+namespace hotshard::harness {
+
+namespace {
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// 12.3M, 456k, 7.89: throughput readable at a glance.
+std::string human(double v) {
+  const double a = std::fabs(v);
+  if (a >= 1e9) return fmt("%.2fG", v / 1e9);
+  if (a >= 1e6) return fmt("%.2fM", v / 1e6);
+  if (a >= 1e3) return fmt("%.1fk", v / 1e3);
+  return fmt("%.2f", v);
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+// The metrics DESIGN.md names for each scenario: shown first in tables.
+const std::vector<std::string>& format_metrics(const std::string& scenario) {
+  static const std::map<std::string, std::vector<std::string>> named = {
+      {"counter", {"expected", "observed", "read_ns"}},
+      {"keyed-counter", {"expected", "observed", "read_ns"}},
+      {"sketch", {"error_bound", "max_overestimate", "within_bound_fraction", "underestimates", "topk_recall",
+                  "topk_precision", "memory_bytes"}},
+      {"herd", {"waves", "waiters", "backend_calls", "calls_per_wave", "wake_p99_ns", "timeouts", "errors"}},
+      {"cache", {"backend_calls", "hit_ratio", "stale_served"}},
+      {"queue", {"items", "lost", "duplicated", "max_depth", "capacity"}},
+      {"write-buffer", {"writes", "backend_writes", "combine_ratio", "lost", "rejected"}},
+      {"hot-partition", {"max_over_median", "throttled_fraction", "backend_calls", "mitigations"}},
+      {"calibrate", {"ns_per_op", "ns_per_round_trip"}},
+  };
+  static const std::vector<std::string> none;
+  const auto it = named.find(scenario);
+  return it == named.end() ? none : it->second;
+}
+
+std::string metric_text(const std::string& k, const nlohmann::json& v) {
+  if (v.is_number_float()) return k + "=" + fmt("%.4g", v.get<double>());
+  if (v.is_string()) return k + "=" + v.get<std::string>();
+  return k + "=" + v.dump();
+}
+
+// Scalar scenario metrics worth a glance in a table: the format's named ones
+// first, then others (arrays and objects go to JSON only).
+std::string key_metrics(const std::string& scenario, const nlohmann::json& m, std::size_t limit = 8) {
+  if (!m.is_object()) return {};
+  std::vector<std::string> parts;
+  std::set<std::string> used;
+  const auto scalar = [](const nlohmann::json& v) { return v.is_number() || v.is_boolean() || v.is_string(); };
+  for (const auto& k : format_metrics(scenario))
+    if (m.contains(k) && scalar(m.at(k))) {
+      parts.push_back(metric_text(k, m.at(k)));
+      used.insert(k);
+    }
+  std::size_t skipped = 0;
+  for (const auto& [k, v] : m.items()) {
+    if (used.count(k) || !scalar(v)) continue;
+    if ((k == "spins_per_op" || k == "waits_per_op" || k == "cas_failures_per_op") && v.is_number() &&
+        v.get<double>() == 0)
+      continue;
+    if (parts.size() < limit)
+      parts.push_back(metric_text(k, v));
+    else
+      ++skipped;
+  }
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+  if (skipped) out += ", … (" + std::to_string(skipped) + " more in JSON)";
+  return out;
+}
+
+std::string limit_cell(const summary_row& r) {
+  return r.percent_of_limit ? fmt("%.1f%%", *r.percent_of_limit) : std::string("–");
+}
+}  // namespace
+
+std::string to_csv(const std::vector<summary_row>& rows) {
+  std::ostringstream out;
+  out << "scenario,impl,threads,workload,knobs,repetitions,median_ops_per_sec,min_ops_per_sec,max_ops_per_sec,"
+         "ratio_to_best,limit,percent_of_limit,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,ops_per_sec_per_repetition\n";
+  for (const auto& r : rows) {
+    std::string reps;
+    for (double v : r.ops_per_sec) {
+      if (!reps.empty()) reps += ';';
+      reps += fmt("%.6g", v);
+    }
+    out << csv_quote(r.scenario) << ',' << csv_quote(r.impl) << ',' << r.threads << ',' << csv_quote(r.workload)
+        << ',' << csv_quote(r.knobs) << ',' << r.ops_per_sec.size() << ',' << fmt("%.6g", r.median) << ','
+        << fmt("%.6g", r.min) << ',' << fmt("%.6g", r.max) << ',' << fmt("%.4f", r.ratio_to_best) << ','
+        << r.limit << ',' << (r.percent_of_limit ? fmt("%.3f", *r.percent_of_limit) : std::string{}) << ','
+        << r.latency.p50 << ',' << r.latency.p90 << ',' << r.latency.p99 << ',' << r.latency.p999 << ','
+        << r.latency.max << ',' << reps << '\n';
+  }
+  return out.str();
+}
+
+std::string to_text_table(const std::vector<summary_row>& rows) {
+  const auto label = [](const summary_row& r) { return r.knobs.empty() ? r.impl : r.impl + " [" + r.knobs + "]"; };
+  int impl_w = 24;
+  for (const auto& r : rows) impl_w = std::max(impl_w, static_cast<int>(label(r).size()));
+  std::ostringstream out;
+  char line[1024];
+  std::snprintf(line, sizeof line, "%-14s %-*s %7s %10s %10s %10s %7s %8s %8s %9s  %s\n", "scenario", impl_w, "impl",
+                "threads", "median/s", "min/s", "max/s", "x best", "% limit", "p50 ns", "p99 ns", "workload");
+  out << line;
+  for (const auto& r : rows) {
+    std::snprintf(line, sizeof line, "%-14s %-*s %7u %10s %10s %10s %7.2f %8s %8llu %9llu  %s\n",
+                  r.scenario.c_str(), impl_w, label(r).c_str(), r.threads, human(r.median).c_str(),
+                  human(r.min).c_str(), human(r.max).c_str(), r.ratio_to_best, limit_cell(r).c_str(),
+                  static_cast<unsigned long long>(r.latency.p50), static_cast<unsigned long long>(r.latency.p99),
+                  r.workload.c_str());
+    out << line;
+  }
+  return out.str();
+}
+
+namespace {
+void calibrate_section(std::ostringstream& out, const std::vector<summary_row>& rows) {
+  std::vector<const summary_row*> cal;
+  for (const auto& r : rows)
+    if (r.scenario == "calibrate") cal.push_back(&r);
+  if (cal.empty()) return;
+  out << "## Machine limits (calibrate)\n\n"
+      << "| impl | threads | median ops/s | min | max | ns per op | sampled p50 ns |\n"
+      << "|---|---:|---:|---:|---:|---:|---:|\n";
+  const summary_row* null1 = nullptr;
+  const summary_row* inc1 = nullptr;
+  for (const auto* r : cal) {
+    // Per thread, except a round trip, which is per pair of threads.
+    const bool trip = r->impl == "line_round_trip";
+    const double units = trip ? std::max(1.0, static_cast<double>(r->threads / 2)) : static_cast<double>(r->threads);
+    const double ns = r->median > 0 ? 1e9 * units / r->median : 0;
+    out << "| " << r->impl << " | " << r->threads << " | " << human(r->median) << " | " << human(r->min) << " | "
+        << human(r->max) << " | " << fmt("%.2f", ns) << (trip ? " per round trip" : "") << " | " << r->latency.p50
+        << " |\n";
+    if (r->threads == 1 && r->impl == "null") null1 = r;
+    if (r->threads == 1 && r->impl == "private_increment") inc1 = r;
+  }
+  if (null1 && inc1 && null1->median > 0 && inc1->median > 0) {
+    const double null_ns = 1e9 / null1->median, inc_ns = 1e9 / inc1->median;
+    out << "\nHarness cost per op (`null`, 1 thread): " << fmt("%.3f", null_ns) << " ns = "
+        << fmt("%.1f", 100.0 * null_ns / inc_ns) << "% of a private increment (" << fmt("%.3f", inc_ns)
+        << " ns, which includes it).\n";
+    // The issue's goal: harness cost <= 10% of the cheapest operation the suite measured.
+    const summary_row* cheapest = nullptr;
+    for (const auto& r : rows)
+      if (r.scenario != "calibrate" && r.threads == 1 && r.median > 0 && (!cheapest || r.median > cheapest->median))
+        cheapest = &r;
+    if (cheapest) {
+      const double op_ns = 1e9 / cheapest->median;
+      out << "Cheapest operation measured (1 thread): " << cheapest->scenario << "/" << cheapest->impl << " at "
+          << fmt("%.3f", op_ns) << " ns; harness cost = " << fmt("%.1f", 100.0 * null_ns / op_ns)
+          << "% of it (goal <= 10%).\n";
+    }
+  }
+  out << '\n';
+}
+}  // namespace
+
+std::string to_markdown(const results_document& d, const std::vector<summary_row>& rows,
+                        const std::string& command_line) {
+  std::ostringstream out;
+  out << "# hotshard results\n\n"
+      << "- command: `" << command_line << "`\n"
+      << "- started: " << d.started << "\n"
+      << "- tool: " << d.tool.name << ' ' << d.tool.version << " (git " << d.tool.git << ", " << d.tool.build
+      << " build)\n"
+      << "- machine: " << d.machine.cpu << ", " << d.machine.cores << " cores, " << d.machine.os << "\n"
+      << "- compiler: " << d.machine.compiler << "; allocator: " << d.machine.allocator << "\n\n"
+      << "Throughput is the median of repetitions (min and max beside it); `x best` is the ratio to the best "
+         "contender at the same threads and workload; `% limit` is the median as a fraction of the calibrate "
+         "limit the scenario names, at the same thread count.\n\n";
+  calibrate_section(out, rows);
+  std::vector<std::string> scenarios;
+  for (const auto& r : rows)
+    if (r.scenario != "calibrate" && std::find(scenarios.begin(), scenarios.end(), r.scenario) == scenarios.end())
+      scenarios.push_back(r.scenario);
+  for (const auto& s : scenarios) {
+    out << "## " << s << "\n\n";
+    std::string lim;
+    for (const auto& r : rows)
+      if (r.scenario == s && !r.limit.empty()) lim = r.limit;
+    if (!lim.empty()) out << "Limit: calibrate `" << lim << "`.\n\n";
+    out << "| impl | threads | workload | median ops/s | min | max | x best | % limit | p50 ns | p99 ns | metrics "
+           "(rep 0) |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    for (const auto& r : rows) {
+      if (r.scenario != s) continue;
+      const std::string impl = r.knobs.empty() ? r.impl : r.impl + " [" + r.knobs + "]";
+      out << "| " << impl << " | " << r.threads << " | `" << r.workload << "` | " << human(r.median) << " | "
+          << human(r.min) << " | " << human(r.max) << " | " << fmt("%.2f", r.ratio_to_best) << " | "
+          << limit_cell(r) << " | " << r.latency.p50 << " | " << r.latency.p99 << " | " << key_metrics(r.scenario, r.metrics)
+          << " |\n";
+    }
+    out << '\n';
+  }
+  if (!d.errors.empty()) {
+    out << "## Failures\n\n";
+    for (const auto& e : d.errors)
+      out << "- `" << e.value("scenario", "?") << "`: " << e.value("message", "?") << "\n";
+    out << '\n';
+  }
+  return out.str();
+}
+
+std::vector<compare_row> compare(const results_document& old_doc, const results_document& new_doc) {
+  const auto none = [](const std::string&) { return std::string{}; };
+  const auto a = summarize(old_doc.results, none);
+  const auto b = summarize(new_doc.results, none);
+  using key = std::tuple<std::string, std::string, unsigned, std::string, std::string>;
+  std::map<key, compare_row> rows;
+  std::vector<key> order;
+  const auto add = [&](const summary_row& r, bool is_new) {
+    key k{r.scenario, r.impl, r.threads, r.workload, r.knobs};
+    auto [it, fresh] = rows.try_emplace(k);
+    if (fresh) {
+      order.push_back(k);
+      it->second = {r.scenario, r.impl, r.workload, r.knobs, r.threads, std::nullopt, std::nullopt};
+    }
+    (is_new ? it->second.new_median : it->second.old_median) = r.median;
+  };
+  for (const auto& r : a) add(r, false);
+  for (const auto& r : b) add(r, true);
+  std::vector<compare_row> out;
+  for (const auto& k : order) out.push_back(rows[k]);
+  return out;
+}
+
+std::string to_text(const std::vector<compare_row>& rows) {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-14s %-24s %7s %12s %12s %8s  %s\n", "scenario", "impl", "threads",
+                "old median/s", "new median/s", "new/old", "workload");
+  out << line;
+  for (const auto& r : rows) {
+    const std::string impl = r.knobs.empty() ? r.impl : r.impl + " [" + r.knobs + "]";
+    const auto ratio = r.ratio();
+    std::snprintf(line, sizeof line, "%-14s %-24s %7u %12s %12s %8s  %s\n", r.scenario.c_str(), impl.c_str(),
+                  r.threads, r.old_median ? human(*r.old_median).c_str() : "(absent)",
+                  r.new_median ? human(*r.new_median).c_str() : "(absent)",
+                  ratio ? fmt("%.3f", *ratio).c_str() : "–", r.workload.c_str());
+    out << line;
+  }
+  return out.str();
+}
+
+}  // namespace hotshard::harness

@@ -1,0 +1,494 @@
+// hotshard/bounded_queue.hpp — a bounded multi-producer multi-consumer ring
+// with try, blocking and bulk operations, and close().
+//
+// Algorithm: Dmitry Vyukov's bounded MPMC queue
+// (https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue).
+// Every cell carries a sequence number. Cell i of lap L is free for the push
+// at position p = L·capacity + i when seq == p, and holds that push's element
+// when seq == p + 1; the pop at p frees it for the next lap with
+// seq = p + capacity. Producers claim a position with a CAS on `push_pos`,
+// consumers with a CAS on `pop_pos`; the CAS is only tried once the cell is
+// seen ready, so a position is never claimed and abandoned.
+//
+// Capacity is a power of two ≥ 2 and a TRUE maximum: a push needs its cell
+// freed by the pop one lap earlier, so push_pos − pop_pos ≤ capacity at every
+// instant, including pops still moving their element out (a cell being read is
+// not free). moodycamel::ConcurrentQueue, by contrast, treats it as a minimum.
+//
+// Progress:
+//  - try_push, try_pop, try_push_bulk, try_pop_bulk: lock-free (a CAS loop in
+//    which each failure means another thread claimed a position). They never
+//    wait for another thread: a cell still held by a thread preempted between
+//    claiming and publishing makes them return false ("full"/"empty") although
+//    later cells may be ready — the known caveat of this design.
+//  - push, pop, pop_bulk: blocking. A short bounded spin and a few yields, then the thread sleeps
+//    in C++20 atomic wait (a futex on Linux), so waiters do not burn a core when
+//    threads outnumber cores.
+//  - close, is_closed, capacity, size_approx, push_count, pop_count: wait-free.
+//
+// Waking sleepers without losing a wake-up (the "waiter counter" scheme). A
+// sleeping consumer registers in not_empty.sleepers (seq_cst RMW) and then
+// re-reads push_pos (seq_cst); a producer claims its position with a seq_cst
+// CAS on push_pos and, after publishing, reads not_empty.sleepers (seq_cst).
+// In the single total order of seq_cst operations either the consumer's
+// registration comes first — the producer sees a waiter, bumps not_empty.event
+// and notifies — or the claim comes first and the consumer sees push_pos past
+// pop_pos and does not sleep (it yields until the claimed cell is published).
+// The consumer read `event` before registering, so a bump it has not seen ends
+// its wait. The same argument, with pop_pos and not_full, wakes producers that
+// sleep on a full queue, and close() (a seq_cst RMW on push_pos, then a bump of
+// both events and notify_all) wakes everyone. On x86 the fast path pays nothing
+// for this: the CAS is a locked instruction anyway and a seq_cst load is a
+// plain load; the notify (a futex syscall) happens only when somebody sleeps.
+//
+// What a concurrent observer may see: every element pushed is popped exactly
+// once. Elements pushed by one thread are popped in that order (by one consumer
+// they are seen in that order; the queue is linearizable except for the
+// spurious full/empty results above). size_approx() is a racy estimate in
+// [0, capacity].
+//
+// Memory ordering: a successful push happens-before the pop that takes its
+// element (the cell's seq is published with release and read with acquire, (2)
+// with (3)); a pop's move-out happens-before the push that reuses the cell ((4)
+// with (1)). close() happens-before any push that returns false because of it.
+//
+// Exceptions: T must be nothrow move constructible and nothrow destructible
+// (static_assert): an element is moved into a claimed cell, and a throw there
+// would strand the position. try_push(const T&), push(const T&) and
+// try_emplace construct the element first: if that throws, nothing changed
+// (strong guarantee). try_pop(T&) requires a nothrow move assignment. If the
+// output iterator of (try_)pop_bulk throws, the cells already claimed are still
+// released and their elements not yet written are destroyed (basic guarantee:
+// those elements are lost — use an output that does not throw, e.g. a pointer
+// into a pre-sized buffer, when that matters). Every other operation is
+// noexcept.
+#pragma once
+
+#include <hotshard/detail/backoff.hpp>
+#include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/contention_stats.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace hotshard {
+
+template <class T, class Stats = detail::no_stats>
+class bounded_queue {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "bounded_queue<T>: T must be nothrow move constructible (see Exceptions)");
+  static_assert(std::is_nothrow_destructible_v<T>, "bounded_queue<T>: T must be nothrow destructible");
+
+ public:
+  using value_type = T;
+  using size_type = std::size_t;
+
+  // capacity: a power of two, at least 2 (std::invalid_argument otherwise).
+  explicit bounded_queue(size_type capacity)
+      : mask_(check_capacity(capacity) - 1), cells_(std::make_unique<cell[]>(capacity)) {
+    for (size_type i = 0; i < capacity; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
+  }
+
+  bounded_queue(const bounded_queue&) = delete;
+  bounded_queue& operator=(const bounded_queue&) = delete;
+
+  // Not thread-safe: no operation may run concurrently with the destructor.
+  ~bounded_queue() {
+    const std::uint64_t tail = index_.push->load(std::memory_order_relaxed) & ~closed_bit;
+    for (std::uint64_t p = index_.pop->load(std::memory_order_relaxed); p < tail; ++p)
+      element(cells_[p & mask_])->~T();
+  }
+
+  // ---- non-blocking -------------------------------------------------------
+
+  [[nodiscard]] bool try_push(T&& v) noexcept {
+    std::uint64_t pos = 0;
+    cell* c = claim_push(pos);
+    if (c == nullptr) return false;
+    ::new (static_cast<void*>(c->storage)) T(std::move(v));
+    c->seq.store(pos + 1, std::memory_order_release);  // (2) release: pairs with the acquire in (3)
+    wake(*not_empty_, false);
+    return true;
+  }
+
+  [[nodiscard]] bool try_push(const T& v) requires std::is_copy_constructible_v<T> {
+    T copy(v);  // may throw: nothing claimed yet
+    return try_push(std::move(copy));
+  }
+
+  template <class... Args>
+  [[nodiscard]] bool try_emplace(Args&&... args) {
+    T made(std::forward<Args>(args)...);  // may throw: nothing claimed yet
+    return try_push(std::move(made));
+  }
+
+  // Pushes a prefix of [first, first + n) in one claim (one CAS) and returns
+  // its length: 0 when full or closed. Moves from the pushed elements only.
+  // Dereferencing and incrementing `first` must not throw.
+  template <class It>
+  [[nodiscard]] size_type try_push_bulk(It first, size_type n) noexcept {
+    if (n == 0) return 0;
+    std::uint64_t pos = 0;
+    const size_type k = claim_push_run(pos, n);
+    for (size_type i = 0; i < k; ++i, ++first) {
+      cell& c = cells_[(pos + i) & mask_];
+      ::new (static_cast<void*>(c.storage)) T(std::move(*first));
+      c.seq.store(pos + i + 1, std::memory_order_release);  // (2) release: pairs with the acquire in (3)
+    }
+    if (k != 0) wake(*not_empty_, k > 1);
+    return k;
+  }
+
+  [[nodiscard]] bool try_pop(T& out) noexcept requires std::is_nothrow_move_assignable_v<T> {
+    std::uint64_t pos = 0;
+    cell* c = claim_pop(pos);
+    if (c == nullptr) return false;
+    T* e = element(*c);
+    out = std::move(*e);
+    release_cell(*c, e, pos);
+    wake(*not_full_, false);
+    return true;
+  }
+
+  [[nodiscard]] std::optional<T> try_pop() noexcept {
+    std::uint64_t pos = 0;
+    cell* c = claim_pop(pos);
+    if (c == nullptr) return std::nullopt;
+    T* e = element(*c);
+    std::optional<T> out(std::move(*e));
+    release_cell(*c, e, pos);
+    wake(*not_full_, false);
+    return out;
+  }
+
+  // Pops up to `max` consecutive ready elements with one claim (one CAS) and
+  // writes them to `out` in queue order; returns how many (0 when empty).
+  template <class OutIt>
+  [[nodiscard]] size_type try_pop_bulk(OutIt out, size_type max) {
+    if (max == 0) return 0;
+    std::uint64_t pos = 0;
+    const size_type k = claim_pop_run(pos, max);
+    size_type i = 0;
+    try {
+      for (; i < k; ++i) {
+        cell& c = cells_[(pos + i) & mask_];
+        T* e = element(c);
+        *out = std::move(*e);
+        ++out;
+        release_cell(c, e, pos + i);
+      }
+    } catch (...) {
+      for (; i < k; ++i) {  // release what we claimed so the ring stays consistent
+        cell& c = cells_[(pos + i) & mask_];
+        release_cell(c, element(c), pos + i);
+      }
+      wake(*not_full_, true);
+      throw;
+    }
+    if (k != 0) wake(*not_full_, k > 1);
+    return k;
+  }
+
+  // ---- blocking -------------------------------------------------------------
+
+  // Waits for room; false (v untouched) once the queue is closed.
+  bool push(T&& v) noexcept {
+    for (unsigned attempt = 0;; ++attempt) {
+      if (try_push(std::move(v))) return true;
+      if (is_closed()) return false;
+      if (attempt < spin_attempts) {
+        spin(attempt);
+        continue;
+      }
+      if (!sleep_while_full()) return false;
+    }
+  }
+
+  bool push(const T& v) requires std::is_copy_constructible_v<T> {
+    T copy(v);
+    return push(std::move(copy));
+  }
+
+  // Waits for an element; false once the queue is closed and drained.
+  bool pop(T& out) noexcept requires std::is_nothrow_move_assignable_v<T> {
+    for (unsigned attempt = 0;; ++attempt) {
+      if (try_pop(out)) return true;
+      if (attempt < spin_attempts) {
+        spin(attempt);
+        continue;
+      }
+      if (!sleep_while_empty()) return false;
+    }
+  }
+
+  std::optional<T> pop() noexcept {
+    for (unsigned attempt = 0;; ++attempt) {
+      if (auto v = try_pop()) return v;
+      if (attempt < spin_attempts) {
+        spin(attempt);
+        continue;
+      }
+      if (!sleep_while_empty()) return std::nullopt;
+    }
+  }
+
+  // Waits until at least one element is available, then pops up to `max`;
+  // 0 once the queue is closed and drained.
+  template <class OutIt>
+  size_type pop_bulk(OutIt out, size_type max) {
+    if (max == 0) return 0;
+    for (unsigned attempt = 0;; ++attempt) {
+      if (const size_type k = try_pop_bulk(out, max)) return k;
+      if (attempt < spin_attempts) {
+        spin(attempt);
+        continue;
+      }
+      if (!sleep_while_empty()) return 0;
+    }
+  }
+
+  // Later pushes fail; pops drain what remains (including pushes that had
+  // claimed a cell before the close), then report closed. Idempotent.
+  void close() noexcept {
+    index_.push->fetch_or(closed_bit, std::memory_order_seq_cst);  // (8) seq_cst: ordered against (6)/(7)
+    for (waiters* w : {&*not_empty_, &*not_full_}) {
+      w->event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
+      w->event.notify_all();
+    }
+  }
+
+  // ---- observers ----------------------------------------------------------
+
+  [[nodiscard]] bool is_closed() const noexcept {
+    return (index_.push->load(std::memory_order_acquire) & closed_bit) != 0;  // acquire: pairs with (8)
+  }
+  [[nodiscard]] size_type capacity() const noexcept { return mask_ + 1; }
+
+  // Racy estimate in [0, capacity]: two relaxed loads, no snapshot.
+  [[nodiscard]] size_type size_approx() const noexcept {
+    const std::uint64_t tail = index_.push->load(std::memory_order_relaxed) & ~closed_bit;
+    const std::uint64_t head = index_.pop->load(std::memory_order_relaxed);
+    if (tail <= head) return 0;
+    return tail - head > capacity() ? capacity() : static_cast<size_type>(tail - head);
+  }
+
+  // Positions claimed so far by pushes (= pushes that succeeded or are
+  // publishing) and by pops. Monotonic; the write buffer's flush() uses them.
+  [[nodiscard]] std::uint64_t push_count() const noexcept {
+    return index_.push->load(std::memory_order_acquire) & ~closed_bit;  // acquire: pairs with (6)
+  }
+  [[nodiscard]] std::uint64_t pop_count() const noexcept {
+    return index_.pop->load(std::memory_order_acquire);  // acquire: pairs with (7)
+  }
+
+ private:
+  static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+  static constexpr unsigned pause_attempts = 6;                  // 1+2+…+32 pauses, well under a futex round trip
+  static constexpr unsigned spin_attempts = pause_attempts + 4;  // then 4 yields
+
+  struct alignas(detail::cache_line_bytes) cell {
+    std::atomic<std::uint64_t> seq{0};
+    alignas(T) unsigned char storage[sizeof(T)];
+  };
+
+  struct waiters {
+    std::atomic<std::uint32_t> event{0};    // bumped (then notified) to end waits
+    std::atomic<std::uint32_t> sleepers{0};  // threads registered to sleep on `event`
+  };
+
+  using position = detail::padded<std::atomic<std::uint64_t>, detail::prefetch_pair_bytes>;
+  // Producers hammer `push`, consumers `pop`: two cache-line pairs apart, so
+  // neither the line nor its adjacent-line prefetch partner is shared.
+  struct indices {
+    position push;  // bit 63: closed
+    position pop;
+  };
+  static_assert(offsetof(indices, pop) - offsetof(indices, push) >= detail::prefetch_pair_bytes,
+                "head and tail must not share a cache line (or its prefetch pair)");
+  static_assert(sizeof(position) == detail::prefetch_pair_bytes && alignof(position) == detail::prefetch_pair_bytes);
+
+  static size_type check_capacity(size_type n) {
+    if (n < 2 || (n & (n - 1)) != 0)
+      throw std::invalid_argument("bounded_queue: capacity must be a power of two >= 2");
+    return n;
+  }
+
+  static T* element(cell& c) noexcept { return std::launder(reinterpret_cast<T*>(c.storage)); }
+
+  void release_cell(cell& c, T* e, std::uint64_t pos) noexcept {
+    e->~T();
+    c.seq.store(pos + capacity(), std::memory_order_release);  // (4) release: pairs with the acquire in (1)
+  }
+
+  // Before sleeping: a few growing runs of pause instructions (the other side
+  // is usually mid-operation on another core), then a few yields (with more
+  // threads than cores the thread we wait for may need our core). Sleeping
+  // makes the other side pay a futex wake, so it is the last resort.
+  static void spin(unsigned attempt) noexcept {
+    Stats::spin();
+    if (attempt < pause_attempts) {
+      for (unsigned i = 0, n = 1u << attempt; i < n; ++i) detail::cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
+  // Claims one push position; nullptr when full or closed.
+  cell* claim_push(std::uint64_t& pos) noexcept {
+    pos = index_.push->load(std::memory_order_relaxed);
+    for (;;) {
+      if (pos & closed_bit) return nullptr;
+      cell& c = cells_[pos & mask_];
+      const std::uint64_t seq = c.seq.load(std::memory_order_acquire);  // (1) acquire: pairs with the release in (4)
+      const auto dif = static_cast<std::int64_t>(seq - pos);
+      if (dif == 0) {
+        // (6) seq_cst: the claim that sleeping producers/consumers order against (see header)
+        if (index_.push->compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst,
+                                               std::memory_order_relaxed))
+          return &c;
+        Stats::cas_failure();
+      } else if (dif < 0) {
+        return nullptr;  // the cell still holds last lap's element: full
+      } else {
+        pos = index_.push->load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  // Claims up to n consecutive free push positions with one CAS; returns the count.
+  size_type claim_push_run(std::uint64_t& pos, size_type n) noexcept {
+    pos = index_.push->load(std::memory_order_relaxed);
+    for (;;) {
+      if (pos & closed_bit) return 0;
+      size_type k = 0;
+      std::int64_t dif = 0;
+      for (; k < n && k <= mask_; ++k) {
+        const std::uint64_t seq =
+            cells_[(pos + k) & mask_].seq.load(std::memory_order_acquire);  // (1) acquire: pairs with (4)
+        dif = static_cast<std::int64_t>(seq - (pos + k));
+        if (dif != 0) break;
+      }
+      if (k == 0 && dif < 0) return 0;
+      if (k == 0) {
+        pos = index_.push->load(std::memory_order_relaxed);
+        continue;
+      }
+      // (6) seq_cst: as in claim_push
+      if (index_.push->compare_exchange_weak(pos, pos + k, std::memory_order_seq_cst, std::memory_order_relaxed))
+        return k;
+      Stats::cas_failure();
+    }
+  }
+
+  cell* claim_pop(std::uint64_t& pos) noexcept {
+    pos = index_.pop->load(std::memory_order_relaxed);
+    for (;;) {
+      cell& c = cells_[pos & mask_];
+      const std::uint64_t seq = c.seq.load(std::memory_order_acquire);  // (3) acquire: pairs with the release in (2)
+      const auto dif = static_cast<std::int64_t>(seq - (pos + 1));
+      if (dif == 0) {
+        // (7) seq_cst: the claim that sleeping producers order against (see header)
+        if (index_.pop->compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed))
+          return &c;
+        Stats::cas_failure();
+      } else if (dif < 0) {
+        return nullptr;  // not published yet: empty (or a producer mid-push)
+      } else {
+        pos = index_.pop->load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  size_type claim_pop_run(std::uint64_t& pos, size_type n) noexcept {
+    pos = index_.pop->load(std::memory_order_relaxed);
+    for (;;) {
+      size_type k = 0;
+      std::int64_t dif = 0;
+      for (; k < n && k <= mask_; ++k) {
+        const std::uint64_t seq =
+            cells_[(pos + k) & mask_].seq.load(std::memory_order_acquire);  // (3) acquire: pairs with (2)
+        dif = static_cast<std::int64_t>(seq - (pos + k + 1));
+        if (dif != 0) break;
+      }
+      if (k == 0 && dif < 0) return 0;
+      if (k == 0) {
+        pos = index_.pop->load(std::memory_order_relaxed);
+        continue;
+      }
+      // (7) seq_cst: as in claim_pop
+      if (index_.pop->compare_exchange_weak(pos, pos + k, std::memory_order_seq_cst, std::memory_order_relaxed))
+        return k;
+      Stats::cas_failure();
+    }
+  }
+
+  // After a push (w = not_empty) or a pop (w = not_full): wake sleepers, if any.
+  static void wake(waiters& w, bool all) noexcept {
+    // seq_cst load: after our seq_cst claim (6)/(7) in the total order; see header
+    if (w.sleepers.load(std::memory_order_seq_cst) == 0) return;
+    w.event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
+    if (all)
+      w.event.notify_all();
+    else
+      w.event.notify_one();
+  }
+
+  // Sleeps unless the ring has moved since the caller's failed attempt; false
+  // when the caller must give up (closed, and for pops: drained).
+  bool sleep_while_empty() noexcept {
+    waiters& w = *not_empty_;
+    const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
+    w.sleepers.fetch_add(1, std::memory_order_seq_cst);                   // registration, ordered against (6)/(8)
+    const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
+    const std::uint64_t head = index_.pop->load(std::memory_order_seq_cst);
+    bool go_on = true;
+    if ((tail & ~closed_bit) > head) {
+      std::this_thread::yield();  // a claimed element is being published (or was just taken)
+    } else if (tail & closed_bit) {
+      go_on = false;
+    } else {
+      Stats::wait();
+      w.event.wait(ev, std::memory_order_acquire);  // (9) acquire: pairs with (5)
+    }
+    w.sleepers.fetch_sub(1, std::memory_order_relaxed);  // only makes later wakes cheaper; no ordering needed
+    return go_on;
+  }
+
+  bool sleep_while_full() noexcept {
+    waiters& w = *not_full_;
+    const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
+    w.sleepers.fetch_add(1, std::memory_order_seq_cst);                   // registration, ordered against (7)/(8)
+    const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
+    const std::uint64_t head = index_.pop->load(std::memory_order_seq_cst);
+    bool go_on = true;
+    if (tail & closed_bit) {
+      go_on = false;
+    } else if (tail - head < capacity()) {
+      std::this_thread::yield();  // a pop has claimed the cell we need and is releasing it
+    } else {
+      Stats::wait();
+      w.event.wait(ev, std::memory_order_acquire);  // (9) acquire: pairs with (5)
+    }
+    w.sleepers.fetch_sub(1, std::memory_order_relaxed);
+    return go_on;
+  }
+
+  // Read-only after construction: shared by every core without bouncing.
+  const std::uint64_t mask_;
+  const std::unique_ptr<cell[]> cells_;
+  indices index_;
+  detail::padded<waiters, detail::prefetch_pair_bytes> not_empty_;
+  detail::padded<waiters, detail::prefetch_pair_bytes> not_full_;
+};
+
+}  // namespace hotshard

@@ -1,0 +1,286 @@
+// hotshard/count_min_sketch.hpp — a concurrent Count-Min sketch with an
+// optional conservative update and TinyLFU-style aging.
+//
+// Algorithm: Cormode & Muthukrishnan, "An Improved Data Stream Summary: The
+// Count-Min Sketch and its Applications", J. Algorithms 55(1), 2005,
+// doi:10.1016/j.jalgor.2003.12.001. depth rows of width counters; add(x, c)
+// adds c to one counter per row, estimate(x) is the minimum of x's counters.
+// Conservative update (Estan & Varghese, "New directions in traffic
+// measurement and accounting", SIGCOMM 2002, doi:10.1145/633025.633056)
+// raises each of x's counters only to (minimum + c). Aging halves every
+// counter, as TinyLFU's reset does (Einziger, Friedman & Manes, "TinyLFU: A
+// Highly Efficient Cache Admission Policy", ACM ToS 13(4), 2017,
+// doi:10.1145/3149371).
+//
+// Dimensions: from (ε, δ), width = ⌈e/ε⌉ and depth = ⌈ln(1/δ)⌉, so ε = e/width
+// and δ = e^−depth. Bound (no aging): for every key x with true count f(x),
+// f(x) ≤ estimate(x), and estimate(x) ≤ f(x) + εN with probability ≥ 1 − δ,
+// N = the sum of all counts added. Conservative update never makes a counter
+// larger than plain update would, so the same bound holds, usually far tighter.
+// Memory: 8 × width × depth bytes of counters (64-bit: they cannot wrap, so a
+// wrapped counter can never turn into an underestimate) + 8 × depth (row
+// salts) + sizeof(*this) (~1.2 KiB, mostly the aging ticker's stripes).
+// At the defaults of the harness (ε = 0.0002, δ = 0.01): 13,592 × 5, 545 KB.
+// Row hashes: h = detail::hash_key(x) once, then row i uses column
+// reduce(seeded_hash(h, seed + i), width); seeds seed, seed+1, ..., default
+// seed 0x243f6a8885a308d3. Two sketches merge only with equal width, depth and
+// seed. The layout is row-major (one cache line per row touched per add): the
+// rows' columns are independent, which the (ε, δ) bound needs; a blocked
+// layout (all of a key's counters in one line, as Caffeine does) would be
+// faster but weakens the bound.
+//
+// Progress guarantees:
+//  * add() plain: wait-free (depth relaxed fetch_adds).
+//  * add() conservative: lock-free (a failed CAS means another add or a
+//    halving changed that counter; the add then restarts from fresh reads).
+//    With depth > 16 (δ < e^-16) it falls back to plain update (same bound).
+//  * estimate(), memory_bytes(): wait-free (depth relaxed loads).
+//  * halve(): lock-free (a CAS per counter; may retry on counters being added to).
+//  * merge(other): wait-free (a fetch_add per counter); safe while either
+//    sketch is being added to: adds to `other` that race with it may or may not
+//    be carried over.
+//  * aging every W additions (options::aging_window): the add that completes
+//    the W-th addition runs halve() inline (O(width × depth)).
+//
+// What a concurrent reader may see: estimate() reads the rows one at a time,
+// so an add racing with it may be counted in some rows and not others; every
+// add that happens-before the estimate is counted in full. A conservative
+// update is not atomic across rows either: it reads all rows, then raises
+// them one by one, restarting if any CAS fails. The restart is what keeps the
+// bound: two adds of the same key cannot both succeed from the same stale
+// minimum (the second one's CAS on that row fails and it re-reads), so once
+// the adds are done every row of x is ≥ f(x). What the non-atomicity costs is
+// only tightness: a counter is raised to (the minimum this add read) + c,
+// never above what plain update would give, so the εN bound holds.
+//
+// Aging and what a racing add may do: halve() replaces each counter c by
+// ⌊c/2⌋, one counter at a time (CAS). Define the decayed count g(x): g ← ⌊g/2⌋
+// at each halving, g ← g + c at each add. An add that races with a halving
+// may land, row by row, before that row is halved (then halved with it) or
+// after (then counted in full). So: estimate(x) ≥ g(x) computed as if every
+// racing add happened before the halving (the smallest choice), and the upper
+// bound is the one of the sketch that counts racing adds in full. No add is
+// ever lost, and with no halving the bound above holds as stated. Two halvings that
+// overlap both apply (the counters are quartered).
+//
+// Memory ordering: every counter operation is relaxed. Counters publish no
+// other data; an estimate that must include an add relies on the caller's
+// happens-before (thread join, a queue, ...) and on per-counter coherence:
+// once an add's fetch_add happens-before a load of that counter, the load
+// returns that value or a later one. Counters only grow between halvings, so
+// "a later one" is never smaller.
+#pragma once
+
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/sketch_support.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+
+namespace hotshard {
+
+enum class update_policy : std::uint8_t { plain, conservative };
+
+struct count_min_options {
+  update_policy update = update_policy::plain;
+  std::uint64_t seed = 0x243f6a8885a308d3ULL;
+  // Halve all counters every aging_window additions (counted in units of
+  // `count`); 0 = never (halve() on demand only). With T threads the halving
+  // starts between W and W + 16 × 64 additions late (sketch_ticker batching);
+  // with one thread and W a multiple of 64, exactly at the W-th.
+  std::uint64_t aging_window = 0;
+};
+
+struct count_min_dimensions {
+  std::size_t width = 0;
+  std::size_t depth = 0;
+  // width = ⌈e/ε⌉, depth = ⌈ln(1/δ)⌉; throws std::invalid_argument outside 0 < ε, δ < 1.
+  static count_min_dimensions from_error(double epsilon, double delta) {
+    if (!(epsilon > 0 && epsilon < 1)) throw std::invalid_argument("count_min_sketch: epsilon must be in (0, 1)");
+    if (!(delta > 0 && delta < 1)) throw std::invalid_argument("count_min_sketch: delta must be in (0, 1)");
+    count_min_dimensions d;
+    d.width = static_cast<std::size_t>(std::ceil(std::exp(1.0) / epsilon));
+    d.depth = static_cast<std::size_t>(std::ceil(std::log(1.0 / delta)));
+    d.depth = std::max<std::size_t>(d.depth, 1);
+    return d;
+  }
+  [[nodiscard]] double epsilon() const noexcept { return std::exp(1.0) / static_cast<double>(width); }
+  [[nodiscard]] double delta() const noexcept { return std::exp(-static_cast<double>(depth)); }
+};
+
+namespace detail {
+// The seed half of seeded_hash, computed once per row.
+[[nodiscard]] constexpr std::uint64_t cms_row_salt(std::uint64_t seed) noexcept {
+  return mix64(seed + 0x9e3779b97f4a7c15ULL);
+}
+static_assert(seeded_hash(12345, 678) == mix64(12345 ^ cms_row_salt(678)),
+              "count_min_sketch::column() must stay equal to reduce(seeded_hash(h, seed + r), width)");
+}  // namespace detail
+
+template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
+class count_min_sketch {
+ public:
+  using key_type = Key;
+  using counter = std::atomic<std::uint64_t>;
+
+  count_min_sketch(double epsilon, double delta, count_min_options opt = {})
+      : count_min_sketch(count_min_dimensions::from_error(epsilon, delta), opt) {}
+
+  explicit count_min_sketch(count_min_dimensions dims, count_min_options opt = {})
+      : width_(dims.width),
+        depth_(dims.depth),
+        opt_(opt),
+        counters_(std::make_unique<counter[]>(width_ * depth_)),
+        row_salts_(std::make_unique<std::uint64_t[]>(depth_)) {
+    if (width_ == 0 || depth_ == 0) throw std::invalid_argument("count_min_sketch: width and depth must be ≥ 1");
+    for (std::size_t r = 0; r < depth_; ++r) row_salts_[r] = detail::cms_row_salt(opt_.seed + r);
+  }
+
+  count_min_sketch(const count_min_sketch&) = delete;
+  count_min_sketch& operator=(const count_min_sketch&) = delete;
+
+  [[nodiscard]] static std::uint64_t hash_of(const Key& key) noexcept(noexcept(Hash{}(key))) {
+    return detail::hash_key(key, Hash{});
+  }
+
+  void add(const Key& key, std::uint64_t count = 1) noexcept { (void)add_hashed(hash_of(key), count); }
+
+  // Adds and returns a lower bound of the estimate right after the add
+  // (≥ the count of every add of h that completed before this one began).
+  std::uint64_t add_hashed(std::uint64_t h, std::uint64_t count = 1) noexcept {
+    if (count == 0) return estimate_hashed(h);
+    const std::uint64_t result =
+        opt_.update == update_policy::plain ? add_plain(h, count) : add_conservative(h, count);
+    if (opt_.aging_window != 0) [[unlikely]] {
+      if (ticker_.tick(count).crossed(opt_.aging_window)) halve();
+    }
+    return result;
+  }
+
+  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept { return estimate_hashed(hash_of(key)); }
+
+  [[nodiscard]] std::uint64_t estimate_hashed(std::uint64_t h) const noexcept {
+    std::uint64_t m = std::numeric_limits<std::uint64_t>::max();
+    for (std::size_t r = 0; r < depth_; ++r)
+      m = std::min(m, cell(r, h).load(std::memory_order_relaxed));  // counts only; see "Memory ordering"
+    return m;
+  }
+
+  // Halves every counter (aging on demand). Safe while other threads add.
+  void halve() noexcept {
+    const std::size_t n = width_ * depth_;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint64_t c = counters_[i].load(std::memory_order_relaxed);  // counts only
+      while (c != 0 && !counters_[i].compare_exchange_weak(c, c >> 1, std::memory_order_relaxed,
+                                                            std::memory_order_relaxed))
+        Stats::cas_failure();
+    }
+    halvings_.fetch_add(1, std::memory_order_relaxed);  // counts only
+  }
+
+  // Adds other's counters to ours. Throws std::invalid_argument unless width,
+  // depth and seed are equal. For plain update the result equals the sketch of
+  // the concatenated streams counter for counter.
+  void merge(const count_min_sketch& other) {
+    if (!compatible(other)) throw std::invalid_argument("count_min_sketch::merge: width, depth or seed differ");
+    const std::size_t n = width_ * depth_;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t c = other.counters_[i].load(std::memory_order_relaxed);  // counts only
+      if (c != 0) counters_[i].fetch_add(c, std::memory_order_relaxed);             // counts only
+    }
+  }
+
+  [[nodiscard]] bool compatible(const count_min_sketch& other) const noexcept {
+    return width_ == other.width_ && depth_ == other.depth_ && opt_.seed == other.opt_.seed;
+  }
+
+  // The counter of row r for hash h, and the raw counters, for per-thread
+  // merges at query time and for tests.
+  // == reduce(seeded_hash(h, seed + r), width), with the seed's mix precomputed.
+  [[nodiscard]] std::size_t column(std::size_t r, std::uint64_t h) const noexcept {
+    return static_cast<std::size_t>(detail::reduce(detail::mix64(h ^ row_salts_[r]), width_));
+  }
+  [[nodiscard]] std::uint64_t counter_at(std::size_t r, std::size_t col) const noexcept {
+    return counters_[r * width_ + col].load(std::memory_order_relaxed);  // counts only
+  }
+
+  [[nodiscard]] std::size_t width() const noexcept { return width_; }
+  [[nodiscard]] std::size_t depth() const noexcept { return depth_; }
+  [[nodiscard]] double epsilon() const noexcept { return count_min_dimensions{width_, depth_}.epsilon(); }
+  [[nodiscard]] double delta() const noexcept { return count_min_dimensions{width_, depth_}.delta(); }
+  [[nodiscard]] const count_min_options& options() const noexcept { return opt_; }
+  [[nodiscard]] std::uint64_t halvings() const noexcept { return halvings_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t memory_bytes() const noexcept { return sizeof(*this) + width_ * depth_ * sizeof(counter) + depth_ * sizeof(std::uint64_t); }
+
+ private:
+  static constexpr std::size_t max_inline_depth = 16;
+
+  counter& cell(std::size_t r, std::uint64_t h) const noexcept { return counters_[r * width_ + column(r, h)]; }
+
+  // Why the prefetch: a locked RMW waits for its cache line before the next
+  // one can start, so five RMWs on five missing lines would pay five misses
+  // in a row; prefetching all lines for writing first overlaps the misses.
+  std::uint64_t add_plain(std::uint64_t h, std::uint64_t count) noexcept {
+    std::uint64_t m = std::numeric_limits<std::uint64_t>::max();
+    if (depth_ > max_inline_depth) [[unlikely]] {
+      for (std::size_t r = 0; r < depth_; ++r)
+        m = std::min(m, cell(r, h).fetch_add(count, std::memory_order_relaxed) + count);  // counts only
+      return m;
+    }
+    counter* cells[max_inline_depth];
+    for (std::size_t r = 0; r < depth_; ++r) {
+      cells[r] = &cell(r, h);
+      __builtin_prefetch(cells[r], 1);
+    }
+    for (std::size_t r = 0; r < depth_; ++r)
+      m = std::min(m, cells[r]->fetch_add(count, std::memory_order_relaxed) + count);  // counts only
+    return m;
+  }
+
+  // All rows are read before any is written, and any failed CAS restarts the
+  // attempt from fresh reads: that is what makes two racing adds of one key
+  // unable to both raise a row from the same stale minimum.
+  std::uint64_t add_conservative(std::uint64_t h, std::uint64_t count) noexcept {
+    counter* cells[max_inline_depth];
+    std::uint64_t seen[max_inline_depth];
+    if (depth_ > max_inline_depth) return add_plain(h, count);  // δ < e^-16: plain update, same bound
+    for (std::size_t r = 0; r < depth_; ++r) {
+      cells[r] = &cell(r, h);
+      __builtin_prefetch(cells[r], 1);
+    }
+    for (;;) {
+      std::uint64_t m = std::numeric_limits<std::uint64_t>::max();
+      for (std::size_t r = 0; r < depth_; ++r) {
+        seen[r] = cells[r]->load(std::memory_order_relaxed);  // counts only
+        m = std::min(m, seen[r]);
+      }
+      const std::uint64_t target = m + count;
+      bool failed = false;
+      for (std::size_t r = 0; r < depth_ && !failed; ++r) {
+        if (seen[r] >= target) continue;
+        failed = !cells[r]->compare_exchange_strong(seen[r], target, std::memory_order_relaxed,
+                                                    std::memory_order_relaxed);  // counts only
+      }
+      if (!failed) return target;
+      Stats::cas_failure();
+    }
+  }
+
+  std::size_t width_;
+  std::size_t depth_;
+  count_min_options opt_;
+  std::unique_ptr<counter[]> counters_;
+  std::unique_ptr<std::uint64_t[]> row_salts_;  // mix64(seed + r + φ·2^64), see column()
+  std::atomic<std::uint64_t> halvings_{0};
+  detail::sketch_ticker ticker_;
+};
+
+}  // namespace hotshard

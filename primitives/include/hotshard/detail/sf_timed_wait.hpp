@@ -1,0 +1,75 @@
+// hotshard/detail/sf_timed_wait.hpp — a deadline-bounded wait on a 32-bit
+// atomic, for single_flight::run_for (owned by the single-flight family).
+//
+// Why this exists: C++20 std::atomic::wait has no timeout. On Linux we call
+// the futex syscall directly (FUTEX_WAIT_BITSET with an absolute
+// CLOCK_MONOTONIC deadline, which is what std::chrono::steady_clock reads on
+// Linux), so a timed waiter sleeps in the kernel exactly like an untimed one.
+// libstdc++'s notify_all() may skip the wake syscall when its own waiter
+// table says nobody waits, so a waker that may have timed waiters must call
+// `sf_wake_all` as well (single_flight counts its timed waiters for that).
+// Elsewhere the fallback is an honest poll: sleep 20 µs, doubling up to 1 ms,
+// until the value changes or the deadline passes — it never spins a core, but
+// a wake-up may come up to 1 ms late.
+//
+// Progress: blocking (that is the point). `sf_wake_all` is wait-free (one syscall).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
+#if defined(__linux__)
+#include <cerrno>
+#include <ctime>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace hotshard::detail {
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+// Waits while `a` holds `old`, at most until `deadline`. Returns false only on
+// timeout with the value still equal to `old`; may return true spuriously.
+inline bool sf_wait_until(std::atomic<std::uint32_t>& a, std::uint32_t old,
+                          std::chrono::steady_clock::time_point deadline) noexcept {
+#if defined(__linux__)
+  const auto since_epoch = deadline.time_since_epoch();
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  const auto nsecs = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - secs);
+  timespec ts{};
+  ts.tv_sec = static_cast<decltype(ts.tv_sec)>(secs.count());
+  ts.tv_nsec = static_cast<decltype(ts.tv_nsec)>(nsecs.count());
+  // The kernel compares *addr with old atomically with going to sleep, so a
+  // store + wake between our load and this call is never lost.
+  const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&a), FUTEX_WAIT_BITSET_PRIVATE, old, &ts,
+                            nullptr, FUTEX_BITSET_MATCH_ANY);
+  if (rc == -1 && errno == ETIMEDOUT) return a.load(std::memory_order_relaxed) != old;  // caller re-reads with acquire
+  return true;
+#else
+  auto nap = std::chrono::microseconds(20);
+  while (a.load(std::memory_order_relaxed) == old) {  // caller re-reads with acquire
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(nap, deadline - now));
+    if (nap < std::chrono::milliseconds(1)) nap *= 2;
+  }
+  return true;
+#endif
+}
+
+// Wakes every thread blocked in sf_wait_until on `a`.
+inline void sf_wake_all(std::atomic<std::uint32_t>& a) noexcept {
+#if defined(__linux__)
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&a), FUTEX_WAKE_PRIVATE, 0x7fffffff, nullptr, nullptr, 0);
+#else
+  (void)a;  // pollers notice the new value by themselves
+#endif
+}
+
+}  // namespace hotshard::detail

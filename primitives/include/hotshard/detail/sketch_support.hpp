@@ -1,0 +1,199 @@
+// hotshard/detail/sketch_support.hpp — internals shared by the sketches
+// family (count_min_sketch, heavy_hitters, hot_key_detector).
+//
+// * `sketch_ticker` counts operations without a single shared hot word: each
+//   thread adds to a stripe picked by its probe (detail/thread_slots.hpp) and
+//   publishes whole batches of `batch` to one shared total. A window of W
+//   operations ("every W additions") is then a crossing of a multiple of W by
+//   the published total, which exactly one caller observes (it is the result
+//   of one fetch_add). The published total lags the true count by less than
+//   stripes × batch; with one thread and W a multiple of batch it is exact at
+//   every crossing.
+// * `candidate_table` is a fixed-size, lock-free open-addressing set of keys
+//   (as 64-bit words) with a caller-defined 64-bit stamp per slot. A key is
+//   claimed by one CAS of an empty (or evictable) word; probing is bounded to
+//   `probe_window` slots, so every operation is wait-free. Two threads
+//   inserting the same absent key at once may claim two slots: readers treat
+//   a duplicate as the same key (callers deduplicate when listing).
+//
+// Progress: sketch_ticker::tick is wait-free (one fetch_add, a second one per
+// batch); candidate_table::find/touch/for_each are wait-free (bounded probes,
+// each CAS tried once).
+//
+// Memory ordering: ticker counts are relaxed (they order nothing; a window
+// crossing is decided by the value returned by one fetch_add). A table word is
+// claimed by a CAS (acq_rel) and read with acquire; the key is the whole word,
+// so nothing else is published with it. Stamps are relaxed and advisory: a
+// reader may see a newly claimed key with its slot's previous stamp; each
+// caller states what that means for it.
+#pragma once
+
+#include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/thread_slots.hpp>
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+
+namespace hotshard::detail {
+
+class sketch_ticker {
+ public:
+  static constexpr std::size_t stripes = 16;
+
+  explicit sketch_ticker(std::uint64_t batch = 64) noexcept : batch_(batch == 0 ? 1 : batch) {}
+
+  // The published total before and after one tick (equal: nothing published).
+  struct tick_result {
+    std::uint64_t before = 0;
+    std::uint64_t after = 0;
+    // Did this tick carry the published total past a multiple of w (w > 0)?
+    [[nodiscard]] bool crossed(std::uint64_t w) const noexcept { return after / w != before / w; }
+  };
+
+  // Counts n operations.
+  tick_result tick(std::uint64_t n = 1) noexcept {
+    auto& s = *stripes_[thread_probe() & (stripes - 1)];
+    const std::uint64_t before = s.fetch_add(n, std::memory_order_relaxed);  // counts only
+    const std::uint64_t batches = (before + n) / batch_ - before / batch_;
+    if (batches == 0) return {};
+    const std::uint64_t pub = batches * batch_;
+    const std::uint64_t old = published_->fetch_add(pub, std::memory_order_relaxed);  // counts only
+    return {old, old + pub};
+  }
+
+  // Whole batches published so far: ≤ the true count, lagging by < stripes × batch.
+  [[nodiscard]] std::uint64_t published() const noexcept {
+    return published_->load(std::memory_order_relaxed);  // counts only
+  }
+
+  // Every tick so far: exact once the tickers' threads are joined.
+  [[nodiscard]] std::uint64_t count() const noexcept {
+    std::uint64_t sum = 0;
+    for (const auto& s : stripes_) sum += s->load(std::memory_order_relaxed);  // counts only
+    return sum;
+  }
+
+  [[nodiscard]] std::uint64_t batch() const noexcept { return batch_; }
+
+ private:
+  std::uint64_t batch_;
+  padded<std::atomic<std::uint64_t>> stripes_[stripes];
+  padded<std::atomic<std::uint64_t>> published_;
+};
+
+// Keys that fit a 64-bit word, stored by value (the candidate tables hold keys,
+// not hashes, so hot_keys()/top() can name them).
+template <class Key>
+inline constexpr bool word_key = std::is_trivially_copyable_v<Key> && sizeof(Key) <= sizeof(std::uint64_t);
+
+template <class Key>
+[[nodiscard]] inline std::uint64_t key_to_word(const Key& key) noexcept {
+  static_assert(word_key<Key>);
+  std::uint64_t w = 0;
+  std::memcpy(&w, &key, sizeof(Key));
+  return w;
+}
+
+template <class Key>
+[[nodiscard]] inline Key word_to_key(std::uint64_t w) noexcept {
+  static_assert(word_key<Key>);
+  Key key;
+  std::memcpy(&key, &w, sizeof(Key));
+  return key;
+}
+
+class candidate_table {
+ public:
+  static constexpr std::size_t probe_window = 16;
+
+  struct slot {
+    std::atomic<std::uint64_t> word{0};   // key word ^ salt; 0 = empty
+    std::atomic<std::uint64_t> stamp{0};  // caller-defined
+  };
+
+  explicit candidate_table(std::size_t min_slots)
+      : mask_(std::bit_ceil(min_slots < probe_window ? probe_window : min_slots) - 1),
+        slots_(std::make_unique<slot[]>(mask_ + 1)) {}
+
+  [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
+  [[nodiscard]] std::size_t memory_bytes() const noexcept { return sizeof(*this) + capacity() * sizeof(slot); }
+
+  // The slot holding `key`, or nullptr. `h` is the key's mixed hash.
+  [[nodiscard]] slot* find(std::uint64_t key, std::uint64_t h) const noexcept {
+    const std::uint64_t w = encode(key);
+    if (w == 0) return special_.word.load(std::memory_order_acquire) != 0 ? &special_ : nullptr;  // (2) pairs with (1)
+    for (std::size_t i = 0; i < probe_window; ++i) {
+      slot& s = slots_[(h + i) & mask_];
+      // (2) acquire: pairs with the CAS (1); the key is the whole word, so
+      // this only orders a later stamp read after the claim.
+      if (s.word.load(std::memory_order_acquire) == w) return &s;
+    }
+    return nullptr;
+  }
+
+  // The slot of `key`, claiming an empty slot or one whose resident is
+  // `evictable(resident_key, resident_stamp)` if the key is absent; nullptr
+  // when the probe window has neither. A claimed slot keeps its old stamp
+  // until the caller stores a new one.
+  template <class Evictable>
+  slot* touch(std::uint64_t key, std::uint64_t h, Evictable&& evictable) noexcept {
+    if (slot* s = find(key, h)) return s;
+    const std::uint64_t w = encode(key);
+    if (w == 0) {
+      std::uint64_t expected = 0;
+      special_.word.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,  // (1) pairs with (2)
+                                            std::memory_order_acquire);
+      return &special_;
+    }
+    for (std::size_t i = 0; i < probe_window; ++i) {
+      slot& s = slots_[(h + i) & mask_];
+      std::uint64_t cur = s.word.load(std::memory_order_acquire);  // (2) pairs with (1)
+      if (cur == w) return &s;
+      if (cur != 0 && !evictable(decode(cur), s.stamp.load(std::memory_order_relaxed))) continue;
+      // (1) acq_rel: publishes the claim; pairs with the acquire loads (2).
+      if (s.word.compare_exchange_strong(cur, w, std::memory_order_acq_rel, std::memory_order_acquire)) return &s;
+      if (cur == w) return &s;  // another thread inserted the same key here
+    }
+    return nullptr;
+  }
+
+  // f(key_word, slot&) for every occupied slot (duplicates possible).
+  template <class F>
+  void for_each_slot(F&& f) {
+    if (special_.word.load(std::memory_order_acquire) != 0) f(salt, special_);  // (2) pairs with (1)
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      const std::uint64_t w = slots_[i].word.load(std::memory_order_acquire);  // (2) pairs with (1)
+      if (w != 0) f(decode(w), slots_[i]);
+    }
+  }
+
+  // f(key_word, stamp) for every occupied slot (duplicates possible).
+  template <class F>
+  void for_each(F&& f) const {
+    if (special_.word.load(std::memory_order_acquire) != 0)  // (2) pairs with (1)
+      f(salt, special_.stamp.load(std::memory_order_relaxed));
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      const std::uint64_t w = slots_[i].word.load(std::memory_order_acquire);  // (2) pairs with (1)
+      if (w != 0) f(decode(w), slots_[i].stamp.load(std::memory_order_relaxed));
+    }
+  }
+
+ private:
+  // The one key whose word would be 0 (key == salt) lives in special_; any
+  // other key's word is nonzero. A random-looking salt keeps that key rare.
+  static constexpr std::uint64_t salt = 0x5bd1e9955bd1e995ULL;
+  static constexpr std::uint64_t encode(std::uint64_t key) noexcept { return key ^ salt; }
+  static constexpr std::uint64_t decode(std::uint64_t w) noexcept { return w ^ salt; }
+
+  std::size_t mask_;
+  std::unique_ptr<slot[]> slots_;
+  mutable slot special_;  // word: 0 absent, 1 present
+};
+
+}  // namespace hotshard::detail

@@ -1,0 +1,119 @@
+// hotshard/per_thread_counter.hpp — a counter whose every thread writes its own
+// cache line, without a read-modify-write.
+//
+// Algorithm: owner-written per-thread slots summed on read, the scheme of
+// folly::ThreadCachedInt and of Linux "percpu_counter" (Documentation/core-api/
+// this_cpu_ops.rst), with exact accounting across thread exits and a shared
+// fallback word (as LongAdder's base). A thread that first adds to the counter claims a free
+// padded slot (under a mutex, once); from then on add() is a relaxed load and
+// a relaxed store of its own slot. When the thread exits its slot is freed
+// for the next thread, which inherits the count and adds on top of it (the
+// count is folded in place rather than moved into a base word, so no reader
+// can catch it in flight), so a service that churns threads keeps a bounded
+// number of slots and loses nothing. When every slot is taken, a thread adds to the shared word with
+// fetch_add instead of failing. The lifetime rules (thread exits first /
+// counter destroyed first) are in detail/thread_slots.hpp.
+//
+// Why a load + store without an RMW is race-free: a slot has exactly one
+// writer, its owner thread, so no increment can be lost between the owner's
+// load and store; the slot is a std::atomic, so a concurrent reader's load is
+// not a data race and returns one of the values the owner stored (never a torn
+// or invented value). The owner's load always sees its own last store
+// (sequenced-before, per-location coherence).
+//
+// Progress guarantees:
+//  * add(): wait-free once the thread holds a slot (a thread-local lookup,
+//    one load, one store) or is on the shared word (one fetch_add). The first
+//    add of a thread on a counter claims a slot under a mutex (blocking, once).
+//  * read(): wait-free (one pass over the slots ever claimed).
+//  * thread exit: blocking (the mutex), once per counter the thread used.
+//
+// What a concurrent read() may return: the shared word plus, for each slot,
+// some value its owner stored while read() ran. It is not a snapshot: with
+// only positive deltas the result lies between the sum of the adds that
+// completed before read() began and the sum of the adds that began before it
+// returned; with mixed signs it may be a sum the counter never held at one
+// instant. A thread exit changes nothing a reader can see. After
+// the writing threads have stopped and their stop happens-before read() (e.g.
+// join), read() is exact. Cost: one cache-line miss per slot ever claimed
+// (the high-water mark of concurrent threads), i.e. O(threads), and each miss
+// pulls the line away from its writer.
+//
+// Memory ordering: counts are relaxed — the owner's load and store, the
+// fallback fetch_add, read()'s loads; a counter orders nothing else. A slot
+// changes owner only through the table's mutex, which orders the old owner's
+// last store before the new owner's first load. The slot bookkeeping carries
+// its own numbered pairs (detail/thread_slots.hpp).
+// read() does not synchronise with add(): a user who needs "my add is visible
+// to that read" must order them by other means (join, a release/acquire flag).
+//
+// Cost of add(): a thread finds its slot through a 64-entry direct-mapped
+// thread-local cache keyed by the counter's table address (one compare); a thread that
+// alternates between more counters than that pays a hash lookup in its slot
+// registry on a miss (tens of ns). This counter is for a few hot counters;
+// many keys belong in salted_counter_map.
+//
+// Memory: capacity × 64 bytes per counter plus one registry entry per (thread,
+// counter) pair in use.
+#pragma once
+
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/thread_slots.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+namespace hotshard {
+
+template <class Stats = detail::no_stats>
+class per_thread_counter {
+ public:
+  // Enough for the thread counts the benchmarks run (64) on small machines.
+  [[nodiscard]] static std::size_t default_capacity() noexcept {
+    return std::max<std::size_t>(128, 4 * std::size_t{std::thread::hardware_concurrency()});
+  }
+
+  explicit per_thread_counter(std::size_t capacity = default_capacity())
+      : table_(std::make_shared<detail::thread_slot_table>(capacity)) {}
+
+  per_thread_counter(const per_thread_counter&) = delete;
+  per_thread_counter& operator=(const per_thread_counter&) = delete;
+
+  void add(std::int64_t delta) {
+    detail::thread_slot_ref r = detail::cached_slot(table_.get());
+    if (r.table != table_.get()) [[unlikely]] r = attach();
+    if (r.slot != nullptr) [[likely]] {
+      // Relaxed: single writer (this thread), see the header comment; the load
+      // returns our own last store.
+      r.slot->store(r.slot->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    } else {
+      // Relaxed: a count orders nothing.
+      table_->shared().fetch_add(delta, std::memory_order_relaxed);
+    }
+  }
+
+  void increment() { add(1); }
+
+  // Not a snapshot; exact once writers have stopped (see the header comment).
+  [[nodiscard]] std::int64_t read() const { return table_->sum(); }
+
+  [[nodiscard]] std::size_t capacity() const noexcept { return table_->capacity(); }
+  // Slots held by live threads right now (diagnostics and tests).
+  [[nodiscard]] std::size_t slots_in_use() const { return table_->slots_in_use(); }
+
+ private:
+  detail::thread_slot_ref attach() {
+    // Counted as a wait: the first attach of a thread takes the table's mutex.
+    Stats::wait();
+    if (detail::tls_slot_registry_gone) return {table_.get(), nullptr};  // exiting: shared word, not cached
+    return detail::thread_slot_registry::local().attach(table_);
+  }
+
+  std::shared_ptr<detail::thread_slot_table> table_;
+};
+
+}  // namespace hotshard

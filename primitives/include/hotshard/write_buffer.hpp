@@ -1,0 +1,437 @@
+// hotshard/write_buffer.hpp — a write-combining buffer in front of a slow or
+// rate-limited sink (a hot partition): producers write(key, delta); a drainer
+// takes batches from a bounded queue, combines the deltas of one key inside a
+// batch, and applies them to the sink at a controlled rate — a spike of writes
+// to a hot key becomes a steady stream of fewer backend writes, with nothing
+// lost.
+//
+// Design. Writes go into a hotshard::bounded_queue (Vyukov's bounded MPMC ring,
+// see bounded_queue.hpp). One drainer at a time (a mutex) pops up to
+// `batch_size` entries with one claim, folds entries with the same key with
+// `Combine` (combine_sum, combine_last — last writer in queue order wins —,
+// combine_max; or no folding at all with config.combine = false), and calls
+// the sink once per distinct key, spending one token of a token bucket
+// (config.rate_per_sec, config.burst; the clock is injectable) per call. The
+// drainer is either the buffer's own std::thread (config.drain_thread) or
+// whoever calls drain(). Combining only ever happens within one batch, so the
+// order in which a key's deltas reach the sink is the queue order: batches are
+// applied one after another, never overlapped. When the queue is full,
+// config.on_full picks the backpressure: block (the writer sleeps in the
+// queue's atomic wait), fail (write returns false, counted in `rejected`) or
+// help_drain (the writer drains a batch itself, as Caffeine's maintenance does,
+// then retries; if another thread is draining, or tokens or a refusing sink
+// held it back, it blocks when the buffer has its own drain thread and sleeps
+// briefly and helps again when it has none).
+//
+// Sink failures: a sink returns false to reject a write, or throws (caught and
+// treated as a rejection, counted in `sink_failures`). Nothing is dropped
+// silently. With sink_failure_policy::retry (default) the entry stays pending
+// and is retried (after config.retry_backoff) before the next batch is taken,
+// which preserves per-key order; with ::count it is given up at once, its raw
+// writes counted in `failed` and handed to config.on_failure. After close()
+// (and so in the destructor) each remaining entry gets at most
+// config.shutdown_retries further attempts, then is counted failed — a
+// permanently broken sink must not hang a destructor.
+//
+// flush() returns when every write accepted before flush() was called has
+// reached the sink (applied, or counted failed): a write's queue position is
+// fixed when its push succeeds, and the drainer publishes `completed`, the
+// number of queue positions whose batch is fully settled. Writes that keep
+// arriving during flush() do not delay it beyond their batch.
+//
+// Progress: write — lock-free with on_full = fail (the queue's try_push),
+// blocking otherwise; drain — blocking (it takes the drain mutex with
+// try_lock, and returns 0 at once if another thread holds it; the sink is
+// called under it); flush, close, the destructor — blocking; stats — wait-free.
+// With drain_thread = false nothing moves unless somebody calls drain() or
+// flush(): a blocked writer waits for that.
+//
+// What a concurrent reader of stats() sees: each counter is exact at the moment
+// it is read, but they are read one at a time (not a snapshot); `max_depth` is
+// the largest depth seen by the drainer before a batch (or `capacity` once a
+// writer found the queue full); `lag` = writes accepted but not yet settled.
+//
+// Memory ordering: a write happens-before the sink call that applies it (the
+// queue's push/pop pairing, then the drain mutex). The drainer's release store
+// of `completed` (1) pairs with the acquire load in flush() (2), so the sink
+// calls of a flushed write happen-before flush() returns. The statistics are
+// relaxed counters with no ordering promise.
+//
+// Exceptions: write() copies key and delta first (may throw: nothing changed).
+// Key and Delta must be copyable, default constructible (the drainer's batch
+// buffer is pre-sized), nothrow move constructible, and Key std::hash-able. The sink and on_failure
+// may throw; both are caught. The constructor may throw (allocation, thread).
+#pragma once
+
+#include <hotshard/bounded_queue.hpp>
+#include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/contention_stats.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace hotshard {
+
+struct combine_sum {
+  template <class D>
+  void operator()(D& acc, const D& d) const {
+    acc += d;
+  }
+};
+struct combine_last {
+  template <class D>
+  void operator()(D& acc, const D& d) const {
+    acc = d;
+  }
+};
+struct combine_max {
+  template <class D>
+  void operator()(D& acc, const D& d) const {
+    if (acc < d) acc = d;
+  }
+};
+
+enum class backpressure { block, fail, help_drain };
+enum class sink_failure_policy { retry, count };
+
+template <class Key, class Delta>
+struct write_buffer_config {
+  std::size_t capacity = 4096;  // queue slots: a power of two >= 2
+  std::size_t batch_size = 256;
+  bool combine = true;          // false: one sink call per write ("plain")
+  bool drain_thread = true;     // false: caller-driven drain()
+  backpressure on_full = backpressure::block;
+  double rate_per_sec = 0;      // sink calls per second; 0 = unlimited
+  double burst = 0;             // token-bucket depth in calls; 0 = max(1, rate/100)
+  sink_failure_policy on_sink_failure = sink_failure_policy::retry;
+  std::chrono::nanoseconds retry_backoff{std::chrono::microseconds(100)};
+  unsigned shutdown_retries = 16;
+  std::function<void(const Key&, const Delta&, std::uint64_t writes)> on_failure;  // given-up entries
+  std::function<std::int64_t()> clock_ns;  // empty = steady_clock
+  bool measure_lag = false;  // stamp writes with the clock to report max_lag_ns
+};
+
+struct write_buffer_stats {
+  std::uint64_t accepted = 0;        // writes taken into the queue
+  std::uint64_t rejected = 0;        // writes refused: queue full (policy fail) or closed
+  std::uint64_t combined = 0;        // writes folded into another write for the same key
+  std::uint64_t applied = 0;         // successful sink calls (backend writes)
+  std::uint64_t applied_writes = 0;  // writes that reached the sink inside those calls
+  std::uint64_t sink_failures = 0;   // sink calls that returned false or threw
+  std::uint64_t failed = 0;          // writes given up after sink failures
+  std::uint64_t max_depth = 0;
+  std::uint64_t lag = 0;             // accepted - (applied_writes + failed), now
+  std::int64_t max_lag_ns = 0;       // oldest write's age when applied (measure_lag)
+};
+
+template <class Key, class Delta, class Combine = combine_sum, class Stats = detail::no_stats>
+class write_buffer {
+  static_assert(std::is_nothrow_move_constructible_v<Key> && std::is_nothrow_move_constructible_v<Delta>);
+
+ public:
+  using key_type = Key;
+  using delta_type = Delta;
+  using config_type = write_buffer_config<Key, Delta>;
+  using sink_type = std::function<bool(const Key&, const Delta&)>;
+
+  explicit write_buffer(sink_type sink, config_type cfg = {})
+      : cfg_(std::move(cfg)), sink_(std::move(sink)), queue_(cfg_.capacity) {
+    if (cfg_.batch_size == 0) cfg_.batch_size = 1;
+    if (cfg_.burst <= 0) cfg_.burst = std::max(1.0, cfg_.rate_per_sec / 100);
+    batch_.resize(cfg_.batch_size);
+    pending_.reserve(cfg_.batch_size);
+    if (cfg_.combine) slot_of_.reserve(2 * cfg_.batch_size);
+    tokens_ = cfg_.burst;
+    last_refill_ns_ = now_ns();
+    if (cfg_.drain_thread) thread_ = std::thread([this] { drain_loop(); });
+  }
+
+  write_buffer(const write_buffer&) = delete;
+  write_buffer& operator=(const write_buffer&) = delete;
+
+  // Closes, then settles every accepted write (see the header on shutdown).
+  ~write_buffer() {
+    close();
+    if (thread_.joinable()) {
+      thread_.join();
+    } else {
+      std::lock_guard lock(drain_mutex_);
+      while (!settled_locked()) {
+        if (drain_locked(false) == 0) sleep_for_tokens_or_retry();
+      }
+    }
+  }
+
+  // False = not accepted (queue full with on_full = fail, or closed): counted in `rejected`.
+  bool write(const Key& key, const Delta& delta) {
+    entry e{key, delta, cfg_.measure_lag ? now_ns() : 0};
+    if (queue_.try_push(std::move(e))) return true;
+    return write_slow(std::move(e));
+  }
+
+  // Drains one batch (or continues the pending one) on the calling thread.
+  // Returns the writes settled by this call; 0 when there was nothing to do,
+  // tokens or a failing sink held it back, or another thread is draining.
+  std::size_t drain() {
+    std::unique_lock lock(drain_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return 0;
+    return drain_locked(false);
+  }
+
+  // Returns when every write accepted before this call has reached the sink.
+  void flush() {
+    const std::uint64_t target = queue_.push_count();
+    if (thread_.joinable()) {
+      for (std::uint64_t c = completed_->load(std::memory_order_acquire); c < target;
+           c = completed_->load(std::memory_order_acquire)) {  // (2) acquire: pairs with (1)
+        completed_->wait(c, std::memory_order_acquire);           // (2) acquire: pairs with (1)
+      }
+      return;
+    }
+    while (completed_->load(std::memory_order_acquire) < target) {  // (2) acquire: pairs with (1)
+      std::size_t progress = 0;
+      {
+        std::lock_guard lock(drain_mutex_);
+        progress = drain_locked(false);
+      }
+      if (progress == 0) sleep_for_tokens_or_retry();
+    }
+  }
+
+  // Later writes are rejected; what was accepted is still drained.
+  void close() noexcept {
+    closing_.store(true, std::memory_order_relaxed);  // only bounds retries; the queue's close orders the rest
+    queue_.close();
+  }
+
+  [[nodiscard]] write_buffer_stats stats() const noexcept {
+    write_buffer_stats s;
+    s.accepted = queue_.push_count();
+    s.rejected = rejected_.load(std::memory_order_relaxed);
+    s.combined = combined_.load(std::memory_order_relaxed);
+    s.applied = applied_.load(std::memory_order_relaxed);
+    s.applied_writes = applied_writes_.load(std::memory_order_relaxed);
+    s.sink_failures = sink_failures_.load(std::memory_order_relaxed);
+    s.failed = failed_.load(std::memory_order_relaxed);
+    s.max_depth = max_depth_.load(std::memory_order_relaxed);
+    const std::uint64_t settled = s.applied_writes + s.failed;
+    s.lag = s.accepted > settled ? s.accepted - settled : 0;
+    s.max_lag_ns = max_lag_ns_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  [[nodiscard]] std::size_t depth() const noexcept { return queue_.size_approx(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return queue_.capacity(); }
+  [[nodiscard]] const config_type& config() const noexcept { return cfg_; }
+
+ private:
+  struct entry {
+    Key key;
+    Delta delta;
+    std::int64_t stamp_ns;
+  };
+  struct pending {
+    Key key;
+    Delta delta;
+    std::uint64_t writes;
+    std::int64_t oldest_ns;
+    unsigned failures;
+  };
+
+  std::int64_t now_ns() const {
+    if (cfg_.clock_ns) return cfg_.clock_ns();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static void bump_max(std::atomic<std::uint64_t>& a, std::uint64_t v) noexcept {
+    for (std::uint64_t cur = a.load(std::memory_order_relaxed);
+         cur < v && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed);) {
+    }
+  }
+
+  bool write_slow(entry&& e) {
+    for (;;) {
+      if (queue_.is_closed()) break;
+      bump_max(max_depth_, queue_.capacity());
+      if (cfg_.on_full == backpressure::fail) break;
+      if (cfg_.on_full == backpressure::help_drain) {
+        std::size_t progress = 0;
+        if (std::unique_lock lock(drain_mutex_, std::try_to_lock); lock.owns_lock())
+          progress = drain_locked(false);
+        if (queue_.try_push(std::move(e))) return true;
+        if (progress != 0) continue;
+        if (!thread_.joinable()) {
+          // Caller-driven: no drainer is bound to come, so sleeping in push
+          // could wait forever (every writer stuck while the sink refuses or
+          // tokens run out). Let time pass, then help again.
+          std::this_thread::sleep_for(std::clamp<std::chrono::nanoseconds>(
+              cfg_.retry_backoff, std::chrono::microseconds(10), std::chrono::milliseconds(1)));
+          continue;
+        }
+      }
+      // block, or nothing to help with right now: sleep until there is room
+      if (queue_.push(std::move(e))) return true;
+    }
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+
+  bool settled_locked() const noexcept {
+    return next_ == pending_.size() && queue_.is_closed() && queue_.push_count() == popped_;
+  }
+
+  // One step of the drainer, under drain_mutex_: take a batch if the previous
+  // one is settled (blocking for one when `may_block`), then apply as much of
+  // it as tokens and the sink allow. Returns the writes settled.
+  std::size_t drain_locked(bool may_block) {
+    if (next_ == pending_.size() && !refill(may_block)) return 0;
+    std::size_t settled = 0;
+    while (next_ < pending_.size()) {
+      if (!take_token()) return settled;
+      pending& p = pending_[next_];
+      bool ok = false;
+      try {
+        ok = sink_(p.key, p.delta);
+      } catch (...) {
+        ok = false;
+      }
+      if (ok) {
+        applied_.fetch_add(1, std::memory_order_relaxed);
+        applied_writes_.fetch_add(p.writes, std::memory_order_relaxed);
+        if (cfg_.measure_lag) note_lag(p.oldest_ns);
+      } else {
+        sink_failures_.fetch_add(1, std::memory_order_relaxed);
+        const bool give_up = cfg_.on_sink_failure == sink_failure_policy::count ||
+                             (closing_.load(std::memory_order_relaxed) && ++p.failures > cfg_.shutdown_retries);
+        if (!give_up) {
+          retry_pending_ = true;
+          return settled;
+        }
+        failed_.fetch_add(p.writes, std::memory_order_relaxed);
+        if (cfg_.on_failure) {
+          try {
+            cfg_.on_failure(p.key, p.delta, p.writes);
+          } catch (...) {  // a reporting hook must not stop the drainer
+          }
+        }
+      }
+      retry_pending_ = false;
+      settled += p.writes;
+      ++next_;
+    }
+    completed_->store(popped_, std::memory_order_release);  // (1) release: pairs with the acquire in (2)
+    completed_->notify_all();
+    return settled;
+  }
+
+  // Pops the next batch into pending_, combining per key. False: nothing popped.
+  bool refill(bool may_block) {
+    pending_.clear();
+    next_ = 0;
+    bump_max(max_depth_, queue_.size_approx());
+    const std::size_t n = may_block ? queue_.pop_bulk(batch_.data(), batch_.size())
+                                    : queue_.try_pop_bulk(batch_.data(), batch_.size());
+    if (n == 0) return false;
+    popped_ += n;
+    if (!cfg_.combine) {
+      for (std::size_t i = 0; i < n; ++i)
+        pending_.push_back({std::move(batch_[i].key), std::move(batch_[i].delta), 1, batch_[i].stamp_ns, 0});
+      return true;
+    }
+    slot_of_.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      entry& e = batch_[i];
+      auto [it, fresh] = slot_of_.try_emplace(e.key, pending_.size());
+      if (fresh) {
+        pending_.push_back({std::move(e.key), std::move(e.delta), 1, e.stamp_ns, 0});
+      } else {
+        pending& p = pending_[it->second];
+        combine_(p.delta, e.delta);
+        ++p.writes;
+        p.oldest_ns = std::min(p.oldest_ns, e.stamp_ns);
+      }
+    }
+    combined_.fetch_add(n - pending_.size(), std::memory_order_relaxed);
+    return true;
+  }
+
+  bool take_token() {
+    if (cfg_.rate_per_sec <= 0) return true;
+    const std::int64_t now = now_ns();
+    if (now > last_refill_ns_) {
+      tokens_ = std::min(cfg_.burst, tokens_ + static_cast<double>(now - last_refill_ns_) * cfg_.rate_per_sec * 1e-9);
+      last_refill_ns_ = now;
+    }
+    if (tokens_ < 1) return false;
+    tokens_ -= 1;
+    return true;
+  }
+
+  void note_lag(std::int64_t oldest_ns) {
+    const std::int64_t lag = now_ns() - oldest_ns;
+    for (std::int64_t cur = max_lag_ns_.load(std::memory_order_relaxed);
+         cur < lag && !max_lag_ns_.compare_exchange_weak(cur, lag, std::memory_order_relaxed);) {
+    }
+  }
+
+  // Real-time sleep while tokens refill or a rejected entry waits for its
+  // retry; at most 1 ms, so an injected clock is re-read often.
+  void sleep_for_tokens_or_retry() {
+    std::chrono::nanoseconds d = cfg_.retry_backoff;
+    if (!retry_pending_ && cfg_.rate_per_sec > 0)
+      d = std::chrono::nanoseconds(static_cast<std::int64_t>((1 - std::min(tokens_, 1.0)) * 1e9 / cfg_.rate_per_sec) + 1);
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(d, std::chrono::milliseconds(1)));
+  }
+
+  void drain_loop() {
+    std::unique_lock lock(drain_mutex_);
+    for (;;) {
+      const bool idle = next_ == pending_.size();
+      const std::size_t progress = drain_locked(true);
+      if (next_ < pending_.size() && progress == 0) {
+        lock.unlock();  // let help-drain writers and flush() run while we wait
+        sleep_for_tokens_or_retry();
+        lock.lock();
+      } else if (idle && next_ == pending_.size() && queue_.is_closed() && queue_.pop_count() == queue_.push_count()) {
+        return;
+      }
+    }
+  }
+
+  config_type cfg_;
+  sink_type sink_;
+  [[no_unique_address]] Combine combine_{};
+  bounded_queue<entry, Stats> queue_;
+
+  // Drainer state, under drain_mutex_.
+  std::mutex drain_mutex_;
+  std::vector<entry> batch_;
+  std::vector<pending> pending_;
+  std::unordered_map<Key, std::size_t> slot_of_;
+  std::size_t next_ = 0;            // first pending entry not yet settled
+  std::uint64_t popped_ = 0;        // queue positions taken by the drainer
+  double tokens_ = 0;
+  std::int64_t last_refill_ns_ = 0;
+  bool retry_pending_ = false;
+
+  std::atomic<bool> closing_{false};
+  detail::padded<std::atomic<std::uint64_t>> completed_;  // flush() waiters read it; keep it off the counters' line
+  std::atomic<std::uint64_t> rejected_{0}, combined_{0}, applied_{0}, applied_writes_{0};
+  std::atomic<std::uint64_t> sink_failures_{0}, failed_{0}, max_depth_{0};
+  std::atomic<std::int64_t> max_lag_ns_{0};
+  std::thread thread_;
+};
+
+}  // namespace hotshard

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Plots from a hotshard.results/1 file (DESIGN.md "Results format").
+
+    python3 scripts/plot.py results.json --out DIR
+
+Writes PNGs into DIR:
+  throughput_<scenario>.png   ops/s against threads, one line per impl (and
+                              workload/knobs), median with min-max error bars
+  latency_<scenario>.png      p50/p90/p99/p99.9 per impl at the highest thread count
+  partitions_<scenario>.png   accepted ops per partition (metrics.partition_ops),
+                              one panel per impl, at the highest thread count
+  heatmap_<scenario>_<impl>.png  per-partition load over time (metrics.partition_series)
+Any kind of data that is absent is skipped; the script never fails for that.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+try:
+    import matplotlib
+except ImportError:
+    # A pyenv or venv python may shadow the distribution's, which has python3-matplotlib.
+    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    print("plot.py: matplotlib is not installed (apt-get install python3-matplotlib)", file=sys.stderr)
+    sys.exit(2)
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def safe(name):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def label_of(r):
+    knobs = r.get("knobs") or {}
+    k = ",".join(f"{a}={b}" for a, b in sorted(knobs.items()))
+    return r["impl"] + (f" [{k}]" if k else "")
+
+
+def series_key(r):
+    return (label_of(r), r.get("workload", ""))
+
+
+def plot_throughput(scenario, recs, out):
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in recs:
+        groups[series_key(r)][r["threads"]].append(r["ops_per_sec"])
+    if not groups:
+        return None
+    workloads = {w for (_, w) in groups}
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for (label, workload), by_t in sorted(groups.items()):
+        ts = sorted(by_t)
+        med = [statistics.median(by_t[t]) for t in ts]
+        lo = [m - min(by_t[t]) for m, t in zip(med, ts)]
+        hi = [max(by_t[t]) - m for m, t in zip(med, ts)]
+        name = label if len(workloads) == 1 else f"{label} / {workload}"
+        ax.errorbar(ts, med, yerr=[lo, hi], marker="o", capsize=3, label=name)
+    ax.set_xscale("log", base=2)
+    all_t = sorted({t for by_t in groups.values() for t in by_t})
+    ax.set_xticks(all_t)
+    ax.set_xticklabels([str(t) for t in all_t])
+    ax.minorticks_off()
+    meds = [statistics.median(v) for by_t in groups.values() for v in by_t.values()]
+    if meds and min(meds) > 0 and max(meds) / min(meds) > 100:
+        ax.set_yscale("log")
+    ax.set_xlabel("threads")
+    ax.set_ylabel("ops/s (median, min-max)")
+    title = scenario + (f" — {next(iter(workloads))}" if len(workloads) == 1 else "")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    path = os.path.join(out, f"throughput_{safe(scenario)}.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def at_max_threads(recs):
+    if not recs:
+        return []
+    t = max(r["threads"] for r in recs)
+    return [r for r in recs if r["threads"] == t]
+
+
+def plot_latency(scenario, recs, out):
+    recs = [r for r in at_max_threads(recs) if r.get("latency_ns", {}).get("p50", 0) > 0]
+    if not recs:
+        return None
+    by = defaultdict(lambda: defaultdict(list))
+    for r in recs:
+        for q in ("p50", "p90", "p99", "p999"):
+            by[series_key(r)][q].append(r["latency_ns"].get(q, 0))
+    keys = sorted(by)
+    qs = ("p50", "p90", "p99", "p999")
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(keys) + 3), 5))
+    width = 0.8 / len(qs)
+    for i, q in enumerate(qs):
+        vals = [statistics.median(by[k][q]) for k in keys]
+        ax.bar([x + i * width for x in range(len(keys))], vals, width, label=q)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(keys))])
+    ax.set_xticklabels([k[0] for k in keys], rotation=30, ha="right", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency ns (median of repetitions)")
+    ax.set_title(f"{scenario} latency at {recs[0]['threads']} threads")
+    ax.legend(fontsize=7)
+    ax.grid(True, axis="y", alpha=0.3)
+    path = os.path.join(out, f"latency_{safe(scenario)}.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_partitions(scenario, recs, out):
+    recs = [r for r in at_max_threads(recs)
+            if isinstance(r.get("metrics", {}).get("partition_ops"), list) and r["metrics"]["partition_ops"]]
+    first = {}
+    for r in sorted(recs, key=lambda r: r.get("repetition", 0)):
+        first.setdefault(series_key(r), r)
+    if not first:
+        return None
+    keys = sorted(first)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.4 * len(keys)), squeeze=False)
+    for ax, k in zip(axes[:, 0], keys):
+        r = first[k]
+        ops = r["metrics"]["partition_ops"]
+        ax.bar(range(len(ops)), ops)
+        mom = r["metrics"].get("max_over_median")
+        ax.set_title(f"{k[0]} — {k[1]}" + (f" (max/median {mom:.2f})" if isinstance(mom, (int, float)) else ""),
+                     fontsize=8)
+        ax.set_ylabel("ops")
+    axes[-1, 0].set_xlabel("partition")
+    fig.suptitle(f"{scenario}: load per partition (rep 0, {recs[0]['threads']} threads)")
+    path = os.path.join(out, f"partitions_{safe(scenario)}.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_heatmaps(scenario, recs, out):
+    paths = []
+    done = set()
+    for r in sorted(at_max_threads(recs), key=lambda r: r.get("repetition", 0)):
+        series = r.get("metrics", {}).get("partition_series")
+        k = series_key(r)
+        if k in done or not isinstance(series, list) or not series:
+            continue
+        rows = [s if isinstance(s, list) else [] for s in series]
+        width = max((len(s) for s in rows), default=0)
+        if width == 0:
+            continue
+        done.add(k)
+        grid = [list(s) + [0] * (width - len(s)) for s in rows]
+        interval = r["metrics"].get("series_interval_seconds", 1)
+        fig, ax = plt.subplots(figsize=(8, 0.25 * len(grid) + 2))
+        im = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="inferno",
+                       extent=(0, width * interval, len(grid) - 0.5, -0.5))
+        fig.colorbar(im, ax=ax, label="accepted ops per interval")
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("partition")
+        ax.set_title(f"{scenario} / {k[0]} — load over time", fontsize=9)
+        path = os.path.join(out, f"heatmap_{safe(scenario)}_{safe(k[0])}.png")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", help="hotshard.results/1 JSON file")
+    ap.add_argument("--out", default=".", help="output directory for the PNGs")
+    args = ap.parse_args()
+    try:
+        with open(args.results) as f:
+            doc = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"plot.py: cannot read {args.results}: {e}", file=sys.stderr)
+        return 2
+    if doc.get("schema") != "hotshard.results/1":
+        print(f"plot.py: {args.results} is not a hotshard.results/1 file", file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    by_scenario = defaultdict(list)
+    for r in doc.get("results", []):
+        if isinstance(r, dict) and "scenario" in r and "impl" in r and "threads" in r:
+            by_scenario[r["scenario"]].append(r)
+    written = []
+    for scenario, recs in by_scenario.items():
+        for fn in (plot_throughput, plot_latency, plot_partitions):
+            try:
+                p = fn(scenario, recs, args.out)
+                if p:
+                    written.append(p)
+            except Exception as e:  # one bad plot must not cost the others
+                print(f"plot.py: {fn.__name__}({scenario}) skipped: {e}", file=sys.stderr)
+        try:
+            written += plot_heatmaps(scenario, recs, args.out)
+        except Exception as e:
+            print(f"plot.py: heatmaps({scenario}) skipped: {e}", file=sys.stderr)
+    print(f"plot.py: {len(written)} plots in {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

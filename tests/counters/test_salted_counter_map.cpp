@@ -1,0 +1,181 @@
+#include <hotshard/concepts/counter.hpp>
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/salted_counter_map.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+
+#include "stress.hpp"
+
+namespace {
+
+using hotshard::salted_counter_map;
+using hotshard::salted_counter_map_config;
+using hotshard::test::run_threads;
+using hotshard::test::stress_scale;
+using map64 = salted_counter_map<std::uint64_t>;
+
+static_assert(hotshard::keyed_counter<map64, std::uint64_t>);
+static_assert(hotshard::keyed_counter<salted_counter_map<int>, int>);
+
+TEST(salted_counter_map, reads_zero_for_a_key_never_added) {
+  map64 m;
+  EXPECT_EQ(m.read(42), 0);
+  EXPECT_EQ(m.salt_of(42), 1u);
+  EXPECT_EQ(m.unsafe_size(), 0u);
+}
+
+TEST(salted_counter_map, counts_each_key_separately_including_zero_and_extreme_keys) {
+  map64 m;
+  const std::uint64_t keys[] = {0, 1, 2, 1u << 20, std::numeric_limits<std::uint64_t>::max()};
+  std::int64_t delta = 1;
+  for (auto k : keys) {
+    ASSERT_TRUE(m.add(k, delta));
+    ASSERT_TRUE(m.add(k, -2 * delta));
+    ASSERT_TRUE(m.add(k, 3 * delta));
+    delta *= 10;
+  }
+  delta = 1;
+  for (auto k : keys) {
+    EXPECT_EQ(m.read(k), 2 * delta) << k;
+    delta *= 10;
+  }
+  EXPECT_EQ(m.unsafe_size(), 5u);
+}
+
+TEST(salted_counter_map, accepts_negative_signed_keys) {
+  salted_counter_map<int> m;
+  ASSERT_TRUE(m.add(-1, 5));
+  ASSERT_TRUE(m.add(1, 6));
+  EXPECT_EQ(m.read(-1), 5);
+  EXPECT_EQ(m.read(1), 6);
+}
+
+TEST(salted_counter_map, add_of_a_new_key_fails_cleanly_when_the_table_is_full) {
+  map64 m({.capacity = 16, .hot_capacity = 1, .max_salt = 2, .grow_after = 8});
+  ASSERT_EQ(m.capacity(), 16u);
+  for (std::uint64_t k = 1; k <= 16; ++k) ASSERT_TRUE(m.add(k, static_cast<std::int64_t>(k)));
+  EXPECT_FALSE(m.add(17, 1));
+  EXPECT_EQ(m.read(17), 0);
+  EXPECT_FALSE(m.promote(18, 2));
+  for (std::uint64_t k = 1; k <= 16; ++k) {
+    EXPECT_TRUE(m.add(k, 1));  // present keys still count
+    EXPECT_EQ(m.read(k), static_cast<std::int64_t>(k) + 1);
+  }
+  EXPECT_TRUE(m.add(0, 1));  // key 0 has its own entry
+  EXPECT_EQ(m.unsafe_size(), 17u);
+}
+
+TEST(salted_counter_map, promote_salts_a_key_and_keeps_its_count) {
+  map64 m({.capacity = 64, .hot_capacity = 4, .max_salt = 8, .grow_after = 8});
+  ASSERT_TRUE(m.add(7, 100));
+  ASSERT_TRUE(m.promote(7, 3));
+  EXPECT_EQ(m.salt_of(7), 4u);  // rounded up to a power of two
+  ASSERT_TRUE(m.add(7, 5));
+  EXPECT_EQ(m.read(7), 105);
+  ASSERT_TRUE(m.promote(7, 1000));
+  EXPECT_EQ(m.salt_of(7), 8u);  // capped at max_salt
+  ASSERT_TRUE(m.promote(7, 2));
+  EXPECT_EQ(m.salt_of(7), 8u);  // never shrinks
+  EXPECT_EQ(m.read(7), 105);
+}
+
+TEST(salted_counter_map, promote_fails_when_the_hot_pool_is_exhausted_and_counting_goes_on) {
+  map64 m({.capacity = 64, .hot_capacity = 1, .max_salt = 4, .grow_after = 8});
+  EXPECT_TRUE(m.promote(1, 4));
+  EXPECT_FALSE(m.promote(2, 4));
+  EXPECT_EQ(m.salt_of(2), 1u);
+  ASSERT_TRUE(m.add(2, 9));
+  EXPECT_EQ(m.read(2), 9);
+}
+
+TEST(salted_counter_map, memory_is_bounded_by_the_documented_formula) {
+  map64 m({.capacity = 1000, .hot_capacity = 10, .max_salt = 4, .grow_after = 8});
+  EXPECT_EQ(m.capacity(), 1024u);
+  EXPECT_LE(m.memory_bytes(), 16u * 1024 + 64u * 10 * 5 + 320u);
+  EXPECT_LE(sizeof(m), 320u);
+}
+
+// Many threads insert the same fresh keys at once: each key gets one entry.
+TEST(salted_counter_map, concurrent_inserts_of_the_same_keys_sum_exactly) {
+  map64 m({.capacity = 32768, .hot_capacity = 64, .max_salt = 8, .grow_after = 4});
+  constexpr unsigned threads = 16;
+  const std::uint64_t keys = 10'000 / stress_scale + 100;
+  run_threads(threads, [&](unsigned t) {
+    for (int round = 0; round < 4; ++round)
+      for (std::uint64_t k = 0; k < keys; ++k) ASSERT_TRUE(m.add((k * 7919 + t) % keys, 1));
+  });
+  EXPECT_EQ(m.unsafe_size(), keys);
+  for (std::uint64_t k = 0; k < keys; ++k) EXPECT_EQ(m.read(k), 4 * threads) << k;
+}
+
+// Threads race to salt the same key while adding to it: one block wins, the
+// losers' blocks go back to the pool, and not one add is lost or doubled.
+TEST(salted_counter_map, racing_promotions_of_one_key_keep_its_count_exact) {
+  map64 m({.capacity = 64, .hot_capacity = 2, .max_salt = 8, .grow_after = 8});
+  const std::int64_t per_thread = 20'000 / static_cast<std::int64_t>(stress_scale);
+  run_threads(16, [&](unsigned t) {
+    for (std::int64_t i = 0; i < per_thread; ++i) {
+      ASSERT_TRUE(m.add(5, 1));
+      if (i == per_thread / 2) {
+        EXPECT_TRUE(m.promote(5, 2u << (t % 3)));
+      }
+    }
+  });
+  EXPECT_EQ(m.read(5), 16 * per_thread);
+  EXPECT_EQ(m.salt_of(5), 8u);
+  EXPECT_TRUE(m.promote(6, 2));  // the second block is still in the pool
+}
+
+struct counted_failures {
+  static inline std::atomic<std::uint64_t> n{0};
+  static void cas_failure() noexcept { n.fetch_add(1, std::memory_order_relaxed); }
+  static constexpr void spin() noexcept {}
+  static constexpr void wait() noexcept {}
+};
+
+// Threads hammer one key until contention has salted it (K ≥ 2) and then grown
+// it further; the deadline is only a hang guard, the asserts are exact.
+void hammer_until_salted(unsigned threads, std::uint32_t target_k) {
+  salted_counter_map<std::uint64_t, counted_failures> m({.capacity = 64, .hot_capacity = 4, .max_salt = 8, .grow_after = 1});
+  counted_failures::n.store(0);
+  std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> total{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  run_threads(threads, [&](unsigned t) {
+    std::int64_t mine = 0;
+    std::uint64_t i = 0;
+    do {
+      ASSERT_TRUE(m.add(99, 1 + (t % 3)));
+      ASSERT_TRUE(m.add(t, 1));  // a cold key per thread beside it
+      mine += 1 + (t % 3);
+      if ((++i & 1023) == 0 && i >= 100'000 / stress_scale && (m.salt_of(99) >= target_k || std::chrono::steady_clock::now() > deadline))
+        stop.store(true, std::memory_order_relaxed);
+    } while (!stop.load(std::memory_order_relaxed));
+    total.fetch_add(mine, std::memory_order_relaxed);
+    EXPECT_GE(m.read(t), 1);
+  });
+  EXPECT_GE(m.salt_of(99), target_k);
+  EXPECT_GT(counted_failures::n.load(), 0u);
+  EXPECT_EQ(m.read(99), total.load());
+}
+
+// Under TSan threads rarely overlap inside a CAS window on 2 cores: there we
+// only ask for the first salting (K = 2), which value-word contention brings.
+#if defined(__SANITIZE_THREAD__)
+constexpr std::uint32_t grown_k = 2;
+#else
+constexpr std::uint32_t grown_k = 4;
+#endif
+TEST(salted_counter_map, contention_grows_a_hot_keys_salt_and_it_still_sums_exactly_16_threads) {
+  hammer_until_salted(16, grown_k);
+}
+TEST(salted_counter_map, contention_salts_a_hot_key_and_it_still_sums_exactly_64_threads) {
+  hammer_until_salted(64, 2);
+}
+
+}  // namespace

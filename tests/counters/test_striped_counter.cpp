@@ -1,0 +1,93 @@
+#include <hotshard/concepts/counter.hpp>
+#include <hotshard/striped_counter.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <bit>
+#include <cstdint>
+
+#include "stress.hpp"
+
+namespace {
+
+using hotshard::striped_counter;
+using hotshard::test::run_threads;
+using hotshard::test::stress_scale;
+
+static_assert(hotshard::counter<striped_counter<>>);
+
+TEST(striped_counter, reads_zero_when_new) {
+  striped_counter<> c;
+  EXPECT_EQ(c.read(), 0);
+}
+
+TEST(striped_counter, read_is_the_sum_of_positive_and_negative_deltas) {
+  striped_counter<> c;
+  c.add(5);
+  c.add(-7);
+  c.increment();
+  c.add(INT64_C(1) << 40);
+  EXPECT_EQ(c.read(), (INT64_C(1) << 40) - 1);
+}
+
+TEST(striped_counter, stays_on_its_base_word_without_contention) {
+  striped_counter<> c;
+  for (int i = 0; i < 1000; ++i) c.add(1);
+  EXPECT_EQ(c.cells_in_use(), 0u);
+  EXPECT_EQ(c.read(), 1000);
+}
+
+TEST(striped_counter, rounds_its_cell_bound_up_to_a_power_of_two) {
+  EXPECT_EQ(striped_counter<>(5).max_cells(), 8u);
+  EXPECT_EQ(striped_counter<>(1).max_cells(), 1u);
+  EXPECT_TRUE(std::has_single_bit(striped_counter<>().max_cells()));
+}
+
+// Exact sum after N threads stop; cells never exceed the bound.
+void stress(unsigned threads, std::uint32_t max_cells) {
+  striped_counter<> c(max_cells);
+  const std::uint64_t per_thread = 1'000'000 / stress_scale / (threads / 2 + 1) + 1000;
+  run_threads(threads, [&](unsigned t) {
+    for (std::uint64_t i = 0; i < per_thread; ++i) c.add((i % 3 == 0) ? -1 : static_cast<std::int64_t>(t + 1));
+  });
+  std::int64_t expected = 0;
+  for (unsigned t = 0; t < threads; ++t)
+    for (std::uint64_t i = 0; i < per_thread; ++i) expected += (i % 3 == 0) ? -1 : static_cast<std::int64_t>(t + 1);
+  EXPECT_EQ(c.read(), expected);
+  EXPECT_LE(c.cells_in_use(), c.max_cells());
+  EXPECT_TRUE(c.cells_in_use() == 0 || std::has_single_bit(c.cells_in_use()));
+}
+
+TEST(striped_counter, sixteen_threads_sum_exactly) { stress(16, 0); }
+TEST(striped_counter, sixty_four_threads_sum_exactly) { stress(64, 0); }
+TEST(striped_counter, sixty_four_threads_sum_exactly_over_many_cells) { stress(64, 64); }
+TEST(striped_counter, sixteen_threads_sum_exactly_with_a_single_cell) { stress(16, 1); }
+
+// With only positive deltas each cell only grows, so successive reads by one
+// thread never decrease and never exceed the final total.
+TEST(striped_counter, concurrent_reads_are_monotone_and_bounded_by_the_total) {
+  striped_counter<> c(8);
+  constexpr unsigned writers = 16;
+  const std::int64_t per_thread = 200'000 / static_cast<std::int64_t>(stress_scale);
+  std::atomic<bool> done{false};
+  std::int64_t last = 0;
+  bool monotone = true;
+  run_threads(writers + 1, [&](unsigned t) {
+    if (t == writers) {
+      while (!done.load(std::memory_order_acquire)) {
+        const std::int64_t v = c.read();
+        monotone = monotone && v >= last && v <= writers * per_thread;
+        last = v;
+      }
+      return;
+    }
+    for (std::int64_t i = 0; i < per_thread; ++i) c.add(1);
+    static std::atomic<unsigned> finished{0};
+    if (finished.fetch_add(1, std::memory_order_acq_rel) + 1 == writers) done.store(true, std::memory_order_release);
+  });
+  EXPECT_TRUE(monotone);
+  EXPECT_EQ(c.read(), writers * per_thread);
+}
+
+}  // namespace

@@ -1,0 +1,172 @@
+// hotshard.results/1: every field of the format, summaries (median, ratio to
+// best, % of limit), compare ratios, the registry and knob parsing.
+#include <hotshard/harness/results.hpp>
+#include <hotshard/harness/scenario.hpp>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace hotshard::harness;
+
+namespace {
+result_record rec(std::string scenario, std::string impl, unsigned threads, unsigned rep, double ops_per_sec) {
+  result_record r;
+  r.scenario = std::move(scenario);
+  r.impl = std::move(impl);
+  r.threads = threads;
+  r.workload = "zipf:n=1000,s=0.99";
+  r.repetition = rep;
+  r.ops = 1000;
+  r.seconds = 1000 / ops_per_sec;
+  r.ops_per_sec = ops_per_sec;
+  r.latency = {10, 20, 30, 40, 50};
+  r.metrics = {{"expected", 1000}, {"observed", 1000}};
+  return r;
+}
+
+results_document doc_of(std::vector<result_record> rs) {
+  results_document d;
+  d.tool = this_tool();
+  d.machine = this_machine("jemalloc");
+  d.started = utc_now_iso8601();
+  d.config = {{"verb", "run"}};
+  d.results = std::move(rs);
+  return d;
+}
+}  // namespace
+
+TEST(results_json, carries_every_field_of_the_format) {
+  const auto j = to_json(doc_of({rec("counter", "striped", 2, 0, 5e6)}));
+  EXPECT_EQ(j["schema"], "hotshard.results/1");
+  for (const char* k : {"name", "version", "git"}) EXPECT_TRUE(j["tool"][k].is_string()) << k;
+  EXPECT_EQ(j["tool"]["name"], "hotshard-bench");
+  for (const char* k : {"cpu", "os", "compiler", "allocator"}) EXPECT_TRUE(j["machine"][k].is_string()) << k;
+  EXPECT_TRUE(j["machine"]["cores"].is_number_unsigned());
+  EXPECT_EQ(j["machine"]["allocator"], "jemalloc");
+  EXPECT_TRUE(j["started"].is_string());
+  EXPECT_EQ(j["started"].get<std::string>().size(), 20u);  // 2026-11-22T10:00:00Z
+  EXPECT_TRUE(j["config"].is_object());
+  const auto& r = j["results"].at(0);
+  for (const char* k : {"scenario", "impl", "workload"}) EXPECT_TRUE(r[k].is_string()) << k;
+  for (const char* k : {"threads", "repetition", "ops"}) EXPECT_TRUE(r[k].is_number_unsigned()) << k;
+  for (const char* k : {"seconds", "ops_per_sec"}) EXPECT_TRUE(r[k].is_number()) << k;
+  for (const char* k : {"p50", "p90", "p99", "p999", "max"}) EXPECT_TRUE(r["latency_ns"][k].is_number()) << k;
+  EXPECT_TRUE(r["metrics"].is_object());
+}
+
+TEST(results_json, a_document_survives_a_round_trip) {
+  auto a = rec("counter", "striped", 2, 1, 5e6);
+  a.knobs = {{"cells", "8"}};
+  const auto d = doc_of({a});
+  const auto back = document_from_json(nlohmann::json::parse(to_json(d).dump()));
+  ASSERT_EQ(back.results.size(), 1u);
+  EXPECT_EQ(back.results[0].impl, "striped");
+  EXPECT_EQ(back.results[0].repetition, 1u);
+  EXPECT_EQ(back.results[0].latency.p999, 40u);
+  EXPECT_EQ(back.results[0].knobs.at("cells"), "8");
+  EXPECT_EQ(back.machine.allocator, "jemalloc");
+}
+
+TEST(results_json, a_missing_field_or_wrong_schema_is_a_usage_error) {
+  auto j = to_json(doc_of({rec("counter", "a", 1, 0, 1)}));
+  auto no_ops = j;
+  no_ops["results"][0].erase("ops");
+  EXPECT_THROW((void)document_from_json(no_ops), usage_error);
+  auto wrong = j;
+  wrong["schema"] = "other/2";
+  EXPECT_THROW((void)document_from_json(wrong), usage_error);
+}
+
+TEST(results_summary, gives_median_min_max_ratio_to_best_and_percent_of_limit) {
+  std::vector<result_record> rs = {
+      rec("counter", "fast", 1, 0, 10), rec("counter", "fast", 1, 1, 30), rec("counter", "fast", 1, 2, 20),
+      rec("counter", "slow", 1, 0, 5),  rec("counter", "slow", 1, 1, 5),  rec("counter", "slow", 1, 2, 5),
+      rec("calibrate", "private_increment", 1, 0, 200), rec("calibrate", "private_increment", 1, 1, 100),
+      rec("calibrate", "private_increment", 1, 2, 400)};
+  const auto rows = summarize(rs, [](const std::string& s) { return s == "counter" ? "private_increment" : ""; });
+  ASSERT_EQ(rows.size(), 3u);
+  const auto& fast = rows[0];
+  EXPECT_EQ(fast.impl, "fast");
+  EXPECT_DOUBLE_EQ(fast.median, 20);
+  EXPECT_DOUBLE_EQ(fast.min, 10);
+  EXPECT_DOUBLE_EQ(fast.max, 30);
+  EXPECT_DOUBLE_EQ(fast.ratio_to_best, 1.0);
+  ASSERT_TRUE(fast.percent_of_limit.has_value());
+  EXPECT_DOUBLE_EQ(*fast.percent_of_limit, 10.0);  // 20 of a 200 median
+  EXPECT_DOUBLE_EQ(rows[1].ratio_to_best, 0.25);
+  EXPECT_FALSE(rows[2].percent_of_limit.has_value());  // calibrate is not a fraction of itself
+}
+
+TEST(results_summary, the_limit_comes_from_elsewhere_when_the_run_has_none) {
+  const std::vector<result_record> rs = {rec("counter", "a", 4, 0, 50)};
+  const std::vector<result_record> cal = {rec("calibrate", "contended_rmw", 2, 0, 100),
+                                          rec("calibrate", "contended_rmw", 8, 0, 1000)};
+  const auto rows = summarize(rs, [](const std::string&) { return "contended_rmw"; }, cal);
+  ASSERT_TRUE(rows[0].percent_of_limit.has_value());
+  EXPECT_DOUBLE_EQ(*rows[0].percent_of_limit, 50.0);  // nearest thread count below 4 is 2
+}
+
+TEST(results_compare, gives_new_over_old_per_group_and_marks_absent_rows) {
+  const auto old_doc = doc_of({rec("counter", "a", 1, 0, 100), rec("counter", "b", 1, 0, 10)});
+  const auto new_doc = doc_of({rec("counter", "a", 1, 0, 150), rec("counter", "c", 1, 0, 7)});
+  const auto rows = compare(old_doc, new_doc);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_DOUBLE_EQ(*rows[0].ratio(), 1.5);
+  EXPECT_FALSE(rows[1].ratio().has_value());  // b only in old
+  EXPECT_FALSE(rows[1].new_median.has_value());
+  EXPECT_FALSE(rows[2].old_median.has_value());  // c only in new
+  EXPECT_NE(to_text(rows).find("1.500"), std::string::npos);
+}
+
+TEST(results_csv_and_markdown, come_from_the_same_rows) {
+  const auto d = doc_of({rec("counter", "a", 1, 0, 100), rec("counter", "a", 1, 1, 300)});
+  const auto rows = summarize(d.results, {});
+  const auto csv = to_csv(rows);
+  EXPECT_NE(csv.find("counter,a,1,"), std::string::npos);
+  EXPECT_NE(csv.find(",200,100,300,"), std::string::npos);  // median, min, max
+  const auto md = to_markdown(d, rows, "hotshard-bench run counter");
+  EXPECT_NE(md.find("`hotshard-bench run counter`"), std::string::npos);
+  EXPECT_NE(md.find(d.machine.cpu), std::string::npos);
+  EXPECT_NE(md.find("## counter"), std::string::npos);
+}
+
+TEST(results_files, an_output_in_a_missing_directory_is_a_usage_error) {
+  EXPECT_THROW(check_writable("--json", "/nonexistent-dir-hotshard/x.json"), usage_error);
+  EXPECT_THROW(check_writable("--json", std::filesystem::temp_directory_path().string()), usage_error);
+  const auto p = (std::filesystem::temp_directory_path() / "hotshard_test_results_out.json").string();
+  EXPECT_NO_THROW(check_writable("--json", p));
+  write_text_file(p, "{}\n");
+  std::ifstream in(p);
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "{}");
+  std::filesystem::remove(p);
+}
+
+TEST(registry, knobs_parse_or_name_the_bad_value) {
+  run_options o;
+  o.knobs = {{"n", "42"}, {"f", "0.5"}, {"bad", "x1"}};
+  EXPECT_EQ(o.knob_u64("n", 7), 42u);
+  EXPECT_EQ(o.knob_u64("missing", 7), 7u);
+  EXPECT_DOUBLE_EQ(o.knob_double("f", 0), 0.5);
+  EXPECT_EQ(o.knob_string("bad", ""), "x1");
+  try {
+    (void)o.knob_u64("bad", 0);
+    FAIL() << "no usage_error";
+  } catch (const usage_error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad"), std::string::npos);
+  }
+}
+
+TEST(registry, duplicate_names_are_rejected_and_designed_names_are_fixed) {
+  scenario s;
+  s.name = "test-only-scenario";
+  register_scenario(s);
+  EXPECT_NE(find_scenario("test-only-scenario"), nullptr);
+  EXPECT_THROW(register_scenario(s), std::logic_error);
+  const auto& names = designed_scenario_names();
+  EXPECT_EQ(names.size(), 9u);
+  EXPECT_EQ(names.back(), "calibrate");
+}

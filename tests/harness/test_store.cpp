@@ -1,0 +1,249 @@
+// The simulated partitioned store: routing, Redis slot hashing, token buckets
+// and adaptive capacity, all with an injected clock so nothing depends on timing.
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/harness/store.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+using namespace hotshard::harness;
+
+namespace {
+
+// A manual clock shared by the store and the test.
+struct fake_time {
+  std::shared_ptr<std::atomic<std::int64_t>> ns = std::make_shared<std::atomic<std::int64_t>>(1'000'000'000);
+  void advance(std::int64_t d) const { ns->fetch_add(d, std::memory_order_relaxed); }
+  std::function<std::int64_t()> clock() const {
+    auto p = ns;
+    return [p] { return p->load(std::memory_order_relaxed); };
+  }
+  std::function<void(std::int64_t)> sleeper() const {
+    auto p = ns;
+    return [p](std::int64_t d) { p->fetch_add(d, std::memory_order_relaxed); };
+  }
+};
+
+std::vector<std::uint64_t> load_of(const partitioned_store& s, std::uint64_t keys) {
+  std::vector<std::uint64_t> per(s.partitions(), 0);
+  for (std::uint64_t k = 0; k < keys; ++k) ++per[s.partition_of(k)];
+  return per;
+}
+
+double max_over_mean(const std::vector<std::uint64_t>& v) {
+  double sum = 0;
+  for (auto x : v) sum += static_cast<double>(x);
+  return static_cast<double>(*std::max_element(v.begin(), v.end())) / (sum / static_cast<double>(v.size()));
+}
+
+}  // namespace
+
+TEST(store_slots, crc16_matches_the_cluster_spec_check_value) {
+  EXPECT_EQ(crc16_xmodem("123456789"), 0x31C3);
+  EXPECT_EQ(crc16_xmodem(""), 0);
+}
+
+TEST(store_slots, key_slot_matches_redis_cluster_keyslot_examples) {
+  // redis.io/commands/cluster-keyslot
+  EXPECT_EQ(redis_key_slot("somekey"), 11058u);
+  EXPECT_EQ(redis_key_slot("foo{hash_tag}"), 2515u);
+  EXPECT_EQ(redis_key_slot("bar{hash_tag}"), 2515u);
+  // The same answer as CLUSTER KEYSLOT {user1}.following on Valkey/Dragonfly.
+  EXPECT_EQ(redis_key_slot("{user1}.following"), 8106u);
+}
+
+TEST(store_slots, hash_tag_rules_follow_the_cluster_spec) {
+  EXPECT_EQ(redis_key_slot("{user1000}.following"), redis_key_slot("{user1000}.followers"));
+  EXPECT_EQ(redis_key_slot("{user1000}.following"), redis_key_slot("user1000"));
+  // Empty tag: the whole key is hashed.
+  EXPECT_EQ(redis_key_slot("foo{}{bar}"), crc16_xmodem("foo{}{bar}") % 16384u);
+  // Only up to the first '}' after the first '{'.
+  EXPECT_EQ(redis_key_slot("foo{{bar}}zap"), redis_key_slot("{bar"));
+  EXPECT_EQ(redis_key_slot("foo{bar}{zap}"), redis_key_slot("bar"));
+  // No closing brace: the whole key.
+  EXPECT_EQ(redis_key_slot("foo{bar"), crc16_xmodem("foo{bar") % 16384u);
+}
+
+TEST(store_slots, integer_keys_route_as_their_decimal_string) {
+  partitioned_store s({.partitions = 3, .routing = routing_kind::slots});
+  for (std::uint64_t k : {0ull, 7ull, 12345ull, 18446744073709551615ull}) {
+    const std::string text = std::to_string(k);
+    EXPECT_EQ(s.partition_of(k), s.partition_of(std::string_view(text)));
+    EXPECT_EQ(s.partition_of(k), redis_key_slot(text) * 3u / 16384u);
+  }
+  partitioned_store tags({.partitions = 16, .routing = routing_kind::slots});
+  EXPECT_EQ(tags.partition_of(std::string_view("{user1000}.following")),
+            tags.partition_of(std::string_view("{user1000}.followers")));
+}
+
+TEST(store_routing, ring_balance_improves_with_virtual_nodes) {
+  partitioned_store one({.partitions = 16, .routing = routing_kind::ring, .virtual_nodes = 1});
+  partitioned_store many({.partitions = 16, .routing = routing_kind::ring, .virtual_nodes = 256});
+  const double skew_one = max_over_mean(load_of(one, 200'000));
+  const double skew_many = max_over_mean(load_of(many, 200'000));
+  EXPECT_LT(skew_many, 1.35);
+  EXPECT_LT(skew_many, skew_one);
+}
+
+TEST(store_routing, ring_moves_keys_only_to_an_added_partition) {
+  partitioned_store before({.partitions = 16, .routing = routing_kind::ring, .virtual_nodes = 64});
+  partitioned_store after({.partitions = 17, .routing = routing_kind::ring, .virtual_nodes = 64});
+  std::uint64_t moved = 0;
+  for (std::uint64_t k = 0; k < 100'000; ++k) {
+    const unsigned a = before.partition_of(k), b = after.partition_of(k);
+    if (a != b) {
+      EXPECT_EQ(b, 16u) << "key " << k << " moved between old partitions";
+      ++moved;
+    }
+  }
+  // About 1/17 of the keys move; far from the ~94% that hash mod P would move.
+  EXPECT_GT(moved, 2'000u);
+  EXPECT_LT(moved, 12'000u);
+}
+
+TEST(store_routing, hash_routing_is_balanced_and_range_routing_is_contiguous) {
+  partitioned_store h({.partitions = 16, .routing = routing_kind::hash});
+  EXPECT_LT(max_over_mean(load_of(h, 160'000)), 1.1);
+  partitioned_store r({.partitions = 4, .routing = routing_kind::range, .key_space = 400});
+  EXPECT_EQ(r.partition_of(0), 0u);
+  EXPECT_EQ(r.partition_of(99), 0u);
+  EXPECT_EQ(r.partition_of(100), 1u);
+  EXPECT_EQ(r.partition_of(399), 3u);
+  EXPECT_EQ(r.partition_of(1'000'000), 3u);  // beyond the key space: the last range
+}
+
+TEST(store_capacity, throttles_at_the_configured_rate) {
+  fake_time t;
+  partitioned_store s({.partitions = 1, .capacity_ops_per_sec = 1000, .burst_seconds = 0.01,
+                       .clock_ns = t.clock()});
+  std::uint64_t accepted = 0, refused = 0;
+  // 2000 attempts per simulated second for 5 s: twice the capacity.
+  for (int i = 0; i < 10'000; ++i) {
+    (s.write(1, 1) ? accepted : refused) += 1;
+    t.advance(500'000);
+  }
+  // 5 s x 1000/s plus the initial bucket of 10 tokens.
+  EXPECT_GE(accepted, 5000u);
+  EXPECT_LE(accepted, 5011u);
+  EXPECT_EQ(accepted + refused, 10'000u);
+  EXPECT_EQ(s.value(1), static_cast<std::int64_t>(accepted));  // refused writes applied nothing
+  EXPECT_EQ(s.backend_calls(), accepted);
+  EXPECT_NEAR(s.throttled_fraction(), static_cast<double>(refused) / 10'000.0, 1e-12);
+}
+
+TEST(store_capacity, read_is_refused_when_throttled) {
+  fake_time t;
+  partitioned_store s({.partitions = 1, .capacity_ops_per_sec = 100, .burst_seconds = 0.01,
+                       .clock_ns = t.clock()});
+  ASSERT_TRUE(s.write(5, 3));  // the bucket's single token
+  EXPECT_FALSE(s.read(5).has_value());
+  t.advance(10'000'000);  // one token at 100/s
+  EXPECT_EQ(s.read(5), 3);
+}
+
+TEST(store_capacity, delay_policy_accepts_everything_at_the_configured_rate) {
+  fake_time t;
+  partitioned_store s({.partitions = 1, .capacity_ops_per_sec = 1000, .burst_seconds = 0.01,
+                       .overload = overload_policy::delay, .clock_ns = t.clock(), .sleep_ns = t.sleeper()});
+  const std::int64_t start = t.clock()();
+  for (int i = 0; i < 110; ++i) ASSERT_TRUE(s.write(1, 1));
+  // 10 from the bucket, then 100 that each waited for the next token (1 ms).
+  EXPECT_NEAR(static_cast<double>(t.clock()() - start), 100e6, 1e6);
+  EXPECT_EQ(s.value(1), 110);
+  EXPECT_EQ(s.throttled(), 0u);
+  EXPECT_GE(s.metrics()["partition_latency_ns"][0]["max"].get<std::uint64_t>(), 900'000u);
+}
+
+TEST(store_capacity, adaptive_capacity_lends_unused_capacity_up_to_the_ceiling) {
+  fake_time t;
+  partitioned_store s({.partitions = 4, .routing = routing_kind::range, .key_space = 4,
+                       .capacity_ops_per_sec = 1000, .burst_seconds = 0.01, .adaptive = true,
+                       .adaptive_ceiling = 2.0, .clock_ns = t.clock()});
+  // Only partition 0 (key 0) is loaded, at 10x its base capacity, for 5 s.
+  std::uint64_t accepted = 0;
+  for (int i = 0; i < 50'000; ++i) {
+    accepted += s.write(0, 1) ? 1 : 0;
+    t.advance(100'000);
+  }
+  // Ceiling: 2 x 1000/s x 5 s, plus the two buckets' initial depth (10 + 10).
+  EXPECT_LE(accepted, 10'020u);
+  EXPECT_GE(accepted, 9'900u);  // it did borrow: base capacity alone is 5,010
+  EXPECT_GT(s.partition_borrowed()[0], 4'800u);
+}
+
+TEST(store_capacity, adaptive_capacity_lends_nothing_when_every_partition_is_busy) {
+  fake_time t;
+  partitioned_store s({.partitions = 4, .routing = routing_kind::range, .key_space = 4,
+                       .capacity_ops_per_sec = 1000, .burst_seconds = 0.01, .adaptive = true,
+                       .adaptive_ceiling = 3.0, .clock_ns = t.clock()});
+  for (int i = 0; i < 20'000; ++i) {
+    for (std::uint64_t k = 0; k < 4; ++k) (void)s.write(k, 1);
+    t.advance(250'000);  // each partition asked 4000/s for 5 s
+  }
+  // The store as a whole never exceeds P x capacity (+ the initial buckets and pool).
+  EXPECT_LE(s.backend_calls(), 4u * 5000u + 4u * 10u + 40u + 4u);
+  for (auto ops : s.partition_ops()) EXPECT_GE(ops, 5000u);
+}
+
+TEST(store_capacity, a_ceiling_of_one_never_lends) {
+  fake_time t;
+  partitioned_store s({.partitions = 2, .routing = routing_kind::range, .key_space = 2,
+                       .capacity_ops_per_sec = 1000, .burst_seconds = 0.01, .adaptive = true,
+                       .adaptive_ceiling = 1.0, .clock_ns = t.clock()});
+  std::uint64_t accepted = 0;
+  for (int i = 0; i < 20'000; ++i) {
+    accepted += s.write(0, 1) ? 1 : 0;
+    t.advance(100'000);
+  }
+  EXPECT_LE(accepted, 2011u);
+}
+
+TEST(store_metrics, counts_per_partition_and_builds_a_time_series) {
+  fake_time t;
+  partitioned_store s({.partitions = 2, .routing = routing_kind::range, .key_space = 2,
+                       .series_interval_seconds = 0.1, .clock_ns = t.clock()});
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(s.write(0, 2));
+    if (i % 3 == 0) {
+      ASSERT_TRUE(s.read(1).has_value());
+    }
+    t.advance(10'000'000);  // 10 ops per 100 ms interval on partition 0
+  }
+  EXPECT_EQ(s.partition_ops(), (std::vector<std::uint64_t>{30, 10}));
+  EXPECT_EQ(s.total(), 60);
+  EXPECT_DOUBLE_EQ(s.max_over_median(), 30.0 / 20.0);
+  const auto m = s.metrics();
+  for (const char* k : {"partitions", "partition_ops", "max_over_median", "throttled_fraction", "backend_calls",
+                        "partition_series", "partition_latency_ns"})
+    EXPECT_TRUE(m.contains(k)) << k;
+  EXPECT_EQ(m["partition_series"][0], (nlohmann::json{10, 10, 10}));
+  EXPECT_EQ(m["backend_calls"].get<std::uint64_t>(), 40u);
+}
+
+TEST(store_concurrency, many_threads_lose_no_write) {
+  partitioned_store s({.partitions = 8, .routing = routing_kind::ring});
+  constexpr int threads = 16, per_thread = 2000;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&s, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        ASSERT_TRUE(s.write(static_cast<std::uint64_t>((i * 31 + t) % 97), 1));
+        if (i % 4 == 0) (void)s.read(static_cast<std::uint64_t>(i % 97));
+      }
+    });
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(s.total(), threads * per_thread);
+  EXPECT_EQ(s.backend_calls(), static_cast<std::uint64_t>(threads * per_thread + threads * per_thread / 4));
+}
+
+TEST(store_config, bad_names_are_usage_errors) {
+  EXPECT_EQ(parse_routing("slots"), routing_kind::slots);
+  EXPECT_THROW((void)parse_routing("modulo"), usage_error);
+  EXPECT_THROW((void)parse_overload("drop"), usage_error);
+}

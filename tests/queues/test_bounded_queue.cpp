@@ -1,0 +1,402 @@
+#include <hotshard/bounded_queue.hpp>
+#include <hotshard/concepts/bounded_queue.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+using hotshard::bounded_queue;
+
+namespace {
+
+#if defined(__SANITIZE_THREAD__)
+constexpr std::uint64_t scale = 2;
+#else
+constexpr std::uint64_t scale = 1;
+#endif
+
+static_assert(hotshard::closable_blocking_queue<bounded_queue<int>>);
+static_assert(hotshard::closable_blocking_queue<bounded_queue<std::unique_ptr<int>>>);
+
+// Counts blocking waits globally, so a test can tell that a thread really went to sleep.
+struct sleep_stats {
+  static inline std::atomic<std::uint64_t> waits{0};
+  static void cas_failure() noexcept {}
+  static void spin() noexcept {}
+  static void wait() noexcept { waits.fetch_add(1, std::memory_order_seq_cst); }
+};
+
+void wait_for_sleepers(std::uint64_t at_least) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);  // hang guard only
+  while (sleep_stats::waits.load() < at_least) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "threads never went to sleep";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// An element that tracks how many instances are alive and catches double destruction.
+struct tracked {
+  static inline std::atomic<long> live{0};
+  static inline std::atomic<long> bad_destroys{0};
+  static constexpr std::uint32_t alive_mark = 0xA11CE;
+  std::uint32_t mark = alive_mark;
+  int value = 0;
+
+  explicit tracked(int v = 0) noexcept : value(v) { live.fetch_add(1); }
+  tracked(tracked&& o) noexcept : value(o.value) { live.fetch_add(1); }
+  tracked& operator=(tracked&& o) noexcept {
+    value = o.value;
+    return *this;
+  }
+  tracked(const tracked&) = delete;
+  ~tracked() {
+    if (mark != alive_mark) bad_destroys.fetch_add(1);
+    mark = 0;
+    live.fetch_sub(1);
+  }
+};
+
+// Item = producer id (high 24 bits) and sequence (low 40 bits).
+constexpr std::uint64_t item(std::uint64_t producer, std::uint64_t seq) { return producer << 40 | seq; }
+constexpr std::uint64_t producer_of(std::uint64_t v) { return v >> 40; }
+constexpr std::uint64_t seq_of(std::uint64_t v) { return v & ((std::uint64_t{1} << 40) - 1); }
+
+}  // namespace
+
+TEST(bounded_queue, rejects_a_capacity_that_is_not_a_power_of_two_of_at_least_two) {
+  EXPECT_THROW(bounded_queue<int>(0), std::invalid_argument);
+  EXPECT_THROW(bounded_queue<int>(1), std::invalid_argument);
+  EXPECT_THROW(bounded_queue<int>(6), std::invalid_argument);
+  EXPECT_NO_THROW(bounded_queue<int>(2));
+}
+
+TEST(bounded_queue, try_push_fails_when_full_and_leaves_the_value) {
+  bounded_queue<std::unique_ptr<int>> q(4);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.try_push(std::make_unique<int>(i)));
+  auto extra = std::make_unique<int>(99);
+  EXPECT_FALSE(q.try_push(std::move(extra)));
+  ASSERT_NE(extra, nullptr);
+  EXPECT_EQ(*extra, 99);
+  EXPECT_EQ(q.size_approx(), 4u);
+}
+
+TEST(bounded_queue, try_pop_fails_when_empty) {
+  bounded_queue<int> q(8);
+  int out = -1;
+  EXPECT_FALSE(q.try_pop(out));
+  EXPECT_EQ(out, -1);
+  EXPECT_FALSE(q.try_pop().has_value());
+}
+
+TEST(bounded_queue, pops_in_push_order_across_many_laps) {
+  bounded_queue<int> q(4);
+  int next_pop = 0;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(q.try_push(i));
+    if (i % 3 == 2) {
+      while (auto v = q.try_pop()) ASSERT_EQ(*v, next_pop++);
+    }
+  }
+  while (auto v = q.try_pop()) ASSERT_EQ(*v, next_pop++);
+  EXPECT_EQ(next_pop, 100);
+}
+
+TEST(bounded_queue, try_push_bulk_pushes_the_prefix_that_fits) {
+  bounded_queue<int> q(8);
+  ASSERT_TRUE(q.try_push(-1));
+  std::vector<int> in{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  EXPECT_EQ(q.try_push_bulk(in.begin(), in.size()), 7u);
+  EXPECT_EQ(q.try_push_bulk(in.begin(), in.size()), 0u);
+  std::vector<int> out(20, -100);
+  EXPECT_EQ(q.try_pop_bulk(out.begin(), 3), 3u);
+  EXPECT_EQ(q.try_pop_bulk(out.begin() + 3, 20), 5u);
+  EXPECT_EQ((std::vector<int>(out.begin(), out.begin() + 8)), (std::vector<int>{-1, 0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(out[8], -100);
+  EXPECT_EQ(q.try_pop_bulk(out.begin(), 20), 0u);
+}
+
+TEST(bounded_queue, try_emplace_that_throws_leaves_the_queue_unchanged) {
+  struct throws_on_negative {
+    int v;
+    explicit throws_on_negative(int x) : v(x) {
+      if (x < 0) throw std::runtime_error("negative");
+    }
+  };
+  bounded_queue<throws_on_negative> q(2);
+  ASSERT_TRUE(q.try_emplace(1));
+  EXPECT_THROW((void)q.try_emplace(-1), std::runtime_error);
+  EXPECT_EQ(q.size_approx(), 1u);
+  ASSERT_TRUE(q.try_emplace(2));
+  EXPECT_EQ(q.try_pop()->v, 1);
+  EXPECT_EQ(q.try_pop()->v, 2);
+}
+
+TEST(bounded_queue, push_after_close_fails_and_leaves_the_value) {
+  bounded_queue<std::unique_ptr<int>> q(4);
+  ASSERT_TRUE(q.try_push(std::make_unique<int>(1)));
+  q.close();
+  EXPECT_TRUE(q.is_closed());
+  auto v = std::make_unique<int>(2);
+  EXPECT_FALSE(q.try_push(std::move(v)));
+  EXPECT_FALSE(q.push(std::move(v)));
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(*v, 2);
+}
+
+TEST(bounded_queue, pop_drains_what_remains_after_close_then_reports_closed) {
+  bounded_queue<int> q(4);
+  ASSERT_TRUE(q.try_push(1));
+  ASSERT_TRUE(q.try_push(2));
+  q.close();
+  int out = 0;
+  ASSERT_TRUE(q.pop(out));
+  EXPECT_EQ(out, 1);
+  EXPECT_EQ(q.pop(), std::optional<int>(2));
+  EXPECT_FALSE(q.pop(out));
+  std::vector<int> buf(4);
+  EXPECT_EQ(q.pop_bulk(buf.begin(), 4), 0u);
+}
+
+TEST(bounded_queue, destroys_every_element_exactly_once) {
+  tracked::live = 0;
+  tracked::bad_destroys = 0;
+  {
+    bounded_queue<tracked> q(16);
+    for (int i = 0; i < 12; ++i) ASSERT_TRUE(q.try_emplace(i));
+    tracked out;
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.try_pop(out));
+    std::vector<tracked> bulk(3);
+    ASSERT_EQ(q.try_pop_bulk(bulk.begin(), 3), 3u);
+    EXPECT_EQ(bulk[2].value, 7);
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE(q.try_emplace(100 + i));
+    // queue holds 4 + 6 = 10, plus out and bulk (4) outside
+    EXPECT_EQ(tracked::live.load(), 14);
+  }
+  EXPECT_EQ(tracked::live.load(), 0);
+  EXPECT_EQ(tracked::bad_destroys.load(), 0);
+}
+
+TEST(bounded_queue, concurrent_pushes_without_consumers_fill_exactly_the_capacity) {
+  constexpr std::size_t capacity = 1024;
+  bounded_queue<std::uint64_t> q(capacity);
+  std::atomic<std::uint64_t> accepted{0};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < 16; ++t)
+    threads.emplace_back([&, t] {
+      std::uint64_t mine = 0;
+      for (std::uint64_t i = 0; i < 200; ++i) mine += q.try_push(item(t, i)) ? 1 : 0;
+      std::vector<std::uint64_t> bulk(7, item(t, 1000));
+      for (int i = 0; i < 20; ++i) mine += q.try_push_bulk(bulk.begin(), bulk.size());
+      accepted.fetch_add(mine);
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(accepted.load(), capacity);
+  EXPECT_EQ(q.size_approx(), capacity);
+}
+
+// credit >= pops that happened; a push that completed sees pushes - credit <= capacity.
+TEST(bounded_queue, capacity_is_never_exceeded_under_concurrent_push_and_pop) {
+  constexpr std::size_t capacity = 8;
+  bounded_queue<std::uint64_t> q(capacity);
+  std::atomic<std::uint64_t> pushed{0}, credit{0}, violations{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (std::uint64_t i = 0; i < 40000 / scale; ++i) {
+        if (q.try_push(i)) {
+          const std::uint64_t p = pushed.fetch_add(1, std::memory_order_seq_cst) + 1;
+          if (p > credit.load(std::memory_order_seq_cst) + capacity) violations.fetch_add(1);
+        }
+      }
+    });
+  for (unsigned t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      std::uint64_t v = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        credit.fetch_add(1, std::memory_order_seq_cst);
+        if (!q.try_pop(v)) credit.fetch_sub(1, std::memory_order_seq_cst);
+      }
+    });
+  for (unsigned t = 0; t < 8; ++t) threads[t].join();
+  stop = true;
+  for (unsigned t = 8; t < 16; ++t) threads[t].join();
+  EXPECT_EQ(violations.load(), 0u);
+  EXPECT_LE(q.size_approx(), capacity);
+}
+
+// 16 producers, 1 consumer: every item exactly once and each producer's items in order.
+TEST(bounded_queue, one_consumer_sees_every_item_once_in_per_producer_order) {
+  constexpr unsigned producers = 16;
+  const std::uint64_t per = 60000 / scale;
+  bounded_queue<std::uint64_t> q(64);
+  std::vector<std::thread> threads;
+  for (unsigned p = 0; p < producers; ++p)
+    threads.emplace_back([&, p] {
+      for (std::uint64_t i = 0; i < per; ++i) {
+        if (i % 2 == 0) {
+          while (!q.try_push(item(p, i))) std::this_thread::yield();
+        } else {
+          ASSERT_TRUE(q.push(item(p, i)));
+        }
+      }
+    });
+  std::vector<std::uint64_t> next(producers, 0);
+  std::uint64_t errors = 0;
+  std::vector<std::uint64_t> buf(16);
+  for (std::uint64_t got = 0; got < producers * per;) {
+    const std::size_t n = (got % 3 == 0) ? q.pop_bulk(buf.begin(), buf.size()) : (q.pop(buf[0]) ? 1 : 0);
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto p = producer_of(buf[k]);
+      if (p >= producers || seq_of(buf[k]) != next[p]) ++errors;
+      if (p < producers) next[p] = seq_of(buf[k]) + 1;
+    }
+    got += n;
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors, 0u);
+  for (unsigned p = 0; p < producers; ++p) EXPECT_EQ(next[p], per);
+  EXPECT_FALSE(q.try_pop().has_value());
+}
+
+// 16 producers, 16 consumers (8x the cores), blocking ops and close(): nothing lost or duplicated.
+TEST(bounded_queue, many_producers_and_consumers_lose_and_duplicate_nothing) {
+  constexpr unsigned producers = 16, consumers = 16;
+  const std::uint64_t per = 60000 / scale;
+  bounded_queue<std::uint64_t> q(32);
+  std::vector<std::vector<std::uint64_t>> seen(consumers);
+  std::vector<std::thread> threads;
+  for (unsigned c = 0; c < consumers; ++c)
+    threads.emplace_back([&, c] {
+      std::vector<std::uint64_t> buf(8);
+      for (;;) {
+        std::size_t n = 0;
+        if (c % 2 == 0) {
+          n = q.pop_bulk(buf.begin(), buf.size());
+        } else {
+          n = q.pop(buf[0]) ? 1 : 0;
+        }
+        if (n == 0) return;
+        seen[c].insert(seen[c].end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+      }
+    });
+  std::vector<std::thread> prods;
+  for (unsigned p = 0; p < producers; ++p)
+    prods.emplace_back([&, p] {
+      std::vector<std::uint64_t> bulk;
+      for (std::uint64_t i = 0; i < per;) {
+        if (p % 2 == 0) {
+          ASSERT_TRUE(q.push(item(p, i)));
+          ++i;
+        } else {
+          bulk.clear();
+          for (std::uint64_t k = i; k < std::min(per, i + 5); ++k) bulk.push_back(item(p, k));
+          const auto k = q.try_push_bulk(bulk.begin(), bulk.size());
+          if (k == 0) std::this_thread::yield();
+          i += k;
+        }
+      }
+    });
+  for (auto& th : prods) th.join();
+  q.close();
+  for (auto& th : threads) th.join();
+  std::vector<std::uint8_t> count(producers * per, 0);
+  std::uint64_t bad = 0;
+  for (const auto& s : seen)
+    for (auto v : s) {
+      if (producer_of(v) >= producers || seq_of(v) >= per) {
+        ++bad;
+        continue;
+      }
+      auto& c = count[producer_of(v) * per + seq_of(v)];
+      if (c < 255) ++c;
+    }
+  std::uint64_t lost = 0, duplicated = 0;
+  for (auto c : count) {
+    lost += c == 0;
+    duplicated += c > 1 ? c - 1 : 0;
+  }
+  EXPECT_EQ(bad, 0u);
+  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(duplicated, 0u);
+}
+
+TEST(bounded_queue, blocking_pop_sleeps_and_wakes_on_push) {
+  bounded_queue<int, sleep_stats> q(4);
+  const auto before = sleep_stats::waits.load();
+  std::optional<int> got;
+  std::thread consumer([&] { got = q.pop(); });
+  wait_for_sleepers(before + 1);
+  ASSERT_TRUE(q.try_push(42));
+  consumer.join();
+  EXPECT_EQ(got, std::optional<int>(42));
+}
+
+TEST(bounded_queue, close_wakes_every_blocked_consumer) {
+  bounded_queue<int, sleep_stats> q(4);
+  const auto before = sleep_stats::waits.load();
+  constexpr int n = 32;
+  std::atomic<int> closed_seen{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&] {
+      int v = 0;
+      if (!q.pop(v)) closed_seen.fetch_add(1);
+    });
+  wait_for_sleepers(before + n);
+  q.close();
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(closed_seen.load(), n);
+}
+
+TEST(bounded_queue, blocking_push_sleeps_when_full_and_wakes_on_pop_or_close) {
+  bounded_queue<int, sleep_stats> q(2);
+  ASSERT_TRUE(q.try_push(1));
+  ASSERT_TRUE(q.try_push(2));
+  const auto before = sleep_stats::waits.load();
+  std::atomic<int> pushed{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] { (q.push(10 + i) ? pushed : refused).fetch_add(1); });
+  wait_for_sleepers(before + 8);
+  int out = 0;
+  ASSERT_TRUE(q.try_pop(out));
+  EXPECT_EQ(out, 1);
+  // Exactly one sleeper can take the freed cell; wait for it, then close on the rest.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (pushed.load() < 1) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::yield();
+  }
+  q.close();
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(pushed.load(), 1);
+  EXPECT_EQ(refused.load(), 7);
+  EXPECT_EQ(q.size_approx(), 2u);
+}
+
+TEST(bounded_queue, a_throwing_output_iterator_keeps_the_ring_usable) {
+  struct throwing_out {
+    int* count;
+    int limit;
+    throwing_out& operator*() { return *this; }
+    throwing_out& operator=(int) {
+      if (++*count > limit) throw std::runtime_error("out full");
+      return *this;
+    }
+    throwing_out& operator++() { return *this; }
+  };
+  bounded_queue<int> q(8);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(q.try_push(i));
+  int count = 0;
+  EXPECT_THROW((void)q.try_pop_bulk(throwing_out{&count, 2}, 6), std::runtime_error);
+  EXPECT_EQ(q.size_approx(), 0u);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(q.try_push(i));
+  EXPECT_FALSE(q.try_push(9));
+}

@@ -1,0 +1,383 @@
+#include <hotshard/write_buffer.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+using hotshard::backpressure;
+using hotshard::sink_failure_policy;
+using hotshard::write_buffer;
+using hotshard::write_buffer_config;
+
+namespace {
+
+#if defined(__SANITIZE_THREAD__)
+constexpr std::uint64_t scale = 2;
+#else
+constexpr std::uint64_t scale = 1;
+#endif
+
+using config = write_buffer_config<std::uint64_t, std::int64_t>;
+
+// A sink that records every call; thread-safe.
+struct recording_sink {
+  std::mutex m;
+  std::vector<std::pair<std::uint64_t, std::int64_t>> calls;
+  std::map<std::uint64_t, std::int64_t> totals;
+  bool operator()(std::uint64_t k, std::int64_t d) {
+    std::lock_guard lock(m);
+    calls.emplace_back(k, d);
+    totals[k] += d;
+    return true;
+  }
+  auto fn() {
+    return [this](const std::uint64_t& k, const std::int64_t& d) { return (*this)(k, d); };
+  }
+};
+
+config manual(std::size_t capacity = 64) {
+  config c;
+  c.capacity = capacity;
+  c.drain_thread = false;
+  return c;
+}
+
+}  // namespace
+
+TEST(write_buffer, combines_deltas_of_one_key_within_a_batch) {
+  recording_sink sink;
+  write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), manual());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(wb.write(1, 2));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(wb.write(7, -1));
+  EXPECT_EQ(wb.drain(), 15u);
+  ASSERT_EQ(sink.calls.size(), 2u);
+  EXPECT_EQ(sink.calls[0], std::make_pair(std::uint64_t{1}, std::int64_t{20}));
+  EXPECT_EQ(sink.calls[1], std::make_pair(std::uint64_t{7}, std::int64_t{-5}));
+  const auto s = wb.stats();
+  EXPECT_EQ(s.accepted, 15u);
+  EXPECT_EQ(s.combined, 13u);
+  EXPECT_EQ(s.applied, 2u);
+  EXPECT_EQ(s.applied_writes, 15u);
+  EXPECT_EQ(s.lag, 0u);
+  EXPECT_EQ(s.max_depth, 15u);
+}
+
+TEST(write_buffer, last_writer_wins_keeps_the_latest_delta_in_queue_order) {
+  recording_sink sink;
+  write_buffer<std::uint64_t, std::int64_t, hotshard::combine_last> wb(sink.fn(), manual());
+  for (std::int64_t d : {5, 9, 3}) ASSERT_TRUE(wb.write(1, d));
+  wb.flush();
+  ASSERT_EQ(sink.calls.size(), 1u);
+  EXPECT_EQ(sink.calls[0].second, 3);
+}
+
+TEST(write_buffer, max_combine_keeps_the_largest_delta) {
+  recording_sink sink;
+  write_buffer<std::uint64_t, std::int64_t, hotshard::combine_max> wb(sink.fn(), manual());
+  for (std::int64_t d : {5, 9, 3}) ASSERT_TRUE(wb.write(1, d));
+  wb.flush();
+  ASSERT_EQ(sink.calls.size(), 1u);
+  EXPECT_EQ(sink.calls[0].second, 9);
+}
+
+TEST(write_buffer, plain_mode_calls_the_sink_once_per_write) {
+  recording_sink sink;
+  auto c = manual();
+  c.combine = false;
+  write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), c);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(wb.write(1, 1));
+  wb.flush();
+  EXPECT_EQ(sink.calls.size(), 10u);
+  EXPECT_EQ(wb.stats().combined, 0u);
+}
+
+TEST(write_buffer, applies_at_most_the_token_rate_of_an_injected_clock) {
+  recording_sink sink;
+  std::int64_t now = 0;
+  auto c = manual();
+  c.rate_per_sec = 10;  // one call per 100 ms
+  c.burst = 2;
+  c.clock_ns = [&] { return now; };
+  write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), c);
+  for (std::uint64_t k = 0; k < 5; ++k) ASSERT_TRUE(wb.write(k, 1));
+  EXPECT_EQ(wb.drain(), 2u);  // the burst
+  EXPECT_EQ(wb.drain(), 0u);
+  now += 50'000'000;
+  EXPECT_EQ(wb.drain(), 0u);
+  now += 50'000'000;
+  EXPECT_EQ(wb.drain(), 1u);
+  now += 1'000'000'000;  // bucket refills to its depth only
+  EXPECT_EQ(wb.drain(), 2u);
+  EXPECT_EQ(sink.calls.size(), 5u);
+}
+
+TEST(write_buffer, fail_policy_rejects_writes_when_full_and_counts_them) {
+  recording_sink sink;
+  auto c = manual(4);
+  c.on_full = backpressure::fail;
+  write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), c);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(wb.write(1, 1));
+  EXPECT_FALSE(wb.write(1, 100));
+  EXPECT_FALSE(wb.write(2, 100));
+  EXPECT_EQ(wb.stats().rejected, 2u);
+  EXPECT_EQ(wb.stats().max_depth, 4u);
+  wb.flush();
+  EXPECT_EQ(sink.totals[1], 4);
+  EXPECT_EQ(sink.totals.count(2), 0u);
+}
+
+TEST(write_buffer, block_policy_waits_for_the_drainer) {
+  recording_sink sink;
+  auto c = manual(2);
+  c.on_full = backpressure::block;
+  write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), c);
+  ASSERT_TRUE(wb.write(1, 1));
+  ASSERT_TRUE(wb.write(1, 1));
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    EXPECT_TRUE(wb.write(2, 5));
+    done = true;
+  });
+  // The writer cannot finish until someone drains (manual mode): drain until it has.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done.load()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    (void)wb.drain();
+    std::this_thread::yield();
+  }
+  writer.join();
+  wb.flush();
+  EXPECT_EQ(sink.totals[1], 2);
+  EXPECT_EQ(sink.totals[2], 5);
+  EXPECT_EQ(wb.stats().rejected, 0u);
+}
+
+TEST(write_buffer, help_drain_policy_lets_a_lone_writer_drain_for_itself) {
+  recording_sink sink;
+  auto c = manual(4);
+  c.batch_size = 2;
+  c.on_full = backpressure::help_drain;
+  write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), c);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(wb.write(static_cast<std::uint64_t>(i % 3), 1));
+  // Nobody else drained: the writer applied everything but the last few itself.
+  EXPECT_GE(wb.stats().applied_writes, 96u);
+  wb.flush();
+  EXPECT_EQ(sink.totals[0] + sink.totals[1] + sink.totals[2], 100);
+}
+
+TEST(write_buffer, help_drain_writers_finish_when_the_sink_refuses_and_nobody_else_drains) {
+  // Caller-driven buffer, every writer over capacity, a sink that refuses its
+  // first calls: a writer whose help made no progress must help again later
+  // instead of sleeping in the queue forever.
+  std::mutex m;
+  std::int64_t total = 0;
+  int calls = 0;
+  auto c = manual(4);
+  c.batch_size = 2;
+  c.on_full = backpressure::help_drain;
+  c.retry_backoff = std::chrono::nanoseconds(0);
+  write_buffer<std::uint64_t, std::int64_t> wb(
+      [&](std::uint64_t, std::int64_t d) {
+        std::lock_guard lock(m);
+        if (++calls <= 50) return false;
+        total += d;
+        return true;
+      },
+      c);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&wb, t] {
+      for (int i = 0; i < 200; ++i) EXPECT_TRUE(wb.write(static_cast<std::uint64_t>(t), 1));
+    });
+  for (auto& w : writers) w.join();
+  wb.flush();
+  EXPECT_EQ(total, 800);
+  EXPECT_EQ(wb.stats().failed, 0u);
+}
+
+TEST(write_buffer, retries_a_rejecting_sink_until_the_write_lands) {
+  std::mutex m;
+  std::int64_t total = 0;
+  int calls = 0;
+  auto c = manual();
+  c.retry_backoff = std::chrono::nanoseconds(0);
+  write_buffer<std::uint64_t, std::int64_t> wb(
+      [&](std::uint64_t, std::int64_t d) {
+        std::lock_guard lock(m);
+        if (++calls % 3 != 0) return false;  // two rejections, then success
+        total += d;
+        return true;
+      },
+      c);
+  for (std::uint64_t k = 0; k < 4; ++k) ASSERT_TRUE(wb.write(k, 10));
+  wb.flush();
+  EXPECT_EQ(total, 40);
+  const auto s = wb.stats();
+  EXPECT_EQ(s.applied, 4u);
+  EXPECT_EQ(s.sink_failures, 8u);
+  EXPECT_EQ(s.failed, 0u);
+}
+
+TEST(write_buffer, count_policy_reports_every_given_up_write) {
+  std::uint64_t reported = 0;
+  std::int64_t reported_sum = 0;
+  auto c = manual();
+  c.on_sink_failure = sink_failure_policy::count;
+  c.on_failure = [&](const std::uint64_t&, const std::int64_t& d, std::uint64_t writes) {
+    reported += writes;
+    reported_sum += d;
+  };
+  write_buffer<std::uint64_t, std::int64_t> wb(
+      [](std::uint64_t k, std::int64_t) -> bool {
+        if (k == 2) throw std::runtime_error("backend down");
+        return false;
+      },
+      c);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(wb.write(static_cast<std::uint64_t>(i % 3), 1));
+  wb.flush();
+  const auto s = wb.stats();
+  EXPECT_EQ(s.failed, 6u);
+  EXPECT_EQ(s.sink_failures, 3u);
+  EXPECT_EQ(reported, 6u);
+  EXPECT_EQ(reported_sum, 6);
+  EXPECT_EQ(s.applied, 0u);
+}
+
+TEST(write_buffer, destructor_gives_up_on_a_dead_sink_after_bounded_retries) {
+  std::atomic<std::uint64_t> given_up{0};
+  auto c = manual();
+  c.shutdown_retries = 2;
+  c.retry_backoff = std::chrono::nanoseconds(0);
+  c.on_failure = [&](const std::uint64_t&, const std::int64_t&, std::uint64_t w) { given_up += w; };
+  {
+    write_buffer<std::uint64_t, std::int64_t> wb([](std::uint64_t, std::int64_t) { return false; }, c);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(wb.write(1, 1));
+  }
+  EXPECT_EQ(given_up.load(), 5u);
+}
+
+TEST(write_buffer, destructor_flushes_everything_through_the_drain_thread) {
+  recording_sink sink;
+  {
+    config c;
+    c.capacity = 16;
+    write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), c);
+    for (int i = 0; i < 1000; ++i) ASSERT_TRUE(wb.write(static_cast<std::uint64_t>(i % 7), 1));
+  }
+  std::int64_t sum = 0;
+  for (auto& [k, v] : sink.totals) sum += v;
+  EXPECT_EQ(sum, 1000);
+}
+
+TEST(write_buffer, writes_after_close_are_rejected) {
+  recording_sink sink;
+  write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), manual());
+  ASSERT_TRUE(wb.write(1, 1));
+  wb.close();
+  EXPECT_FALSE(wb.write(1, 1));
+  EXPECT_EQ(wb.stats().rejected, 1u);
+  wb.flush();
+  EXPECT_EQ(sink.totals[1], 1);
+}
+
+// Producers write continuously; each flush() must cover every write that
+// completed before it was called.
+TEST(write_buffer, flush_covers_every_earlier_write_while_producers_keep_writing) {
+  constexpr unsigned producers = 8;
+  std::vector<std::atomic<std::int64_t>> applied(producers);
+  std::vector<std::atomic<std::int64_t>> written(producers);
+  config c;
+  c.capacity = 64;
+  c.batch_size = 16;
+  write_buffer<std::uint64_t, std::int64_t> wb(
+      [&](std::uint64_t k, std::int64_t d) {
+        applied[k].fetch_add(d, std::memory_order_relaxed);
+        return true;
+      },
+      c);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (unsigned p = 0; p < producers; ++p)
+    threads.emplace_back([&, p] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        ASSERT_TRUE(wb.write(p, 1));
+        written[p].fetch_add(1, std::memory_order_release);
+      }
+    });
+  std::uint64_t violations = 0;
+  for (int round = 0; round < static_cast<int>(200 / scale); ++round) {
+    std::vector<std::int64_t> before(producers);
+    for (unsigned p = 0; p < producers; ++p) before[p] = written[p].load(std::memory_order_acquire);
+    wb.flush();
+    for (unsigned p = 0; p < producers; ++p)
+      if (applied[p].load(std::memory_order_relaxed) < before[p]) ++violations;
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  wb.flush();
+  EXPECT_EQ(violations, 0u);
+  for (unsigned p = 0; p < producers; ++p) EXPECT_EQ(applied[p].load(), written[p].load());
+}
+
+// 16 writers over a skewed key set, each backpressure policy: the sink's
+// totals equal the sum of the accepted deltas, key by key.
+class write_buffer_policy : public ::testing::TestWithParam<backpressure> {};
+
+TEST_P(write_buffer_policy, loses_nothing_with_more_writers_than_cores) {
+  constexpr unsigned writers = 16;
+  constexpr std::uint64_t keys = 32;
+  const std::uint64_t per = 20000 / scale;
+  std::vector<std::atomic<std::int64_t>> sink_total(keys);
+  std::vector<std::atomic<std::int64_t>> accepted_total(keys);
+  {
+    config c;
+    c.capacity = 128;
+    c.batch_size = 32;
+    c.on_full = GetParam();
+    write_buffer<std::uint64_t, std::int64_t> wb(
+        [&](std::uint64_t k, std::int64_t d) {
+          sink_total[k].fetch_add(d, std::memory_order_relaxed);
+          return true;
+        },
+        c);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < writers; ++t)
+      threads.emplace_back([&, t] {
+        std::uint64_t x = t + 1;
+        for (std::uint64_t i = 0; i < per; ++i) {
+          x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+          const std::uint64_t k = (x >> 33) % 4 == 0 ? (x >> 40) % keys : 0;  // key 0 is hot
+          const std::int64_t d = static_cast<std::int64_t>((x >> 20) % 7) - 2;
+          if (wb.write(k, d)) accepted_total[k].fetch_add(d, std::memory_order_relaxed);
+        }
+      });
+    for (auto& th : threads) th.join();
+    wb.flush();
+    const auto s = wb.stats();
+    EXPECT_EQ(s.accepted + s.rejected, writers * per);
+    EXPECT_EQ(s.applied_writes, s.accepted);
+    EXPECT_EQ(s.applied + s.combined, s.accepted);
+    if (GetParam() != backpressure::fail) {
+      EXPECT_EQ(s.rejected, 0u);
+    }
+  }
+  for (std::uint64_t k = 0; k < keys; ++k) EXPECT_EQ(sink_total[k].load(), accepted_total[k].load()) << "key " << k;
+}
+
+INSTANTIATE_TEST_SUITE_P(each_backpressure_policy, write_buffer_policy,
+                         ::testing::Values(backpressure::block, backpressure::fail, backpressure::help_drain),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case backpressure::block: return std::string("block");
+                             case backpressure::fail: return std::string("fail");
+                             default: return std::string("help_drain");
+                           }
+                         });

@@ -1,0 +1,340 @@
+// Tests of hotshard/single_flight.hpp: semantics, then stress with more
+// threads than cores. Waits in these tests are conditions, never timings.
+#include <hotshard/concepts/single_flight.hpp>
+#include <hotshard/single_flight.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool under_tsan = true;
+#else
+constexpr bool under_tsan = false;
+#endif
+
+// Stats hook that tells a test how many callers are blocked on a flight's
+// result: wait() when a caller goes to sleep on it, spin() when that flight
+// turned out to be a beaten claim and the caller goes round again. Each test
+// gets its own counter through the Tag.
+template <class Tag>
+struct waiter_count {
+  static inline std::atomic<long> net{0};
+  static void wait() noexcept { net.fetch_add(1, std::memory_order_seq_cst); }
+  static void spin() noexcept { net.fetch_sub(1, std::memory_order_seq_cst); }
+  static void cas_failure() noexcept {}
+  static void await(long n) {
+    while (net.load(std::memory_order_seq_cst) < n) std::this_thread::sleep_for(20us);
+  }
+};
+
+void await_flag(const std::atomic<bool>& f) {
+  while (!f.load(std::memory_order_acquire)) std::this_thread::sleep_for(20us);
+}
+
+using table = hotshard::single_flight<std::uint64_t, std::uint64_t>;
+static_assert(hotshard::concepts::single_flight_table<table>);
+
+TEST(single_flight, run_calls_the_loader_and_returns_its_value_unshared) {
+  table sf;
+  int calls = 0;
+  const auto r = sf.run(42, [&] {
+    ++calls;
+    return std::uint64_t{7};
+  });
+  EXPECT_EQ(r.value, 7u);
+  EXPECT_FALSE(r.shared);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(sf.stats().flights, 1u);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+TEST(single_flight, a_finished_flight_is_not_a_cache_the_next_call_loads_again) {
+  table sf;
+  int calls = 0;
+  auto loader = [&] { return std::uint64_t(++calls); };
+  EXPECT_EQ(sf.run(1, loader).value, 1u);
+  EXPECT_EQ(sf.run(1, loader).value, 2u);
+}
+
+struct herd_tag {};
+TEST(single_flight, a_herd_of_256_threads_makes_exactly_one_loader_call_per_wave) {
+  using hook = waiter_count<herd_tag>;
+  constexpr unsigned threads = 256;
+  const unsigned waves = under_tsan ? 300 : 1000;
+  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf(1024);
+  std::atomic<std::uint64_t> calls{0};
+  std::atomic<std::uint64_t> wrong{0};
+  std::atomic<long> wave_calls{0};
+  std::barrier sync(threads, [&]() noexcept {
+    hook::net.store(0, std::memory_order_seq_cst);
+    wave_calls.store(0, std::memory_order_seq_cst);
+  });
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (unsigned w = 0; w < waves; ++w) {
+        sync.arrive_and_wait();
+        // The loader returns only once every other caller waits on it (or
+        // runs a loader too, which the count below reports instead of
+        // hanging), so the wave has exactly one flight iff coalescing works.
+        const auto r = sf.run(w % 7, [&] {
+          calls.fetch_add(1, std::memory_order_relaxed);
+          wave_calls.fetch_add(1, std::memory_order_seq_cst);
+          while (hook::net.load(std::memory_order_seq_cst) + wave_calls.load(std::memory_order_seq_cst) <
+                 static_cast<long>(threads))
+            std::this_thread::sleep_for(20us);
+          return std::uint64_t{w} * 1000 + 1;
+        });
+        if (r.value != std::uint64_t{w} * 1000 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
+        sync.arrive_and_wait();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(calls.load(), waves);
+  EXPECT_EQ(wrong.load(), 0u);
+  const auto st = sf.stats();
+  EXPECT_EQ(st.flights, waves);
+  EXPECT_EQ(st.joins, std::uint64_t{waves} * (threads - 1));
+  EXPECT_EQ(st.overflow, 0u);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+struct error_tag {};
+TEST(single_flight, a_loader_exception_reaches_every_waiter_and_does_not_poison_the_key) {
+  using hook = waiter_count<error_tag>;
+  constexpr unsigned threads = 16;
+  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf(64);
+  std::atomic<long> calls{0};
+  std::atomic<int> caught{0};
+  std::barrier sync(threads);
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      sync.arrive_and_wait();
+      try {
+        (void)sf.run(5, [&]() -> std::uint64_t {
+          calls.fetch_add(1, std::memory_order_seq_cst);
+          while (hook::net.load(std::memory_order_seq_cst) + calls.load(std::memory_order_seq_cst) <
+                 static_cast<long>(threads))
+            std::this_thread::sleep_for(20us);
+          throw std::runtime_error("backend down");
+        });
+      } catch (const std::runtime_error& e) {
+        if (std::string(e.what()) == "backend down") caught.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(caught.load(), static_cast<int>(threads));
+  const auto r = sf.run(5, [] { return std::uint64_t{9}; });
+  EXPECT_EQ(r.value, 9u);
+  EXPECT_FALSE(r.shared);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+struct timeout_tag {};
+TEST(single_flight, run_for_reports_a_timeout_and_the_flight_goes_on_for_the_others) {
+  using hook = waiter_count<timeout_tag>;
+  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf(64);
+  std::atomic<bool> started{false}, release{false};
+  std::thread leader([&] {
+    const auto r = sf.run(3, [&] {
+      started.store(true, std::memory_order_release);
+      await_flag(release);
+      return std::uint64_t{33};
+    });
+    EXPECT_EQ(r.value, 33u);
+    EXPECT_FALSE(r.shared);
+  });
+  await_flag(started);
+  bool fallback_called = false;
+  const auto gave_up = sf.run_for(3, 2ms, [&] {
+    fallback_called = true;
+    return std::uint64_t{0};
+  });
+  EXPECT_TRUE(gave_up.timed_out());
+  EXPECT_FALSE(gave_up.value.has_value());
+  EXPECT_FALSE(fallback_called);
+  EXPECT_EQ(sf.stats().timeouts, 1u);
+  // A patient waiter still gets the flight's result.
+  hook::net.store(0);
+  std::thread patient([&] {
+    const auto r = sf.run_for(3, 60s, [] { return std::uint64_t{0}; });
+    EXPECT_EQ(r.status, hotshard::flight_status::shared);
+    EXPECT_EQ(r.value.value_or(0), 33u);
+  });
+  hook::await(1);
+  release.store(true, std::memory_order_release);
+  leader.join();
+  patient.join();
+  EXPECT_EQ(sf.stats().flights, 1u);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+TEST(single_flight, run_for_of_a_leader_returns_loaded) {
+  table sf;
+  const auto r = sf.run_for(8, 1ms, [] { return std::uint64_t{4}; });
+  EXPECT_EQ(r.status, hotshard::flight_status::loaded);
+  EXPECT_EQ(r.value.value_or(0), 4u);
+}
+
+struct forget_tag {};
+// golang/go#31420: after Forget, flight A finishing removed flight B's entry,
+// so a third caller started a third load. Here C must join B.
+TEST(single_flight, forget_starts_a_new_flight_and_the_stale_flight_never_removes_its_successor) {
+  using hook = waiter_count<forget_tag>;
+  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf(64);
+  std::atomic<bool> a_started{false}, a_release{false}, b_started{false}, b_release{false};
+  std::atomic<int> c_loads{0};
+  std::thread a([&] {
+    const auto r = sf.run(11, [&] {
+      a_started.store(true, std::memory_order_release);
+      await_flag(a_release);
+      return std::uint64_t{1};
+    });
+    EXPECT_EQ(r.value, 1u);
+  });
+  await_flag(a_started);
+  EXPECT_TRUE(sf.forget(11));
+  std::thread b([&] {
+    const auto r = sf.run(11, [&] {
+      b_started.store(true, std::memory_order_release);
+      await_flag(b_release);
+      return std::uint64_t{2};
+    });
+    EXPECT_EQ(r.value, 2u);
+    EXPECT_FALSE(r.shared);
+  });
+  await_flag(b_started);  // B is a new flight: its loader runs while A's still does
+  a_release.store(true, std::memory_order_release);
+  a.join();  // the stale flight has finished and left
+  hook::net.store(0);
+  std::thread c([&] {
+    const auto r = sf.run(11, [&] {
+      c_loads.fetch_add(1);
+      return std::uint64_t{3};
+    });
+    EXPECT_EQ(r.value, 2u);
+    EXPECT_TRUE(r.shared);
+  });
+  hook::await(1);
+  b_release.store(true, std::memory_order_release);
+  b.join();
+  c.join();
+  EXPECT_EQ(c_loads.load(), 0);
+  EXPECT_EQ(sf.stats().flights, 2u);
+  EXPECT_FALSE(sf.forget(11));
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+TEST(single_flight, a_full_table_makes_the_caller_load_alone_and_counts_overflow) {
+  table sf(8, 8);  // every key's window is the whole table
+  ASSERT_EQ(sf.capacity(), 8u);
+  std::atomic<int> started{0};
+  std::atomic<bool> release{false};
+  std::vector<std::thread> holders;
+  for (std::uint64_t k = 0; k < 8; ++k) {
+    holders.emplace_back([&, k] {
+      (void)sf.run(k, [&] {
+        started.fetch_add(1);
+        await_flag(release);
+        return k;
+      });
+    });
+  }
+  while (started.load() < 8) std::this_thread::sleep_for(20us);
+  const auto r = sf.run(100, [] { return std::uint64_t{100}; });
+  EXPECT_EQ(r.value, 100u);
+  EXPECT_FALSE(r.shared);
+  EXPECT_EQ(sf.stats().overflow, 1u);
+  release.store(true, std::memory_order_release);
+  for (auto& th : holders) th.join();
+  EXPECT_EQ(sf.stats().flights, 8u);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+TEST(single_flight, no_slot_is_leaked_after_a_million_flights_and_values_never_mix) {
+  constexpr unsigned threads = 16;
+  const std::uint64_t total = 1'000'000;
+  table sf(64, 8);
+  std::atomic<std::uint64_t> loads{0}, wrong{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::uint64_t x = t + 1;
+      for (std::uint64_t i = 0; i < total / threads; ++i) {
+        x = hotshard::detail::mix64(x);
+        const std::uint64_t key = x % 48;  // few keys: joins, kills and slot reuse all happen
+        const auto r = sf.run(key, [&] {
+          loads.fetch_add(1, std::memory_order_relaxed);
+          return key * 3 + 1;
+        });
+        if (r.value != key * 3 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  const auto st = sf.stats();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_EQ(st.flights + st.overflow, loads.load());
+  EXPECT_EQ(st.flights + st.overflow + st.joins, total / threads * threads);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+// Racing claims for one key: two flights of one key never run their loaders
+// at the same time. With 8 threads no key's 32-slot window can fill (each
+// thread holds at most two slots), so nobody is pushed to load alone.
+TEST(single_flight, two_flights_of_one_key_never_load_at_the_same_time) {
+  constexpr unsigned threads = 8;
+  constexpr std::uint64_t keys = 4;
+#if defined(__SANITIZE_THREAD__)
+  constexpr unsigned per_thread = 5000;
+#else
+  constexpr unsigned per_thread = 20000;
+#endif
+  table sf(64, 32);
+  std::array<std::atomic<int>, keys> active{};
+  std::atomic<std::uint64_t> overlaps{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (unsigned i = 0; i < per_thread; ++i) {
+        const std::uint64_t key = (i * 7 + t) % keys;
+        (void)sf.run(key, [&] {
+          if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
+          for (int spin = 0; spin < 50; ++spin) hotshard::detail::cpu_relax();
+          active[key].fetch_sub(1);
+          return key;
+        });
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(overlaps.load(), 0u);
+  EXPECT_EQ(sf.stats().overflow, 0u);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+TEST(single_flight, works_with_string_keys_and_values) {
+  hotshard::single_flight<std::string, std::string> sf(16);
+  const auto r = sf.run("user:1", [] { return std::string(100, 'x'); });
+  EXPECT_EQ(r.value.size(), 100u);
+  EXPECT_TRUE(sf.forget("user:1") == false);
+}
+
+}  // namespace

@@ -1,0 +1,58 @@
+// Shared helpers of the sketches tests: fixed-seed streams and exact counts.
+#pragma once
+
+#include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/stream.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace hotshard::test {
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr std::size_t scale = 4;  // sanitizers: a quarter of the work
+#else
+inline constexpr std::size_t scale = 1;
+#endif
+
+inline std::vector<std::uint64_t> keys_of(const std::string& spec, std::size_t count, std::uint64_t seed = 42,
+                                          unsigned t = 0, unsigned threads = 1) {
+  return workloads::generate_keys(workloads::parse_spec(spec), seed, t, threads, count);
+}
+
+using exact_counts = std::unordered_map<std::uint64_t, std::uint64_t>;
+
+inline exact_counts count_exact(const std::vector<std::uint64_t>& keys) {
+  exact_counts c;
+  c.reserve(keys.size() / 2);
+  for (const auto k : keys) ++c[k];
+  return c;
+}
+
+// The k heaviest keys' smallest count (ties at the boundary count as correct).
+inline std::uint64_t kth_count(const exact_counts& c, std::size_t k) {
+  std::vector<std::uint64_t> v;
+  v.reserve(c.size());
+  for (const auto& [key, n] : c) v.push_back(n);
+  if (v.empty()) return 0;
+  k = std::min(k, v.size());
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k - 1), v.end(), std::greater<>());
+  return v[k - 1];
+}
+
+// Runs f(t) on `threads` threads and joins them.
+template <class F>
+void run_threads(unsigned threads, F&& f) {
+  std::vector<std::thread> pool;
+  pool.reserve(threads);
+  for (unsigned t = 0; t < threads; ++t) pool.emplace_back([&f, t] { f(t); });
+  for (auto& th : pool) th.join();
+}
+
+}  // namespace hotshard::test

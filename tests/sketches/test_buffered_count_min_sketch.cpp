@@ -1,0 +1,140 @@
+#include "sketch_test_support.hpp"
+
+#include <hotshard/buffered_count_min_sketch.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <latch>
+#include <memory>
+#include <thread>
+
+namespace {
+
+using buffered = hotshard::buffered_count_min_sketch<std::uint64_t>;
+namespace ht = hotshard::test;
+
+std::uint64_t row_sum(const buffered::shared_sketch& s, std::size_t r) {
+  std::uint64_t sum = 0;
+  for (std::size_t c = 0; c < s.width(); ++c) sum += s.counter_at(r, c);
+  return sum;
+}
+
+TEST(buffered_count_min_sketch, estimate_includes_counts_not_yet_flushed) {
+  buffered s(0.01, 0.01);
+  for (int i = 0; i < 1000; ++i) s.add(77);
+  EXPECT_EQ(s.shared().estimate(77), 0u);  // still in this thread's filter
+  EXPECT_EQ(s.estimate(77), 1000u);
+  s.flush();
+  EXPECT_EQ(s.shared().estimate(77), 1000u);
+  EXPECT_EQ(s.estimate(77), 1000u);
+}
+
+TEST(buffered_count_min_sketch, a_colliding_cold_key_goes_to_the_shared_sketch_and_the_hot_one_stays) {
+  buffered s(0.01, 0.01, {{}, 1, 1 << 20});  // one filter entry: every key collides
+  for (int i = 0; i < 10; ++i) s.add(1);
+  s.add(2);  // the resident has a score: 2 goes straight to the shared sketch
+  EXPECT_EQ(s.shared().estimate(2), 1u);
+  EXPECT_EQ(s.shared().estimate(1), 0u);
+  EXPECT_EQ(s.estimate(1), 10u);
+  EXPECT_EQ(s.estimate(2), 1u);
+}
+
+TEST(buffered_count_min_sketch, flushes_every_flush_every_adds) {
+  buffered s(0.01, 0.01, {{}, 64, 100});
+  for (int i = 0; i < 99; ++i) s.add(5);
+  EXPECT_EQ(s.shared().estimate(5), 0u);
+  s.add(5);
+  EXPECT_EQ(s.shared().estimate(5), 100u);
+}
+
+TEST(buffered_count_min_sketch, never_underestimates_on_zipf) {
+  const auto keys = ht::keys_of("zipf:n=1000000,s=1.0", 300'000 / ht::scale);
+  buffered s(0.001, 0.01);
+  for (const auto k : keys) s.add(k);
+  std::size_t within = 0;
+  const auto exact = ht::count_exact(keys);
+  for (const auto& [k, n] : exact) {
+    ASSERT_GE(s.estimate(k), n);
+    if (static_cast<double>(s.estimate(k) - n) <= 0.001 * static_cast<double>(keys.size())) ++within;
+  }
+  EXPECT_GE(static_cast<double>(within) / static_cast<double>(exact.size()), 0.99);
+}
+
+TEST(buffered_count_min_sketch, a_thread_that_exits_flushes_everything) {
+  buffered s(0.01, 0.01);
+  std::thread([&] {
+    for (int i = 0; i < 5000; ++i) s.add(static_cast<std::uint64_t>(i % 7));
+  }).join();
+  for (std::size_t r = 0; r < s.shared().depth(); ++r) EXPECT_EQ(row_sum(s.shared(), r), 5000u);
+  for (std::uint64_t k = 0; k < 7; ++k) EXPECT_GE(s.shared().estimate(k), 5000u / 7);
+}
+
+TEST(buffered_count_min_sketch, a_later_thread_reuses_the_node_of_an_exited_one) {
+  buffered s(0.01, 0.01);
+  for (int t = 0; t < 5; ++t) std::thread([&] { s.add(1); }).join();
+  EXPECT_EQ(s.threads_registered(), 1u);
+  EXPECT_EQ(s.estimate(1), 5u);
+}
+
+// The sketch dies while the thread that added to it lives on, then the thread
+// uses another sketch and exits: ASan would report a use-after-free or a leak.
+TEST(buffered_count_min_sketch, a_sketch_destroyed_while_its_threads_live_is_safe) {
+  auto first = std::make_unique<buffered>(0.01, 0.01);
+  std::latch added(1), destroyed(1);
+  std::uint64_t second_estimate = 0;
+  std::thread worker([&] {
+    first->add(3, 10);
+    added.count_down();
+    destroyed.wait();
+    buffered second(0.01, 0.01);  // prunes the orphaned node of `first`
+    second.add(4, 2);
+    second_estimate = second.estimate(4);
+    auto third = std::make_unique<buffered>(0.01, 0.01);
+    third->add(5);
+    third.reset();  // orphaned again; freed at thread exit
+  });
+  added.wait();
+  EXPECT_EQ(first->estimate(3), 10u);  // pending in the worker's filter
+  first.reset();
+  destroyed.count_down();
+  worker.join();
+  EXPECT_EQ(second_estimate, 2u);
+}
+
+// Stress: 16 threads over 2 cores, with threads exiting while others add
+// (each thread exits on its own schedule). After the joins every count is in
+// the shared rows: each row sums to exactly N; no estimate below the truth,
+// and during the run a thread's private key is never estimated below the
+// adds of it that thread already made (unflushed ones included).
+TEST(buffered_count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
+  constexpr unsigned threads = 16;
+  const std::size_t per = 40'000 / ht::scale;
+  std::vector<std::vector<std::uint64_t>> keys(threads);
+  for (unsigned t = 0; t < threads; ++t) keys[t] = ht::keys_of("zipf:n=50000,s=1.1", per, 21, t, threads);
+  buffered s(0.002, 0.01, {{}, 256, 1000});
+  std::atomic<bool> below{false};
+  ht::run_threads(threads, [&](unsigned t) {
+    const std::uint64_t mine = 1'000'000 + t;  // outside the Zipf key space
+    std::uint64_t added = 0;
+    for (std::size_t i = 0; i < keys[t].size(); ++i) {
+      s.add(keys[t][i]);
+      if (i % 64 == 0) {
+        s.add(mine);
+        ++added;
+        if (s.estimate(mine) < added) below.store(true, std::memory_order_relaxed);
+      }
+    }
+  });
+  EXPECT_FALSE(below.load());
+  const std::uint64_t extra = threads * ((per + 63) / 64);
+  for (std::size_t r = 0; r < s.shared().depth(); ++r) EXPECT_EQ(row_sum(s.shared(), r), threads * per + extra);
+  ht::exact_counts exact;
+  for (const auto& v : keys)
+    for (const auto k : v) ++exact[k];
+  for (const auto& [k, n] : exact) ASSERT_GE(s.estimate(k), n);
+  EXPECT_LE(s.threads_registered(), threads);
+}
+
+}  // namespace

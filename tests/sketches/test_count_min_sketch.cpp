@@ -1,0 +1,203 @@
+#include "sketch_test_support.hpp"
+
+#include <hotshard/concepts/frequency_sketch.hpp>
+#include <hotshard/count_min_sketch.hpp>
+#include <hotshard/buffered_count_min_sketch.hpp>
+#include <hotshard/heavy_hitters.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+
+namespace {
+
+using hotshard::count_min_dimensions;
+using hotshard::count_min_options;
+using hotshard::update_policy;
+using sketch = hotshard::count_min_sketch<std::uint64_t>;
+namespace ht = hotshard::test;
+
+static_assert(hotshard::frequency_sketch<sketch>);
+static_assert(hotshard::frequency_sketch<hotshard::buffered_count_min_sketch<std::uint64_t>>);
+static_assert(hotshard::heavy_hitter_tracker<hotshard::heavy_hitters<std::uint64_t>>);
+
+count_min_options conservative() { return {update_policy::conservative, count_min_options{}.seed, 0}; }
+
+TEST(count_min_sketch, dimensions_follow_epsilon_and_delta) {
+  const auto d = count_min_dimensions::from_error(0.001, 0.01);
+  EXPECT_EQ(d.width, 2719u);  // ⌈e / 0.001⌉
+  EXPECT_EQ(d.depth, 5u);     // ⌈ln 100⌉
+  EXPECT_LE(d.epsilon(), 0.001);
+  EXPECT_LE(d.delta(), 0.01);
+  sketch s(0.001, 0.01);
+  EXPECT_EQ(s.width(), 2719u);
+  EXPECT_EQ(s.depth(), 5u);
+  EXPECT_GE(s.memory_bytes(), 2719u * 5u * 8u);
+  EXPECT_THROW(sketch(0.0, 0.01), std::invalid_argument);
+  EXPECT_THROW(sketch(0.01, 1.0), std::invalid_argument);
+}
+
+TEST(count_min_sketch, a_lone_key_is_counted_exactly) {
+  for (const auto mode : {update_policy::plain, update_policy::conservative}) {
+    sketch s(0.01, 0.01, {mode, 7, 0});
+    EXPECT_EQ(s.estimate(5), 0u);
+    s.add(5);
+    s.add(5, 41);
+    EXPECT_EQ(s.estimate(5), 42u);
+  }
+}
+
+// Statistical: a fixed-seed Zipf stream, both update policies.
+void check_bounds(update_policy mode, const char* spec) {
+  const double eps = 0.001, delta = 0.01;
+  const auto keys = ht::keys_of(spec, 400'000 / ht::scale);
+  const auto exact = ht::count_exact(keys);
+  sketch s(eps, delta, {mode, 11, 0});
+  for (const auto k : keys) s.add(k);
+  const double bound = eps * static_cast<double>(keys.size());
+  std::size_t within = 0, under = 0;
+  for (const auto& [k, n] : exact) {
+    const auto e = s.estimate(k);
+    if (e < n) ++under;
+    if (static_cast<double>(e - n) <= bound) ++within;
+  }
+  EXPECT_EQ(under, 0u) << spec;
+  EXPECT_GE(static_cast<double>(within) / static_cast<double>(exact.size()), 1.0 - delta) << spec;
+}
+
+TEST(count_min_sketch, never_underestimates_and_keeps_one_minus_delta_within_epsilon_n) {
+  for (const char* spec : {"zipf:n=1000000,s=1.0", "zipf:n=1000000,s=0.6,scramble=1", "zipf:n=100000,s=1.5",
+                           "uniform:n=100000"}) {
+    check_bounds(update_policy::plain, spec);
+    check_bounds(update_policy::conservative, spec);
+  }
+}
+
+TEST(count_min_sketch, conservative_update_is_never_above_plain_update) {
+  const auto keys = ht::keys_of("zipf:n=100000,s=0.9", 200'000 / ht::scale);
+  sketch plain(0.002, 0.01, {update_policy::plain, 3, 0});
+  sketch cu(0.002, 0.01, {update_policy::conservative, 3, 0});
+  for (const auto k : keys) {
+    plain.add(k);
+    cu.add(k);
+  }
+  std::uint64_t plain_sum = 0, cu_sum = 0;
+  for (const auto& [k, n] : ht::count_exact(keys)) {
+    ASSERT_LE(cu.estimate(k), plain.estimate(k));
+    plain_sum += plain.estimate(k) - n;
+    cu_sum += cu.estimate(k) - n;
+  }
+  EXPECT_LT(cu_sum, plain_sum);  // strictly tighter on this stream
+}
+
+TEST(count_min_sketch, merge_equals_the_sketch_of_the_concatenated_stream) {
+  const auto a = ht::keys_of("zipf:n=100000,s=1.0", 50'000, 1);
+  const auto b = ht::keys_of("zipf:n=100000,s=1.0,scramble=1", 50'000, 2);
+  sketch sa(0.005, 0.01), sb(0.005, 0.01), whole(0.005, 0.01);
+  for (const auto k : a) sa.add(k), whole.add(k);
+  for (const auto k : b) sb.add(k), whole.add(k);
+  sa.merge(sb);
+  for (std::size_t r = 0; r < whole.depth(); ++r)
+    for (std::size_t c = 0; c < whole.width(); ++c) ASSERT_EQ(sa.counter_at(r, c), whole.counter_at(r, c));
+}
+
+TEST(count_min_sketch, merge_rejects_a_sketch_of_other_dimensions_or_seed) {
+  sketch a(0.01, 0.01), wider(0.005, 0.01), reseeded(0.01, 0.01, {update_policy::plain, 99, 0});
+  EXPECT_THROW(a.merge(wider), std::invalid_argument);
+  EXPECT_THROW(a.merge(reseeded), std::invalid_argument);
+}
+
+TEST(count_min_sketch, halve_halves_every_counter) {
+  const auto keys = ht::keys_of("zipf:n=10000,s=1.0", 20'000);
+  sketch s(0.01, 0.01);
+  for (const auto k : keys) s.add(k);
+  std::vector<std::uint64_t> before;
+  for (std::size_t r = 0; r < s.depth(); ++r)
+    for (std::size_t c = 0; c < s.width(); ++c) before.push_back(s.counter_at(r, c));
+  s.halve();
+  std::size_t i = 0;
+  for (std::size_t r = 0; r < s.depth(); ++r)
+    for (std::size_t c = 0; c < s.width(); ++c) ASSERT_EQ(s.counter_at(r, c), before[i++] / 2);
+  EXPECT_EQ(s.halvings(), 1u);
+}
+
+TEST(count_min_sketch, aging_window_halves_after_exactly_w_additions_on_one_thread) {
+  sketch s(0.01, 0.01, {update_policy::plain, 5, 1024});
+  for (int i = 0; i < 1023; ++i) s.add(7);
+  EXPECT_EQ(s.halvings(), 0u);
+  EXPECT_EQ(s.estimate(7), 1023u);
+  s.add(7);  // the 1024th addition
+  EXPECT_EQ(s.halvings(), 1u);
+  EXPECT_EQ(s.estimate(7), 512u);
+  for (int i = 0; i < 1024; ++i) s.add(7);
+  EXPECT_EQ(s.halvings(), 2u);
+  EXPECT_EQ(s.estimate(7), (512u + 1024u) / 2);
+}
+
+// Stress: 16 threads (more than cores) add concurrently. Plain update: every
+// row's counters sum to exactly N (nothing lost, nothing doubled). Both
+// policies: no key's estimate below its true count.
+TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
+  constexpr unsigned threads = 16;
+  const std::size_t per = 40'000 / ht::scale;
+  std::vector<std::vector<std::uint64_t>> keys(threads);
+  for (unsigned t = 0; t < threads; ++t) keys[t] = ht::keys_of("zipf:n=50000,s=1.2", per, 9, t, threads);
+  ht::exact_counts exact;
+  for (const auto& v : keys)
+    for (const auto k : v) ++exact[k];
+  for (const auto mode : {update_policy::plain, update_policy::conservative}) {
+    sketch s(0.002, 0.01, {mode, 13, 0});
+    ht::run_threads(threads, [&](unsigned t) {
+      for (const auto k : keys[t]) s.add(k);
+    });
+    for (const auto& [k, n] : exact) ASSERT_GE(s.estimate(k), n);
+    if (mode == update_policy::plain) {
+      for (std::size_t r = 0; r < s.depth(); ++r) {
+        std::uint64_t sum = 0;
+        for (std::size_t c = 0; c < s.width(); ++c) sum += s.counter_at(r, c);
+        EXPECT_EQ(sum, threads * per) << "row " << r;
+      }
+    }
+  }
+}
+
+// The restart on a failed CAS is what keeps conservative update exact for a
+// key nobody else touches, however the 16 threads interleave.
+TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact) {
+  constexpr unsigned threads = 16;
+  const std::uint64_t per = 20'000 / ht::scale;
+  sketch s(0.01, 0.001, conservative());
+  ht::run_threads(threads, [&](unsigned) {
+    for (std::uint64_t i = 0; i < per; ++i) s.add(123);
+  });
+  EXPECT_EQ(s.estimate(123), threads * per);
+}
+
+// Aging while 16 threads add: nothing is lost beyond what halving removes on
+// purpose. Each thread adds its own key; with h halvings, the estimate of a key
+// must be at least its count after the last halving started (adds after that
+// point are never halved).
+TEST(count_min_sketch, halving_while_threads_add_loses_no_later_add) {
+  constexpr unsigned threads = 16;
+  const std::uint64_t per = 20'000 / ht::scale;
+  sketch s(0.001, 0.01);
+  std::atomic<unsigned> done{0};
+  std::thread ager([&] {
+    while (done.load(std::memory_order_acquire) < threads) s.halve();
+  });
+  ht::run_threads(threads, [&](unsigned t) {
+    for (std::uint64_t i = 0; i < per; ++i) s.add(1000 + t);
+    done.fetch_add(1, std::memory_order_release);
+  });
+  ager.join();
+  for (unsigned t = 0; t < threads; ++t) s.add(1000 + t, 5);  // after every halving
+  for (unsigned t = 0; t < threads; ++t) {
+    EXPECT_GE(s.estimate(1000 + t), 5u);
+    EXPECT_LE(s.estimate(1000 + t), per + 5 + static_cast<std::uint64_t>(s.epsilon() * threads * per) + 1);
+  }
+  EXPECT_GT(s.halvings(), 0u);
+}
+
+}  // namespace
