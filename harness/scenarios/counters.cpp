@@ -22,6 +22,7 @@
 
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario_support.hpp>
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/workloads/spec.hpp>
 #include <hotshard/workloads/stream.hpp>
@@ -43,20 +44,6 @@ namespace wl = hotshard::workloads;
 
 constexpr std::uint64_t default_counter_cap = 1024;
 
-wl::workload_spec spec_of(const run_request& r) {
-  try {
-    return wl::parse_spec(r.workload);
-  } catch (const wl::spec_error& e) {
-    throw usage_error(std::string("--workload: ") + e.what());
-  }
-}
-
-// Pre-generated keys per thread: a power of two, ~4 Mi keys over all threads.
-std::size_t keys_per_thread(unsigned threads) {
-  const std::size_t share = (std::size_t{1} << 22) / std::max(1u, threads);
-  return std::bit_floor(std::clamp<std::size_t>(share, std::size_t{1} << 12, std::size_t{1} << 20));
-}
-
 // ns per call of read(), over at least 1024 calls and 2 ms.
 template <class Read>
 double time_reads(Read&& read) {
@@ -76,7 +63,7 @@ double time_reads(Read&& read) {
 
 template <class C>
 result_record run_counter(const run_request& r) {
-  const auto spec = spec_of(r);
+  const auto spec = workload_of(r);
   const std::uint64_t space = wl::key_space_of(spec);
   const std::uint64_t n = r.options.knob_u64("counters", space == 0 ? 1 : std::min(space, default_counter_cap));
   if (n == 0) throw usage_error("--set counters: must be at least 1");
@@ -110,7 +97,7 @@ result_record run_counter(const run_request& r) {
 
 template <class M>
 result_record run_keyed(const run_request& r) {
-  const auto spec = spec_of(r);
+  const auto spec = workload_of(r);
   const std::size_t kpt = keys_per_thread(r.threads);
   // Keys first (untimed): the map is sized by the distinct keys the run uses,
   // as a service would size it by its key population.
@@ -150,13 +137,6 @@ result_record run_keyed(const run_request& r) {
                             {"read_ns", time_reads([&map, hottest] { return map.read(hottest); })}};
   if constexpr (requires { map.map().salt_of(hottest); }) metrics["hot_key_salt"] = map.map().salt_of(hottest);
   return make_record(r, m, std::move(metrics));
-}
-
-template <class Registry>
-std::vector<implementation_info> impls_of(Registry&& each) {
-  std::vector<implementation_info> out;
-  each([&]<class>(const char* name, const char* description) { out.push_back({name, description}); });
-  return out;
 }
 
 // The suite: quick = 1, 2, 4, 16 threads, short runs; full adds 64 threads.

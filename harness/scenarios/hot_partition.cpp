@@ -11,7 +11,7 @@
 
 #include <hotshard/harness/runner.hpp>
 #include <hotshard/harness/scenario.hpp>
-#include <hotshard/workloads/spec.hpp>
+#include <hotshard/harness/scenario_support.hpp>
 
 #include <cmath>
 #include <string>
@@ -22,11 +22,9 @@ namespace {
 
 namespace hp = hot_partition;
 
-constexpr const char* impl_names[] = {"unmitigated", "salting", "cache", "buffer", "adaptive", "mitigated"};
-
 hp::stream_config stream_of(const run_request& r) {
   hp::stream_config c;
-  const auto spec = workloads::parse_spec(r.workload);
+  const auto spec = workload_of(r);
   if (spec.kind != "zipf")
     throw usage_error("--workload: hot-partition replays a zipf:n=N,s=S stream with its phases on top (got '" +
                       r.workload + "')");
@@ -148,7 +146,6 @@ scenario make_hot_partition_scenario() {
     o.ops = full ? 2'000'000 : 400'000;
     return std::vector<run_options>{o};
   };
-  (void)impl_names;
   return s;
 }
 

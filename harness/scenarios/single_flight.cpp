@@ -23,6 +23,7 @@
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/harness/histogram.hpp>
 #include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario_support.hpp>
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/workloads/spec.hpp>
 #include <hotshard/workloads/stream.hpp>
@@ -343,17 +344,6 @@ hh::result_record run_cache(const hh::run_request& req) {
   return *rec;
 }
 
-std::vector<hh::implementation_info> flight_impls() {
-  std::vector<hh::implementation_info> v;
-  hc::for_each_flight_table([&]<class T>(const char* name, const char* d) { v.push_back({name, d}); });
-  return v;
-}
-std::vector<hh::implementation_info> cache_impls() {
-  std::vector<hh::implementation_info> v;
-  hc::for_each_cache([&]<class C>(const char* name, const char* d) { v.push_back({name, d}); });
-  return v;
-}
-
 hh::run_options step(std::vector<unsigned> threads, std::string workload, double seconds,
                      std::map<std::string, std::string> knobs) {
   hh::run_options o;
@@ -371,7 +361,7 @@ hh::scenario make_herd_scenario() {
   s.description =
       "thundering herd: T threads released at once onto K missing keys per wave (herd:), or runs on drawn keys (zipf:)";
   s.default_workload = "herd:keys=1,waves=10";
-  s.impls = flight_impls();
+  s.impls = hh::impls_of([](auto&& f) { hc::for_each_flight_table(f); });
   s.knobs = {{"loader_us", "backend latency per load, in µs (herd: default 50000; other workloads: 0)", "50000"},
              {"fail_rate", "probability that a load throws (decided per wave and key)", "0"},
              {"timeout_us", "waiters give up after this many µs (run_for; 0 = wait)", "0"}};
@@ -399,7 +389,7 @@ hh::scenario make_cache_scenario() {
   s.family = "single-flight";
   s.description = "Zipf reads through a read-through cache whose TTL expires keys under load";
   s.default_workload = "zipf:n=1000,s=0.99";
-  s.impls = cache_impls();
+  s.impls = hh::impls_of([](auto&& f) { hc::for_each_cache(f); });
   s.knobs = {{"loader_us", "backend latency per load, in µs", "1000"},
              {"fail_rate", "probability that a load throws", "0"},
              {"ttl_us", "time to live of a cached value, in µs", "5000"},

@@ -21,6 +21,7 @@
 #include "contenders/sketches.hpp"
 
 #include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario_support.hpp>
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/workloads/spec.hpp>
 #include <hotshard/workloads/stream.hpp>
@@ -40,20 +41,6 @@ namespace hc = hotshard::contenders;
 namespace wl = hotshard::workloads;
 
 constexpr std::size_t top_k = 100;
-
-wl::workload_spec spec_of(const run_request& r) {
-  try {
-    return wl::parse_spec(r.workload);
-  } catch (const wl::spec_error& e) {
-    throw usage_error(std::string("--workload: ") + e.what());
-  }
-}
-
-// Pre-generated keys per thread: a power of two, ~4 Mi keys over all threads.
-std::size_t keys_per_thread(unsigned threads) {
-  const std::size_t share = (std::size_t{1} << 22) / std::max(1u, threads);
-  return std::bit_floor(std::clamp<std::size_t>(share, std::size_t{1} << 12, std::size_t{1} << 20));
-}
 
 hc::sketch_params params_of(const run_request& r) {
   hc::sketch_params p;
@@ -96,7 +83,7 @@ std::uint64_t kth_largest(const std::unordered_map<std::uint64_t, std::uint64_t>
 
 template <class S>
 result_record run_sketch(const run_request& r) {
-  const auto spec = spec_of(r);
+  const auto spec = workload_of(r);
   const auto params = params_of(r);
   S sketch(params);
   const std::size_t kpt = keys_per_thread(r.threads);
@@ -166,12 +153,6 @@ result_record run_sketch(const run_request& r) {
   return make_record(r, m, std::move(metrics));
 }
 
-std::vector<implementation_info> sketch_impls() {
-  std::vector<implementation_info> out;
-  hc::for_each_sketch([&]<class>(const char* name, const char* description) { out.push_back({name, description}); });
-  return out;
-}
-
 // quick: the default workload at 1 and 2 threads, short; full: three skews
 // (scrambled and not) at 1, 2, 4 and 16 threads.
 std::vector<run_options> sketch_plan(bool full) {
@@ -200,7 +181,7 @@ scenario make_sketch_scenario() {
       "mean_overestimate, within_bound_fraction, underestimates (must be 0), topk_recall, topk_precision (top 100), "
       "memory_bytes.";
   s.default_workload = "zipf:n=1000000,s=1.0";
-  s.impls = sketch_impls();
+  s.impls = impls_of([](auto&& f) { hc::for_each_sketch(f); });
   s.knobs = {{"epsilon", "Count-Min ε: width = ⌈e/ε⌉ (error bound εN)", "0.0002"},
              {"delta", "Count-Min δ: depth = ⌈ln(1/δ)⌉ (bound fails with probability ≤ δ)", "0.01"},
              {"hh_capacity", "heavy_hitters m: every key above N/m is kept", "2048"}};

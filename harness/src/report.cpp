@@ -88,7 +88,10 @@ std::string key_metrics(const std::string& scenario, const nlohmann::json& m, st
       ++skipped;
   }
   std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+  for (const auto& p : parts) {
+    if (!out.empty()) out += ", ";
+    out += p;
+  }
   if (skipped) out += ", … (" + std::to_string(skipped) + " more in JSON)";
   return out;
 }
