@@ -27,14 +27,7 @@
 #include <thread>
 #include <vector>
 
-#if defined(__SANITIZE_THREAD__)
-// oneTBB is not built with ThreadSanitizer: its thread-specific tables are
-// recycled through the uninstrumented libtbb allocator, which TSan reports as
-// races inside TBB's own headers. Ours and the adapters stay checked.
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:tbb::detail::d1::ets_base\nrace:tbb::detail::d1::enumerable_thread_specific\n";
-}
-#endif
+#include "contenders/peer_tsan_suppressions.hpp"
 
 namespace {
 

@@ -15,6 +15,7 @@
 #include "contenders/queues.hpp"
 
 #include <benchmark/benchmark.h>
+#include "contenders/peer_tsan_suppressions.hpp"
 
 #include <algorithm>
 #include <cstddef>

@@ -19,8 +19,9 @@
 // Capacity: ours and tbb and mutex_deque hold at most `capacity` elements;
 // moodycamel treats it as a minimum (its block pool may hold more; and since a
 // producer token keeps the pool blocks it took, the adapter allocates when
-// try_enqueue fails below `capacity` — otherwise a token can starve), and
-// boost::lockfree's fixed-size node pool is capped at 65535 nodes.
+// try_enqueue fails below `capacity` — otherwise a token can starve, see
+// moodycamel_queue), and boost::lockfree's fixed-size node pool is capped at
+// 65535 nodes. A bulk push may move fewer than n items (all contenders).
 #pragma once
 
 #include <hotshard/bounded_queue.hpp>
@@ -83,7 +84,33 @@ static_assert(closable_blocking_queue<bounded_queue<std::uint64_t, detail::count
 
 // --- moodycamel ------------------------------------------------------------------
 
-// Bounded through try_enqueue (never allocates past the pre-allocated blocks).
+// A moodycamel bulk push of up to `capacity` items. try_enqueue_bulk first (all
+// or nothing, no allocation); when it fails, as try_push below, push what fits
+// below `capacity` by size_approx(), allocating. Never more than `capacity` per
+// call: n items may never fit at once, and a try_enqueue_bulk that needs more
+// blocks than the producer's block index has corrupts that index when it fails
+// (moodycamel 1.0.3: lost and duplicated items, or its set_many_empty assertion,
+// from n > 2048 at capacity 1024).
+template <class Queue, class T>
+std::size_t moodycamel_push_bulk(Queue& q, moodycamel::ProducerToken& tok, std::size_t capacity, T* first,
+                                 std::size_t n) {
+  n = std::min(n, capacity);
+  if (q.try_enqueue_bulk(tok, std::make_move_iterator(first), n)) return n;
+  const std::size_t size = q.size_approx();
+  const std::size_t k = size < capacity ? std::min(n, capacity - size) : 0;
+  return k != 0 && q.enqueue_bulk(tok, std::make_move_iterator(first), k) ? k : 0;
+}
+
+// Bounded through try_enqueue (never allocates past the pre-allocated blocks),
+// with one escape. An explicit producer keeps every pool block it ever took
+// and only it reuses them once emptied; the pool, (capacity/32 - 1)·(P + 1) +
+// 2P blocks of 32, is ~3x `capacity` for P = 2, and one producer can take all
+// of it. Another producer's try_enqueue then fails forever, even on an empty
+// queue: the `queue` scenario hung so (one producer yielding in try_push on an
+// empty queue, the other parked at the runner's barrier, the consumer finding
+// nothing). So when try_enqueue fails below `capacity`, push with enqueue,
+// which allocates. The consumer needs no such escape: try_dequeue(token, ..)
+// scans every producer's sub-queue when its current one is empty.
 template <class T, class Queue = moodycamel::ConcurrentQueue<T>>
 class moodycamel_queue {
  public:
@@ -97,15 +124,10 @@ class moodycamel_queue {
     explicit producer(moodycamel_queue& q) : q_(q.q_), tok_(q.q_), capacity_(q.capacity_) {}
     bool try_push(T&& v) {
       if (q_.try_enqueue(tok_, std::move(v))) return true;  // fails without moving v
-      // An explicit producer keeps the blocks it took from the pre-allocated
-      // pool; one token can hoard them all and starve the others forever (seen
-      // with 2 producers). Below the capacity, allocate instead.
+      // Another token may hold the whole pool (see above): below the capacity, allocate.
       return q_.size_approx() < capacity_ && q_.enqueue(tok_, std::move(v));
     }
-    std::size_t try_push_bulk(T* first, std::size_t n) {
-      if (q_.try_enqueue_bulk(tok_, std::make_move_iterator(first), n)) return n;  // all or nothing
-      return q_.size_approx() + n <= capacity_ && q_.enqueue_bulk(tok_, std::make_move_iterator(first), n) ? n : 0;
-    }
+    std::size_t try_push_bulk(T* first, std::size_t n) { return moodycamel_push_bulk(q_, tok_, capacity_, first, n); }
     bool push(T&& v) {
       while (!try_push(std::move(v))) std::this_thread::yield();
       return true;
@@ -155,10 +177,7 @@ class moodycamel_blocking_queue {
       if (q_.try_enqueue(tok_, std::move(v))) return true;
       return q_.size_approx() < capacity_ && q_.enqueue(tok_, std::move(v));
     }
-    std::size_t try_push_bulk(T* first, std::size_t n) {
-      if (q_.try_enqueue_bulk(tok_, std::make_move_iterator(first), n)) return n;
-      return q_.size_approx() + n <= capacity_ && q_.enqueue_bulk(tok_, std::make_move_iterator(first), n) ? n : 0;
-    }
+    std::size_t try_push_bulk(T* first, std::size_t n) { return moodycamel_push_bulk(q_, tok_, capacity_, first, n); }
     bool push(T&& v) {  // no bounded blocking enqueue in moodycamel
       while (!try_push(std::move(v))) std::this_thread::yield();
       return true;

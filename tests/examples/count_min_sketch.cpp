@@ -11,7 +11,7 @@ int main() {
   auto stream = [&queries](int first) {
     for (int i = 0; i < 1'000; ++i) {
       queries.add("weather");                        // a hot query...
-      queries.add("q" + std::to_string(first + i));  // ...among 2000 cold ones
+      queries.add(std::to_string(first + i));        // ...among 2000 cold ones
     }
   };
   std::jthread a(stream, 0), b(stream, 1'000);

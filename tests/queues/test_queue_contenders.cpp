@@ -1,0 +1,172 @@
+// The queue adapters of the harness (harness/contenders/queues.hpp), driven the
+// way the `queue` scenario drives them. Regression: with moodycamel, one
+// producer token could take the whole block pool, and another producer's
+// try_push then failed forever on an empty queue (the scenario hung with one
+// producer parked at the runner's barrier).
+#include "contenders/queues.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "contenders/peer_tsan_suppressions.hpp"
+
+namespace {
+
+namespace hc = hotshard::contenders;
+using item = std::uint64_t;
+constexpr std::size_t capacity = 1024;
+
+#if defined(__SANITIZE_THREAD__)
+constexpr item late_items = 4000;
+constexpr item bulk_rounds = 20;
+#else
+constexpr item late_items = 40000;
+constexpr item bulk_rounds = 200;
+#endif
+
+// Producer 0 fills the queue until try_push fails and then stops, keeping its
+// handle (for moodycamel: its token and every block it took). Then producer 1
+// pushes `late_items` while a consumer thread drains: every item of both must
+// arrive exactly once, each producer's in order.
+template <class Q>
+void late_producer_gets_in_after_another_filled_the_queue(const char* name) {
+  SCOPED_TRACE(name);
+  Q q(capacity, 2, 1);
+  typename Q::producer early(q);
+  item filled = 0;
+  for (item v = filled; early.try_push(std::move(v)); v = ++filled) {
+    ASSERT_LT(filled, item{1} << 20) << "try_push never reports full";
+  }
+  ASSERT_GT(filled, 0u);
+
+  const item total = filled + late_items;
+  std::atomic<bool> consumer_ok{true};
+  std::vector<item> next(2, 0);
+  std::thread consumer([&] {
+    typename Q::consumer c(q);
+    for (item got = 0; got < total;) {
+      item v = 0;
+      if (!c.try_pop(v)) {
+        std::this_thread::yield();
+        continue;
+      }
+      const item p = v >> 40, s = v & ((item{1} << 40) - 1);
+      if (p > 1 || s != next[p]) consumer_ok.store(false, std::memory_order_relaxed);
+      if (p <= 1) next[p] = s + 1;
+      ++got;
+    }
+  });
+  std::thread late([&] {
+    typename Q::producer h(q);
+    for (item s = 0; s < late_items; ++s) {
+      item v = item{1} << 40 | s;
+      while (!h.try_push(std::move(v))) std::this_thread::yield();
+    }
+  });
+  late.join();
+  consumer.join();
+  EXPECT_TRUE(consumer_ok.load());
+  EXPECT_EQ(next[0], filled);
+  EXPECT_EQ(next[1], late_items);
+  typename Q::consumer c(q);
+  item v = 0;
+  EXPECT_FALSE(c.try_pop(v)) << "an item beyond the ones pushed";
+}
+
+TEST(queue_contenders, a_late_producer_gets_in_after_another_filled_the_queue_and_stopped) {
+  hc::for_each_queue<item>([]<class Q>(const char* name, const char*) {
+    late_producer_gets_in_after_another_filled_the_queue<Q>(name);
+  });
+}
+
+// Single-threaded and exact: after one token filled and a consumer emptied the
+// moodycamel queue, a second token's try_push must succeed (moodycamel's own
+// try_enqueue fails here, the pool being held by the first token).
+TEST(queue_contenders, moodycamel_try_push_succeeds_on_an_emptied_queue_whose_pool_another_token_holds) {
+  using Q = hc::moodycamel_queue<item>;
+  Q q(capacity, 2, 1);
+  typename Q::producer first(q), second(q);
+  typename Q::consumer c(q);
+  item pushed = 0, v = 0;
+  while (first.try_push(item{pushed})) ++pushed;
+  EXPECT_GE(pushed, capacity);
+  item popped = 0;
+  while (c.try_pop(v)) ++popped;
+  EXPECT_EQ(popped, pushed);
+  EXPECT_TRUE(second.try_push(item{7}));
+  ASSERT_TRUE(c.try_pop(v));
+  EXPECT_EQ(v, 7u);
+}
+
+// A bulk larger than the capacity (or than moodycamel's block pool) moves
+// through in parts: try_push_bulk never returns 0 on an empty queue, and the
+// items come out complete and in order.
+TEST(queue_contenders, a_bulk_push_larger_than_the_capacity_moves_through_in_parts) {
+  hc::for_each_queue<item>([]<class Q>(const char* name, const char*) {
+    SCOPED_TRACE(name);
+    Q q(capacity, 1, 1);
+    typename Q::producer p(q);
+    typename Q::consumer c(q);
+    constexpr std::size_t n = 4 * capacity;
+    std::vector<item> buf(n), out(n);
+    for (std::size_t i = 0; i < n; ++i) buf[i] = i;
+    std::size_t done = 0, popped = 0;
+    while (done < n) {
+      const std::size_t k = p.try_push_bulk(buf.data() + done, n - done);
+      ASSERT_GT(k, 0u) << "no progress on an empty queue after " << done << " items";
+      done += k;
+      for (std::size_t got; (got = c.try_pop_bulk(out.data() + popped, n - popped)) != 0;) popped += got;
+    }
+    EXPECT_EQ(popped, n);
+    for (std::size_t i = 0; i < popped; ++i) ASSERT_EQ(out[i], i);
+  });
+}
+
+// The same bulks against a consumer thread: every item arrives once, in order.
+// (moodycamel: a failed try_enqueue_bulk of more than 2048 items corrupted the
+// producer's block index, which only showed with a concurrent consumer.)
+TEST(queue_contenders, bulk_pushes_larger_than_the_capacity_arrive_complete_and_in_order_at_a_consumer) {
+  hc::for_each_queue<item>([]<class Q>(const char* name, const char*) {
+    SCOPED_TRACE(name);
+    Q q(capacity, 1, 1);
+    constexpr std::size_t n = 4 * capacity;
+    const item total = n * bulk_rounds;
+    std::atomic<item> received{0}, misplaced{0};
+    std::atomic<bool> pushed_all{false};
+    std::thread consumer([&] {
+      typename Q::consumer c(q);
+      std::vector<item> out(n);
+      item next = 0;
+      while (next < total) {
+        const bool last_look = pushed_all.load(std::memory_order_acquire);  // acquire: pairs with the release below
+        const std::size_t got = c.try_pop_bulk(out.data(), n);
+        if (got == 0 && last_look) break;  // items lost: stop rather than hang
+        if (got == 0) std::this_thread::yield();
+        for (std::size_t i = 0; i < got; ++i, ++next)
+          if (out[i] != next) misplaced.fetch_add(1, std::memory_order_relaxed);
+      }
+      received.store(next, std::memory_order_relaxed);
+    });
+    typename Q::producer p(q);
+    std::vector<item> buf(n);
+    for (item r = 0; r < bulk_rounds; ++r) {
+      for (std::size_t i = 0; i < n; ++i) buf[i] = r * n + i;
+      for (std::size_t done = 0; done < n;) {
+        const std::size_t k = p.try_push_bulk(buf.data() + done, n - done);
+        if (k == 0) std::this_thread::yield();
+        done += k;
+      }
+    }
+    pushed_all.store(true, std::memory_order_release);  // release: every push happened before
+    consumer.join();
+    EXPECT_EQ(received.load(), total);
+    EXPECT_EQ(misplaced.load(), 0u);
+  });
+}
+
+}  // namespace
