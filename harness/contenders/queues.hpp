@@ -101,6 +101,26 @@ std::size_t moodycamel_push_bulk(Queue& q, moodycamel::ProducerToken& tok, std::
   return k != 0 && q.enqueue_bulk(tok, std::make_move_iterator(first), k) ? k : 0;
 }
 
+// The producer side of both moodycamel adapters, bounded as described below.
+template <class T, class Queue>
+struct moodycamel_producer {
+  template <class Adapter>
+  explicit moodycamel_producer(Adapter& a) : q_(a.queue()), tok_(a.queue()), capacity_(a.capacity()) {}
+  bool try_push(T&& v) {
+    if (q_.try_enqueue(tok_, std::move(v))) return true;  // fails without moving v
+    // Another token may hold the whole pool (see moodycamel_queue): below the capacity, allocate.
+    return q_.size_approx() < capacity_ && q_.enqueue(tok_, std::move(v));
+  }
+  std::size_t try_push_bulk(T* first, std::size_t n) { return moodycamel_push_bulk(q_, tok_, capacity_, first, n); }
+  bool push(T&& v) {  // moodycamel has no bounded blocking enqueue
+    while (!try_push(std::move(v))) std::this_thread::yield();
+    return true;
+  }
+  Queue& q_;
+  moodycamel::ProducerToken tok_;
+  std::size_t capacity_;
+};
+
 // Bounded through try_enqueue (never allocates past the pre-allocated blocks),
 // with one escape. An explicit producer keeps every pool block it ever took
 // and only it reuses them once emptied; the pool, (capacity/32 - 1)·(P + 1) +
@@ -120,22 +140,7 @@ class moodycamel_queue {
   moodycamel_queue(std::size_t capacity, unsigned producers, unsigned)
       : q_(capacity, std::max(1u, producers), 0), capacity_(capacity) {}
 
-  struct producer {
-    explicit producer(moodycamel_queue& q) : q_(q.q_), tok_(q.q_), capacity_(q.capacity_) {}
-    bool try_push(T&& v) {
-      if (q_.try_enqueue(tok_, std::move(v))) return true;  // fails without moving v
-      // Another token may hold the whole pool (see above): below the capacity, allocate.
-      return q_.size_approx() < capacity_ && q_.enqueue(tok_, std::move(v));
-    }
-    std::size_t try_push_bulk(T* first, std::size_t n) { return moodycamel_push_bulk(q_, tok_, capacity_, first, n); }
-    bool push(T&& v) {
-      while (!try_push(std::move(v))) std::this_thread::yield();
-      return true;
-    }
-    Queue& q_;
-    moodycamel::ProducerToken tok_;
-    std::size_t capacity_;
-  };
+  using producer = moodycamel_producer<T, Queue>;
   struct consumer {
     explicit consumer(moodycamel_queue& q) : q_(q.q_), closed_(q.closed_), tok_(q.q_) {}
     bool try_pop(T& out) { return q_.try_dequeue(tok_, out); }
@@ -154,6 +159,7 @@ class moodycamel_queue {
   void close() { closed_.store(true, std::memory_order_release); }  // release: pairs with pop()
   [[nodiscard]] std::size_t size_approx() const { return q_.size_approx(); }
   [[nodiscard]] std::size_t capacity() const { return capacity_; }
+  [[nodiscard]] Queue& queue() noexcept { return q_; }
 
  private:
   Queue q_;
@@ -171,21 +177,7 @@ class moodycamel_blocking_queue {
   moodycamel_blocking_queue(std::size_t capacity, unsigned producers, unsigned)
       : q_(capacity, std::max(1u, producers), 0), capacity_(capacity) {}
 
-  struct producer {
-    explicit producer(moodycamel_blocking_queue& q) : q_(q.q_), tok_(q.q_), capacity_(q.capacity_) {}
-    bool try_push(T&& v) {  // as moodycamel_queue: allocate below capacity when the pool is hoarded
-      if (q_.try_enqueue(tok_, std::move(v))) return true;
-      return q_.size_approx() < capacity_ && q_.enqueue(tok_, std::move(v));
-    }
-    std::size_t try_push_bulk(T* first, std::size_t n) { return moodycamel_push_bulk(q_, tok_, capacity_, first, n); }
-    bool push(T&& v) {  // no bounded blocking enqueue in moodycamel
-      while (!try_push(std::move(v))) std::this_thread::yield();
-      return true;
-    }
-    queue_type& q_;
-    moodycamel::ProducerToken tok_;
-    std::size_t capacity_;
-  };
+  using producer = moodycamel_producer<T, queue_type>;
   struct consumer {
     explicit consumer(moodycamel_blocking_queue& q) : q_(q.q_), closed_(q.closed_), tok_(q.q_) {}
     bool try_pop(T& out) { return q_.try_dequeue(tok_, out); }
@@ -203,6 +195,7 @@ class moodycamel_blocking_queue {
   void close() { closed_.store(true, std::memory_order_release); }  // release: pairs with pop()
   [[nodiscard]] std::size_t size_approx() const { return q_.size_approx(); }
   [[nodiscard]] std::size_t capacity() const { return capacity_; }
+  [[nodiscard]] queue_type& queue() noexcept { return q_; }
 
  private:
   queue_type q_;
