@@ -131,25 +131,6 @@ TEST(hot_partition, coalescing_cache_cuts_backend_reads_during_a_herd) {
   EXPECT_EQ(cached.store().backend_calls(), s.herd().size()) << "one load per herd key, then hits";
 }
 
-TEST(hot_partition, simultaneous_misses_on_one_key_become_one_backend_read) {
-  hp::client_config cc = roomy();
-  cc.backend_read_us = 2000;  // the load is still running when the others arrive
-  hp::client c(cc, hp::mitigations{.cache = true});
-  c.start(0);
-  constexpr unsigned threads = 16;
-  std::barrier start(threads);
-  std::vector<std::thread> pool;
-  std::vector<std::optional<std::int64_t>> got(threads);
-  for (unsigned t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      start.arrive_and_wait();
-      got[t] = c.read(42);
-    });
-  for (auto& th : pool) th.join();
-  EXPECT_EQ(c.store().backend_calls(), 1u);
-  for (const auto& v : got) EXPECT_EQ(v, std::optional<std::int64_t>(0));
-}
-
 TEST(hot_partition, write_buffer_applies_every_accepted_write_while_partitions_throttle) {
   hp::client_config cc;
   cc.headroom = 0.5;  // every partition is over capacity: backend writes get refused and retried
