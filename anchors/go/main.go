@@ -44,8 +44,7 @@ func plan(mode string) []step {
 	case "smoke":
 		return []step{
 			{workload: zipf, threads: []int{2}, knobs: instant, seconds: 0.05},
-			{workload: "herd:keys=2,waves=2", threads: []int{8}, keys: 2, waves: 2,
-				knobs: map[string]string{"loader_us": "20000"}},
+			{workload: "herd:keys=2,waves=2", threads: []int{8}, keys: 2, waves: 2, knobs: slow},
 		}
 	case "full":
 		return []step{
