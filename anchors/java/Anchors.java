@@ -9,12 +9,16 @@
 //   java Anchors --traces DIR --out FILE [--quick|--full|--smoke]
 //       [--duration S] [--repetitions R] [--git SHA]
 //
-// JIT warm-up: before the first measured repetition every (step, impl) runs
-// once untimed for jit_warmup_seconds (0.5 s quick, 1 s full) at the step's
-// first thread count — millions of calls, far past C2's compile thresholds —
-// and each measured run then warms up untimed like the C++ runner (10% of the
-// duration, at most 0.5 s). Repetitions are interleaved: rep 0 of every
-// (step, threads, impl), then rep 1, ...
+// JIT warm-up: before the first measured repetition the whole plan runs once
+// untimed, jit_warmup_seconds per (step, threads, impl) (0.3 s quick, 0.5 s
+// full) — millions of calls, far past C2's compile thresholds, and at every
+// thread count, so the contended paths (LongAdder's cells) are compiled too.
+// Each measured run then warms up untimed for at least 0.3 s (the C++
+// runner's 10% of the duration, at most 0.5 s, when that is longer): every
+// run builds fresh structures, whose first calls can take a path C2 compiled
+// as an uncommon trap (a miss in a new map), and -XX:+PrintCompilation shows
+// the deoptimized loop back at C2 within ~0.15 s here. Repetitions are
+// interleaved: rep 0 of every (step, threads, impl), then rep 1, ...
 // Exit: 0 ok; 1 an invariant failed or a run threw (the JSON is still written,
 // with "errors"); 2 bad arguments or traces.
 import java.nio.file.Path;
@@ -58,6 +62,10 @@ public final class Anchors {
       return smoke ? Math.min(k, 1 << 12) : k;
     }
   }
+
+  static final double RUN_WARMUP_SECONDS = 0.3;
+  private static final java.lang.management.RuntimeMXBean UPTIME =
+      java.lang.management.ManagementFactory.getRuntimeMXBean();
 
   static final String[] COUNTERS = {"java_longadder", "java_atomiclong"};
   static final String[] KEYED = {"java_chm_longadder"};
@@ -158,7 +166,7 @@ public final class Anchors {
     if (traces == null) return usage("--traces DIR is required (or --list-traces)");
     if (out == null) return usage("--out FILE is required");
     if (repetitions < 0) repetitions = smoke ? 1 : mode.equals("full") ? 5 : 3;
-    final double jitWarmup = smoke ? 0.02 : mode.equals("full") ? 1.0 : 0.5;
+    final double jitWarmup = smoke ? 0.02 : mode.equals("full") ? 0.5 : 0.3;
     final String started = Results.now();
 
     // Every trace loaded before any clock starts.
@@ -176,8 +184,8 @@ public final class Anchors {
     for (int rep = -1; rep < repetitions; ++rep) {  // rep -1: the untimed JIT pass
       for (Step st : plan) {
         final double seconds = rep < 0 ? jitWarmup : duration > 0 ? duration : st.seconds;
-        final double warmup = Math.min(0.5, 0.1 * seconds);
-        for (int t : rep < 0 ? new int[] {st.threads[0]} : st.threads) {
+        final double warmup = Math.max(Math.min(0.5, 0.1 * seconds), smoke ? 0 : RUN_WARMUP_SECONDS);
+        for (int t : st.threads) {
           for (String impl : st.impls) {
             final long[][] k = keys.get(traceFile(st.workload, t, st.keysPerThread(t, smoke)));
             final Loop.Measurement[] m = new Loop.Measurement[1];
@@ -188,8 +196,9 @@ public final class Anchors {
               else metrics = CacheBench.run(impl, t, k, seconds, warmup, m);
               if (rep >= 0)
                 records.add(Results.record(st.scenario, impl, t, st.workload, rep, Map.of(), m[0], metrics));
-              System.err.printf("anchors-java: %s %s threads=%d %s rep=%s: %.3g ops/s%n", st.scenario, impl, t,
-                  st.workload, rep < 0 ? "jit" : Integer.toString(rep), m[0].seconds > 0 ? m[0].ops / m[0].seconds : 0);
+              System.err.printf("anchors-java: %s %s threads=%d %s rep=%s: %.3g ops/s (ended at %d ms)%n", st.scenario,
+                  impl, t, st.workload, rep < 0 ? "jit" : Integer.toString(rep),
+                  m[0].seconds > 0 ? m[0].ops / m[0].seconds : 0, UPTIME.getUptime());
             } catch (Exception e) {
               final String what = e instanceof Counters.InvariantViolated ? e.getMessage() : e.toString();
               System.err.println("anchors-java: FAILED " + st.scenario + "/" + impl + " threads=" + t + ": " + what);
@@ -207,6 +216,7 @@ public final class Anchors {
     config.put("repetitions", repetitions);
     config.put("seed", 1);
     config.put("jit_warmup_seconds", jitWarmup);
+    config.put("run_warmup_seconds", smoke ? "10% of the duration" : "max(0.3, min(0.5, 10% of the duration))");
     config.put("jvm", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
     config.put("jvm_args", String.join(" ", java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()));
     config.put("traces", traces);
