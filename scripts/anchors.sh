@@ -14,7 +14,7 @@
 # 3. Runs each and writes DIR/java.json and DIR/go.json (default DIR:
 #    results/latest/anchors). Every *.json left in DIR is a complete
 #    hotshard.results/1 document; a driver that is skipped or fails to start
-#    leaves none.
+#    leaves none, and one whose invariant failed lists it under "errors".
 # A missing toolchain is not an error: the driver is skipped with a line
 # saying what to install. Exit: 0 ok or skipped; 1 a driver failed (an
 # invariant, a crash); 2 bad arguments or no hotshard-bench.
@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --bench) [ $# -ge 2 ] || die "--bench: a path to hotshard-bench is required"; bench=$2; shift 2 ;;
     --quick|--full|--smoke) mode=$1; shift ;;
     --repetitions|--duration) [ $# -ge 2 ] || die "$1: a value is required"; extra+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (accepted: --out DIR, --quick, --full, --smoke, --bench PATH, --repetitions R, --duration S)" ;;
   esac
 done
