@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --bench) [ $# -ge 2 ] || die "--bench: a path to hotshard-bench is required"; bench=$2; shift 2 ;;
     --quick|--full|--smoke) mode=$1; shift ;;
     --repetitions|--duration) [ $# -ge 2 ] || die "$1: a value is required"; extra+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (accepted: --out DIR, --quick, --full, --smoke, --bench PATH, --repetitions R, --duration S)" ;;
   esac
 done
