@@ -182,7 +182,7 @@ func runWaves(impl string, threads int, keysPerWave, waves int, kn herdKnobs) (m
 	be := &backend{latency: time.Duration(kn.loaderUS * 1000), failRate: kn.failRate, seed: 1}
 	published := make([]atomic.Int64, waves*keysPerWave) // when each key's result came out
 	type slot struct {
-		latency, wake              []int64
+		latency, wake               []int64
 		calls, waiters, errs, wrong uint64
 	}
 	slots := make([]slot, threads)
