@@ -300,9 +300,13 @@ class client {
 
   // K for a hot key from its observed load: its decayed share of the recent
   // traffic × offered_rate, over salt_target × a partition's capacity; in
-  // [2, salt] (salted_counter_map rounds it up to a power of two).
+  // [2, salt] (salted_counter_map rounds it up to a power of two). The
+  // traffic counts as at least one detector window: early in a run the
+  // decayed traffic is small and lags the sketch, which would overstate every
+  // share, and K is never lowered — so K starts low and grows with the evidence.
   [[nodiscard]] std::uint32_t salt_for_load(std::uint64_t key) const {
-    const double traffic = static_cast<double>(std::max<std::uint64_t>(1, detector_->recent_traffic()));
+    const double traffic = static_cast<double>(
+        std::max<std::uint64_t>({1, detector_->recent_traffic(), cfg_.detector_window}));
     const double load = static_cast<double>(detector_->estimate(key)) / traffic * cfg_.offered_rate;
     const double k = std::ceil(load / (cfg_.salt_target * partition_capacity()));
     return static_cast<std::uint32_t>(std::clamp(k, 2.0, static_cast<double>(std::max(2u, cfg_.salt))));
