@@ -167,6 +167,7 @@ struct mix_hash_compare {  // tbb's HashCompare shape
 
 class tbb_chm_counter {
  public:
+  using hash_compare = mix_hash_compare;
   explicit tbb_chm_counter(std::size_t expected_keys) : map_(expected_keys) {}
   bool add(std::uint64_t key, std::int64_t d) {
     map_type::accessor a;  // write lock on the element
@@ -180,12 +181,13 @@ class tbb_chm_counter {
   }
 
  private:
-  using map_type = tbb::concurrent_hash_map<std::uint64_t, std::int64_t, mix_hash_compare>;
+  using map_type = tbb::concurrent_hash_map<std::uint64_t, std::int64_t, hash_compare>;
   map_type map_;
 };
 
 class mutex_map_counter {
  public:
+  using hasher = mix_hash;
   explicit mutex_map_counter(std::size_t expected_keys) { map_.reserve(expected_keys); }
   bool add(std::uint64_t key, std::int64_t d) {
     std::scoped_lock lock(m_);
@@ -200,7 +202,7 @@ class mutex_map_counter {
 
  private:
   mutable std::mutex m_;
-  std::unordered_map<std::uint64_t, std::int64_t, mix_hash> map_;
+  std::unordered_map<std::uint64_t, std::int64_t, hasher> map_;
 };
 
 class salted_contender {
