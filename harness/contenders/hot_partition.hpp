@@ -1,6 +1,7 @@
 // harness/contenders/hot_partition.hpp — the Black Friday model: one stream
-// that melts a partition of the simulated store, and the client that replays
-// it with or without hotshard's primitives in front of the store.
+// that melts a partition of the simulated store (hot_partition_stream.hpp),
+// and the client that replays it with or without hotshard's primitives in
+// front of the store.
 //
 // The stream (a pure function of the global operation index g in [0, N), so
 // any --ops or --duration shows every phase and a run repeats exactly):
@@ -65,16 +66,15 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/harness/store.hpp>
-#include <hotshard/harness/histogram.hpp>
 #include <hotshard/hot_key_detector.hpp>
 #include <hotshard/salted_counter_map.hpp>
 #include <hotshard/write_buffer.hpp>
-#include "hot_partition_staleness.hpp"
 #include <hotshard/workloads/operation.hpp>
-#include <hotshard/workloads/rng.hpp>
-#include <hotshard/workloads/zipf.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include "hot_partition_staleness.hpp"
+#include "hot_partition_stream.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -82,8 +82,8 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -120,17 +120,6 @@ struct mitigations {
   return std::nullopt;
 }
 
-struct stream_config {
-  std::uint64_t n = 1'000'000;   // Zipf key space; the viral key is n
-  double s = 0.99;
-  double read_fraction = 0.8;
-  double viral_start = 0.3;      // fractions of the run
-  double viral_share = 0.5;      // of all operations once the viral key appeared
-  double herd_start = 0.7;
-  double herd_length = 0.03;
-  unsigned herd_keys = 8;        // the viral key + the top herd_keys - 1 Zipf ranks
-};
-
 struct client_config {
   double offered_rate = 200'000;     // simulated operations per second, all clients
   unsigned partitions = 16;
@@ -147,57 +136,6 @@ struct client_config {
   std::size_t buffer_capacity = 8192;
   std::size_t drain_every = 16;      // each client drains one batch every this many ops
 };
-
-// The op at global index g of an N-op stream. Deterministic in (seed, g).
-struct stream {
-  stream(stream_config c, std::uint64_t seed) : cfg(c), seed_(seed), zipf_(c.n, c.s) {
-    for (unsigned r = 0; r + 1 < cfg.herd_keys; ++r) herd_.push_back(key_of_rank(r));
-    herd_.push_back(viral_key());
-  }
-
-  [[nodiscard]] std::uint64_t viral_key() const noexcept { return cfg.n; }
-  [[nodiscard]] std::uint64_t key_of_rank(std::uint64_t r) const noexcept { return workloads::scramble(r, cfg.n); }
-  [[nodiscard]] const std::vector<std::uint64_t>& herd() const noexcept { return herd_; }
-
-  [[nodiscard]] std::uint64_t herd_begin(std::uint64_t N) const noexcept { return at(cfg.herd_start, N); }
-  [[nodiscard]] std::uint64_t herd_end(std::uint64_t N) const noexcept {
-    return at(cfg.herd_start + cfg.herd_length, N);
-  }
-
-  [[nodiscard]] workloads::operation at_index(std::uint64_t g, std::uint64_t N) const noexcept {
-    workloads::xoshiro256ss rng(detail::mix64(seed_ ^ detail::mix64(g + 0x9e3779b97f4a7c15ULL)));
-    if (g >= herd_begin(N) && g < herd_end(N)) return {herd_[g % herd_.size()], workloads::op_kind::get};
-    const bool read = rng.uniform01() < cfg.read_fraction;
-    const auto op = read ? workloads::op_kind::get : workloads::op_kind::put;
-    if (g >= at(cfg.viral_start, N) && rng.uniform01() < cfg.viral_share) return {viral_key(), op};
-    return {key_of_rank(zipf_(rng)), op};
-  }
-
-  stream_config cfg;
-
-  static std::uint64_t at(double fraction, std::uint64_t N) noexcept {
-    return static_cast<std::uint64_t>(fraction * static_cast<double>(N));
-  }
-
- private:
-  std::uint64_t seed_;
-  workloads::zipf_generator zipf_;
-  std::vector<std::uint64_t> herd_;
-};
-
-// Where a run's operations come from: the op at global index g of N, when
-// the herd fires (cache entries of `herd` invalidated at once; never for a
-// source without one) and its keys. A trace reader can be wrapped the same way.
-struct op_source {
-  std::function<workloads::operation(std::uint64_t g)> at;
-  std::uint64_t herd_begin = ~std::uint64_t{0};
-  std::vector<std::uint64_t> herd;
-};
-
-// The Black Friday stream of N operations as a source (`s` must outlive it).
-[[nodiscard]] inline op_source black_friday(const stream& s, std::uint64_t N) {
-  return {[&s, N](std::uint64_t g) { return s.at_index(g, N); }, s.herd_begin(N), s.herd()};
-}
 
 // A backend read refused by a throttled partition, as a loader failure.
 struct throttled_error : std::runtime_error {
@@ -338,24 +276,21 @@ class client {
     std::uint64_t backend_reads = 0, backend_loads = 0, salted_loads = 0, salted_backend_reads = 0;
     std::uint64_t failed_promotions = 0, drains = 0;
     std::int64_t drain_ns = 0;
+    tallies& operator+=(const tallies& o) noexcept {
+      for (auto [a, b] : {std::pair{&reads, o.reads}, {&read_errors, o.read_errors}, {&writes, o.writes},
+                          {&direct_writes, o.direct_writes}, {&write_errors, o.write_errors},
+                          {&backend_reads, o.backend_reads}, {&backend_loads, o.backend_loads},
+                          {&salted_loads, o.salted_loads}, {&salted_backend_reads, o.salted_backend_reads},
+                          {&failed_promotions, o.failed_promotions}, {&drains, o.drains}})
+        *a += b;
+      drain_ns += o.drain_ns;
+      return *this;
+    }
   };
   [[nodiscard]] tallies totals() const {
     tallies t;
     std::scoped_lock lock(states_mu_);
-    for (const auto& s : states_) {
-      t.reads += s->reads;
-      t.read_errors += s->read_errors;
-      t.writes += s->writes;
-      t.direct_writes += s->direct_writes;
-      t.write_errors += s->write_errors;
-      t.backend_reads += s->backend_reads;
-      t.backend_loads += s->backend_loads;
-      t.salted_loads += s->salted_loads;
-      t.salted_backend_reads += s->salted_backend_reads;
-      t.failed_promotions += s->failed_promotions;
-      t.drains += s->drains;
-      t.drain_ns += s->drain_ns;
-    }
+    for (const auto& s : states_) t += *s;
     return t;
   }
 
@@ -479,12 +414,8 @@ class client {
 
  private:
   // One thread's tallies, staleness log and sub-key memo: written by that thread only.
-  struct alignas(detail::prefetch_pair_bytes) thread_state {
+  struct alignas(detail::prefetch_pair_bytes) thread_state : tallies {
     std::uint64_t ops = 0, round_robin = 0;
-    std::uint64_t reads = 0, read_errors = 0, writes = 0, direct_writes = 0, write_errors = 0;
-    std::uint64_t backend_reads = 0, backend_loads = 0, salted_loads = 0, salted_backend_reads = 0;
-    std::uint64_t failed_promotions = 0, drains = 0;
-    std::int64_t drain_ns = 0;
     std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> subs;  // memo of sub_keys
     staleness_log log;
   };
