@@ -29,8 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     canonical += key + "=" + value + ",";
   }
-  canonical += path.empty() ? std::string() : "path=" + path;
-  if (canonical.back() == ',') canonical.pop_back();
+  if (path.empty()) {
+    if (canonical.back() == ',') canonical.pop_back();
+  } else {
+    canonical += "path=" + path;  // as given: a trailing comma belongs to the path
+  }
   const wl::workload_spec again = wl::parse_spec(canonical);  // must not throw
   if (again.kind != spec.kind || again.params != spec.params) std::abort();
   for (const auto& [key, value] : spec.params) {
