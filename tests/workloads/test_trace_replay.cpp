@@ -38,6 +38,17 @@ TEST_F(trace_replay, the_spec_takes_an_optional_format_before_or_after_the_path)
   EXPECT_EQ(spec_error_of("trace:format=arc"), "trace: missing required parameter 'path' (a file path)");
 }
 
+// Found by fuzz_spec (its harness dropped the comma when it rebuilt the spec;
+// the parser was right): a trailing comma belongs to the path, also when the
+// spec is rebuilt with the format first.
+TEST_F(trace_replay, a_trailing_comma_stays_in_the_path_through_a_rebuilt_spec) {
+  const std::string path = "0.otspot:n91tra\xee\xe8" "00,";
+  const auto spec = parse_spec("trace:path=" + path);
+  EXPECT_EQ(spec.value("path"), path);
+  const auto again = parse_spec("trace:format=auto,path=" + path);
+  EXPECT_EQ(again.params, spec.params);
+}
+
 TEST_F(trace_replay, threads_replay_a_compressed_twitter_trace_with_its_ops) {
   std::string csv;
   std::vector<wl::operation> expected;
