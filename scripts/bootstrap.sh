@@ -13,6 +13,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libtbb-dev libconcurrentqueue-dev libboost-dev libjemalloc-dev
   nlohmann-json3-dev libcli11-dev python3-matplotlib
+  # compressed traces: the readers stream xz, gzip and zstd; the tests compress fixtures with the CLIs
+  liblzma-dev zlib1g-dev libzstd-dev xz-utils gzip zstd
+  # the fuzz preset: clang 14 with libFuzzer and the sanitizer runtimes
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev
 )
 
 optional_packages=(

@@ -15,6 +15,13 @@ Writes PNGs into DIR:
                               read_fraction (runs that set those knobs: hot-partition's
                               --full suite sweep)
 Any kind of data that is absent is skipped; the script never fails for that.
+
+    python3 scripts/plot.py trace STATS.json --out DIR
+
+plots `hotshard-bench trace stats --json FILE > STATS.json`:
+  trace_<name>.png            rank-frequency on log-log axes with the fitted
+                              Zipf line over its rank range, and the hottest
+                              key's share of each window over time
 """
 import argparse
 import json
@@ -257,5 +264,60 @@ def main():
     return 0
 
 
+def plot_trace_stats(stats, out):
+    """The two panels of one `trace stats --json` document; returns the PNG path."""
+    name = safe(os.path.basename(stats.get("file", "trace")))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    points = [(r, c) for r, c in stats.get("rank_frequency", []) if c > 0]
+    if points:
+        ax1.loglog([r for r, _ in points], [c for _, c in points], ".", ms=4, label="keys by rank")
+    fit = stats.get("zipf_fit", {})
+    s, last = fit.get("s", 0), fit.get("last_rank", 0)
+    in_range = [(r, c) for r, c in points if r <= last]
+    if s > 0 and in_range:
+        import math
+        # The fitted law through the points it was fitted on (geometric-mean anchor).
+        log_c = statistics.mean(math.log(c) + s * math.log(r) for r, c in in_range)
+        ranks = [r for r, _ in in_range]
+        ax1.loglog(ranks, [math.exp(log_c) * r ** -s for r in ranks], "-", color="tab:red",
+                   label=f"Zipf s = {s:.3f} (MLE, ranks 1..{last})")
+    ax1.set_xlabel("rank")
+    ax1.set_ylabel("requests")
+    ax1.set_title(f"{name}: rank-frequency")
+    ax1.legend()
+    windows = stats.get("windows", [])
+    if windows:
+        xs = [w["first_request"] + w["requests"] / 2 for w in windows]
+        ax2.plot(xs, [100 * w["hottest_share"] for w in windows], "o-", ms=3)
+    ax2.set_xlabel("request")
+    ax2.set_ylabel("hottest key's share of the window (%)")
+    ax2.set_title(f"hottest key per window of {stats.get('window_requests', '?')} requests")
+    ax2.set_ylim(bottom=0)
+    fig.tight_layout()
+    path = os.path.join(out, f"trace_{name}.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def trace_main(argv):
+    ap = argparse.ArgumentParser(prog="plot.py trace", description="plots of `hotshard-bench trace stats --json`")
+    ap.add_argument("stats", help="output of hotshard-bench trace stats --json FILE")
+    ap.add_argument("--out", default=".", help="output directory for the PNG")
+    args = ap.parse_args(argv)
+    try:
+        with open(args.stats) as f:
+            stats = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"plot.py trace: cannot read {args.stats}: {e}", file=sys.stderr)
+        return 2
+    if not isinstance(stats, dict) or "rank_frequency" not in stats:
+        print(f"plot.py trace: {args.stats} is not `trace stats --json` output", file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    print(f"plot.py trace: {plot_trace_stats(stats, args.out)}", file=sys.stderr)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(trace_main(sys.argv[2:]) if sys.argv[1:2] == ["trace"] else main())
