@@ -66,6 +66,7 @@
 
 #include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 
 #include <atomic>
@@ -92,7 +93,8 @@ class bounded_queue {
   using value_type = T;
   using size_type = std::size_t;
 
-  // capacity: a power of two, at least 2 (std::invalid_argument otherwise).
+  // capacity: a power of two, at least 2, whose ring of cache-line cells
+  // fits a size_t byte count (std::invalid_argument naming "capacity" otherwise).
   explicit bounded_queue(size_type capacity)
       : mask_(check_capacity(capacity) - 1), cells_(std::make_unique<cell[]>(capacity)) {
     for (size_type i = 0; i < capacity; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
@@ -319,7 +321,7 @@ class bounded_queue {
   static size_type check_capacity(size_type n) {
     if (n < 2 || (n & (n - 1)) != 0)
       throw std::invalid_argument("bounded_queue: capacity must be a power of two >= 2");
-    return n;
+    return detail::checked_array_count(n, 1, sizeof(cell), "bounded_queue", "capacity");
   }
 
   static T* element(cell& c) noexcept { return std::launder(reinterpret_cast<T*>(c.storage)); }

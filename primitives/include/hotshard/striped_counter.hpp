@@ -39,6 +39,7 @@
 #pragma once
 
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
@@ -54,8 +55,10 @@ template <class Stats = detail::no_stats>
 class striped_counter {
  public:
   // max_cells is rounded up to a power of two; 0 means the default bound.
+  // std::invalid_argument ("max_cells") above 2^31 (the rounding would not fit).
   explicit striped_counter(std::uint32_t max_cells = 0)
-      : max_cells_(std::bit_ceil(max_cells == 0 ? detail::default_stripe_bound() : max_cells)),
+      : max_cells_(detail::checked_bit_ceil(max_cells == 0 ? detail::default_stripe_bound() : max_cells,
+                                            "striped_counter", "max_cells")),
         cells_(std::make_unique<std::atomic<cell*>[]>(max_cells_)) {}
 
   striped_counter(const striped_counter&) = delete;
