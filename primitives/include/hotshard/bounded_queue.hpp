@@ -116,6 +116,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_push(pos);
     if (c == nullptr) return false;
+    detail::schedule_point<Stats>();  // claimed, not yet published
     ::new (static_cast<void*>(c->storage)) T(std::move(v));
     c->seq.store(pos + 1, std::memory_order_release);  // (2) release: pairs with the acquire in (3)
     wake(*not_empty_, false);
@@ -154,6 +155,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_pop(pos);
     if (c == nullptr) return false;
+    detail::schedule_point<Stats>();  // claimed, not yet released
     T* e = element(*c);
     out = std::move(*e);
     release_cell(*c, e, pos);
@@ -165,6 +167,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_pop(pos);
     if (c == nullptr) return std::nullopt;
+    detail::schedule_point<Stats>();  // claimed, not yet released
     T* e = element(*c);
     std::optional<T> out(std::move(*e));
     release_cell(*c, e, pos);
@@ -436,6 +439,7 @@ class bounded_queue {
 
   // After a push (w = not_empty) or a pop (w = not_full): wake sleepers, if any.
   static void wake(waiters& w, bool all) noexcept {
+    detail::schedule_point<Stats>();  // published, sleepers not yet read
     // seq_cst load: after our seq_cst claim (6)/(7) in the total order; see header
     if (w.sleepers.load(std::memory_order_seq_cst) == 0) return;
     w.event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
@@ -450,7 +454,9 @@ class bounded_queue {
   bool sleep_while_empty() noexcept {
     waiters& w = *not_empty_;
     const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
+    detail::schedule_point<Stats>();
     w.sleepers.fetch_add(1, std::memory_order_seq_cst);                   // registration, ordered against (6)/(8)
+    detail::schedule_point<Stats>();  // registered, not yet re-checked
     const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
     const std::uint64_t head = index_.pop->load(std::memory_order_seq_cst);
     bool go_on = true;
@@ -469,7 +475,9 @@ class bounded_queue {
   bool sleep_while_full() noexcept {
     waiters& w = *not_full_;
     const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
+    detail::schedule_point<Stats>();
     w.sleepers.fetch_add(1, std::memory_order_seq_cst);                   // registration, ordered against (7)/(8)
+    detail::schedule_point<Stats>();  // registered, not yet re-checked
     const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
     const std::uint64_t head = index_.pop->load(std::memory_order_seq_cst);
     bool go_on = true;

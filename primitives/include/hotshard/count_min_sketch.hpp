@@ -196,6 +196,7 @@ class count_min_sketch {
   void halve() noexcept {
     const std::size_t n = width_ * depth_;
     for (std::size_t i = 0; i < n; ++i) {
+      if (i % width_ == 0) detail::schedule_point<Stats>();  // between rows
       std::uint64_t c = counters_[i].load(std::memory_order_relaxed);  // counts only
       while (c != 0 && !counters_[i].compare_exchange_weak(c, c >> 1, std::memory_order_relaxed,
                                                             std::memory_order_relaxed))
@@ -291,8 +292,10 @@ class count_min_sketch {
       cells[r] = &cell(r, h);
       __builtin_prefetch(cells[r], 1);
     }
-    for (std::size_t r = 0; r < depth_; ++r)
+    for (std::size_t r = 0; r < depth_; ++r) {
       m = std::min(m, cells[r]->fetch_add(count, std::memory_order_relaxed) + count);  // counts only
+      detail::schedule_point<Stats>();
+    }
     return m;
   }
 
@@ -314,6 +317,7 @@ class count_min_sketch {
         m = std::min(m, seen[r]);
       }
       const std::uint64_t target = m + count;
+      detail::schedule_point<Stats>();
       bool failed = false;
       for (std::size_t r = 0; r < depth_ && !failed; ++r) {
         if (seen[r] >= target) continue;

@@ -96,7 +96,9 @@ class per_thread_counter {
     if (r.slot != nullptr) [[likely]] {
       // Relaxed: single writer (this thread), see the header comment; the load
       // returns our own last store.
-      r.slot->store(r.slot->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+      const std::int64_t v = r.slot->load(std::memory_order_relaxed);
+      detail::schedule_point<Stats>();
+      r.slot->store(v + delta, std::memory_order_relaxed);
     } else {
       // Relaxed: a count orders nothing.
       table_->shared().fetch_add(delta, std::memory_order_relaxed);

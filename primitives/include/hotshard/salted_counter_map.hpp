@@ -110,7 +110,7 @@ class salted_counter_map {
   static constexpr std::int64_t min_count = std::numeric_limits<std::int64_t>::min() + (std::int64_t{1} << 32);
 
   explicit salted_counter_map(salted_counter_map_config cfg = {})
-      : mask_(checked_entries(cfg.capacity) - 1),
+      : mask_(checked_entries(checked(cfg).capacity) - 1),
         hot_capacity_(checked_hot_capacity(cfg.hot_capacity)),
         max_salt_(detail::checked_bit_ceil(std::max(2u, cfg.max_salt == 0 ? detail::default_stripe_bound() : cfg.max_salt),
                                            who, "max_salt")),
@@ -118,8 +118,7 @@ class salted_counter_map {
         seed_(cfg.seed == 0 ? detail::random_seed() : cfg.seed),
         entries_(std::make_unique<entry[]>(mask_ + 1)),
         heads_(std::make_unique<detail::padded<block_head>[]>(std::max<std::size_t>(hot_capacity_, 1))),
-        cells_(std::make_unique<cell[]>(detail::checked_array_count(std::max<std::size_t>(hot_capacity_, 1), max_salt_,
-                                                                    sizeof(cell), who, "hot_capacity x max_salt"))) {}
+        cells_(std::make_unique<cell[]>(std::max<std::size_t>(hot_capacity_, 1) * max_salt_)) {}
 
   salted_counter_map(const salted_counter_map&) = delete;
   salted_counter_map& operator=(const salted_counter_map&) = delete;
@@ -136,6 +135,7 @@ class salted_counter_map {
         add_salted(block_of(v), delta);
         return true;
       }
+      detail::schedule_point<Stats>();
       // (2) acquire on failure, as above; success publishes nothing.
       if (e->value.compare_exchange_weak(v, v + delta, std::memory_order_acquire, std::memory_order_acquire))
         return true;
@@ -212,6 +212,16 @@ class salted_counter_map {
     return detail::checked_array_count(detail::checked_bit_ceil(std::max<std::size_t>(capacity, 2), who, "capacity"),
                                        1, sizeof(entry), who, "capacity");
   }
+  // Every field, before anything is allocated.
+  static const salted_counter_map_config& checked(const salted_counter_map_config& cfg) {
+    (void)checked_entries(cfg.capacity);
+    const std::size_t hot = std::max<std::size_t>(checked_hot_capacity(cfg.hot_capacity), 1);
+    const std::uint32_t k = detail::checked_bit_ceil(
+        std::max(2u, cfg.max_salt == 0 ? detail::default_stripe_bound() : cfg.max_salt), who, "max_salt");
+    (void)detail::checked_array_count(hot, k, sizeof(cell), who, "hot_capacity x max_salt");
+    (void)checked_grow_after(cfg.grow_after);
+    return cfg;
+  }
   static std::size_t checked_hot_capacity(std::size_t hot) {
     if (hot > max_blocks) detail::throw_bad_option(who, "hot_capacity", "must be <= 2^32");
     return hot;
@@ -260,6 +270,7 @@ class salted_counter_map {
       std::uint64_t seen = e.word.load(std::memory_order_relaxed);
       if (seen == w) return &e;
       if (seen == 0) {
+        detail::schedule_point<Stats>();
         if (e.word.compare_exchange_strong(seen, w, std::memory_order_relaxed, std::memory_order_relaxed)) return &e;
         Stats::cas_failure();
         if (seen == w) return &e;  // the same key, inserted by another thread
@@ -330,6 +341,7 @@ class salted_counter_map {
         return true;
       }
       first.store(v, std::memory_order_relaxed);  // the block is still private
+      detail::schedule_point<Stats>();
       // (1) release: publishes K and the moved count with the tag, to (2).
       if (e.value.compare_exchange_weak(v, tag_of(b), std::memory_order_acq_rel, std::memory_order_acquire))
         return true;
@@ -352,6 +364,7 @@ class salted_counter_map {
       const std::uint32_t k = head.salt.load(std::memory_order_relaxed);  // ≥ the K released in (1)
       std::atomic<std::int64_t>& sub = *c[probe & (k - 1)];
       std::int64_t v = sub.load(std::memory_order_relaxed);
+      detail::schedule_point<Stats>();
       // Relaxed: a count orders nothing.
       if (sub.compare_exchange_strong(v, v + delta, std::memory_order_relaxed, std::memory_order_relaxed)) return;
       Stats::cas_failure();

@@ -72,6 +72,7 @@ class striped_counter {
     // Relaxed: an index bound; the cells it leads to are published by (1)/(2).
     if (size_.load(std::memory_order_relaxed) == 0) {
       std::int64_t b = base_->load(std::memory_order_relaxed);
+      detail::schedule_point<Stats>();
       // Relaxed: a count orders nothing.
       if (base_->compare_exchange_strong(b, b + delta, std::memory_order_relaxed, std::memory_order_relaxed))
         return;
@@ -114,6 +115,7 @@ class striped_counter {
       cell* c = slot.load(std::memory_order_acquire);
       if (c == nullptr) {
         auto fresh = std::make_unique<cell>(std::in_place, delta);
+        detail::schedule_point<Stats>();
         // (1) release: publishes the cell's initial value to (2) and (3).
         if (slot.compare_exchange_strong(c, fresh.get(), std::memory_order_release, std::memory_order_acquire)) {
           fresh.release();
@@ -123,6 +125,7 @@ class striped_counter {
         continue;  // someone else created it: use theirs
       }
       std::int64_t v = (*c)->load(std::memory_order_relaxed);
+      detail::schedule_point<Stats>();
       // Relaxed: a count orders nothing.
       if ((*c)->compare_exchange_strong(v, v + delta, std::memory_order_relaxed, std::memory_order_relaxed))
         return;

@@ -433,6 +433,7 @@ class write_buffer {
       if (next_ < pending_.size() && progress == 0) {
         const std::chrono::nanoseconds pause = pause_locked();
         lock.unlock();  // let help-drain writers and flush() run while we wait
+        detail::schedule_point<Stats>();
         std::this_thread::sleep_for(pause);
         lock.lock();
       } else if (idle && next_ == pending_.size() && queue_.is_closed() && queue_.pop_count() == queue_.push_count()) {
