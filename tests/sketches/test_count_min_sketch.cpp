@@ -2,6 +2,7 @@
 
 #include <hotshard/concepts/frequency_sketch.hpp>
 #include <hotshard/count_min_sketch.hpp>
+#include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/buffered_count_min_sketch.hpp>
 #include <hotshard/heavy_hitters.hpp>
 
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 
 namespace {
@@ -246,16 +248,18 @@ TEST(count_min_sketch, aging_window_halves_after_exactly_w_additions_on_one_thre
 // Stress: 16 threads (more than cores) add concurrently. Plain update: every
 // row's counters sum to exactly N (nothing lost, nothing doubled). Both
 // policies: no key's estimate below its true count.
-TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
+// With yielding_stats an add may be preempted between its rows and between a
+// conservative update's reads and its CASes (schedule noise).
+template <class Stats = hotshard::detail::no_stats>
+void sixteen_threads_count_exactly(std::size_t per) {
   constexpr unsigned threads = 16;
-  const std::size_t per = 40'000 / ht::scale;
   std::vector<std::vector<std::uint64_t>> keys(threads);
   for (unsigned t = 0; t < threads; ++t) keys[t] = ht::keys_of("zipf:n=50000,s=1.2", per, 9, t, threads);
   ht::exact_counts exact;
   for (const auto& v : keys)
     for (const auto k : v) ++exact[k];
   for (const auto mode : {update_policy::plain, update_policy::conservative}) {
-    sketch s(0.002, 0.01, {mode, 13, 0});
+    hotshard::count_min_sketch<std::uint64_t, std::hash<std::uint64_t>, Stats> s(0.002, 0.01, {mode, 13, 0});
     ht::run_threads(threads, [&](unsigned t) {
       for (const auto k : keys[t]) s.add(k);
     });
@@ -270,16 +274,29 @@ TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
   }
 }
 
+TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
+  sixteen_threads_count_exactly(40'000 / ht::scale);
+}
+TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate_under_schedule_noise) {
+  sixteen_threads_count_exactly<hotshard::detail::yielding_stats>(1'000 / ht::scale);
+}
+
 // The restart on a failed CAS is what keeps conservative update exact for a
 // key nobody else touches, however the 16 threads interleave.
-TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact) {
+template <class Stats = hotshard::detail::no_stats>
+void conservative_update_of_one_key_is_exact(std::uint64_t per) {
   constexpr unsigned threads = 16;
-  const std::uint64_t per = 20'000 / ht::scale;
-  sketch s(0.01, 0.001, conservative());
+  hotshard::count_min_sketch<std::uint64_t, std::hash<std::uint64_t>, Stats> s(0.01, 0.001, conservative());
   ht::run_threads(threads, [&](unsigned) {
     for (std::uint64_t i = 0; i < per; ++i) s.add(123);
   });
   EXPECT_EQ(s.estimate(123), threads * per);
+}
+TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact) {
+  conservative_update_of_one_key_is_exact(20'000 / ht::scale);
+}
+TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact_under_schedule_noise) {
+  conservative_update_of_one_key_is_exact<hotshard::detail::yielding_stats>(500 / ht::scale);
 }
 
 // Aging while 16 threads add: nothing is lost beyond what halving removes on

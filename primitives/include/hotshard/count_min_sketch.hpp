@@ -294,7 +294,7 @@ class count_min_sketch {
     }
     for (std::size_t r = 0; r < depth_; ++r) {
       m = std::min(m, cells[r]->fetch_add(count, std::memory_order_relaxed) + count);  // counts only
-      detail::schedule_point<Stats>();
+      if (r == 0) detail::schedule_point<Stats>();  // counted in one row, not yet in the others
     }
     return m;
   }

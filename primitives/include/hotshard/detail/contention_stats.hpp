@@ -64,14 +64,16 @@ inline void schedule_point() noexcept {
 }
 
 struct yielding_stats {
-  // Yields with probability 1/4 (a per-thread xorshift, so threads differ).
+  // Yields with probability 1/8 (a per-thread xorshift, so threads differ):
+  // often enough to reorder threads, rarely enough that a stress test with
+  // many more threads than cores still finishes in seconds.
   static void schedule_point() noexcept {
     thread_local std::uint32_t x = static_cast<std::uint32_t>(
         std::hash<std::thread::id>{}(std::this_thread::get_id()) | 1u);
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
-    if ((x & 3) == 0) std::this_thread::yield();
+    if ((x & 7) == 0) std::this_thread::yield();
   }
   static void cas_failure() noexcept { schedule_point(); }
   static void spin() noexcept { schedule_point(); }
