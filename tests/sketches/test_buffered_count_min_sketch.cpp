@@ -170,6 +170,8 @@ TEST(buffered_count_min_sketch, an_add_from_a_thread_local_destructor_after_the_
     (void)late;
     s.add(99);
     s.add(7);
+    buffered other(0.01, 0.01);  // the cache's last entry is now another sketch's
+    other.add(1);
   }).join();
   EXPECT_EQ(s.estimate(99), 6u);
   EXPECT_EQ(s.shared().estimate(99), 6u);  // the exit flush and the late add both reached the shared rows
