@@ -117,7 +117,7 @@ void drainer_and_helpers_share_state_safely(bool drain_thread) {
   c.on_full = backpressure::help_drain;
   c.rate_per_sec = 200'000;  // real clock: the bucket (burst 1) runs dry every call
   c.burst = 1;
-  c.retry_backoff = std::chrono::nanoseconds(0);
+  c.retry_backoff = std::chrono::microseconds(20);  // the drainer sleeps, unlocked, while helpers drain
   {
     write_buffer<std::uint64_t, std::int64_t> wb(
         [&](std::uint64_t, std::int64_t d) {
@@ -132,10 +132,12 @@ void drainer_and_helpers_share_state_safely(bool drain_thread) {
       writers.emplace_back([&wb, t] {
         for (int i = 0; i < 150; ++i) EXPECT_TRUE(wb.write(static_cast<std::uint64_t>(t), 1));
       });
-    std::thread flusher([&wb] {
-      for (int i = 0; i < 20; ++i) wb.flush();
+    std::atomic<bool> written{false};
+    std::thread flusher([&] {
+      while (!written.load(std::memory_order_acquire)) wb.flush();
     });
     for (auto& w : writers) w.join();
+    written.store(true, std::memory_order_release);
     flusher.join();
     wb.flush();
     EXPECT_EQ(wb.stats().failed, 0u);
