@@ -40,6 +40,10 @@
 // both events and notify_all) wakes everyone. On x86 the fast path pays nothing
 // for this: the CAS is a locked instruction anyway and a seq_cst load is a
 // plain load; the notify (a futex syscall) happens only when somebody sleeps.
+// The protocol is checked exhaustively for small configurations by spin
+// (models/bounded_queue.pml): no lost wake-up, close wakes all; its
+// WEAK_ORDERING mutant (registration not ordered before the re-check) loses
+// one.
 //
 // What a concurrent observer may see: every element pushed is popped exactly
 // once. Elements pushed by one thread are popped in that order (by one consumer

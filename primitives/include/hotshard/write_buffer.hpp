@@ -55,7 +55,11 @@
 // queue's push/pop pairing, then the drain mutex). The drainer's release store
 // of `completed` (1) pairs with the acquire load in flush() (2), so the sink
 // calls of a flushed write happen-before flush() returns. The statistics are
-// relaxed counters with no ordering promise.
+// relaxed counters with no ordering promise. The drainer's own state (the
+// pending batch, tokens, the retry flag) is read and written only under the
+// drain mutex — including the length of a sleep, computed before a drainer
+// (its thread, flush(), the destructor) drops the mutex to sleep, so a
+// help_drain writer draining meanwhile never races with it.
 //
 // Configuration (std::invalid_argument naming the field otherwise): capacity a
 // power of two ≥ 2; batch_size ≥ 1 (above capacity it is capacity: a batch
