@@ -1,12 +1,18 @@
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/sketch_support.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -82,3 +88,80 @@ static_assert([] {
   return true;
 }());
 static_assert(std::is_empty_v<no_stats>);
+
+// --- checked sizes (detail/checked_size.hpp) ---------------------------------
+
+TEST(checked_size, checked_bit_ceil_rounds_up_and_rejects_what_does_not_fit) {
+  EXPECT_EQ(checked_bit_ceil(5u, "t", "n"), 8u);
+  EXPECT_EQ(checked_bit_ceil(std::uint32_t{1} << 31, "t", "n"), std::uint32_t{1} << 31);
+  EXPECT_EQ(checked_bit_ceil(std::size_t{0}, "t", "n"), 1u);
+  try {
+    (void)checked_bit_ceil((std::uint32_t{1} << 31) + 1, "striped_counter", "max_cells");
+    ADD_FAILURE() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("striped_counter: max_cells", 0), 0u) << e.what();
+  }
+  EXPECT_THROW((void)checked_bit_ceil(SIZE_MAX, "t", "n"), std::invalid_argument);
+}
+
+TEST(checked_size, checked_array_count_rejects_products_whose_bytes_overflow) {
+  EXPECT_EQ(checked_array_count(1000, 5, 8, "t", "n"), 5000u);
+  EXPECT_EQ(checked_array_count(0, SIZE_MAX, 8, "t", "n"), 0u);
+  EXPECT_THROW((void)checked_array_count(std::size_t{1} << 62, 4, 8, "t", "n"), std::invalid_argument);
+  EXPECT_THROW((void)checked_array_count(std::size_t{1} << 61, 1, 8, "t", "n"), std::invalid_argument);
+  EXPECT_EQ(checked_array_count(std::size_t{1} << 59, 1, 8, "t", "n"), std::size_t{1} << 59);
+}
+
+TEST(checked_size, checked_non_negative_rejects_nan_infinity_and_negatives) {
+  EXPECT_EQ(checked_non_negative(0.0, "t", "rate"), 0.0);
+  EXPECT_EQ(checked_non_negative(2.5, "t", "rate"), 2.5);
+  for (const double bad : {-1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()})
+    EXPECT_THROW((void)checked_non_negative(bad, "t", "rate"), std::invalid_argument) << bad;
+}
+
+TEST(hash, random_seed_differs_per_call_and_is_never_zero) {
+  std::vector<std::uint64_t> seeds;
+  for (int i = 0; i < 1000; ++i) seeds.push_back(random_seed());
+  for (const auto s : seeds) ASSERT_NE(s, 0u);
+  std::sort(seeds.begin(), seeds.end());
+  EXPECT_EQ(std::adjacent_find(seeds.begin(), seeds.end()), seeds.end());
+}
+
+struct with_point {
+  static inline int points = 0;
+  static void schedule_point() noexcept { ++points; }
+};
+
+TEST(contention_stats, schedule_point_calls_the_policys_hook_only_when_it_has_one) {
+  schedule_point<no_stats>();  // compiles to nothing
+  schedule_point<counting_stats>();
+  schedule_point<with_point>();
+  schedule_point<with_point>();
+  EXPECT_EQ(with_point::points, 2);
+  for (int i = 0; i < 100; ++i) schedule_point<yielding_stats>();  // yields sometimes; never blocks
+}
+
+TEST(sketch_support, sketch_dimensions_are_checked_and_name_the_parameter) {
+  EXPECT_EQ(sketch_width_for(0.001, "s"), 2719u);
+  EXPECT_EQ(sketch_depth_for(0.01, "s"), 5u);
+  EXPECT_EQ(sketch_depth_for(0.9, "s"), 1u);
+  EXPECT_THROW((void)sketch_width_for(1e-300, "s"), std::invalid_argument);
+  EXPECT_THROW((void)sketch_width_for(std::numeric_limits<double>::quiet_NaN(), "s"), std::invalid_argument);
+  EXPECT_THROW((void)sketch_depth_for(0.0, "s"), std::invalid_argument);
+  EXPECT_THROW((void)checked_sketch_counters(std::size_t{1} << 62, 4, 8, "s"), std::invalid_argument);
+  EXPECT_THROW((void)checked_sketch_counters(0, 4, 8, "s"), std::invalid_argument);
+  EXPECT_EQ(checked_sketch_counters(100, 5, 8, "s"), 500u);
+}
+
+TEST(sketch_support, the_ticker_batch_divides_the_window) {
+  EXPECT_EQ(sketch_ticker::batch_for_window(1024), 64u);
+  EXPECT_EQ(sketch_ticker::batch_for_window(1000), 8u);
+  EXPECT_EQ(sketch_ticker::batch_for_window(7), 1u);
+  EXPECT_EQ(sketch_ticker::batch_for_window(0), 64u);
+}
+
+TEST(sketch_support, candidate_table_rejects_a_slot_count_whose_power_of_two_does_not_fit) {
+  EXPECT_THROW(candidate_table t(SIZE_MAX), std::invalid_argument);
+  EXPECT_THROW(candidate_table t(std::size_t{1} << 62), std::invalid_argument);
+  EXPECT_EQ(candidate_table(20).capacity(), 32u);
+}
