@@ -112,7 +112,11 @@ class hot_key_table {
     if (w == 0) return special_.word.load(std::memory_order_acquire) != 0 ? &special_ : nullptr;  // (T2)
     for (std::size_t i = 0; i < probe_window; ++i) {
       const slot& s = slots_[(h + i) & mask_];
-      if (s.word.load(std::memory_order_acquire) == w) return &s;  // (T2) pairs with (T1)
+      const std::uint64_t cur = s.word.load(std::memory_order_acquire);  // (T2) pairs with (T1)
+      if (cur == w) return &s;
+      // A word never goes back to 0, and a claim takes the first empty slot of
+      // its window: nothing with this home lies past an empty slot.
+      if (cur == 0) return nullptr;
     }
     return nullptr;
   }

@@ -224,6 +224,7 @@ class mg_summary {
   explicit mg_summary(std::size_t min_counters)
       : k_(counters_for(min_counters)), mask_(k_ / 3 * 4 - 1) {
     for (auto& b : buf_) b.slots = std::make_unique<slot[]>(mask_ + 1);
+    live_slots_ = buf_[0].slots.get();
     scratch_.reserve(k_);
   }
 
@@ -231,13 +232,13 @@ class mg_summary {
   template <class Rehash>
   void add(std::uint64_t word, std::uint64_t h, std::uint64_t n, Rehash&& rehash) noexcept {
     total_.store(total_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // one writer; counts only
-    slot* s = live_->slots.get();
+    slot* s = live_slots_;
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       const std::uint64_t c = s[i].count.load(std::memory_order_relaxed);  // own slot
       if (c == 0) {
         if (size_ == k_) [[unlikely]] {
           purge(rehash);
-          s = live_->slots.get();
+          s = live_slots_;
           i = probe_free(s, h);
         }
         s[i].word.store(word, std::memory_order_relaxed);  // ordered before the count (5)
@@ -317,6 +318,10 @@ class mg_summary {
     return i;
   }
 
+  // v must leave at least ⌈k/2⌉ counters ≥ v (the offset bound needs it). A
+  // quantile of 512 strided counters (the 45% point from the top, so ≥ 1/2 of
+  // all counters are ≥ it unless the sample is far off) is checked by
+  // counting; if the check fails, the exact ⌈k/2⌉-th largest is used.
   template <class Rehash>
   void purge(Rehash& rehash) noexcept {
     const std::uint64_t p = gen_.load(std::memory_order_relaxed) + 1;  // only the owner writes gen_
@@ -324,16 +329,35 @@ class mg_summary {
     buffer& to = buf_[p & 1];
     begin_.store(p, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);  // (9) pairs with (10)
+    const std::size_t half = (k_ + 1) / 2;
     scratch_.clear();
-    for (std::size_t i = 0; i <= mask_; ++i) {
+    const std::size_t stride = std::max<std::size_t>(1, (mask_ + 1) / 512);
+    for (std::size_t i = 0; i <= mask_; i += stride) {
       const std::uint64_t c = from.slots[i].count.load(std::memory_order_relaxed);  // own slot
       if (c != 0) scratch_.push_back(c);
+    }
+    std::uint64_t v = 0;
+    if (!scratch_.empty()) {
+      const std::size_t r = scratch_.size() * 45 / 100;
+      std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(r), scratch_.end(),
+                       std::greater<>());
+      v = scratch_[r];
+    }
+    std::size_t at_least_v = 0;
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      at_least_v += from.slots[i].count.load(std::memory_order_relaxed) >= v ? 1 : 0;  // own slot (empty: 0)
       to.slots[i].count.store(0, std::memory_order_relaxed);  // hidden from readers by (9)
     }
-    const std::size_t half = (k_ + 1) / 2;  // v: the ⌈k/2⌉-th largest count
-    std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(half - 1), scratch_.end(),
-                     std::greater<>());
-    const std::uint64_t v = scratch_[half - 1];
+    if (v == 0 || at_least_v < half) [[unlikely]] {  // the sample was off: exact
+      scratch_.clear();
+      for (std::size_t i = 0; i <= mask_; ++i) {
+        const std::uint64_t c = from.slots[i].count.load(std::memory_order_relaxed);  // own slot
+        if (c != 0) scratch_.push_back(c);
+      }
+      std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(half - 1), scratch_.end(),
+                       std::greater<>());
+      v = scratch_[half - 1];
+    }
     size_ = 0;
     for (std::size_t i = 0; i <= mask_; ++i) {
       const std::uint64_t c = from.slots[i].count.load(std::memory_order_relaxed);  // own slot
@@ -346,6 +370,7 @@ class mg_summary {
     }
     to.offset.store(from.offset.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);  // by (7)
     live_ = &to;
+    live_slots_ = to.slots.get();
     gen_.store(p, std::memory_order_release);  // (7) pairs with (8)
   }
 
@@ -353,6 +378,7 @@ class mg_summary {
   std::size_t mask_;
   buffer buf_[2];
   buffer* live_ = &buf_[0];  // owner only
+  slot* live_slots_ = nullptr;  // owner only: live_->slots, one load less per add
   std::size_t size_ = 0;     // owner only: counters in the live buffer
   std::vector<std::uint64_t> scratch_;  // owner only
   alignas(cache_line_bytes) std::atomic<std::uint64_t> gen_{0};  // purges completed
