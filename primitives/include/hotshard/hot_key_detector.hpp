@@ -50,6 +50,16 @@
 // e.g. a key with share s' = 4φ is reported within 2W of a move except with
 // probability ≤ exp(−p·s'·W/8) + exp(−p·W/12) (γ = 1/2 on its count, on D).
 // tests/sketches/test_hot_key_detector.cpp checks both forms on fixed seeds.
+// Sampling and the bar: so that sampling does not miss keys at share φ, the
+// sampled detector compares with (1 − γ)·φ·D, γ = min(1/2, 4/√(p·φ·D)) —
+// four standard deviations of the count of a key exactly at φ (p·φ·D is its
+// expected number of samples). A key at share ≥ φ is then under the bar with
+// probability ≤ exp(−8) (Chernoff, γ² p φD / 2 = 8) per check. The price is
+// reports of keys below φ: a key at share (1 − γ)φ is reported about half the
+// time, and one at share σ·φ < (1 − γ)φ with probability ≤
+// exp(−x²·p·σφD/(2 + x)), x = (1 − γ)/σ − 1 (with the defaults γ ≈ 0.36 in
+// steady state; keys at φ/4 are then reported with probability < e^-20).
+// Without sampling γ = 0 and the bar is φ·D exactly.
 // Also: a key needs a decayed count ≥ max(min_count, 8·sample_every), so one
 // sample of a cold key never makes it hot.
 //
@@ -282,8 +292,13 @@ class hot_key_detector {
 
   [[nodiscard]] std::uint64_t table_hash(std::uint64_t h) const noexcept { return detail::mix64(h ^ salt_); }
 
+  // φ·D, lowered by the sampling slack γ (see "Sampling and the bar").
   [[nodiscard]] std::uint64_t bar_for(std::uint64_t d) const noexcept {
-    const auto share = static_cast<std::uint64_t>(std::ceil(opt_.hot_share * static_cast<double>(d)));
+    const double phi_d = opt_.hot_share * static_cast<double>(d);
+    double gamma = 0;
+    if (sample_every_ != 1 && phi_d > 0)
+      gamma = std::min(0.5, 4.0 * std::sqrt(static_cast<double>(sample_every_) / phi_d));
+    const auto share = static_cast<std::uint64_t>(std::ceil((1 - gamma) * phi_d));
     return std::max(min_count_, share);
   }
 
