@@ -46,7 +46,10 @@
 // ĉ with E[ĉ] = c, and by the multiplicative Chernoff bound
 // P(ĉ < (1 − γ)c) ≤ exp(−γ²·p·c/2), P(ĉ > (1 + γ)c) ≤ exp(−γ²·p·c/(2 + γ)).
 // So each statement above holds for the true traffic with s' replaced by
-// (1 − γ)s' (and D by (1 + γ)D), failing with at most those probabilities;
+// (1 − γ)s' (and D by (1 + γ)D), and φ by the lowered bar share (1 − γ_bar)φ
+// of "Sampling and the bar" below (so the drop takes up to one window more),
+// failing with at most those probabilities; sampled epoch ends drift by
+// ± √(W·sample_every) units against a move;
 // e.g. a key with share s' = 4φ is reported within 2W of a move except with
 // probability ≤ exp(−p·s'·W/8) + exp(−p·W/12) (γ = 1/2 on its count, on D).
 // tests/sketches/test_hot_key_detector.cpp checks both forms on fixed seeds.
