@@ -54,15 +54,15 @@
 // probability ≤ exp(−p·s'·W/8) + exp(−p·W/12) (γ = 1/2 on its count, on D).
 // tests/sketches/test_hot_key_detector.cpp checks both forms on fixed seeds.
 // Sampling and the bar: so that sampling does not miss keys at share φ, the
-// sampled detector compares with (1 − γ)·φ·D, γ = min(1/2, 4/√(p·φ·D)) —
+// sampled detector compares with (1 − γ_bar)·φ·D, γ_bar = min(1/2, 4/√(p·φ·D)) —
 // four standard deviations of the count of a key exactly at φ (p·φ·D is its
 // expected number of samples). A key at share ≥ φ is then under the bar with
-// probability ≤ exp(−8) (Chernoff, γ² p φD / 2 = 8) per check. The price is
-// reports of keys below φ: a key at share (1 − γ)φ is reported about half the
-// time, and one at share σ·φ < (1 − γ)φ with probability ≤
-// exp(−x²·p·σφD/(2 + x)), x = (1 − γ)/σ − 1 (with the defaults γ ≈ 0.36 in
+// probability ≤ exp(−8) (Chernoff, γ_bar² p φD / 2 = 8) per check. The price is
+// reports of keys below φ: a key at share (1 − γ_bar)φ is reported about half the
+// time, and one at share σ·φ < (1 − γ_bar)φ with probability ≤
+// exp(−x²·p·σφD/(2 + x)), x = (1 − γ_bar)/σ − 1 (with the defaults γ_bar ≈ 0.36 in
 // steady state; keys at φ/4 are then reported with probability < e^-20).
-// Without sampling γ = 0 and the bar is φ·D exactly.
+// Without sampling γ_bar = 0 and the bar is φ·D exactly.
 // Also: a key needs a decayed count ≥ max(min_count, 8·sample_every), so one
 // sample of a cold key never makes it hot.
 //
