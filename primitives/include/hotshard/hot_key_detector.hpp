@@ -52,7 +52,8 @@
 // ± √(W·sample_every) units against a move;
 // e.g. a key with share s' = 4φ is reported within 2W of a move except with
 // probability ≤ exp(−p·s'·W/8) + exp(−p·W/12) (γ = 1/2 on its count, on D).
-// tests/sketches/test_hot_key_detector.cpp checks both forms on fixed seeds.
+// tests/sketches/test_hot_key_detector.cpp (exact form) and
+// test_detection_accuracy.cpp (sampled form) check both on fixed seeds.
 // Sampling and the bar: so that sampling does not miss keys at share φ, the
 // sampled detector compares with (1 − γ_bar)·φ·D, γ_bar = min(1/2, 4/√(p·φ·D)) —
 // four standard deviations of the count of a key exactly at φ (p·φ·D is its
