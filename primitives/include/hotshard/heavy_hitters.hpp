@@ -91,8 +91,9 @@
 namespace hotshard {
 
 struct heavy_hitters_options {
-  std::size_t capacity = 1024;         // m: every key above N/m is kept; 1 ≤ m ≤ 2^31
-  double epsilon = 0.0002;             // every count within εN of the truth; 1e-9 ≤ ε < 1
+  std::size_t capacity = 1024;         // m: every key above N/m is kept; 1 ≤ m ≤ 2^24
+  double epsilon = 0.0002;             // every count within εN of the truth; 1e-7 ≤ ε < 1
+  // (the limits keep one thread's summary under ~2 GiB: k ≤ 2^25 counters)
   std::optional<std::uint64_t> seed{};  // slot hashing; unset = random per instance
 };
 
@@ -187,10 +188,10 @@ class heavy_hitters {
   };
 
   static heavy_hitters_options validated(const heavy_hitters_options& o) {
-    if (o.capacity < 1 || o.capacity > (std::size_t{1} << 31))
-      throw std::invalid_argument("heavy_hitters: capacity must be in [1, 2^31], got " + std::to_string(o.capacity));
-    if (!(o.epsilon >= 1e-9 && o.epsilon < 1))
-      throw std::invalid_argument("heavy_hitters: epsilon must be in [1e-9, 1), got " + std::to_string(o.epsilon));
+    if (o.capacity < 1 || o.capacity > (std::size_t{1} << 24))
+      throw std::invalid_argument("heavy_hitters: capacity must be in [1, 2^24], got " + std::to_string(o.capacity));
+    if (!(o.epsilon >= 1e-7 && o.epsilon < 1))
+      throw std::invalid_argument("heavy_hitters: epsilon must be in [1e-7, 1), got " + std::to_string(o.epsilon));
     return o;
   }
 
