@@ -80,6 +80,31 @@ TEST(heavy_hitters, every_key_above_n_over_m_is_reported_with_a_true_error_bound
   expect_guarantees(h, exact, keys.size());
 }
 
+TEST(heavy_hitters, a_short_top_merges_only_what_can_rank_and_agrees_with_the_full_list) {
+  hh h({.capacity = 64, .seed = 12});
+  ht::run_threads(6, [&](unsigned t) {
+    for (const auto k : ht::keys_of("zipf:n=100000,s=0.9,scramble=1", 60'000 / ht::scale, 13, t, 6)) h.add(k);
+  });
+  const auto all = h.top(std::numeric_limits<std::size_t>::max());
+  for (const std::size_t k : {1u, 10u, 100u}) {
+    const auto some = h.top(k);
+    ASSERT_EQ(some.size(), k);
+    for (std::size_t i = 0; i < k; ++i) EXPECT_EQ(some[i].count, all[i].count) << "k " << k << " rank " << i;
+  }
+}
+
+// Flat: the 100th key's share (~1e-4) is far below N/m; the summaries still
+// rank the top 100 well because k ≥ 2/ε counters keep them resident.
+TEST(heavy_hitters, top_100_recall_stays_high_on_a_flat_zipf) {
+  const auto keys = ht::keys_of("zipf:n=1000000,s=0.6,scramble=1", 500'000 / ht::scale, 4);
+  const auto exact = ht::count_exact(keys);
+  hh h({.capacity = 2048, .epsilon = 0.0002, .seed = 14});
+  for (const auto k : keys) h.add(k);
+  const auto q = top_quality(h, exact, 100);
+  EXPECT_GE(q.recall, 0.9);
+  EXPECT_GE(q.precision, 0.9);
+}
+
 TEST(heavy_hitters, a_weighted_add_counts_its_whole_weight) {
   hh h({.capacity = 4, .seed = 3});
   h.add(9, 1'000'000);

@@ -44,7 +44,8 @@
 //    a mutex (blocking) and adds to a shared summary.
 //  * estimate(), top(): lock-free, never wait for an adder: they read each
 //    summary by a seqlock and retry one summary only if its owner completed a
-//    purge meanwhile. estimate() is O(threads); top() O(threads × k), allocates.
+//    purge meanwhile. estimate() is O(threads); top() O(threads × k) reads and
+//    merges only the keys that can rank (see top()), allocates.
 //  * total(), memory_bytes(): wait-free.
 //
 // What a concurrent reader may see: each summary as it was at some moment of
@@ -145,11 +146,28 @@ class heavy_hitters {
   // Up to k keys, heaviest first (see "Guarantees").
   [[nodiscard]] std::vector<entry> top(std::size_t k) const {
     std::vector<detail::mg_summary::entry> all;
-    std::uint64_t offsets = 0;
-    for_each_summary([&](const detail::mg_summary& s) { offsets += s.snapshot(all); });
+    std::uint64_t offsets = 0, summaries = 0;
+    for_each_summary([&](const detail::mg_summary& s) {
+      offsets += s.snapshot(all);
+      ++summaries;
+    });
+    // Pruning (exact): among the k·T largest entries there are ≥ k distinct
+    // keys (a key has ≤ T entries), so the k-th merged counter is ≥ v, the
+    // (k·T)-th largest entry. A key whose entries are all < v/T sums to < v
+    // and cannot rank; only keys with an entry ≥ v/T are merged.
+    std::uint64_t floor = 0;
+    if (summaries != 0 && k <= all.size() / summaries) {
+      std::vector<std::uint64_t> counts(all.size());
+      for (std::size_t i = 0; i < all.size(); ++i) counts[i] = all[i].count;
+      const std::size_t r = k * summaries - 1;
+      std::nth_element(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(r), counts.end(), std::greater<>());
+      floor = counts[r] / summaries;
+    }
     std::unordered_map<std::uint64_t, std::uint64_t> merged;
-    merged.reserve(all.size());
-    for (const auto& e : all) merged[e.word] += e.count;
+    for (const auto& e : all)
+      if (e.count >= floor) merged.emplace(e.word, 0);
+    for (const auto& e : all)
+      if (const auto it = merged.find(e.word); it != merged.end()) it->second += e.count;
     std::vector<entry> out;
     out.reserve(merged.size());
     for (const auto& [w, c] : merged) out.push_back({detail::word_to_key<Key>(w), c + offsets, offsets});
