@@ -86,7 +86,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace hotshard {
@@ -163,14 +162,19 @@ class heavy_hitters {
       std::nth_element(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(r), counts.end(), std::greater<>());
       floor = counts[r] / summaries;
     }
-    std::unordered_map<std::uint64_t, std::uint64_t> merged;
-    for (const auto& e : all)
-      if (e.count >= floor) merged.emplace(e.word, 0);
-    for (const auto& e : all)
-      if (const auto it = merged.find(e.word); it != merged.end()) it->second += e.count;
+    // Merge by sorting on the key word (cheaper than a hash map at T × k entries).
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.word < b.word; });
     std::vector<entry> out;
-    out.reserve(merged.size());
-    for (const auto& [w, c] : merged) out.push_back({detail::word_to_key<Key>(w), c + offsets, offsets});
+    for (std::size_t i = 0; i < all.size();) {
+      std::size_t j = i;
+      std::uint64_t sum = 0, top_entry = 0;
+      for (; j < all.size() && all[j].word == all[i].word; ++j) {
+        sum += all[j].count;
+        top_entry = std::max(top_entry, all[j].count);
+      }
+      if (top_entry >= floor) out.push_back({detail::word_to_key<Key>(all[i].word), sum + offsets, offsets});
+      i = j;
+    }
     const std::size_t n = std::min(k, out.size());
     std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
                       [](const entry& a, const entry& b) { return a.count > b.count; });
