@@ -7,7 +7,12 @@
 //                                (s = 1.0, 0.6, 1.5; ε = 0.0002, δ = 0.01)
 //   sketch_estimate/<impl>       estimate(key) on a sketch filled with 512 Ki adds,
 //                                one thread
-//   detector_observe             hot_key_detector::observe, zipf s=1.0
+//   detector_observe             hot_key_detector::observe, zipf s=1.0 (default options:
+//                                sampled 1/8; sketch_add/hot_key_detector is the same
+//                                through the contenders' adapter)
+//   sketch_query/<impl>          top(100) (heavy_hitters) or hot_keys() (detector) after
+//                                every thread added its keys once: the merge cost grows
+//                                with the number of threads that added
 // Items per second is the figure to compare. One shared object per benchmark
 // run, built by thread 0 before the loop's start barrier and destroyed after
 // its stop barrier. Keys are generated per thread before the loop.
@@ -26,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -73,9 +79,35 @@ void sketch_add(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
-    if (shared->estimate(keys[0]) == 0) state.SkipWithError("the sketch lost a key");
+    // The detector samples: a key it never kept may estimate 0.
+    if constexpr (!requires { shared->is_hot(keys[0]); })
+      if (shared->estimate(keys[0]) == 0) state.SkipWithError("the sketch lost a key");
     shared.reset();
   }
+}
+
+// Query cost after `threads` threads added (each its own keys once).
+template <class S>
+void sketch_query(benchmark::State& state) {
+  static std::unique_ptr<S> shared;
+  const auto& keys = thread_keys(state, zipf_spec(100));
+  if (state.thread_index() == 0) {
+    shared = std::make_unique<S>(hc::sketch_params{});
+    std::vector<std::thread> adders;
+    for (int t = 0; t < state.range(0); ++t)
+      adders.emplace_back([&, t] {
+        for (std::size_t i = static_cast<std::size_t>(t); i < keys.size(); i += 16) shared->add(keys[i]);
+      });
+    for (auto& a : adders) a.join();
+  }
+  for (auto _ : state) {
+    if constexpr (requires { shared->top(100); })
+      benchmark::DoNotOptimize(shared->top(100));
+    else
+      benchmark::DoNotOptimize(shared->hot_keys());
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) shared.reset();
 }
 
 template <hotshard::frequency_sketch S>
@@ -123,6 +155,10 @@ const bool registered = [] {
     benchmark::RegisterBenchmark((std::string("sketch_estimate/") + name).c_str(), sketch_estimate<S>);
   });
   with_threads(benchmark::RegisterBenchmark("detector_observe", detector_observe));
+  benchmark::RegisterBenchmark("sketch_query/heavy_hitters", sketch_query<hc::heavy_hitters_ours>)
+      ->ArgName("adders")->Arg(2)->Arg(64)->UseRealTime();
+  benchmark::RegisterBenchmark("sketch_query/hot_key_detector", sketch_query<hc::hot_key_detector_ours>)
+      ->ArgName("adders")->Arg(2)->Arg(64)->UseRealTime();
   return true;
 }();
 
