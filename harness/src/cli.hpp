@@ -75,7 +75,8 @@ class progress {
 // Expected wall time of one run of `o` (unknown ops-mode runs count 0.5 s).
 [[nodiscard]] double expected_run_seconds(const run_options& o);
 
-// Runs every (impl, threads, repetition) of one scenario with `o` and
+// Runs every (impl, threads, repetition) of one scenario with `o`, paired
+// (pairing.hpp: repetition k of every impl before k + 1, impls shuffled), and
 // appends each record to `sink` under `sink_mu` as it completes; records get
 // the knobs of `o`. Exceptions from the scenario propagate.
 void execute(const scenario& s, const std::vector<std::string>& impls, const run_options& o, progress& p,

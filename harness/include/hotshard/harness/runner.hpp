@@ -318,11 +318,6 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
   return run_workers_on<steady_ns_clock>(cfg, std::forward<MakeWorker>(make_worker));
 }
 
-// An op whose mean cost (from throughput) is under this many clock reads is
-// reported as below the timer's resolution: its percentiles would mostly be
-// the clock's own cost.
-inline constexpr double below_timer_factor = 3.0;
-
 // The record every scenario returns: measurement + scenario metrics, with the
 // contention counts added as `cas_failures_per_op`, `spins_per_op`, `waits_per_op`,
 // the clock's figures and the sampling gap beside the percentiles, and in open

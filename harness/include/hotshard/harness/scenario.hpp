@@ -59,6 +59,11 @@ struct run_request {
   std::uint64_t seed = 1;  // derived from options.seed and repetition: each repetition differs
 };
 
+// An op whose mean cost (from throughput) is under this many clock reads is
+// reported as below the timer's resolution: its percentiles would mostly be
+// the clock's own cost.
+inline constexpr double below_timer_factor = 3.0;
+
 // Percentiles (ns) and what they can be trusted for: the clock they were
 // taken with and, in closed loop, the op's mean cost from throughput. When
 // that mean is under a few clock reads (`below_timer`), the percentiles are
@@ -70,7 +75,7 @@ struct latency_summary {
   double timer_cost_ns = 0;          // one clock read; 0 = unknown
   double timer_resolution_ns = 0;    // smallest clock step seen; 0 = unknown
   double mean_ns = 0;                // closed loop: threads x seconds / ops; 0 = not applicable
-  bool below_timer = false;          // mean_ns < below_timer_factor (runner.hpp) x timer_cost_ns
+  bool below_timer = false;          // mean_ns < below_timer_factor x timer_cost_ns
   static latency_summary of(const latency_histogram& h) {
     latency_summary s;
     s.p50 = h.percentile(0.50);
