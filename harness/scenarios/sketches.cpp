@@ -185,7 +185,6 @@ scenario make_sketch_scenario() {
   s.knobs = {{"epsilon", "Count-Min ε: width = ⌈e/ε⌉ (error bound εN)", "0.0002"},
              {"delta", "Count-Min δ: depth = ⌈ln(1/δ)⌉ (bound fails with probability ≤ δ)", "0.01"},
              {"hh_capacity", "heavy_hitters m: every key above N/m is kept", "2048"}};
-  s.limit = "contended_rmw";
   s.run = [](const run_request& r) -> result_record {
     result_record out;
     bool found = false;

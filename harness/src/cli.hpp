@@ -103,6 +103,7 @@ struct suite_args {
   std::string scenarios;    // comma list; "" = every registered scenario
   std::string repetitions;  // "" = 3 (quick) or 5 (full)
   bool quiet = false, plots = true;
+  bool anchors = false;     // run scripts/anchors.sh after the C++ steps and merge its results
 };
 int suite(const invocation& inv, const suite_args& a);
 struct trace_gen_args {

@@ -67,6 +67,9 @@ int drive(int argc, char** argv) {
   suite->add_flag("--quiet", sa.quiet, "no progress on stderr");
   bool no_plots = false;
   suite->add_flag("--no-plots", no_plots, "skip scripts/plot.py");
+  suite->add_flag("--anchors", sa.anchors,
+                  "after the C++ steps, run scripts/anchors.sh --out OUT/anchors and merge its results "
+                  "(skipped with a message if absent or failing)");
 
   auto* trace = app.add_subcommand("trace", "write or analyse a key trace");
   trace->require_subcommand(1);
