@@ -59,7 +59,7 @@ int drive(int argc, char** argv) {
   cli::suite_args sa;
   bool quick = false;
   auto* suite = app.add_subcommand("suite", "every scenario: results.json, results.csv, summary.md and plots");
-  auto* quick_flag = suite->add_flag("--quick", quick, "short plans, about 5 minutes here (default)");
+  auto* quick_flag = suite->add_flag("--quick", quick, "short plans, about 3 minutes here (default)");
   suite->add_flag("--full", sa.full, "the full plans")->excludes(quick_flag);
   suite->add_option("--out", sa.out, "output directory (default results/latest)");
   suite->add_option("--scenarios", sa.scenarios, "only these scenarios, comma-separated (calibrate runs first)");
