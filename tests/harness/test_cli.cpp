@@ -247,7 +247,7 @@ TEST(cli_suite, anchors_merge_the_results_files_the_script_writes_and_never_fail
                       << "' \"$2/java.json\"\necho not-json > \"$2/notes.json\"\n";
   const auto bad = scratch("anchors-bad.sh");
   std::ofstream(bad) << "#!/bin/bash\nexit 3\n";
-  const std::string args = "suite --quick --scenarios calibrate --repetitions 1 --no-plots --anchors --out ";
+  const std::string args = "suite --quick --scenarios fidelity --repetitions 1 --no-plots --anchors --out ";
 
   const auto dir = scratch("anchored");
   const auto o = bench(args + dir.string(), "HOTSHARD_REAL_TRACE= HOTSHARD_ANCHORS_SCRIPT='" + good.string() + "'");
