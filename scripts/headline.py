@@ -4,9 +4,14 @@
     python3 scripts/headline.py results/reference/results.json > headline.md
 
 Table 1: for every scenario and thread count, our best implementation against
-each contender, as the ratio of median throughputs (min-max of the ratio over
-repetitions paired by index in brackets). Table 2: the hot-partition scenario,
-each mitigation against the unmitigated store. Only the standard library.
+each contender, as the ratio of median throughputs, with the min-max of the
+ratio over repetitions in brackets: "paired" when the file says its runs were
+paired (config.pairing = "interleaved": repetition k of every implementation,
+in a seed-shuffled order, ran before repetition k+1, so rep k of ours and rep
+k of a contender ran seconds apart), else "by index" (older files: all
+repetitions of one implementation ran back to back, minutes from the next).
+Table 2: the hot-partition scenario, each mitigation against the unmitigated
+store. Only the standard library.
 """
 import json
 import statistics
@@ -38,11 +43,15 @@ def knob_text(knobs_json):
 def main(path):
     with open(path) as f:
         doc = json.load(f)
-    runs = defaultdict(lambda: defaultdict(list))  # group -> impl -> [ops_per_sec by repetition]
+    paired = doc.get("config", {}).get("pairing") == "interleaved"
+    reps = defaultdict(lambda: defaultdict(dict))  # group -> impl -> {repetition: ops_per_sec}
     for r in doc["results"]:
-        runs[group_key(r)][r["impl"]].append(r["ops_per_sec"])
+        reps[group_key(r)][r["impl"]][r.get("repetition", 0)] = r["ops_per_sec"]
+    runs = {g: {i: [v[k] for k in sorted(v)] for i, v in impls.items()} for g, impls in reps.items()}
 
-    print("| scenario | workload | knobs | threads | ours (median ops/s) | contender | ours ÷ contender (min–max) |")
+    how = "paired by repetition" if paired else "by repetition index, not paired"
+    print(f"| scenario | workload | knobs | threads | ours (median ops/s) | contender "
+          f"| ours ÷ contender (min–max, {how}) |")
     print("|---|---|---|---:|---|---|---:|")
     for key in sorted(runs, key=lambda k: (k[0], k[1], k[2], k[3])):
         scenario, workload, knobs, threads = key
@@ -58,7 +67,8 @@ def main(path):
         best_med = statistics.median(mine[best])
         for other in sorted(theirs, key=lambda i: -statistics.median(theirs[i])):
             other_med = statistics.median(theirs[other])
-            pairs = [a / b for a, b in zip(mine[best], theirs[other]) if b > 0]
+            rb, ro = reps[key][best], reps[key][other]
+            pairs = [rb[k] / ro[k] for k in sorted(set(rb) & set(ro)) if ro[k] > 0]
             rng = f" ({min(pairs):.2f}–{max(pairs):.2f})" if pairs else ""
             ratio = best_med / other_med if other_med > 0 else float("inf")
             print(f"| {scenario} | `{workload}` | {knob_text(knobs)} | {threads} | {best} ({best_med:.3g}) "

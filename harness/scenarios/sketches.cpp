@@ -314,7 +314,6 @@ scenario make_sketch_scenario() {
              {"hh_capacity", "heavy_hitters m: every key above N/m is kept", "2048"},
              {"hot_share", "hot_key_detector φ: share of recent traffic that makes a key hot", "0.01"},
              {"window", "hot_key_detector epoch: units between halvings", "65536"}};
-  s.limit = "contended_rmw";
   s.run = [](const run_request& r) -> result_record {
     result_record out;
     bool found = false;

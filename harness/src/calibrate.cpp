@@ -11,6 +11,12 @@
 //                     op = one round trip; metrics.ns_per_round_trip. At 1
 //                     thread the line never leaves the core (the floor).
 //  null               the runner with an empty op: the harness's own cost per op.
+//  timer              one op = one read of the runner's clock: its cost
+//                     (ns_per_op) and resolution (metrics.resolution_ns),
+//                     the figures every latency summary carries beside its
+//                     percentiles.
+// Every record carries `cores` (hardware threads): a limit measured with more
+// threads than cores is not shown as a limit (results.hpp).
 #include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/harness/histogram.hpp>
@@ -29,9 +35,11 @@ namespace {
 
 using cell = detail::padded<std::atomic<std::uint64_t>, detail::prefetch_pair_bytes>;
 
+unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
 nlohmann::json per_op_metrics(const run_request& r, const measurement& m) {
   const double ns = m.ops ? m.seconds * 1e9 * r.threads / static_cast<double>(m.ops) : 0.0;
-  return {{"ns_per_op", ns}, {"expected", m.total_calls()}};
+  return {{"ns_per_op", ns}, {"expected", m.total_calls()}, {"cores", cores()}};
 }
 
 result_record private_increment(const run_request& r) {
@@ -69,6 +77,19 @@ result_record null_op(const run_request& r) {
     return [](std::uint64_t i) { asm volatile("" : : "r"(i)); };
   });
   return make_record(r, m, per_op_metrics(r, m));
+}
+
+result_record timer_read(const run_request& r) {
+  const auto m = run_workers(runner_config::from(r), [](unsigned) {
+    return [](std::uint64_t) {
+      const std::uint64_t t = steady_ns_clock::now();
+      asm volatile("" : : "r"(t));
+    };
+  });
+  auto metrics = per_op_metrics(r, m);
+  metrics["resolution_ns"] = m.timer.resolution_ns;
+  metrics["cost_ns_at_start"] = m.timer.cost_ns;
+  return make_record(r, m, std::move(metrics));
 }
 
 // Ping-pong between the two threads of a pair. The ball's value is the step:
@@ -134,9 +155,13 @@ result_record line_round_trip(const run_request& r) {
     ready.arrive_and_wait();
     const auto deadline = start + std::chrono::duration_cast<clock::duration>(
                                       std::chrono::duration<double>(cfg.duration_seconds));
+    // Random gaps, mean 64 (timing.hpp): no round trip is favoured.
+    gap_sampler gaps(64, cfg.seed + p);
+    std::uint64_t next_timed = gaps.next() - 1;
     for (std::uint64_t k = 0;; ++k) {
       if (cfg.ops > 0 ? k >= share(p) : ((k & 255) == 0 && clock::now() >= deadline)) break;
-      if ((k & 63) == 0) {
+      if (k == next_timed) {
+        next_timed += gaps.next();
         const auto t0 = clock::now();
         trip();
         t.latency.record(static_cast<std::uint64_t>(
@@ -190,6 +215,7 @@ result_record line_round_trip(const run_request& r) {
   m.seconds = std::chrono::duration<double>(last - start).count();
   nlohmann::json metrics = {
       {"ns_per_round_trip", m.ops ? m.seconds * 1e9 * pairs / static_cast<double>(m.ops) : 0.0},
+      {"cores", cores()},
       {"pairs", pairs},
       {"idle_threads", r.threads - 2 * pairs}};
   return make_record(r, m, std::move(metrics));
@@ -200,24 +226,32 @@ scenario make_calibrate_scenario() {
   s.name = "calibrate";
   s.family = "harness";
   s.description = "the machine's limits: private increment, contended atomic RMW, cache-line round trip, "
-                  "and the harness's own per-op cost (null)";
+                  "the harness's own per-op cost (null) and the clock's cost (timer)";
   s.default_workload = "none";
   s.impls = {
       {"private_increment", "each thread increments a counter on its own cache line (single writer)"},
       {"contended_rmw", "all threads fetch_add one shared cache line (1 thread: uncontended RMW)"},
       {"line_round_trip", "pairs of threads bounce one cache line; op = round trip (1 thread: same core)"},
       {"null", "the runner with an empty operation: the harness's own cost per op"},
+      {"timer", "one read of the runner's clock per op: the cost and resolution beside every latency"},
   };
   s.run = [](const run_request& r) -> result_record {
     if (r.impl == "private_increment") return private_increment(r);
     if (r.impl == "contended_rmw") return contended_rmw(r);
     if (r.impl == "line_round_trip") return line_round_trip(r);
     if (r.impl == "null") return null_op(r);
+    if (r.impl == "timer") return timer_read(r);
     throw usage_error("calibrate has no implementation '" + r.impl + "'");
   };
   s.suite = [](bool full) {
+    // Limits are only limits where each thread has a core: 1, 2, 4, ... up to
+    // the core count (and the core count itself); quick: 1 and the core count.
     run_options o;
-    o.threads = full ? std::vector<unsigned>{1, 2, 4} : std::vector<unsigned>{1, 2};
+    const unsigned n = cores();
+    o.threads = {1};
+    if (full)
+      for (unsigned t = 2; t < n; t *= 2) o.threads.push_back(t);
+    if (n > 1) o.threads.push_back(n);
     o.duration_seconds = full ? 1.0 : 0.3;
     return std::vector<run_options>{o};
   };

@@ -2,6 +2,7 @@
 #include "cli.hpp"
 
 #include <hotshard/detail/hash.hpp>
+#include <hotshard/harness/pairing.hpp>
 #include <hotshard/workloads/spec.hpp>
 
 #include <algorithm>
@@ -223,26 +224,28 @@ void execute(const scenario& s, const std::vector<std::string>& impls, const run
              std::vector<result_record>& sink, std::mutex& sink_mu) {
   const std::string workload = o.workload.empty() ? resolve_workload(s, "") : o.workload;
   const double expected = expected_run_seconds(o);
-  for (const auto& impl : impls)
-    for (unsigned threads : o.threads)
-      for (unsigned rep = 0; rep < o.repetitions; ++rep) {
-        run_request req{o, s.name, impl, threads, rep, workload,
-                        o.seed + rep * 0x9e3779b97f4a7c15ULL};  // repetition 0 uses --seed itself
-        p.begin(s.name + " impl=" + impl + " threads=" + std::to_string(threads) + " rep " +
-                    std::to_string(rep + 1) + "/" + std::to_string(o.repetitions) + " workload=" + workload +
-                    (o.knobs.empty() ? "" : " [" + knobs_text(o.knobs) + "]"),
-                expected);
-        result_record rec = s.run(req);
-        p.end(expected);
-        rec.scenario = s.name;
-        rec.impl = impl;
-        rec.threads = threads;
-        rec.repetition = rep;
-        if (rec.workload.empty()) rec.workload = workload;
-        rec.knobs = o.knobs;
-        std::scoped_lock lock(sink_mu);
-        sink.push_back(std::move(rec));
-      }
+  // Paired: repetition k of every implementation before k + 1 (pairing.hpp).
+  for (const run_slot& slot : paired_order(impls.size(), o.threads.size(), o.repetitions, o.seed)) {
+    const std::string& impl = impls[slot.impl];
+    const unsigned threads = o.threads[slot.threads];
+    const unsigned rep = slot.repetition;
+    run_request req{o, s.name, impl, threads, rep, workload,
+                    o.seed + rep * 0x9e3779b97f4a7c15ULL};  // repetition 0 uses --seed itself
+    p.begin(s.name + " impl=" + impl + " threads=" + std::to_string(threads) + " rep " + std::to_string(rep + 1) +
+                "/" + std::to_string(o.repetitions) + " workload=" + workload +
+                (o.knobs.empty() ? "" : " [" + knobs_text(o.knobs) + "]"),
+            expected);
+    result_record rec = s.run(req);
+    p.end(expected);
+    rec.scenario = s.name;
+    rec.impl = impl;
+    rec.threads = threads;
+    rec.repetition = rep;
+    if (rec.workload.empty()) rec.workload = workload;
+    rec.knobs = o.knobs;
+    std::scoped_lock lock(sink_mu);
+    sink.push_back(std::move(rec));
+  }
 }
 
 std::vector<result_record> calibration_near(const std::vector<std::string>& dirs) {

@@ -75,7 +75,8 @@ class progress {
 // Expected wall time of one run of `o` (unknown ops-mode runs count 0.5 s).
 [[nodiscard]] double expected_run_seconds(const run_options& o);
 
-// Runs every (impl, threads, repetition) of one scenario with `o` and
+// Runs every (impl, threads, repetition) of one scenario with `o`, paired
+// (pairing.hpp: repetition k of every impl before k + 1, impls shuffled), and
 // appends each record to `sink` under `sink_mu` as it completes; records get
 // the knobs of `o`. Exceptions from the scenario propagate.
 void execute(const scenario& s, const std::vector<std::string>& impls, const run_options& o, progress& p,
@@ -102,6 +103,7 @@ struct suite_args {
   std::string scenarios;    // comma list; "" = every registered scenario
   std::string repetitions;  // "" = 3 (quick) or 5 (full)
   bool quiet = false, plots = true;
+  bool anchors = false;     // run scripts/anchors.sh after the C++ steps and merge its results
 };
 int suite(const invocation& inv, const suite_args& a);
 struct trace_gen_args {

@@ -95,6 +95,7 @@ int run(const invocation& inv, const run_args& a) {
                            {"threads", o.threads},
                            {"workload", o.workload},
                            {"repetitions", o.repetitions},
+                           {"pairing", "interleaved"},  // rep k of every impl (seed-shuffled) before rep k+1
                            {"seed", o.seed},
                            {"rate", o.rate},
                            {"knobs", o.knobs}};

@@ -59,7 +59,7 @@ int drive(int argc, char** argv) {
   cli::suite_args sa;
   bool quick = false;
   auto* suite = app.add_subcommand("suite", "every scenario: results.json, results.csv, summary.md and plots");
-  auto* quick_flag = suite->add_flag("--quick", quick, "short plans, about 5 minutes here (default)");
+  auto* quick_flag = suite->add_flag("--quick", quick, "short plans, about 3 minutes here (default)");
   suite->add_flag("--full", sa.full, "the full plans")->excludes(quick_flag);
   suite->add_option("--out", sa.out, "output directory (default results/latest)");
   suite->add_option("--scenarios", sa.scenarios, "only these scenarios, comma-separated (calibrate runs first)");
@@ -67,6 +67,9 @@ int drive(int argc, char** argv) {
   suite->add_flag("--quiet", sa.quiet, "no progress on stderr");
   bool no_plots = false;
   suite->add_flag("--no-plots", no_plots, "skip scripts/plot.py");
+  suite->add_flag("--anchors", sa.anchors,
+                  "after the C++ steps, run scripts/anchors.sh --out OUT/anchors and merge its results "
+                  "(skipped with a message if absent or failing)");
 
   auto* trace = app.add_subcommand("trace", "write or analyse a key trace");
   trace->require_subcommand(1);

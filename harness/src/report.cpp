@@ -99,12 +99,39 @@ std::string key_metrics(const std::string& scenario, const nlohmann::json& m, st
 std::string limit_cell(const summary_row& r) {
   return r.percent_of_limit ? fmt("%.1f%%", *r.percent_of_limit) : std::string("–");
 }
+
+// A percentile, or "< timer" where the op is cheaper than a few clock reads
+// (the percentile would be the clock's own cost).
+std::string latency_cell(const summary_row& r, std::uint64_t v) {
+  if (r.latency.below_timer) return "< timer";
+  return std::to_string(v);
+}
+
+std::string timer_cell(const summary_row& r) {
+  if (r.latency.timer_cost_ns <= 0) return "–";
+  std::string out = fmt("%.1f", r.latency.timer_cost_ns) + " / " + fmt("%.0f", r.latency.timer_resolution_ns);
+  if (r.latency.below_timer) out += "; op mean " + fmt("%.3g", r.latency.mean_ns) + " ns (throughput)";
+  return out;
+}
+
+// What each calibrate limit measures and which operations it bounds.
+const char* limit_explanation(const std::string& limit) {
+  if (limit == "private_increment")
+    return "each thread increments a counter on its own cache line (a load and a store, no atomic RMW): no "
+           "operation that writes at least one line per op can go faster, so it bounds every counter add";
+  if (limit == "contended_rmw")
+    return "every thread fetch_adds one shared cache line: the rate of an operation that must perform one atomic "
+           "RMW on a line every thread writes";
+  if (limit == "line_round_trip") return "pairs of threads bounce one cache line: one transfer there and back";
+  return "a calibrate figure";
+}
 }  // namespace
 
 std::string to_csv(const std::vector<summary_row>& rows) {
   std::ostringstream out;
   out << "scenario,impl,threads,workload,knobs,repetitions,median_ops_per_sec,min_ops_per_sec,max_ops_per_sec,"
-         "ratio_to_best,limit,percent_of_limit,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,ops_per_sec_per_repetition\n";
+         "ratio_to_best,limit,percent_of_limit,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,ops_per_sec_per_repetition,"
+         "timer_cost_ns,timer_resolution_ns,mean_ns,below_timer\n";
   for (const auto& r : rows) {
     std::string reps;
     for (double v : r.ops_per_sec) {
@@ -116,7 +143,9 @@ std::string to_csv(const std::vector<summary_row>& rows) {
         << fmt("%.6g", r.min) << ',' << fmt("%.6g", r.max) << ',' << fmt("%.4f", r.ratio_to_best) << ','
         << r.limit << ',' << (r.percent_of_limit ? fmt("%.3f", *r.percent_of_limit) : std::string{}) << ','
         << r.latency.p50 << ',' << r.latency.p90 << ',' << r.latency.p99 << ',' << r.latency.p999 << ','
-        << r.latency.max << ',' << reps << '\n';
+        << r.latency.max << ',' << reps << ',' << fmt("%.3f", r.latency.timer_cost_ns) << ','
+        << fmt("%.0f", r.latency.timer_resolution_ns) << ',' << fmt("%.4g", r.latency.mean_ns) << ','
+        << (r.latency.below_timer ? "true" : "false") << '\n';
   }
   return out.str();
 }
@@ -131,25 +160,26 @@ std::string to_text_table(const std::vector<summary_row>& rows) {
                 "threads", "median/s", "min/s", "max/s", "x best", "% limit", "p50 ns", "p99 ns", "workload");
   out << line;
   for (const auto& r : rows) {
-    std::snprintf(line, sizeof line, "%-14s %-*s %7u %10s %10s %10s %7.2f %8s %8llu %9llu  %s\n",
+    std::snprintf(line, sizeof line, "%-14s %-*s %7u %10s %10s %10s %7.2f %8s %8s %9s  %s\n",
                   r.scenario.c_str(), impl_w, label(r).c_str(), r.threads, human(r.median).c_str(),
                   human(r.min).c_str(), human(r.max).c_str(), r.ratio_to_best, limit_cell(r).c_str(),
-                  static_cast<unsigned long long>(r.latency.p50), static_cast<unsigned long long>(r.latency.p99),
-                  r.workload.c_str());
+                  latency_cell(r, r.latency.p50).c_str(), latency_cell(r, r.latency.p99).c_str(), r.workload.c_str());
     out << line;
   }
   return out.str();
 }
 
 namespace {
+bool synthetic(const std::string& scenario) { return scenario == "calibrate" || scenario == "fidelity"; }
+
 void calibrate_section(std::ostringstream& out, const std::vector<summary_row>& rows) {
   std::vector<const summary_row*> cal;
   for (const auto& r : rows)
     if (r.scenario == "calibrate") cal.push_back(&r);
   if (cal.empty()) return;
   out << "## Machine limits (calibrate)\n\n"
-      << "| impl | threads | median ops/s | min | max | ns per op | sampled p50 ns |\n"
-      << "|---|---:|---:|---:|---:|---:|---:|\n";
+      << "| impl | threads | median ops/s | min | max | ns per op | sampled p50 ns | timer cost / resolution ns |\n"
+      << "|---|---:|---:|---:|---:|---:|---:|---|\n";
   const summary_row* null1 = nullptr;
   const summary_row* inc1 = nullptr;
   for (const auto* r : cal) {
@@ -158,20 +188,25 @@ void calibrate_section(std::ostringstream& out, const std::vector<summary_row>& 
     const double units = trip ? std::max(1.0, static_cast<double>(r->threads / 2)) : static_cast<double>(r->threads);
     const double ns = r->median > 0 ? 1e9 * units / r->median : 0;
     out << "| " << r->impl << " | " << r->threads << " | " << human(r->median) << " | " << human(r->min) << " | "
-        << human(r->max) << " | " << fmt("%.2f", ns) << (trip ? " per round trip" : "") << " | " << r->latency.p50
-        << " |\n";
+        << human(r->max) << " | " << fmt("%.2f", ns) << (trip ? " per round trip" : "") << " | "
+        << latency_cell(*r, r->latency.p50) << " | " << timer_cell(*r) << " |\n";
     if (r->threads == 1 && r->impl == "null") null1 = r;
     if (r->threads == 1 && r->impl == "private_increment") inc1 = r;
   }
+  out << "\n`timer` is the clock every latency is read with: one op = one read. Latency percentiles include about "
+         "one timer cost; an op whose mean (from throughput) is under "
+      << fmt("%.0f", below_timer_factor)
+      << " timer costs shows `< timer` instead of percentiles that would be the clock's own cost.\n";
   if (null1 && inc1 && null1->median > 0 && inc1->median > 0) {
     const double null_ns = 1e9 / null1->median, inc_ns = 1e9 / inc1->median;
     out << "\nHarness cost per op (`null`, 1 thread): " << fmt("%.3f", null_ns) << " ns = "
         << fmt("%.1f", 100.0 * null_ns / inc_ns) << "% of a private increment (" << fmt("%.3f", inc_ns)
-        << " ns, which includes it).\n";
+        << " ns, which includes it). It is reduced, not subtracted: untimed ops run in a loop unrolled 8 ways "
+           "between randomly placed timed ones, and every figure here includes it.\n";
     // The issue's goal: harness cost <= 10% of the cheapest operation the suite measured.
     const summary_row* cheapest = nullptr;
     for (const auto& r : rows)
-      if (r.scenario != "calibrate" && r.threads == 1 && r.median > 0 && (!cheapest || r.median > cheapest->median))
+      if (!synthetic(r.scenario) && r.threads == 1 && r.median > 0 && (!cheapest || r.median > cheapest->median))
         cheapest = &r;
     if (cheapest) {
       const double op_ns = 1e9 / cheapest->median;
@@ -180,7 +215,63 @@ void calibrate_section(std::ostringstream& out, const std::vector<summary_row>& 
           << "% of it (goal <= 10%).\n";
     }
   }
+  out << "\nLimits (the `% limit` column): shown only where the scenario declares that the limit bounds its "
+         "operation, and only at a thread count calibrate measured (never above the core count, never borrowed "
+         "from another thread count).\n";
+  std::set<std::string> limits;
+  for (const auto& r : rows)
+    if (!r.limit.empty()) limits.insert(r.limit);
+  for (const auto& l : limits) out << "- `" << l << "`: " << limit_explanation(l) << ".\n";
   out << '\n';
+}
+
+// The fidelity self-check: every check of every repetition, and the verdict
+// on the median over repetitions.
+void fidelity_section(std::ostringstream& out, const results_document& d) {
+  struct check {
+    std::string what, unit;
+    double expected = 0, tolerance = 0;
+    std::vector<double> measured;
+    unsigned passed = 0;
+  };
+  std::vector<std::pair<std::string, check>> checks;  // (impl/name, check), in first-seen order
+  for (const auto& r : d.results) {
+    if (r.scenario != "fidelity" || !r.metrics.is_object() || !r.metrics.contains("checks")) continue;
+    for (const auto& c : r.metrics.at("checks")) {
+      const std::string key = r.impl + "/" + c.value("name", "?") + " @" + std::to_string(r.threads);
+      auto it = std::find_if(checks.begin(), checks.end(), [&](const auto& p) { return p.first == key; });
+      if (it == checks.end()) {
+        checks.push_back({key, {}});
+        it = std::prev(checks.end());
+        it->second.what = c.value("what", "");
+        it->second.unit = c.value("unit", "");
+        it->second.expected = c.value("expected", 0.0);
+        it->second.tolerance = c.value("tolerance", 0.0);
+      }
+      it->second.measured.push_back(c.value("measured", 0.0));
+      it->second.passed += c.value("pass", false) ? 1u : 0u;
+    }
+  }
+  if (checks.empty()) return;
+  std::size_t failed = 0;
+  std::ostringstream table;
+  table << "| check | what | known | tolerance | measured (median) | reps passing | verdict |\n"
+        << "|---|---|---:|---:|---:|---:|---|\n";
+  for (auto& [key, c] : checks) {
+    auto v = c.measured;
+    std::sort(v.begin(), v.end());
+    const double med = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    const bool pass = std::fabs(med - c.expected) <= c.tolerance * std::fabs(c.expected);
+    failed += pass ? 0 : 1;
+    table << "| " << key << " | " << c.what << " | " << fmt("%.4g", c.expected) << ' ' << c.unit << " | ±"
+          << fmt("%.0f", 100 * c.tolerance) << "% | " << fmt("%.4g", med) << ' ' << c.unit << " | " << c.passed << "/"
+          << c.measured.size() << " | " << (pass ? "pass" : "**FAIL**") << " |\n";
+  }
+  out << "## Fidelity self-check: " << (failed == 0 ? "PASS" : "FAIL (" + std::to_string(failed) + " checks)")
+      << "\n\nSynthetic operations of known cost, measured by the same runner as everything below (scenario "
+         "`fidelity`). If a check fails, the figures of this run are suspect (or the machine was too busy to "
+         "measure).\n\n"
+      << table.str() << '\n';
 }
 }  // namespace
 
@@ -196,27 +287,33 @@ std::string to_markdown(const results_document& d, const std::vector<summary_row
       << "- compiler: " << d.machine.compiler << "; allocator: " << d.machine.allocator << "\n\n"
       << "Throughput is the median of repetitions (min and max beside it); `x best` is the ratio to the best "
          "contender at the same threads and workload; `% limit` is the median as a fraction of the calibrate "
-         "limit the scenario names, at the same thread count.\n\n";
+         "limit the scenario declares, measured at the same thread count (see the limits below). Repetitions "
+         "are paired: repetition k of every implementation (in an order shuffled by the seed) runs before "
+         "repetition k+1 of any, so rep k of two implementations ran seconds apart. Latency is sampled at "
+         "random gaps (every op position equally likely to be timed; open loop: every op, from its intended "
+         "start); percentiles, timer figures and metrics are medians over repetitions (each repetition is in "
+         "results.json).\n\n";
+  fidelity_section(out, d);
   calibrate_section(out, rows);
   std::vector<std::string> scenarios;
   for (const auto& r : rows)
-    if (r.scenario != "calibrate" && std::find(scenarios.begin(), scenarios.end(), r.scenario) == scenarios.end())
+    if (!synthetic(r.scenario) && std::find(scenarios.begin(), scenarios.end(), r.scenario) == scenarios.end())
       scenarios.push_back(r.scenario);
   for (const auto& s : scenarios) {
     out << "## " << s << "\n\n";
     std::string lim;
     for (const auto& r : rows)
       if (r.scenario == s && !r.limit.empty()) lim = r.limit;
-    if (!lim.empty()) out << "Limit: calibrate `" << lim << "`.\n\n";
-    out << "| impl | threads | workload | median ops/s | min | max | x best | % limit | p50 ns | p99 ns | metrics "
-           "(rep 0) |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    if (!lim.empty()) out << "Limit: calibrate `" << lim << "` (" << limit_explanation(lim) << ").\n\n";
+    out << "| impl | threads | workload | median ops/s | min | max | x best | % limit | p50 ns | p99 ns | timer ns "
+           "(cost / res) | metrics (median of reps) |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
     for (const auto& r : rows) {
       if (r.scenario != s) continue;
       const std::string impl = r.knobs.empty() ? r.impl : r.impl + " [" + r.knobs + "]";
       out << "| " << impl << " | " << r.threads << " | `" << r.workload << "` | " << human(r.median) << " | "
           << human(r.min) << " | " << human(r.max) << " | " << fmt("%.2f", r.ratio_to_best) << " | "
-          << limit_cell(r) << " | " << r.latency.p50 << " | " << r.latency.p99 << " | " << key_metrics(r.scenario, r.metrics)
-          << " |\n";
+          << limit_cell(r) << " | " << latency_cell(r, r.latency.p50) << " | " << latency_cell(r, r.latency.p99)
+          << " | " << timer_cell(r) << " | " << key_metrics(r.scenario, r.metrics) << " |\n";
     }
     out << '\n';
   }

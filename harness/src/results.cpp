@@ -38,7 +38,13 @@ nlohmann::json to_json(const result_record& r) {
                         {"p90", r.latency.p90},
                         {"p99", r.latency.p99},
                         {"p999", r.latency.p999},
-                        {"max", r.latency.max}}},
+                        {"max", r.latency.max},
+                        {"samples", r.latency.samples},
+                        {"mean_gap", r.latency.mean_gap},
+                        {"timer_cost_ns", r.latency.timer_cost_ns},
+                        {"timer_resolution_ns", r.latency.timer_resolution_ns},
+                        {"mean_ns", r.latency.mean_ns},
+                        {"below_timer", r.latency.below_timer}}},
                       {"metrics", r.metrics.is_null() ? nlohmann::json::object() : r.metrics}};
   if (!r.knobs.empty()) j["knobs"] = r.knobs;
   return j;
@@ -92,6 +98,13 @@ result_record record_from_json(const nlohmann::json& j) {
   r.latency.p99 = field<std::uint64_t>(lat, "p99", "latency_ns");
   r.latency.p999 = field<std::uint64_t>(lat, "p999", "latency_ns");
   r.latency.max = field<std::uint64_t>(lat, "max", "latency_ns");
+  // Added after the first files were written: optional.
+  r.latency.samples = lat.value("samples", std::uint64_t{0});
+  r.latency.mean_gap = lat.value("mean_gap", 0.0);
+  r.latency.timer_cost_ns = lat.value("timer_cost_ns", 0.0);
+  r.latency.timer_resolution_ns = lat.value("timer_resolution_ns", 0.0);
+  r.latency.mean_ns = lat.value("mean_ns", 0.0);
+  r.latency.below_timer = lat.value("below_timer", false);
   r.metrics = j.value("metrics", nlohmann::json::object());
   if (j.contains("knobs")) r.knobs = j.at("knobs").get<std::map<std::string, std::string>>();
   return r;
@@ -150,6 +163,13 @@ std::uint64_t median_u64(std::vector<std::uint64_t> v) {
   return v[(v.size() - 1) / 2];
 }
 
+// A calibrate record bounds other runs only where its threads each had a
+// core: above the core count it measures the scheduler, not the machine.
+bool within_cores(const result_record& r) {
+  if (!r.metrics.is_object() || !r.metrics.contains("cores") || !r.metrics.at("cores").is_number()) return true;
+  return r.threads <= r.metrics.at("cores").get<unsigned>();
+}
+
 // Median ops_per_sec of calibrate/<impl> per thread count.
 std::map<unsigned, double> limits_for(const std::string& impl, const std::vector<result_record>& own,
                                       const std::vector<result_record>& external) {
@@ -157,18 +177,49 @@ std::map<unsigned, double> limits_for(const std::string& impl, const std::vector
   for (const auto* src : {&own, &external}) {
     if (!by_threads.empty()) break;  // the run's own calibration wins
     for (const auto& r : *src)
-      if (r.scenario == "calibrate" && r.impl == impl) by_threads[r.threads].push_back(r.ops_per_sec);
+      if (r.scenario == "calibrate" && r.impl == impl && within_cores(r))
+        by_threads[r.threads].push_back(r.ops_per_sec);
   }
   std::map<unsigned, double> out;
   for (auto& [t, v] : by_threads) out[t] = median_of(v);
   return out;
 }
 
+// Only a limit measured at this very thread count: a 4-thread limit says
+// nothing about 16 threads.
 std::optional<double> limit_at(const std::map<unsigned, double>& limits, unsigned threads) {
-  if (limits.empty()) return std::nullopt;
-  auto it = limits.upper_bound(threads);  // first above
-  if (it != limits.begin()) return std::prev(it)->second;  // same or nearest below
+  const auto it = limits.find(threads);
+  if (it == limits.end()) return std::nullopt;
   return it->second;
+}
+
+// Each number in the repetitions' metrics: its median over the repetitions
+// that have it (integers stay integers); anything else from repetition 0.
+nlohmann::json median_metrics(const std::vector<const result_record*>& recs) {
+  const nlohmann::json& first = recs.front()->metrics;
+  if (!first.is_object()) return first;
+  nlohmann::json out = first;
+  for (auto& [k, v] : out.items()) {
+    if (!v.is_number()) continue;
+    std::vector<double> xs;
+    bool integral = true;
+    for (const auto* r : recs) {
+      if (!r->metrics.is_object() || !r->metrics.contains(k) || !r->metrics.at(k).is_number()) continue;
+      const auto& x = r->metrics.at(k);
+      integral = integral && x.is_number_integer();
+      xs.push_back(x.get<double>());
+    }
+    if (xs.size() < 2) continue;
+    std::sort(xs.begin(), xs.end());
+    if (integral) {
+      const double m = xs[(xs.size() - 1) / 2];  // lower median: an observed value
+      v = v.is_number_unsigned() ? nlohmann::json(static_cast<std::uint64_t>(m))
+                                 : nlohmann::json(static_cast<std::int64_t>(m));
+    } else {
+      v = median_of(xs);
+    }
+  }
+  return out;
 }
 }  // namespace
 
@@ -192,7 +243,12 @@ std::vector<summary_row> summarize(const std::vector<result_record>& records, co
     summary_row row;
     std::tie(row.scenario, row.workload, row.knobs, row.threads, row.impl) = k;
     std::vector<std::uint64_t> p50, p90, p99, p999, mx;
+    std::vector<double> timer_cost, timer_res, mean_ns, gap;
     for (const auto* r : recs) {
+      timer_cost.push_back(r->latency.timer_cost_ns);
+      timer_res.push_back(r->latency.timer_resolution_ns);
+      mean_ns.push_back(r->latency.mean_ns);
+      gap.push_back(r->latency.mean_gap);
       row.ops_per_sec.push_back(r->ops_per_sec);
       p50.push_back(r->latency.p50);
       p90.push_back(r->latency.p90);
@@ -204,7 +260,13 @@ std::vector<summary_row> summarize(const std::vector<result_record>& records, co
     row.min = *std::min_element(row.ops_per_sec.begin(), row.ops_per_sec.end());
     row.max = *std::max_element(row.ops_per_sec.begin(), row.ops_per_sec.end());
     row.latency = {median_u64(p50), median_u64(p90), median_u64(p99), median_u64(p999), median_u64(mx)};
-    row.metrics = recs.front()->metrics;
+    row.latency.timer_cost_ns = median_of(timer_cost);
+    row.latency.timer_resolution_ns = median_of(timer_res);
+    row.latency.mean_ns = median_of(mean_ns);
+    row.latency.mean_gap = median_of(gap);
+    row.latency.below_timer = row.latency.mean_ns > 0 && row.latency.timer_cost_ns > 0 &&
+                              row.latency.mean_ns < below_timer_factor * row.latency.timer_cost_ns;
+    row.metrics = median_metrics(recs);
     row.limit = row.scenario == "calibrate" || !limit_of ? std::string{} : limit_of(row.scenario);
     if (!row.limit.empty()) {
       auto [it, fresh] = limit_cache.try_emplace(row.limit);

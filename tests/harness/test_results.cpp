@@ -59,6 +59,8 @@ TEST(results_json, carries_every_field_of_the_format) {
 TEST(results_json, a_document_survives_a_round_trip) {
   auto a = rec("counter", "striped", 2, 1, 5e6);
   a.knobs = {{"cells", "8"}};
+  a.latency.timer_cost_ns = 21.5;
+  a.latency.below_timer = true;
   const auto d = doc_of({a});
   const auto back = document_from_json(nlohmann::json::parse(to_json(d).dump()));
   ASSERT_EQ(back.results.size(), 1u);
@@ -66,6 +68,8 @@ TEST(results_json, a_document_survives_a_round_trip) {
   EXPECT_EQ(back.results[0].repetition, 1u);
   EXPECT_EQ(back.results[0].latency.p999, 40u);
   EXPECT_EQ(back.results[0].knobs.at("cells"), "8");
+  EXPECT_DOUBLE_EQ(back.results[0].latency.timer_cost_ns, 21.5);
+  EXPECT_TRUE(back.results[0].latency.below_timer);
   EXPECT_EQ(back.machine.allocator, "jemalloc");
 }
 
@@ -100,12 +104,57 @@ TEST(results_summary, gives_median_min_max_ratio_to_best_and_percent_of_limit) {
 }
 
 TEST(results_summary, the_limit_comes_from_elsewhere_when_the_run_has_none) {
-  const std::vector<result_record> rs = {rec("counter", "a", 4, 0, 50)};
+  const std::vector<result_record> rs = {rec("counter", "a", 2, 0, 50)};
   const std::vector<result_record> cal = {rec("calibrate", "contended_rmw", 2, 0, 100),
                                           rec("calibrate", "contended_rmw", 8, 0, 1000)};
   const auto rows = summarize(rs, [](const std::string&) { return "contended_rmw"; }, cal);
   ASSERT_TRUE(rows[0].percent_of_limit.has_value());
-  EXPECT_DOUBLE_EQ(*rows[0].percent_of_limit, 50.0);  // nearest thread count below 4 is 2
+  EXPECT_DOUBLE_EQ(*rows[0].percent_of_limit, 50.0);
+}
+
+TEST(results_summary, a_limit_is_never_borrowed_from_another_thread_count) {
+  // Limits at 2 and 8 threads say nothing about 4 or 16.
+  const std::vector<result_record> rs = {rec("counter", "a", 4, 0, 50), rec("counter", "a", 16, 0, 50)};
+  const std::vector<result_record> cal = {rec("calibrate", "contended_rmw", 2, 0, 100),
+                                          rec("calibrate", "contended_rmw", 8, 0, 1000)};
+  const auto rows = summarize(rs, [](const std::string&) { return "contended_rmw"; }, cal);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_FALSE(rows[0].percent_of_limit.has_value());
+  EXPECT_FALSE(rows[1].percent_of_limit.has_value());
+}
+
+TEST(results_summary, a_limit_measured_with_more_threads_than_cores_is_not_shown) {
+  auto over = rec("calibrate", "private_increment", 4, 0, 100);
+  over.metrics["cores"] = 2;
+  auto within = rec("calibrate", "private_increment", 2, 0, 100);
+  within.metrics["cores"] = 2;
+  const auto rows = summarize({rec("counter", "a", 4, 0, 50), rec("counter", "a", 2, 0, 50), over, within},
+                              [](const std::string& s) { return s == "counter" ? "private_increment" : ""; });
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].threads, 4u);
+  EXPECT_FALSE(rows[0].percent_of_limit.has_value());
+  ASSERT_TRUE(rows[1].percent_of_limit.has_value());
+  EXPECT_DOUBLE_EQ(*rows[1].percent_of_limit, 50.0);
+}
+
+TEST(results_summary, metrics_are_medians_over_repetitions_not_repetition_0) {
+  std::vector<result_record> rs;
+  const double lost[] = {9, 1, 2};
+  const double lat_cost[] = {20, 30, 25};
+  for (unsigned rep = 0; rep < 3; ++rep) {
+    auto r = rec("queue", "q", 1, rep, 100);
+    r.metrics = {{"max_depth", std::uint64_t{100} * (rep + 1)}, {"ratio", lost[rep]}, {"name", "rep" + std::to_string(rep)}};
+    r.latency.timer_cost_ns = lat_cost[rep];
+    r.latency.mean_ns = 50;
+    rs.push_back(r);
+  }
+  const auto rows = summarize(rs, [](const std::string&) { return ""; });
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].metrics["max_depth"].get<std::uint64_t>(), 200u);
+  EXPECT_DOUBLE_EQ(rows[0].metrics["ratio"].get<double>(), 2.0);
+  EXPECT_EQ(rows[0].metrics["name"], "rep0");  // not a number: repetition 0's
+  EXPECT_DOUBLE_EQ(rows[0].latency.timer_cost_ns, 25.0);
+  EXPECT_TRUE(rows[0].latency.below_timer);  // a 50 ns mean is under 3 reads of a 25 ns clock
 }
 
 TEST(results_compare, gives_new_over_old_per_group_and_marks_absent_rows) {
@@ -169,4 +218,58 @@ TEST(registry, duplicate_names_are_rejected_and_designed_names_are_fixed) {
   const auto& names = designed_scenario_names();
   EXPECT_EQ(names.size(), 9u);
   EXPECT_EQ(names.back(), "calibrate");
+}
+
+// ---- pairing order -------------------------------------------------------
+#include <hotshard/harness/pairing.hpp>
+
+#include <set>
+#include <tuple>
+
+TEST(pairing, every_run_appears_once_and_repetition_k_of_every_impl_precedes_k_plus_1) {
+  const auto order = paired_order(5, 3, 4, 1);
+  ASSERT_EQ(order.size(), 5u * 3u * 4u);
+  std::set<std::tuple<std::size_t, std::size_t, unsigned>> seen;
+  unsigned last_rep = 0;
+  for (const auto& s : order) {
+    EXPECT_TRUE(seen.insert({s.impl, s.threads, s.repetition}).second);
+    EXPECT_GE(s.repetition, last_rep);  // never back to an earlier repetition
+    last_rep = s.repetition;
+  }
+  // At one (repetition, thread count), the 5 impls run back to back.
+  for (std::size_t block = 0; block < order.size(); block += 5)
+    for (std::size_t j = 1; j < 5; ++j) {
+      EXPECT_EQ(order[block + j].repetition, order[block].repetition);
+      EXPECT_EQ(order[block + j].threads, order[block].threads);
+    }
+}
+
+TEST(pairing, the_impl_order_is_shuffled_by_seed_and_repetition_and_reproducible) {
+  const auto a = paired_order(6, 1, 8, 1);
+  EXPECT_EQ(a.size(), 48u);
+  std::set<std::vector<std::size_t>> orders;
+  std::set<std::size_t> firsts;
+  for (unsigned rep = 0; rep < 8; ++rep) {
+    std::vector<std::size_t> o;
+    for (std::size_t j = 0; j < 6; ++j) o.push_back(a[rep * 6 + j].impl);
+    orders.insert(o);
+    firsts.insert(o.front());
+  }
+  EXPECT_GT(orders.size(), 4u);  // the repetitions do not share one order
+  EXPECT_GT(firsts.size(), 1u);  // no impl always goes first
+  const auto again = paired_order(6, 1, 8, 1);
+  const auto other = paired_order(6, 1, 8, 2);
+  bool same = true, differs = false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    same = same && a[i].impl == again[i].impl;
+    differs = differs || a[i].impl != other[i].impl;
+  }
+  EXPECT_TRUE(same);
+  EXPECT_TRUE(differs);
+}
+
+TEST(pairing, one_impl_or_one_repetition_degenerates_cleanly) {
+  EXPECT_EQ(paired_order(1, 2, 3, 7).size(), 6u);
+  EXPECT_TRUE(paired_order(0, 2, 3, 7).empty());
+  EXPECT_TRUE(paired_order(3, 2, 0, 7).empty());
 }

@@ -1,4 +1,7 @@
-// run_workers: exact op counts, every thread released, exceptions propagated.
+// run_workers: exact op counts, every thread released, exceptions propagated;
+// with a virtual clock (ops advance it; no wall-time thresholds): sampling
+// that does not alias with an op's own cycle, and open-loop latency that
+// charges a stall to every op it delayed and counts every scheduled op.
 #include <hotshard/harness/runner.hpp>
 
 #include <gtest/gtest.h>
@@ -105,4 +108,101 @@ TEST(runner, make_record_reports_contention_per_operation) {
   const auto rec = make_record(req, m);
   EXPECT_DOUBLE_EQ(rec.metrics["cas_failures_per_op"].get<double>(), 1.0);  // warm-up excluded
   EXPECT_EQ(rec.ops, 1000u);
+}
+
+namespace {
+// Virtual time that only ops move: what the runner measures is then exact.
+struct virtual_clock {
+  static inline std::atomic<std::uint64_t> t{0};
+  static std::uint64_t now() noexcept { return t.load(std::memory_order_relaxed); }
+  static void wait_until(std::uint64_t x) noexcept {
+    if (now() < x) t.store(x, std::memory_order_relaxed);
+  }
+  static void advance(std::uint64_t d) noexcept { t.fetch_add(d, std::memory_order_relaxed); }
+};
+}  // namespace
+
+TEST(runner_sampling, an_op_slow_at_every_32nd_position_shows_at_its_true_share) {
+  // Like a queue that allocates a block every 32 pushes: a fixed stride of 64
+  // would time either every slow op or none of them.
+  virtual_clock::t = 0;
+  runner_config cfg;
+  cfg.threads = 1;
+  cfg.ops = 64 * 8192;
+  cfg.warmup_fraction = 0;
+  cfg.sample_every = 64;
+  const auto m = run_workers_on<virtual_clock>(cfg, [](unsigned) {
+    return [](std::uint64_t i) { virtual_clock::advance(i % 32 == 0 ? 1000 : 10); };
+  });
+  ASSERT_EQ(m.ops, cfg.ops);
+  const double samples = static_cast<double>(m.latency.count());
+  EXPECT_NEAR(samples, static_cast<double>(cfg.ops) / 64, 0.05 * static_cast<double>(cfg.ops) / 64);
+  const double slow_share = static_cast<double>(m.latency.count_at_least(1000)) / samples;
+  EXPECT_NEAR(slow_share, 1.0 / 32, 0.2 / 32);
+  EXPECT_EQ(m.latency.percentile(0.5), 10u);
+  EXPECT_EQ(m.latency.percentile(0.99), 1000u);  // 3.1% of ops are slow: p99 is one of them
+  // Throughput is exact too: the run took the sum of the op costs.
+  EXPECT_DOUBLE_EQ(m.seconds, static_cast<double>(cfg.ops / 32 * (31 * 10 + 1000)) * 1e-9);
+  EXPECT_DOUBLE_EQ(m.mean_gap, 64.0);
+}
+
+TEST(runner_open_loop, a_stall_delays_every_op_due_during_it_and_each_one_counts) {
+  // Ops due every 1000 ns, each costs 500 ns; op 500 stalls 100 us. The 199
+  // ops due during the stall start late, queued behind it: their latencies
+  // from the intended start fall from 100 us to 1 us in steps of 500 ns. A
+  // closed-loop (coordinated-omission) measurement would show one slow op.
+  virtual_clock::t = 0;
+  runner_config cfg;
+  cfg.threads = 1;
+  cfg.ops = 10'000;
+  cfg.rate = 1e6;
+  cfg.warmup_fraction = 0;
+  const auto m = run_workers_on<virtual_clock>(cfg, [](unsigned) {
+    return [](std::uint64_t i) { virtual_clock::advance(i == 500 ? 100'500 : 500); };
+  });
+  EXPECT_EQ(m.ops, 10'000u);
+  EXPECT_EQ(m.latency.count(), 10'000u);  // every op, not a sample
+  EXPECT_EQ(m.latency.count_at_least(1000), 200u);  // the stalled op + the 199 it delayed: 2% of ops
+  EXPECT_EQ(m.latency.max(), 100'500u);
+  // p99 is the 101st largest latency: 100500 - 100 x 500.
+  EXPECT_GE(m.latency.percentile(0.99), 50'500u);
+  EXPECT_LE(static_cast<double>(m.latency.percentile(0.99)), 50'500 * (1 + latency_histogram::relative_error));
+  EXPECT_LE(static_cast<double>(m.latency.percentile(0.9)), 500 * (1 + latency_histogram::relative_error));
+  EXPECT_EQ(m.scheduled, 10'000u);
+  EXPECT_EQ(m.missed, 0u);
+  EXPECT_EQ(m.late, 197u);  // start lag 100000 - 500 j > 1000 ns for j = 1..197
+  EXPECT_EQ(m.start_lag.count_at_least(1), 199u);  // the others start exactly when due: the wait is precise
+}
+
+TEST(runner_open_loop, ops_still_due_when_the_run_ends_are_reported_as_missed) {
+  // 1 ms of schedule at 1 op/us = 1000 ops. Op 100 stalls 500 us; the backlog
+  // drains at 500 ns per op and the run ends with 100 ops never started.
+  virtual_clock::t = 0;
+  runner_config cfg;
+  cfg.threads = 1;
+  cfg.duration_seconds = 1e-3;
+  cfg.rate = 1e6;
+  cfg.warmup_fraction = 0;
+  const auto m = run_workers_on<virtual_clock>(cfg, [](unsigned) {
+    return [](std::uint64_t i) { virtual_clock::advance(i == 100 ? 500'500 : 500); };
+  });
+  EXPECT_EQ(m.scheduled, 1000u);
+  EXPECT_EQ(m.ops, 900u);  // ops 0..899 started before the end
+  EXPECT_EQ(m.missed, 100u);
+  EXPECT_EQ(m.late, 799u);
+  EXPECT_EQ(m.scheduled, m.ops + m.missed);
+}
+
+TEST(runner, make_record_puts_the_clock_figures_beside_the_percentiles) {
+  runner_config cfg;
+  cfg.threads = 1;
+  cfg.ops = 5000;
+  const auto m = run_workers(cfg, [](unsigned) { return [](std::uint64_t i) { asm volatile("" : : "r"(i)); }; });
+  run_options o;
+  const run_request req{o, "x", "y", 1, 0, "none", 1};
+  const auto rec = make_record(req, m);
+  EXPECT_GT(rec.latency.timer_cost_ns, 0.0);
+  EXPECT_GT(rec.latency.mean_ns, 0.0);
+  EXPECT_EQ(rec.latency.samples, m.latency.count());
+  EXPECT_EQ(rec.latency.below_timer, rec.latency.mean_ns < below_timer_factor * rec.latency.timer_cost_ns);
 }

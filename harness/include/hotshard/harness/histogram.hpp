@@ -41,6 +41,14 @@ class latency_histogram {
   [[nodiscard]] std::uint64_t max() const noexcept { return max_; }
   [[nodiscard]] std::uint64_t min() const noexcept { return count_ ? min_ : 0; }
 
+  // How many recorded values fall in v's bucket or above: exactly the count
+  // of values >= v when v is a bucket's lower edge (any v below 128).
+  [[nodiscard]] std::uint64_t count_at_least(std::uint64_t v) const noexcept {
+    std::uint64_t n = 0;
+    for (std::size_t i = index_of(v); i < counts_.size(); ++i) n += counts_[i];
+    return n;
+  }
+
   // The value at quantile q in [0, 1]: the upper edge of the bucket that holds
   // the q-th recorded value, clamped to the exact max. 0 when empty.
   [[nodiscard]] std::uint64_t percentile(double q) const noexcept {

@@ -6,9 +6,11 @@
 // give the median, min and max of ops_per_sec over repetitions, the ratio of
 // the median to the best contender's median in the same (scenario, threads,
 // workload, knobs) group, and — when the scenario names a calibrate limit and
-// a calibrate record for it exists — the median as a percentage of the limit
-// measured at the same thread count (else the nearest thread count below,
-// else the smallest above).
+// a calibrate record for it exists at the same thread count, measured with no
+// more threads than cores — the median as a percentage of that limit (no
+// limit is borrowed from another thread count). Scenario metrics and latency
+// figures are medians over the repetitions too; every repetition stays in
+// the JSON.
 #pragma once
 
 #include <hotshard/harness/scenario.hpp>
@@ -73,7 +75,7 @@ struct summary_row {
   std::string limit;                        // calibrate impl named by the scenario, "" if none
   std::optional<double> percent_of_limit;   // 100 x median / limit median
   latency_summary latency;                  // medians over repetitions
-  nlohmann::json metrics;                   // repetition 0's metrics
+  nlohmann::json metrics;                   // each number: median over repetitions; the rest from repetition 0
 };
 
 // limit_of(scenario name) -> the calibrate impl it is a fraction of ("" = none).
@@ -85,8 +87,9 @@ using limit_lookup = std::function<std::string(const std::string&)>;
                                                  const std::vector<result_record>& calibration = {});
 
 [[nodiscard]] std::string to_csv(const std::vector<summary_row>& rows);
-// A human summary: command line, tool and machine, the calibrate figures,
-// then one table per scenario.
+// A human summary: command line, tool and machine, how runs were paired, the
+// fidelity verdict, the calibrate figures and what each limit means, then one
+// table per scenario.
 [[nodiscard]] std::string to_markdown(const results_document& d, const std::vector<summary_row>& rows,
                                       const std::string& command_line);
 // The compact table `run` prints on stdout.

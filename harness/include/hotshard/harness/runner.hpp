@@ -9,30 +9,40 @@
 //  3. All threads meet at a barrier; the clock starts when the last arrives.
 //  4. Measured loop: op(i) continues from where warm-up stopped, until this
 //     thread's share of --ops is done or --duration elapses (a stop flag
-//     that only the controller writes, checked every `check_every` ops).
+//     that only the controller writes, checked after each timed op).
 //  5. Each thread keeps its own op count, latency histogram and contention
 //     counts (detail::counting_stats) in its own padded slot; they are merged
 //     after all threads stopped, so the harness adds no shared writes to the
 //     measured loop.
-// Latency is sampled: one op in `sample_every` is timed in closed loop; with
-// sample_every = 0 (the default) each thread picks the power of two, 1..4096,
-// that keeps two clock reads per sample under ~1% of the op cost it measured
-// in warm-up (64 when there was no warm-up to measure). In open
-// loop (--rate) every op is scheduled at start + i·T/rate (threads staggered)
-// and its latency counts from that intended start, so a stall shows up in
-// the percentiles instead of silently delaying later requests (no
-// coordinated omission).
+// Latency (closed loop) is sampled at random gaps (timing.hpp, gap_sampler):
+// each op is timed independently with probability 1/mean_gap, so no op
+// position is favoured. mean_gap = sample_every, or with sample_every = 0
+// (the default) the gap, 1..4096, that keeps two clock reads per sample under
+// ~1% of the op cost measured in warm-up (64 when there was no warm-up). The
+// clock's own cost and resolution are measured at the start of every run and
+// travel with the result, beside the percentiles.
+// Open loop (--rate): this thread's op k is due at start + (k·T + t)/rate; the
+// thread sleeps, then spins, until it is due (no timer-slack overshoot), and
+// every op's latency counts from its intended start, so a stall shows up in
+// the percentiles of every op it delayed (no coordinated omission). Every
+// scheduled op is accounted for: `late` (started more than late_ns after it
+// was due) or, in duration mode, `missed` (due before the end of the run but
+// not started by then).
+// The clock is a template parameter of run_workers_on (see timing.hpp), so a
+// test can drive the runner with a virtual clock.
 #pragma once
 
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/harness/histogram.hpp>
 #include <hotshard/harness/scenario.hpp>
+#include <hotshard/harness/timing.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -47,9 +57,17 @@ struct measurement {
   std::uint64_t ops = 0;          // measured operations, all threads
   std::uint64_t warmup_ops = 0;   // untimed operations before the clock started, all threads
   double seconds = 0;             // wall time from the barrier to the last thread's stop
-  latency_histogram latency;      // sampled per-op latency, merged
+  latency_histogram latency;      // sampled per-op latency, merged (open loop: every op, from its intended start)
   detail::contention_counts contention;  // counting_stats deltas over the measured loop, merged
   std::vector<std::uint64_t> ops_per_thread;  // measured + warm-up calls of each thread
+  timer_info timer;               // the clock, measured at the start of the run (0: not measured)
+  double mean_gap = 0;            // closed loop: mean ops per timed op (thread average); 0: not sampled by the runner
+  // Open loop only.
+  bool open_loop = false;
+  std::uint64_t scheduled = 0;    // ops due within the run
+  std::uint64_t late = 0;         // started more than runner_config::late_ns after they were due
+  std::uint64_t missed = 0;       // due within the run, not started when it ended (duration mode)
+  latency_histogram start_lag;    // actual start - intended start: the wait's precision plus queueing
 
   [[nodiscard]] std::uint64_t total_calls() const noexcept { return ops + warmup_ops; }
   [[nodiscard]] double ops_per_sec() const noexcept { return seconds > 0 ? ops / seconds : 0; }
@@ -61,8 +79,10 @@ struct runner_config {
   double duration_seconds = 1.0;
   double warmup_fraction = 0.1;     // of ops or of duration (duration warm-up capped at 0.5 s)
   double rate = 0;                  // open loop total ops/s; 0 = closed loop
-  std::uint64_t sample_every = 0;   // closed loop: time one op in this many (power of two); 0 = adaptive
-  std::uint64_t check_every = 64;   // duration mode: look at the stop flag every this many ops
+  std::uint64_t sample_every = 0;   // closed loop: mean ops per timed op (random gaps); 0 = adaptive
+  std::uint64_t check_every = 64;   // duration-mode warm-up: look at the clock every this many ops
+  std::uint64_t seed = 1;           // of the per-thread sampling streams
+  std::uint64_t late_ns = 1000;     // open loop: a start this far past due counts as late
 
   static runner_config from(const run_request& r) {
     runner_config c;
@@ -70,47 +90,56 @@ struct runner_config {
     c.ops = r.options.ops;
     c.duration_seconds = r.options.duration_seconds;
     c.rate = r.options.rate;
+    c.seed = r.seed;
     return c;
   }
 };
 
 namespace detail_runner {
-// What one steady_clock::now() costs here, measured once per process.
+// What one steady clock read costs here (kept for callers of the old name).
 inline double clock_read_ns() {
-  static const double ns = [] {
-    using clock = std::chrono::steady_clock;
-    constexpr int reads = 2000;
-    // now() is an opaque call (vDSO): the compiler cannot drop the loop.
-    const auto t0 = clock::now();
-    for (int k = 0; k < reads; ++k) (void)clock::now();
-    const auto t1 = clock::now();
-    const double per = std::chrono::duration<double, std::nano>(t1 - t0).count() / (reads + 1);
-    return per > 0 ? per : 1.0;
-  }();
-  return ns;
+  const double c = steady_timer().cost_ns;
+  return c > 0 ? c : 1.0;
 }
 
-// The sampling period that keeps timing overhead near 1% of an op that
+// The mean sampling gap that keeps timing overhead near 1% of an op that
 // costs `op_ns`: 2 clock reads + a histogram increment per sample.
-inline std::uint64_t sample_period(double op_ns) {
+inline double sample_gap(double op_ns, double clock_ns) {
   if (!(op_ns > 0)) return 64;
-  const double want = (2.0 * clock_read_ns() + 2.0) / (0.01 * op_ns);
+  const double want = (2.0 * std::max(clock_ns, 1.0) + 2.0) / (0.01 * op_ns);
+  return std::clamp(std::ceil(want), 1.0, 4096.0);
+}
+// Old name: the power of two at or above sample_gap (still a valid mean gap).
+inline std::uint64_t sample_period(double op_ns) {
+  const double g = sample_gap(op_ns, clock_read_ns());
   std::uint64_t p = 1;
-  while (p < 4096 && static_cast<double>(p) < want) p <<= 1;
+  while (static_cast<double>(p) < g) p <<= 1;
   return p;
 }
 }  // namespace detail_runner
 
-template <class MakeWorker>
-measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
-  using clock = std::chrono::steady_clock;
+// Runs the workers on `Clock` (timing.hpp). Duration mode also needs Clock to
+// be one clock for all threads; tests with a per-thread virtual clock use ops mode.
+template <class Clock, class MakeWorker>
+measurement run_workers_on(const runner_config& cfg, MakeWorker&& make_worker) {
   const unsigned T = std::max(1u, cfg.threads);
+  // The cheapest of 4 short measurements: one preempted in the middle would inflate it.
+  timer_info timer = measure_timer<Clock>(128);
+  for (int k = 0; k < 3; ++k) {
+    const timer_info t = measure_timer<Clock>(128);
+    if (t.cost_ns < timer.cost_ns) timer.cost_ns = t.cost_ns;
+    if (t.resolution_ns > 0 && (timer.resolution_ns == 0 || t.resolution_ns < timer.resolution_ns))
+      timer.resolution_ns = t.resolution_ns;
+  }
 
   struct alignas(detail::prefetch_pair_bytes) slot {
     std::uint64_t measured = 0;
     std::uint64_t warmup = 0;
-    clock::time_point end{};
+    std::uint64_t end = 0;
+    double mean_gap = 0;
+    std::uint64_t scheduled = 0, late = 0, missed = 0;
     latency_histogram latency;
+    latency_histogram start_lag;
     detail::contention_counts contention;
   };
   std::vector<slot> slots(T);
@@ -118,11 +147,12 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
   // Carries no data, only "stop now": every access is relaxed. The results
   // are published by join(), not by this flag.
   std::atomic<bool> stop{false};
-  clock::time_point start{};
+  std::uint64_t start = 0;
   // The completion step runs once, when the last thread arrives: that instant
   // is the start of the measured interval for everyone.
-  std::barrier ready(static_cast<std::ptrdiff_t>(T), [&]() noexcept { start = clock::now(); });
+  std::barrier ready(static_cast<std::ptrdiff_t>(T), [&]() noexcept { start = Clock::now(); });
   std::barrier started(static_cast<std::ptrdiff_t>(T) + 1);  // + the controller
+  const auto duration_ns = static_cast<std::uint64_t>(cfg.duration_seconds * 1e9);
 
   std::exception_ptr failure;
   std::mutex failure_mutex;
@@ -130,10 +160,7 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
   const auto share = [&](unsigned t) -> std::uint64_t {
     return cfg.ops / T + (t < cfg.ops % T ? 1 : 0);
   };
-  const auto ns_between = [](clock::time_point a, clock::time_point b) -> std::uint64_t {
-    const auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
-    return d > 0 ? static_cast<std::uint64_t>(d) : 0;
-  };
+  const auto ns_between = [](std::uint64_t a, std::uint64_t b) -> std::uint64_t { return b > a ? b - a : 0; };
 
   // One worker: build its op, warm up, meet at the barrier, run the measured loop.
   auto worker = [&](unsigned t) {
@@ -147,87 +174,107 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
       stop.store(true, std::memory_order_relaxed);
     };
     std::optional<std::decay_t<decltype(make_worker(0u))>> op;
-    std::uint64_t sample_every = cfg.sample_every;
+    double mean_gap = static_cast<double>(cfg.sample_every);
     try {
       op.emplace(make_worker(t));
-      const auto w0 = clock::now();
+      const std::uint64_t w0 = Clock::now();
       if (cfg.ops > 0) {
         const auto n = static_cast<std::uint64_t>(static_cast<double>(share(t)) * cfg.warmup_fraction);
         for (; i < n; ++i) (*op)(i);
       } else if (cfg.warmup_fraction > 0) {
-        const auto until = clock::now() + std::chrono::duration<double>(
-                                              std::min(0.5, cfg.duration_seconds * cfg.warmup_fraction));
-        while (clock::now() < until)
+        const std::uint64_t until =
+            Clock::now() + static_cast<std::uint64_t>(1e9 * std::min(0.5, cfg.duration_seconds * cfg.warmup_fraction));
+        while (Clock::now() < until)
           for (std::uint64_t k = 0; k < cfg.check_every; ++k) (*op)(i++);
       }
-      if (sample_every == 0) {
-        const double warm_ns = std::chrono::duration<double, std::nano>(clock::now() - w0).count();
-        sample_every = i > 0 ? detail_runner::sample_period(warm_ns / static_cast<double>(i)) : 64;
+      if (!(mean_gap >= 1)) {
+        const auto warm_ns = static_cast<double>(Clock::now() - w0);
+        mean_gap = i > 0 ? detail_runner::sample_gap(warm_ns / static_cast<double>(i), timer.cost_ns) : 64;
       }
     } catch (...) {
       fail();
     }
-    if (sample_every == 0 || (sample_every & (sample_every - 1)) != 0) sample_every = 64;
+    if (!(mean_gap >= 1)) mean_gap = 64;
     s.warmup = i;
+    s.mean_gap = mean_gap;
+    gap_sampler gaps(mean_gap, detail::mix64(cfg.seed) + t);
     ready.arrive_and_wait();
     started.arrive_and_wait();
     const auto base = detail::counting_stats::local();
     std::uint64_t done = 0;
     auto timed_op = [&] {
-      const auto t0 = clock::now();
+      const std::uint64_t t0 = Clock::now();
       (*op)(i++);
-      s.latency.record(ns_between(t0, clock::now()));
+      s.latency.record(ns_between(t0, Clock::now()));
+    };
+    // Untimed ops: the harness's per-op cost is what this loop adds (see
+    // calibrate/null); unrolled so that is well under a cycle.
+    auto untimed = [&](std::uint64_t n) {
+#pragma GCC unroll 8
+      for (std::uint64_t j = 0; j < n; ++j) (*op)(i + j);
+      i += n;
     };
     if (ok) {
       try {
         if (cfg.rate > 0) {
+          precise_sleep_scope precise;
           // Open loop: this thread's op k is due at start + (k·T + t)/rate.
           const double period_ns = 1e9 * T / cfg.rate;
           const double offset_ns = 1e9 * t / cfg.rate;
-          for (std::uint64_t k = 0;; ++k) {
-            if (cfg.ops > 0 ? k >= share(t) : stop.load(std::memory_order_relaxed)) break;
-            const auto due = start + std::chrono::nanoseconds(
-                                         static_cast<std::int64_t>(offset_ns + period_ns * static_cast<double>(k)));
-            while (clock::now() < due) {
-              if (due - clock::now() > std::chrono::microseconds(50))
-                std::this_thread::sleep_for(std::chrono::microseconds(20));
-              if (cfg.ops == 0 && stop.load(std::memory_order_relaxed)) break;
-            }
-            if (cfg.ops == 0 && stop.load(std::memory_order_relaxed)) break;
+          const auto due_of = [&](std::uint64_t k) {
+            return start + static_cast<std::uint64_t>(offset_ns + period_ns * static_cast<double>(k));
+          };
+          const bool by_count = cfg.ops > 0;
+          const std::uint64_t deadline = start + duration_ns;
+          std::uint64_t k = 0;
+          for (;; ++k) {
+            if (by_count ? k >= share(t) : due_of(k) >= deadline) break;
+            if (stop.load(std::memory_order_relaxed)) break;
+            const std::uint64_t due = due_of(k);
+            Clock::wait_until(due);
+            const std::uint64_t begin = Clock::now();
+            if (!by_count && begin >= deadline) break;  // the run is over: k and the rest are missed
             (*op)(i++);
-            s.latency.record(ns_between(due, clock::now()));
+            s.latency.record(ns_between(due, Clock::now()));
+            const std::uint64_t lag = ns_between(due, begin);
+            s.start_lag.record(lag);
+            if (lag > cfg.late_ns) ++s.late;
             ++done;
           }
+          // Everything due within the run counts, run or not.
+          std::uint64_t scheduled = share(t);
+          if (!by_count) {
+            const double span = static_cast<double>(duration_ns) - offset_ns;
+            scheduled = span > 0 ? static_cast<std::uint64_t>(std::ceil(span / period_ns)) : 0;
+            while (scheduled > 0 && due_of(scheduled - 1) >= deadline) --scheduled;  // rounding, both ways
+            while (due_of(scheduled) < deadline) ++scheduled;
+          }
+          scheduled = std::max(scheduled, done);
+          s.scheduled = scheduled;
+          s.missed = scheduled - done;
         } else if (cfg.ops > 0) {
-          // One timed op, then a run of untimed ones in a loop with no branch
-          // but its own bound: the harness's per-op cost is an increment and
-          // a compare (see calibrate/null).
           const std::uint64_t n = share(t);
           while (done < n) {
+            const std::uint64_t run = std::min(gaps.next() - 1, n - done);
+            untimed(run);
+            done += run;
+            if (done == n) break;
             timed_op();
-            const std::uint64_t run = std::min(sample_every - 1, n - done - 1);
-            for (std::uint64_t j = 0; j < run; ++j) (*op)(i + j);
-            i += run;
-            done += run + 1;
+            ++done;
           }
         } else {
-          // Blocks of whole sampling periods, at least check_every ops each,
-          // between two looks at the stop flag.
-          const std::uint64_t periods = std::max<std::uint64_t>(1, (cfg.check_every + sample_every - 1) / sample_every);
           while (!stop.load(std::memory_order_relaxed)) {
-            for (std::uint64_t b = 0; b < periods; ++b) {
-              timed_op();
-              for (std::uint64_t j = 0; j < sample_every - 1; ++j) (*op)(i + j);
-              i += sample_every - 1;
-            }
-            done += periods * sample_every;
+            const std::uint64_t gap = gaps.next();
+            untimed(gap - 1);
+            timed_op();
+            done += gap;
           }
         }
       } catch (...) {
         fail();
       }
     }
-    s.end = clock::now();
+    s.end = Clock::now();
     s.measured = done;
     const auto& now = detail::counting_stats::local();
     s.contention.cas_failures = now.cas_failures - base.cas_failures;
@@ -241,12 +288,11 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
   started.arrive_and_wait();
   if (cfg.ops == 0) {
     // Poll so that a worker's failure (which raises `stop`) ends the run early.
-    const auto deadline = start + std::chrono::duration_cast<clock::duration>(
-                                      std::chrono::duration<double>(cfg.duration_seconds));
+    const std::uint64_t deadline = start + duration_ns;
     while (!stop.load(std::memory_order_relaxed)) {
-      const auto now = clock::now();
+      const std::uint64_t now = Clock::now();
       if (now >= deadline) break;
-      std::this_thread::sleep_for(std::min<clock::duration>(deadline - now, std::chrono::milliseconds(20)));
+      std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<std::uint64_t>(deadline - now, 20'000'000)));
     }
     stop.store(true, std::memory_order_relaxed);
   }
@@ -254,21 +300,35 @@ measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
   if (failure) std::rethrow_exception(failure);
 
   measurement m;
-  clock::time_point last = start;
+  m.timer = timer;
+  m.open_loop = cfg.rate > 0;
+  std::uint64_t last = start;
   for (const auto& s : slots) {
     m.ops += s.measured;
     m.warmup_ops += s.warmup;
     m.latency.merge(s.latency);
+    m.start_lag.merge(s.start_lag);
     m.contention += s.contention;
     m.ops_per_thread.push_back(s.measured + s.warmup);
+    m.scheduled += s.scheduled;
+    m.late += s.late;
+    m.missed += s.missed;
+    m.mean_gap += m.open_loop ? 1.0 / T : s.mean_gap / T;
     last = std::max(last, s.end);
   }
-  m.seconds = std::chrono::duration<double>(last - start).count();
+  m.seconds = static_cast<double>(last - start) * 1e-9;
   return m;
 }
 
+template <class MakeWorker>
+measurement run_workers(const runner_config& cfg, MakeWorker&& make_worker) {
+  return run_workers_on<steady_ns_clock>(cfg, std::forward<MakeWorker>(make_worker));
+}
+
 // The record every scenario returns: measurement + scenario metrics, with the
-// contention counts added as `cas_failures_per_op`, `spins_per_op`, `waits_per_op`.
+// contention counts added as `cas_failures_per_op`, `spins_per_op`, `waits_per_op`,
+// the clock's figures and the sampling gap beside the percentiles, and in open
+// loop `scheduled`, `late`, `missed` and the start-lag percentiles.
 inline result_record make_record(const run_request& r, const measurement& m,
                                  nlohmann::json metrics = nlohmann::json::object()) {
   result_record rec;
@@ -281,6 +341,24 @@ inline result_record make_record(const run_request& r, const measurement& m,
   rec.seconds = m.seconds;
   rec.ops_per_sec = m.ops_per_sec();
   rec.latency = latency_summary::of(m.latency);
+  rec.latency.samples = m.latency.count();
+  rec.latency.mean_gap = m.mean_gap;
+  // Measurements built by hand (not by run_workers) carry no timer figures: the process's.
+  const timer_info timer = m.timer.cost_ns > 0 || m.timer.resolution_ns > 0 ? m.timer : steady_timer();
+  rec.latency.timer_cost_ns = timer.cost_ns;
+  rec.latency.timer_resolution_ns = timer.resolution_ns;
+  if (!m.open_loop && m.ops > 0) {
+    rec.latency.mean_ns = m.seconds * 1e9 * r.threads / static_cast<double>(m.ops);
+    rec.latency.below_timer = rec.latency.mean_ns < below_timer_factor * timer.cost_ns;
+  }
+  if (m.open_loop) {
+    metrics["scheduled"] = m.scheduled;
+    metrics["late"] = m.late;
+    metrics["missed"] = m.missed;
+    metrics["start_lag_p50_ns"] = m.start_lag.percentile(0.5);
+    metrics["start_lag_p99_ns"] = m.start_lag.percentile(0.99);
+    metrics["start_lag_max_ns"] = m.start_lag.max();
+  }
   const double per = m.ops ? 1.0 / static_cast<double>(m.ops) : 0.0;
   metrics["cas_failures_per_op"] = static_cast<double>(m.contention.cas_failures) * per;
   metrics["spins_per_op"] = static_cast<double>(m.contention.spins) * per;

@@ -59,10 +59,32 @@ struct run_request {
   std::uint64_t seed = 1;  // derived from options.seed and repetition: each repetition differs
 };
 
+// An op whose mean cost (from throughput) is under this many clock reads is
+// reported as below the timer's resolution: its percentiles would mostly be
+// the clock's own cost.
+inline constexpr double below_timer_factor = 3.0;
+
+// Percentiles (ns) and what they can be trusted for: the clock they were
+// taken with and, in closed loop, the op's mean cost from throughput. When
+// that mean is under a few clock reads (`below_timer`), the percentiles are
+// mostly the clock's own cost and reports show the mean instead.
 struct latency_summary {
   std::uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+  std::uint64_t samples = 0;         // timed ops behind the percentiles
+  double mean_gap = 0;               // ops per timed op (1 = every op); 0 = unknown
+  double timer_cost_ns = 0;          // one clock read; 0 = unknown
+  double timer_resolution_ns = 0;    // smallest clock step seen; 0 = unknown
+  double mean_ns = 0;                // closed loop: threads x seconds / ops; 0 = not applicable
+  bool below_timer = false;          // mean_ns < below_timer_factor x timer_cost_ns
   static latency_summary of(const latency_histogram& h) {
-    return {h.percentile(0.50), h.percentile(0.90), h.percentile(0.99), h.percentile(0.999), h.max()};
+    latency_summary s;
+    s.p50 = h.percentile(0.50);
+    s.p90 = h.percentile(0.90);
+    s.p99 = h.percentile(0.99);
+    s.p999 = h.percentile(0.999);
+    s.max = h.max();
+    s.samples = h.count();
+    return s;
   }
 };
 
@@ -100,8 +122,11 @@ struct scenario {
   std::string default_workload;
   std::vector<implementation_info> impls;  // the family's contender registry
   std::vector<knob_info> knobs;            // accepted --set keys
-  // Which limit from `calibrate` this scenario's throughput is a fraction of:
-  // "private_increment", "contended_rmw" or "" (none).
+  // Which limit from `calibrate` bounds this scenario's operation, if any:
+  // "private_increment", "contended_rmw" or "" (none, the default). Name one
+  // only where every implementation's op must do at least what the limit
+  // measures (summary.md explains each limit); % of limit is then shown only
+  // at thread counts where calibrate measured it (never above the core count).
   std::string limit;
   std::function<result_record(const run_request&)> run;
   // What `suite` runs for this scenario: one run_options per step (threads,

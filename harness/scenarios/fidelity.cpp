@@ -1,0 +1,171 @@
+// Scenario `fidelity`: the harness measuring operations whose cost is known,
+// so a run can say whether its own figures are to be trusted. `suite` runs it
+// first and summary.md shows the verdict of every check.
+//
+// Contenders (each op busy-waits on the runner's clock, so its cost does not
+// depend on the CPU's speed; --set base_ns, stall_ns, delay_ns change them):
+//  spin   every op takes base_ns (1 µs).
+//  stall  every op takes base_ns, every k-th call of a thread (k = 50, its own
+//         call count) stalls stall_ns (50 µs): 2% of ops, so p99 is a stall.
+//  queue  like a queue that allocates a block every 32 pushes: op i takes
+//         delay_ns (20 µs) when i is a multiple of 32, else base_ns. A
+//         sampler that times ops at a fixed power-of-two stride sees every
+//         delay or none; the checks want 1/32 of the samples.
+//  tiny   an op of a few instructions: its percentiles would be the clock's
+//         own cost, so the record must say it is below the timer.
+// Checks (metrics.checks: name, expected, measured, tolerance, pass):
+// throughput = threads x 1e9 / mean op ns (±10%; the ops busy-wait on wall
+// time, so a thread that loses its core to another process fails this: the
+// machine was too busy to measure), p50 and p99 against the op's known cost
+// plus one clock read (±10%), the share of timed ops that were slow (within 2x
+// of the slow cost) against its known share (±30%: a few hundred samples per
+// run), and tiny's below-timer flag. `pass` = all.
+#include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/harness/timing.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hotshard::harness {
+namespace {
+
+constexpr std::uint64_t stall_every = 50;
+constexpr std::uint64_t queue_block = 32;
+
+void spin_for(std::uint64_t ns) noexcept {
+  const std::uint64_t until = steady_ns_clock::now() + ns;
+  while (steady_ns_clock::now() < until) {
+  }
+}
+
+struct costs {
+  std::uint64_t base, stall, delay;
+};
+
+costs costs_of(const run_request& r) {
+  costs c{r.options.knob_u64("base_ns", 1000), r.options.knob_u64("stall_ns", 50'000),
+          r.options.knob_u64("delay_ns", 20'000)};
+  if (c.base < 100 || c.base > 1'000'000) throw usage_error("--set base_ns: 100 .. 1000000 accepted");
+  if (c.stall < 4 * c.base) throw usage_error("--set stall_ns: must be at least 4 x base_ns");
+  if (c.delay < 4 * c.base) throw usage_error("--set delay_ns: must be at least 4 x base_ns");
+  return c;
+}
+
+struct checker {
+  nlohmann::json list = nlohmann::json::array();
+  bool all = true;
+  void add(const std::string& name, const std::string& what, const std::string& unit, double expected,
+           double measured, double tolerance) {
+    const bool pass = std::fabs(measured - expected) <= tolerance * std::fabs(expected);
+    all = all && pass;
+    list.push_back({{"name", name},
+                    {"what", what},
+                    {"unit", unit},
+                    {"expected", expected},
+                    {"measured", measured},
+                    {"tolerance", tolerance},
+                    {"pass", pass}});
+  }
+};
+
+template <class Op>
+result_record run_known(const run_request& r, Op op, double mean_ns, std::uint64_t typical_ns,
+                        std::uint64_t slow_ns, double slow_share) {
+  const auto m = run_workers(runner_config::from(r), [&](unsigned) { return op; });
+  auto rec = make_record(r, m);
+  checker c;
+  // A timed op's latency includes one clock read (the first read of the pair).
+  const double clock_ns = rec.latency.timer_cost_ns;
+  c.add("throughput", "ops/s = threads x 1e9 / mean op ns", "ops/s", r.threads * 1e9 / mean_ns, rec.ops_per_sec, 0.10);
+  c.add("p50", "median latency = the common op's cost + one clock read", "ns",
+        static_cast<double>(typical_ns) + clock_ns, static_cast<double>(rec.latency.p50), 0.10);
+  const std::uint64_t p99_ns = slow_share > 0.01 ? slow_ns : typical_ns;
+  c.add("p99", slow_share > 0.01 ? "p99 = the slow op's cost + one clock read (slow ops are over 1%)"
+                                 : "p99 = the op's cost + one clock read",
+        "ns", static_cast<double>(p99_ns) + clock_ns, static_cast<double>(rec.latency.p99), 0.10);
+  if (slow_share > 0) {
+    // Slow = within a factor of 2 of the slow cost: a preempted op (ms) is not one.
+    const double samples = static_cast<double>(m.latency.count());
+    const auto band = m.latency.count_at_least(slow_ns / 2) - m.latency.count_at_least(2 * slow_ns);
+    const double share = samples > 0 ? static_cast<double>(band) / samples : 0;
+    c.add("slow_share", "share of timed ops that were slow (no aliasing)", "", slow_share, share, 0.30);
+  }
+  rec.metrics["checks"] = std::move(c.list);
+  rec.metrics["pass"] = c.all;
+  return rec;
+}
+
+result_record run_tiny(const run_request& r) {
+  const auto m = run_workers(runner_config::from(r), [](unsigned) {
+    return [x = std::uint64_t{1}](std::uint64_t i) mutable {
+      x = x * 0x9e3779b97f4a7c15ULL + i;
+      asm volatile("" : : "r"(x));
+    };
+  });
+  auto rec = make_record(r, m);
+  checker c;
+  c.add("below_timer", "an op cheaper than a few clock reads is flagged (1 = flagged)", "", 1.0,
+        rec.latency.below_timer ? 1.0 : 0.0, 0.0);
+  rec.metrics["checks"] = std::move(c.list);
+  rec.metrics["pass"] = c.all;
+  return rec;
+}
+
+result_record run_fidelity(const run_request& r) {
+  const costs k = costs_of(r);
+  if (r.impl == "spin") {
+    return run_known(r, [b = k.base](std::uint64_t) { spin_for(b); }, static_cast<double>(k.base), k.base, 0, 0);
+  }
+  if (r.impl == "stall") {
+    const double mean = static_cast<double>(k.base) + static_cast<double>(k.stall) / stall_every;
+    return run_known(
+        r,
+        [k, calls = std::uint64_t{0}](std::uint64_t) mutable {
+          spin_for(++calls % stall_every == 0 ? k.stall : k.base);
+        },
+        mean, k.base, k.stall, 1.0 / stall_every);
+  }
+  if (r.impl == "queue") {
+    const double mean = static_cast<double>(k.base) + static_cast<double>(k.delay) / queue_block;
+    return run_known(
+        r, [k](std::uint64_t i) { spin_for(i % queue_block == 0 ? k.delay : k.base); }, mean, k.base, k.delay,
+        1.0 / queue_block);
+  }
+  if (r.impl == "tiny") return run_tiny(r);
+  throw usage_error("--impl: '" + r.impl + "' is not an implementation of fidelity");
+}
+
+scenario make_fidelity_scenario() {
+  scenario s;
+  s.name = "fidelity";
+  s.family = "harness";
+  s.description =
+      "self-check: synthetic ops of known cost (spin: base_ns; stall: base_ns with a stall_ns stall every 50th call; "
+      "queue: delay_ns every 32nd op; tiny: below the timer). metrics.checks compares throughput, p50, p99 and the "
+      "slow share with the known values; pass = every check within tolerance.";
+  s.default_workload = "none";
+  s.impls = {{"spin", "every op busy-waits base_ns (1 µs)"},
+             {"stall", "base_ns, and every 50th call of a thread stalls stall_ns (50 µs)"},
+             {"queue", "op i takes delay_ns (20 µs) when i is a multiple of 32, else base_ns"},
+             {"tiny", "a few instructions: must be reported below the timer's resolution"}};
+  s.knobs = {{"base_ns", "the common op's cost, ns", "1000"},
+             {"stall_ns", "stall's slow call, ns", "50000"},
+             {"delay_ns", "queue's slow op (every 32nd), ns", "20000"}};
+  s.run = run_fidelity;
+  s.suite = [](bool full) {
+    run_options o;
+    o.threads = {1};
+    o.duration_seconds = full ? 1.0 : 0.3;
+    return std::vector<run_options>{o};
+  };
+  return s;
+}
+
+}  // namespace
+
+HOTSHARD_REGISTER_SCENARIO(make_fidelity_scenario());
+
+}  // namespace hotshard::harness
