@@ -9,6 +9,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libtbb-dev libconcurrentqueue-dev libboost-dev libjemalloc-dev
   nlohmann-json3-dev libcli11-dev python3-matplotlib
+  spin  # model checker: models/*.pml via scripts/spin-check.sh
+  gcc   # compiles spin's generated verifier (pan.c)
 )
 
 missing=()

@@ -19,16 +19,34 @@
 //    that window get the same exception without a backend call), then the
 //    next caller loads again; a failed refresh keeps the old value;
 //  - invalidate(key): drops the entry, makes the in-flight load of the key (if
-//    any) not joinable and not stored (a tombstone carries the invalidation
-//    sequence number, a load that started before it is not cached).
+//    any) not joinable (single_flight::forget) and not stored: each shard
+//    keeps 64 invalidation epochs indexed by key hash; a get reads its key's
+//    epoch when it starts, invalidate bumps it, and a load (or refresh)
+//    stores only if the epoch is unchanged, all under the shard mutex. An
+//    epoch is never evicted or overwritten (the tombstone it replaces could
+//    be, and then a load begun before the invalidation was cached: the
+//    refresh race of ben-manes/caffeine#193). Keys sharing an epoch cost
+//    each other at worst a spare miss.
 // Clock and random source are injectable (options::clock_ns, uniform01), so
 // tests are deterministic. `coalesce = false` turns single-flight off: the
 // "ttl_cache" baseline of the benchmarks (with grace = 0, beta = 0).
 //
+// Bounds and bad input: size() never exceeds capacity (with more shards than
+// capacity, only `capacity` shards are used; the per-shard limits add up to
+// capacity). ttl / negative_ttl = nanoseconds::max() never expire (expiry
+// saturates). The constructor rejects capacity 0, shards outside [1, 65536],
+// negative durations, beta NaN / infinite / negative and flight_capacity
+// outside [1, 2^32] with std::invalid_argument naming the field. Sharding
+// and the maps hash with a per-instance seed (options::seed, random if empty).
+// The Stats policy is passed to the flight table (and its schedule_point, if
+// any, is also called between the cache's own steps: tests inject yields).
+//
 // Progress: get and invalidate are blocking (a shard mutex, O(1) work under
 // it; get also waits for a load in flight). stats is wait-free.
 // What a reader sees: a value at most ttl + grace old (as measured by the
-// injected clock), or one loaded by its own call or a concurrent one.
+// injected clock), or one loaded by its own call or a concurrent one — never
+// one loaded by a load that began before an invalidate(key) which returned
+// before the get began (tests/single_flight: regressions and the noise stress).
 // Memory ordering: values cross threads under the shard mutex or through
 // single_flight (see its header); the statistics are relaxed counters, exact
 // once the calls have returned.
@@ -37,6 +55,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/sf_timed_wait.hpp>
 #include <hotshard/single_flight.hpp>
 
 #include <algorithm>
@@ -254,9 +273,7 @@ class coalescing_cache {
     return o;
   }
 
-  static void step() noexcept {
-    if constexpr (requires { Stats::schedule_point(); }) Stats::schedule_point();
-  }
+  static void step() noexcept { detail::sf_schedule_point<Stats>(); }
   // a + b for b >= 0, saturating at `never` (ttl = nanoseconds::max() never expires).
   static std::int64_t sat_add(std::int64_t a, std::int64_t b) noexcept { return a > never - b ? never : a + b; }
 

@@ -13,10 +13,12 @@
 //    (fetch_add on refs) and check the key under the pin — a pinned slot is
 //    never freed, so the key cannot change under the check;
 //  - claim: one CAS on a free slot (refs 0) writes our tag and bumps the
-//    generation, so a stale observer of the old flight can never mistake the
-//    new one for it, and `published` (a generation) never matches early;
-//    the key is then published as PENDING and the whole window is scanned
-//    again. Two claims for one key are resolved Purcell–Harris style
+//    generation, then clears `published` to a value no generation has,
+//    publishes the key as PENDING and scans the window again. The clear makes
+//    the 16-bit generation safe to wrap: a solo flight frees without
+//    publishing, so without it a joiner 2^16 solo flights later saw a stale
+//    `published` equal to its generation (models/single_flight.pml: 2-bit
+//    generation; its mutant without the clear finds that bug). Two claims for one key are resolved Purcell–Harris style
 //    ("Non-blocking hashtables with open addressing", DISC 2005): the claim
 //    earlier in the window wins, a later PENDING claim is killed with fetch_or
 //    of a verdict bit, and a committed (LOADING) one is joined. Because the
@@ -46,6 +48,13 @@
 //  - stats (O(capacity)), capacity, window: wait-free. unsafe_slots_in_use:
 //    not thread-safe.
 //
+// Exceptions leave no slot held: a throwing Key copy or == after a claim
+// gives the claim back; a joiner's throwing Value copy leaves first; a
+// leader's throwing own copy still publishes the value to its joiners. Bad
+// capacity (not in [1, 2^32]) or window (not in [1, 32]) throw
+// std::invalid_argument. Keys hash with a per-instance seed (random unless
+// given). run_for: timeout <= 0 gives up at once; nanoseconds::max() waits.
+//
 // What callers see. A flight is joinable from its claim until its result is
 // published; later callers start a new flight (this is coalescing, not a
 // cache). Every caller of one flight gets a copy of the same value, or the
@@ -60,13 +69,17 @@
 // not run() its own key on the same table (it would wait for itself), and
 // Value must be copyable (every caller gets its own copy).
 //
-// Memory ordering: the claimer writes the key before the PENDING
-// fetch_add (seq_cst ⊇ release); a joiner's pin is an acq_rel RMW in the same
-// release sequence, so it sees the key. The leader writes the value or
+// Memory ordering: the claimer writes the key and clears `published` before
+// the PENDING fetch_add (seq_cst ⊇ release); a joiner's pin is an acq_rel RMW
+// in the same release sequence, so it sees both, and `published` can change
+// again only by its own flight's publish while the pin holds the slot. The leader writes the value or
 // exception before the release store of `published`; a waiter's acquire load
 // of `published` sees them. Every leave is acq_rel, so all reads of a flight
 // happen before the last leaver destroys it; the freer's release return of
 // the slot to FREE pairs with the next claimer's acquire CAS.
+// Tested: tests/single_flight (regressions of issue 12, and the stress tests
+// again with yields at every protocol step through Stats::schedule_point,
+// under TSan); the slot state machine is model-checked (models/README.md).
 #pragma once
 
 #include <hotshard/detail/backoff.hpp>
@@ -86,23 +99,12 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <utility>
 
 namespace hotshard {
-
-namespace detail {
-// A fresh random 64-bit seed: the default per-instance hash seed of the
-// single-flight table and the cache, so keys cannot be crafted in advance to
-// collide in one probe window or one shard (hash flooding).
-inline std::uint64_t sf_random_seed() {
-  std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-}
-}  // namespace detail
 
 enum class flight_status : std::uint8_t {
   loaded,     // this caller ran the loader (as leader, or alone on overflow)
@@ -176,7 +178,7 @@ class single_flight {
   template <class Loader>
   timed_flight_result<Value> run_for(const Key& key, std::chrono::nanoseconds timeout, Loader&& loader) {
     deadline_t deadline{};
-    outcome o = run_impl(key, loader, deadline_after(timeout, deadline));
+    outcome o = run_impl(key, loader, detail::sf_deadline_after(timeout, deadline));
     if (o.error) std::rethrow_exception(o.error);
     return timed_flight_result<Value>{o.status, std::move(o.value)};
   }
@@ -232,9 +234,8 @@ class single_flight {
   // Word layout. refs in the low bits so pin/leave are a plain ±1; a pin can
   // never carry into the state as long as fewer than 2^20/3 threads run (each
   // holds at most three refs at once: its own flight, a scan pin, a join).
-  // The 16-bit generation only has to differ between a flight and the ones
-  // before it while somebody pins it (and a pin stops reuse), so wrap-around
-  // is harmless. The 23-bit tag is the top of the key's hash: a mismatch
+  // The 16-bit generation may wrap: a joiner never relies on it alone, since
+  // the claim clears `published` (see the top of the file). The 23-bit tag is the top of the key's hash: a mismatch
   // rules a slot out without touching its payload.
   static constexpr std::uint64_t ref_mask = (std::uint64_t{1} << 20) - 1;
   static constexpr unsigned state_shift = 20;
@@ -286,11 +287,7 @@ class single_flight {
   static constexpr std::uint32_t no_result = 0xffffffff;
   static_assert((gen_mask >> gen_shift) < no_result);
 
-  // Optional test hook: a Stats policy with a static schedule_point() gets a
-  // call between the protocol's steps (the tests yield there: schedule noise).
-  static void step() noexcept {
-    if constexpr (requires { Stats::schedule_point(); }) Stats::schedule_point();
-  }
+  static void step() noexcept { detail::sf_schedule_point<Stats>(); }
 
   std::uint64_t hash_of(const Key& key) const { return detail::seeded_hash(detail::hash_key(key, hash_), seed_); }
 
@@ -304,19 +301,6 @@ class single_flight {
     }
   }
 
-  static const std::chrono::steady_clock::time_point* deadline_after(std::chrono::nanoseconds timeout,
-                                                                     std::chrono::steady_clock::time_point& out) {
-    using clock = std::chrono::steady_clock;
-    const auto now = clock::now();
-    if (timeout <= std::chrono::nanoseconds::zero()) {
-      out = now;
-    } else if (timeout >= std::chrono::duration_cast<std::chrono::nanoseconds>(clock::time_point::max() - now)) {
-      return nullptr;  // saturates: no deadline at all
-    } else {
-      out = now + std::chrono::duration_cast<clock::duration>(timeout);
-    }
-    return &out;
-  }
 
   struct alignas(detail::cache_line_bytes) word_line {
     std::array<std::atomic<std::uint64_t>, words_per_line> w{};
