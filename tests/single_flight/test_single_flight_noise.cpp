@@ -90,7 +90,9 @@ TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_und
   // loads alone (overflow, allowed by the contract): such a load is no
   // flight and may overlap one. Flights themselves must never overlap.
   const auto overflow = sf.stats().overflow;
-  if (overflow == 0) EXPECT_EQ(overlaps.load(), 0u);
+  if (overflow == 0) {
+    EXPECT_EQ(overlaps.load(), 0u);
+  }
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
 
