@@ -17,6 +17,8 @@ packages=(
   liblzma-dev zlib1g-dev libzstd-dev xz-utils gzip zstd
   # the fuzz preset: clang 14 with libFuzzer and the sanitizer runtimes
   clang-14 libfuzzer-14-dev libclang-rt-14-dev
+  spin  # model checker: models/*.pml via scripts/spin-check.sh
+  gcc   # compiles spin's generated verifier (pan.c)
 )
 
 optional_packages=(

@@ -13,10 +13,12 @@
 //    (fetch_add on refs) and check the key under the pin — a pinned slot is
 //    never freed, so the key cannot change under the check;
 //  - claim: one CAS on a free slot (refs 0) writes our tag and bumps the
-//    generation, so a stale observer of the old flight can never mistake the
-//    new one for it, and `published` (a generation) never matches early;
-//    the key is then published as PENDING and the whole window is scanned
-//    again. Two claims for one key are resolved Purcell–Harris style
+//    generation, then clears `published` to a value no generation has,
+//    publishes the key as PENDING and scans the window again. The clear makes
+//    the 16-bit generation safe to wrap: a solo flight frees without
+//    publishing, so without it a joiner 2^16 solo flights later saw a stale
+//    `published` equal to its generation (models/single_flight.pml: 2-bit
+//    generation; its mutant without the clear finds that bug). Two claims for one key are resolved Purcell–Harris style
 //    ("Non-blocking hashtables with open addressing", DISC 2005): the claim
 //    earlier in the window wins, a later PENDING claim is killed with fetch_or
 //    of a verdict bit, and a committed (LOADING) one is joined. Because the
@@ -46,6 +48,13 @@
 //  - stats (O(capacity)), capacity, window: wait-free. unsafe_slots_in_use:
 //    not thread-safe.
 //
+// Exceptions leave no slot held: a throwing Key copy or == after a claim
+// gives the claim back; a joiner's throwing Value copy leaves first; a
+// leader's throwing own copy still publishes the value to its joiners. Bad
+// capacity (not in [1, 2^32]) or window (not in [1, 32]) throw
+// std::invalid_argument. Keys hash with a per-instance seed (random unless
+// given). run_for: timeout <= 0 gives up at once; nanoseconds::max() waits.
+//
 // What callers see. A flight is joinable from its claim until its result is
 // published; later callers start a new flight (this is coalescing, not a
 // cache). Every caller of one flight gets a copy of the same value, or the
@@ -60,13 +69,17 @@
 // not run() its own key on the same table (it would wait for itself), and
 // Value must be copyable (every caller gets its own copy).
 //
-// Memory ordering: the claimer writes the key before the PENDING
-// fetch_add (seq_cst ⊇ release); a joiner's pin is an acq_rel RMW in the same
-// release sequence, so it sees the key. The leader writes the value or
+// Memory ordering: the claimer writes the key and clears `published` before
+// the PENDING fetch_add (seq_cst ⊇ release); a joiner's pin is an acq_rel RMW
+// in the same release sequence, so it sees both, and `published` can change
+// again only by its own flight's publish while the pin holds the slot. The leader writes the value or
 // exception before the release store of `published`; a waiter's acquire load
 // of `published` sees them. Every leave is acq_rel, so all reads of a flight
 // happen before the last leaver destroys it; the freer's release return of
 // the slot to FREE pairs with the next claimer's acquire CAS.
+// Tested: tests/single_flight (regressions of issue 12, and the stress tests
+// again with yields at every protocol step through Stats::schedule_point,
+// under TSan); the slot state machine is model-checked (models/README.md).
 #pragma once
 
 #include <hotshard/detail/backoff.hpp>
@@ -78,6 +91,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +99,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -129,9 +144,17 @@ class single_flight {
   static constexpr unsigned claim_yields = 16;
   static_assert(std::is_copy_constructible_v<Value>, "every caller of a flight receives a copy of its value");
 
-  explicit single_flight(std::size_t capacity = 1024, std::size_t window = 8)
-      : window_(std::clamp<std::size_t>(window, 1, max_window)),
-        mask_(round_up(std::max({capacity, window_, words_per_line})) - 1),
+  static constexpr std::size_t max_capacity = std::size_t{1} << 32;
+
+  // capacity in [1, 2^32] (rounded up to a power of two, at least 8 and at
+  // least the window), window in [1, 32]; anything else throws
+  // std::invalid_argument naming the field. `seed` keys the table's hash: a
+  // random one per instance by default, an explicit one for reproducible runs.
+  explicit single_flight(std::size_t capacity = 1024, std::size_t window = 8,
+                         std::uint64_t seed = detail::sf_random_seed())
+      : window_(checked_window(window)),
+        mask_(checked_size(capacity, window_) - 1),
+        seed_(seed),
         lines_(std::make_unique<word_line[]>((mask_ + 1) / words_per_line)),
         slots_(std::make_unique<slot[]>(mask_ + 1)) {}
 
@@ -150,10 +173,12 @@ class single_flight {
   // As run, but a caller that would wait longer than `timeout` for somebody
   // else's load returns timed_out instead. The leader is never timed out: its
   // own loader runs to completion (a loader cannot be interrupted from here).
+  // A timeout too long to represent as a deadline (nanoseconds::max()) means
+  // "wait as long as it takes"; a timeout <= 0 gives up at once.
   template <class Loader>
   timed_flight_result<Value> run_for(const Key& key, std::chrono::nanoseconds timeout, Loader&& loader) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    outcome o = run_impl(key, loader, &deadline);
+    deadline_t deadline{};
+    outcome o = run_impl(key, loader, detail::sf_deadline_after(timeout, deadline));
     if (o.error) std::rethrow_exception(o.error);
     return timed_flight_result<Value>{o.status, std::move(o.value)};
   }
@@ -161,7 +186,7 @@ class single_flight {
   // Detaches the flights of `key` now in the table: later callers start anew.
   // Returns whether there was one.
   bool forget(const Key& key) {
-    const std::uint64_t h = detail::hash_key(key, hash_);
+    const std::uint64_t h = hash_of(key);
     const std::uint64_t tag = tag_of_hash(h);
     bool found = false;
     for (std::size_t i = 0; i < window_; ++i) {
@@ -170,7 +195,7 @@ class single_flight {
       const std::uint64_t w = word.load(std::memory_order_acquire);  // (1) acquire: pairs with the release of (4)
       if (!joinable(w) || (w & tag_mask) != tag) continue;
       const std::uint64_t p = word.fetch_add(1, std::memory_order_acq_rel);  // (2) pin: same release sequence as (4)
-      if (joinable(p) && *slots_[idx].key == key) {
+      if (joinable(p) && key_matches(idx, key)) {
         word.fetch_or(forgotten_bit, std::memory_order_acq_rel);  // (2a) pairs with the pins (2) of later callers
         found = true;
       }
@@ -193,6 +218,7 @@ class single_flight {
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
   [[nodiscard]] std::size_t window() const noexcept { return window_; }
+  [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
 
   // Slots not free (a flight, or a pin). Exact only when no call is running.
   [[nodiscard]] std::size_t unsafe_slots_in_use() const noexcept {
@@ -208,9 +234,8 @@ class single_flight {
   // Word layout. refs in the low bits so pin/leave are a plain ±1; a pin can
   // never carry into the state as long as fewer than 2^20/3 threads run (each
   // holds at most three refs at once: its own flight, a scan pin, a join).
-  // The 16-bit generation only has to differ between a flight and the ones
-  // before it while somebody pins it (and a pin stops reuse), so wrap-around
-  // is harmless. The 23-bit tag is the top of the key's hash: a mismatch
+  // The 16-bit generation may wrap: a joiner never relies on it alone, since
+  // the claim clears `published` (see the top of the file). The 23-bit tag is the top of the key's hash: a mismatch
   // rules a slot out without touching its payload.
   static constexpr std::uint64_t ref_mask = (std::uint64_t{1} << 20) - 1;
   static constexpr unsigned state_shift = 20;
@@ -247,11 +272,35 @@ class single_flight {
     const bool verdict = (w & verdict_bit) != 0;
     return (st == st_pending && !verdict) || (st == st_loading && verdict);
   }
-  static std::size_t round_up(std::size_t n) noexcept {
-    std::size_t p = 1;
-    while (p < n) p <<= 1;
-    return p;
+  static std::size_t checked_window(std::size_t window) {
+    if (window < 1 || window > max_window) throw std::invalid_argument("single_flight: window must be in [1, 32]");
+    return window;
   }
+  static std::size_t checked_size(std::size_t capacity, std::size_t window) {
+    if (capacity < 1 || capacity > max_capacity)
+      throw std::invalid_argument("single_flight: capacity must be in [1, 2^32]");
+    return std::bit_ceil(std::max({capacity, window, words_per_line}));  // <= 2^32: cannot overflow
+  }
+  // A `published` value no generation (16 bits) can equal: the claimer stores
+  // it before its flight becomes joinable, so a joiner never mistakes the
+  // result of an earlier flight of the slot (whatever its generation) for its own.
+  static constexpr std::uint32_t no_result = 0xffffffff;
+  static_assert((gen_mask >> gen_shift) < no_result);
+
+  static void step() noexcept { detail::sf_schedule_point<Stats>(); }
+
+  std::uint64_t hash_of(const Key& key) const { return detail::seeded_hash(detail::hash_key(key, hash_), seed_); }
+
+  // Whether pinned slot idx holds `key`. A throwing operator== drops our pin first.
+  bool key_matches(std::size_t idx, const Key& key) {
+    try {
+      return *slots_[idx].key == key;
+    } catch (...) {
+      leave(idx);
+      throw;
+    }
+  }
+
 
   struct alignas(detail::cache_line_bytes) word_line {
     std::array<std::atomic<std::uint64_t>, words_per_line> w{};
@@ -260,7 +309,7 @@ class single_flight {
 
   // What only the owner, its joiners and the freer touch.
   struct alignas(detail::cache_line_bytes) slot {
-    std::atomic<std::uint32_t> published{0xffffffff};  // generation of the last flight that has a result
+    std::atomic<std::uint32_t> published{no_result};  // generation of this flight once it has a result
     std::atomic<std::uint32_t> timed_waiters{0};       // run_for callers asleep in sf_wait_until
     result_kind kind = result_kind::none;
     std::optional<Key> key;
@@ -284,14 +333,15 @@ class single_flight {
   // Pins slot idx if it holds a live flight of `key`; returns the pinned word.
   std::optional<std::uint64_t> try_pin(std::size_t idx, const Key& key, std::memory_order order) {
     const std::uint64_t p = word_at(idx).fetch_add(1, order);  // (2) pin: same release sequence as (4)
-    if (joinable(p) && *slots_[idx].key == key) return p;
+    step();
+    if (joinable(p) && key_matches(idx, key)) return p;
     leave(idx);
     return std::nullopt;
   }
 
   template <class Loader>
   outcome run_impl(const Key& key, Loader& loader, const deadline_t* deadline) {
-    const std::uint64_t h = detail::hash_key(key, hash_);
+    const std::uint64_t h = hash_of(key);
     const std::uint64_t tag = tag_of_hash(h);
     for (unsigned attempt = 0; attempt < max_attempts; ++attempt) {
       // Pass 1: join a live flight of this key, or note the free slots.
@@ -329,6 +379,7 @@ class single_flight {
           break;
         }
         Stats::cas_failure();
+        step();
         // Somebody claimed it first, most likely for this very key (a herd
         // claims the same first free slot): if the tag says so, give it a
         // bounded moment to show its key, then join it.
@@ -345,36 +396,52 @@ class single_flight {
       }
       if (own == npos) break;  // window full
       slot& mine = slots_[own];
-      mine.key.emplace(key);
-      // (4) seq_cst: publishes the key (release for the pins (2)) and is the
-      // store half of the Dekker pair with other claimers' scan loads (5).
-      word_at(own).fetch_add(state_delta(st_claimed, st_pending), std::memory_order_seq_cst);
       const std::uint32_t gen = gen_of(claimed);
+      // Relaxed: ordered before the release (4), which every joiner's pin acquires.
+      mine.published.store(no_result, std::memory_order_relaxed);
+      step();
+      try {
+        mine.key.emplace(key);
+      } catch (...) {
+        retire(own, gen, st_claimed);  // nobody can have joined a CLAIMED slot: it goes straight back to FREE
+        throw;
+      }
+      // (4) seq_cst: publishes the key and the cleared `published` (release
+      // for the pins (2)) and is the store half of the Dekker pair with other
+      // claimers' scan loads (5).
+      word_at(own).fetch_add(state_delta(st_claimed, st_pending), std::memory_order_seq_cst);
+      step();
       const std::size_t own_pos = (own - h) & mask_;
 
       std::size_t target = npos;
       std::uint64_t target_word = 0;
-      for (std::size_t i = 0; i < window_ && target == npos; ++i) {
-        const std::size_t idx = (h + i) & mask_;
-        if (idx == own) continue;
-        auto& word = word_at(idx);
-        const std::uint64_t w = word.load(std::memory_order_seq_cst);  // (5) seq_cst: Dekker with (4)
-        if (!joinable(w) || (w & tag_mask) != tag) continue;
-        const auto p = try_pin(idx, key, std::memory_order_seq_cst);
-        if (!p) continue;
-        if (state_of(*p) == st_loading || i < own_pos) {
-          target = idx;  // a committed flight, or a claim that beats ours: join it
-          target_word = *p;
-          break;
+      try {
+        for (std::size_t i = 0; i < window_ && target == npos; ++i) {
+          const std::size_t idx = (h + i) & mask_;
+          if (idx == own) continue;
+          auto& word = word_at(idx);
+          const std::uint64_t w = word.load(std::memory_order_seq_cst);  // (5) seq_cst: Dekker with (4)
+          if (!joinable(w) || (w & tag_mask) != tag) continue;
+          const auto p = try_pin(idx, key, std::memory_order_seq_cst);
+          if (!p) continue;
+          if (state_of(*p) == st_loading || i < own_pos) {
+            target = idx;  // a committed flight, or a claim that beats ours: join it
+            target_word = *p;
+            break;
+          }
+          // A later PENDING claim loses to ours, unless it committed first.
+          const std::uint64_t k = word.fetch_or(verdict_bit, std::memory_order_seq_cst);  // (6) races with commit (6a)
+          if (joinable(k) && state_of(k) == st_loading) {
+            target = idx;
+            target_word = k;
+            break;
+          }
+          leave(idx);
+          step();
         }
-        // A later PENDING claim loses to ours, unless it committed first.
-        const std::uint64_t k = word.fetch_or(verdict_bit, std::memory_order_seq_cst);  // (6) races with commit (6a)
-        if (joinable(k) && state_of(k) == st_loading) {
-          target = idx;
-          target_word = k;
-          break;
-        }
-        leave(idx);
+      } catch (...) {  // a throwing Key::operator== (try_pin dropped its pin): give our claim back
+        retire(own, gen, st_pending);
+        throw;
       }
       if (target == npos) {
         // (6a) seq_cst commit; a kill (6) ordered before it means we lost.
@@ -422,11 +489,20 @@ class single_flight {
     try {
       s.value.emplace(loader());
       s.kind = result_kind::value;
-      o.value.emplace(*s.value);
     } catch (...) {
       s.error = std::current_exception();
       s.kind = result_kind::error;
       o.error = s.error;
+    }
+    step();
+    // Our own copy: if it throws, the joiners still get the value and only we
+    // see the copy's exception.
+    if (s.kind == result_kind::value) {
+      try {
+        o.value.emplace(*s.value);
+      } catch (...) {
+        o.error = std::current_exception();
+      }
     }
     // Nobody joined (the common case without a herd): no waiter to publish
     // to, so one CAS frees the slot. A pin or forget makes it fail.
@@ -452,6 +528,7 @@ class single_flight {
     slot& s = slots_[idx];
     const bool done = s.kind != result_kind::aborted;
     s.published.store(gen, std::memory_order_seq_cst);  // (8) release: pairs with (9); seq_cst for (10)
+    step();
     const std::uint64_t old = word_at(idx).fetch_add(state_delta(from, done ? st_done : st_dead) - 1,
                                                      std::memory_order_acq_rel);  // pairs with the pins (2)
     if (refs_of(old) > 1) {
@@ -491,10 +568,18 @@ class single_flight {
     }
     std::optional<outcome> o;
     if (s.kind == result_kind::aborted && waited) Stats::spin();  // the wait was for nothing: a re-check
+    step();
     if (s.kind != result_kind::aborted) {
       o.emplace();
       o->status = flight_status::shared;
-      if (s.kind == result_kind::value) o->value.emplace(*s.value);
+      if (s.kind == result_kind::value) {
+        try {
+          o->value.emplace(*s.value);
+        } catch (...) {
+          leave(idx);  // a throwing copy must not keep the slot pinned
+          throw;
+        }
+      }
       o->error = s.error;
       s.joins.fetch_add(1, std::memory_order_relaxed);  // statistics only, no ordering
     }
@@ -503,6 +588,7 @@ class single_flight {
   }
 
   void leave(std::size_t idx) {
+    step();
     // acq_rel: our reads of the flight happen before whoever frees it.
     const std::uint64_t old = word_at(idx).fetch_sub(1, std::memory_order_acq_rel);
     if (refs_of(old) == 1) try_free(idx, old - 1);
@@ -525,6 +611,7 @@ class single_flight {
     if (!word.compare_exchange_strong(expected, generation_only(w) | (st_freeing << state_shift),
                                       std::memory_order_acq_rel, std::memory_order_relaxed))
       return;
+    step();
     s.key.reset();
     s.value.reset();
     s.error = nullptr;
@@ -538,6 +625,7 @@ class single_flight {
   [[no_unique_address]] Hash hash_{};
   std::size_t window_;
   std::size_t mask_;
+  std::uint64_t seed_;
   std::unique_ptr<word_line[]> lines_;
   std::unique_ptr<slot[]> slots_;
   detail::padded<std::atomic<std::uint64_t>> overflow_;

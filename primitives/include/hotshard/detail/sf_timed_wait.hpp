@@ -1,5 +1,13 @@
 // hotshard/detail/sf_timed_wait.hpp — a deadline-bounded wait on a 32-bit
-// atomic, for single_flight::run_for (owned by the single-flight family).
+// atomic, for single_flight::run_for, and the few other internals single_flight
+// and coalescing_cache share (owned by the single-flight family):
+//  - sf_deadline_after: run_for's saturating deadline;
+//  - sf_random_seed: the default per-instance hash seed, so keys cannot be
+//    crafted in advance to collide in one probe window or one shard (hash
+//    flooding); explicit seeds stay accepted for reproducible runs;
+//  - sf_schedule_point<Stats>: an optional test hook. A Stats policy with a
+//    static schedule_point() is called between the protocol's steps (tests
+//    yield there: schedule noise); without one the call compiles to nothing.
 //
 // Why this exists: C++20 std::atomic::wait has no timeout. On Linux we call
 // the futex syscall directly (FUTEX_WAIT_BITSET with an absolute
@@ -12,13 +20,16 @@
 // until the value changes or the deadline passes — it never spins a core, but
 // a wake-up may come up to 1 ms late.
 //
-// Progress: blocking (that is the point). `sf_wake_all` is wait-free (one syscall).
+// Progress: sf_wait_until is blocking (that is the point). `sf_wake_all` is
+// wait-free (one syscall); `sf_deadline_after` is wait-free (one clock read);
+// sf_random_seed reads std::random_device (may be a syscall).
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <random>
 #include <thread>
 
 #if defined(__linux__)
@@ -61,6 +72,34 @@ inline bool sf_wait_until(std::atomic<std::uint32_t>& a, std::uint32_t old,
   }
   return true;
 #endif
+}
+
+// The deadline of run_for(timeout), saturating: `storage` set to now for a
+// timeout <= 0 (give up at once), now + timeout otherwise; nullptr (wait as
+// long as it takes) when now + timeout would overflow the clock, e.g. for
+// nanoseconds::max().
+inline const std::chrono::steady_clock::time_point* sf_deadline_after(
+    std::chrono::nanoseconds timeout, std::chrono::steady_clock::time_point& storage) {
+  using clock = std::chrono::steady_clock;
+  const auto now = clock::now();
+  if (timeout <= std::chrono::nanoseconds::zero()) {
+    storage = now;
+  } else if (timeout >= std::chrono::duration_cast<std::chrono::nanoseconds>(clock::time_point::max() - now)) {
+    return nullptr;
+  } else {
+    storage = now + std::chrono::duration_cast<clock::duration>(timeout);
+  }
+  return &storage;
+}
+
+inline std::uint64_t sf_random_seed() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+template <class Stats>
+inline void sf_schedule_point() noexcept {
+  if constexpr (requires { Stats::schedule_point(); }) Stats::schedule_point();
 }
 
 // Wakes every thread blocked in sf_wait_until on `a`.

@@ -1,0 +1,189 @@
+// The stress tests of single_flight and coalescing_cache again, with schedule
+// noise: a Stats policy (sf_test::noise) yields at every protocol step and
+// contention event with probability 1/2, so claims, pins, publishes and frees
+// interleave far more than the OS scheduler alone makes them. Run under TSan
+// as well (scaled down there). Assertions are on outcomes, never on timing.
+#include "sf_test_support.hpp"
+
+#include <hotshard/coalescing_cache.hpp>
+#include <hotshard/single_flight.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace {
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr unsigned scale = 1;
+#else
+constexpr unsigned scale = 4;
+#endif
+
+using noisy_table = hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, sf_test::noise>;
+
+TEST(single_flight_noise, values_never_mix_and_no_slot_leaks_under_schedule_noise) {
+  constexpr unsigned threads = 8;
+  const std::uint64_t per_thread = 5000 * scale;
+  noisy_table sf(16, 4);  // small: slots are reused constantly, windows overlap
+  std::atomic<std::uint64_t> loads{0}, wrong{0}, forgets{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::uint64_t x = t + 1;
+      for (std::uint64_t i = 0; i < per_thread; ++i) {
+        x = hotshard::detail::mix64(x);
+        const std::uint64_t key = x % 12;
+        if (x % 16 == 0) forgets += sf.forget(key) ? 1 : 0;
+        if (x % 8 == 1) {  // a timed caller with a tiny timeout: timeouts and late leaves
+          const auto r = sf.run_for(key, std::chrono::nanoseconds(x % 3000), [&] {
+            loads.fetch_add(1, std::memory_order_relaxed);
+            return key * 3 + 1;
+          });
+          if (!r.timed_out() && r.value != key * 3 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        const auto r = sf.run(key, [&] {
+          loads.fetch_add(1, std::memory_order_relaxed);
+          return key * 3 + 1;
+        });
+        if (r.value != key * 3 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  const auto st = sf.stats();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_EQ(st.flights + st.overflow, loads.load());
+  EXPECT_EQ(st.flights + st.overflow + st.joins + st.timeouts, per_thread * threads);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_under_schedule_noise) {
+  constexpr unsigned threads = 6;
+  constexpr std::uint64_t keys = 3;
+  const unsigned per_thread = 1500 * scale;
+  noisy_table sf(64, 32);  // 6 threads hold at most 12 slots: no window fills
+  std::array<std::atomic<int>, keys> active{};
+  std::atomic<std::uint64_t> overlaps{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (unsigned i = 0; i < per_thread; ++i) {
+        const std::uint64_t key = (i * 7 + t) % keys;
+        (void)sf.run(key, [&] {
+          if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
+          sf_test::noise::maybe_yield();
+          active[key].fetch_sub(1);
+          return key;
+        });
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  // Under this much noise a caller can be beaten max_attempts times and then
+  // loads alone (overflow, allowed by the contract): such a load is no
+  // flight and may overlap one. Flights themselves must never overlap.
+  const auto overflow = sf.stats().overflow;
+  if (overflow == 0) {
+    EXPECT_EQ(overlaps.load(), 0u);
+  }
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+// Joiners of flights whose value copy throws (and callers whose key copy
+// throws), mixed with ordinary callers: every exception path gives its slot back.
+TEST(single_flight_noise, throwing_copies_under_schedule_noise_leave_no_slot_held) {
+  using bomb = sf_test::copy_bomb;
+  hotshard::single_flight<bomb, bomb, sf_test::copy_bomb_hash, sf_test::noise> sf(16, 4);
+  constexpr unsigned threads = 6;
+  const unsigned per_thread = 1000 * scale;
+  std::atomic<std::uint64_t> wrong{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::uint64_t x = t + 11;
+      for (unsigned i = 0; i < per_thread; ++i) {
+        x = hotshard::detail::mix64(x);
+        const int key = static_cast<int>(x % 5);
+        const bomb k(key);
+        bomb::armed = x % 4 == 0;  // a quarter of the calls: every copy in this thread throws
+        try {
+          const auto r = sf.run(k, [&] { return bomb(key * 10); });
+          if (r.value.v != key * 10) wrong.fetch_add(1);
+        } catch (const std::runtime_error&) {
+          if (!bomb::armed) wrong.fetch_add(1);  // only an armed thread's own copies may throw
+        }
+        bomb::armed = false;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+}
+
+// Readers, loads, refreshes and invalidations of one small cache. Invalidations
+// of a key are numbered; a load tags its value with the number of invalidations
+// of its key begun before its loader ran. Any invalidation numbered above that
+// began after the load did, so once it has returned no later get may see the
+// value: a get that starts after invalidation n returned never sees a tag < n.
+TEST(coalescing_cache_noise, readers_never_see_a_value_loaded_before_an_invalidation_they_follow) {
+  using cache = hotshard::coalescing_cache<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, sf_test::noise>;
+  std::atomic<std::int64_t> now{0};
+  cache::options o;
+  o.capacity = 8;
+  o.shards = 4;
+  o.ttl = std::chrono::nanoseconds(400);
+  o.grace = std::chrono::nanoseconds(200);
+  o.beta = 1.0;
+  o.negative_ttl = std::chrono::nanoseconds(50);
+  o.clock_ns = [&now] { return now.load(); };
+  cache c(o);
+  constexpr std::uint64_t keys = 6;
+  constexpr std::uint64_t tag = std::uint64_t{1} << 32;  // value = key * tag + invalidations begun
+  std::array<std::atomic<std::uint64_t>, keys> begun{}, returned{};  // returned: highest number that has returned
+  constexpr unsigned threads = 6;
+  const unsigned per_thread = 2000 * scale;
+  std::atomic<std::uint64_t> wrong{0}, stale{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::uint64_t x = t + 101;
+      for (unsigned i = 0; i < per_thread; ++i) {
+        x = hotshard::detail::mix64(x);
+        const std::uint64_t key = x % keys;
+        now.fetch_add(1);
+        if (x % 10 == 0) {
+          const std::uint64_t n = begun[key].fetch_add(1) + 1;
+          c.invalidate(key);
+          std::uint64_t r = returned[key].load();
+          while (r < n && !returned[key].compare_exchange_weak(r, n)) {
+          }
+          continue;
+        }
+        const std::uint64_t floor = returned[key].load();
+        try {
+          const auto v = c.get(key, [&]() -> std::uint64_t {
+            if (x % 31 == 0) throw std::runtime_error("flaky");
+            return key * tag + begun[key].load();
+          });
+          if (v / tag != key) wrong.fetch_add(1);
+          if (v % tag < floor) stale.fetch_add(1);
+        } catch (const std::runtime_error&) {
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_EQ(stale.load(), 0u);
+  EXPECT_LE(c.size(), 8u);
+}
+
+}  // namespace
