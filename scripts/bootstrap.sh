@@ -9,6 +9,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libtbb-dev libconcurrentqueue-dev libboost-dev libjemalloc-dev
   nlohmann-json3-dev libcli11-dev python3-matplotlib
+  # Redis Cluster backend (scripts/redis-cluster.sh, harness redis_store): server, redis-cli, hiredis
+  redis-server redis-tools libhiredis-dev
 )
 
 missing=()
