@@ -348,7 +348,14 @@ class client {
     j["write_error_fraction"] = frac(t.write_errors, t.writes);
     // Accepted writes that neither reached the store nor were reported failed.
     const std::uint64_t reported_failed = buffer_ ? buffer_->stats().failed : 0;
-    j["lost"] = static_cast<std::int64_t>(accepted - reported_failed) - applied;
+    // A remote backend's write that timed out after it was sent was reported
+    // failed (or retried by the buffer) yet may have been applied: up to
+    // writes_unknown more than accepted can be read back, and is not a loss.
+    const std::int64_t unknown = j.value("writes_unknown", std::int64_t{0});
+    const std::int64_t missing = static_cast<std::int64_t>(accepted - reported_failed) - applied;
+    j["writes_unknown"] = unknown;
+    j["writes_applied_unacknowledged"] = missing < 0 ? -missing : 0;
+    j["lost"] = missing < 0 && -missing <= unknown ? 0 : missing;
     j["reads"] = t.reads;
     j["read_errors"] = t.read_errors;
     j["read_error_fraction"] = frac(t.read_errors, t.reads);

@@ -106,6 +106,7 @@ struct redis_store::impl {
     std::array<std::uint64_t, max_nodes> ops{}, errors{};
     std::vector<latency_histogram> latency;  // grown on first use of a node (~20 KB each)
     std::uint64_t moved = 0, asked = 0;
+    std::uint64_t unknown_writes = 0;  // INCRBY sent, no reply (timeout): applied or not, unknown
     void record(unsigned i, std::uint64_t ns) {
       if (latency.size() <= i) latency.resize(i + 1);
       latency[i].record(ns);
@@ -125,6 +126,11 @@ struct redis_store::impl {
   mutable std::atomic<unsigned> node_count{0};
   mutable std::mutex nodes_mu;  // appends to the node table
   mutable std::array<std::atomic<std::uint16_t>, redis_slot_count> slot_owner{};
+  // A node that failed (timeout, refused) is not tried again before this
+  // instant, by any thread: a stopped master costs each thread at most one
+  // io_timeout per down_interval, so a run against it still ends. Relaxed: a
+  // hint, a thread that misses it just pays one more timeout.
+  mutable std::array<std::atomic<std::int64_t>, max_nodes> down_until{};
   mutable std::mutex states_mu;
   mutable std::vector<std::unique_ptr<thread_state>> states;
   nlohmann::json server;  // end_run's snapshot
@@ -164,25 +170,37 @@ struct redis_store::impl {
 
   // This thread's connection to node i, opened with the timeouts; nullptr on failure (counted).
   redisContext* connection(thread_state& ts, unsigned i) const {
+    if (now_ns() < down_until[i].load(std::memory_order_relaxed)) {  // see down_until
+      ++ts.errors[i];
+      return nullptr;
+    }
     if (ts.conn[i]) return ts.conn[i];
     redisContext* c = redisConnectWithTimeout(nodes[i].host.c_str(), nodes[i].port, to_timeval(cfg.connect_timeout));
     if (!c || c->err || redisSetTimeout(c, to_timeval(cfg.io_timeout)) != REDIS_OK) {
       if (c) redisFree(c);
       ++ts.errors[i];
+      mark_down(i);
       return nullptr;
     }
     ts.conn[i] = c;
     return c;
   }
   // A connection that failed mid-command is in an unknown state: drop it.
-  static void drop(thread_state& ts, unsigned i) {
+  void drop(thread_state& ts, unsigned i) const {
     if (ts.conn[i]) redisFree(ts.conn[i]);
     ts.conn[i] = nullptr;
     ++ts.errors[i];
+    mark_down(i);
+  }
+  void mark_down(unsigned i) const {
+    const auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.down_interval).count();
+    down_until[i].store(now_ns() + d, std::memory_order_relaxed);  // see down_until
   }
 
   // Sends the pipelined commands to node i and returns their replies (empty on failure).
-  std::vector<reply_ptr> pipeline(thread_state& ts, unsigned i, const std::vector<std::vector<std::string>>& cmds) const {
+  // `sent` (if given) is set once the commands were written to the socket.
+  std::vector<reply_ptr> pipeline(thread_state& ts, unsigned i, const std::vector<std::vector<std::string>>& cmds,
+                                  bool* sent = nullptr) const {
     std::vector<reply_ptr> out;
     redisContext* c = connection(ts, i);
     if (!c) return out;
@@ -198,6 +216,7 @@ struct redis_store::impl {
         return {};
       }
     }
+    if (sent) *sent = true;  // appended; redisGetReply flushes them
     for (std::size_t k = 0; k < cmds.size(); ++k) {
       void* r = nullptr;
       if (redisGetReply(c, &r) != REDIS_OK || !r) {  // timeout or closed: bounded by io_timeout
@@ -219,8 +238,12 @@ struct redis_store::impl {
       std::vector<std::vector<std::string>> batch;
       if (asking) batch.push_back({"ASKING"});
       batch.push_back(cmd);
-      auto replies = pipeline(ts, target, batch);
-      if (replies.empty()) return nullptr;
+      bool sent = false;
+      auto replies = pipeline(ts, target, batch, &sent);
+      if (replies.empty()) {
+        if (sent && cmd[0] == "INCRBY") ++ts.unknown_writes;
+        return nullptr;
+      }
       reply_ptr r = std::move(replies.back());
       if (starts_with(r.get(), "MOVED ") || starts_with(r.get(), "ASK ")) {
         unsigned s = 0;
@@ -468,13 +491,14 @@ nlohmann::json redis_store::metrics() const {
   nlohmann::json m = p_->server;
   const unsigned n = p_->masters;
   std::vector<latency_histogram> lat(n);
-  std::uint64_t moved = 0, asked = 0;
+  std::uint64_t moved = 0, asked = 0, unknown = 0;
   {
     std::scoped_lock lock(p_->states_mu);
     for (const auto& s : p_->states) {
       for (unsigned i = 0; i < n && i < s->latency.size(); ++i) lat[i].merge(s->latency[i]);
       moved += s->moved;
       asked += s->asked;
+      unknown += s->unknown_writes;
     }
   }
   nlohmann::json latency = nlohmann::json::array(), nodes = nlohmann::json::array();
@@ -493,6 +517,7 @@ nlohmann::json redis_store::metrics() const {
   m["nodes"] = std::move(nodes);
   m["redis_version"] = p_->version;
   m["redirects"] = {{"moved", moved}, {"ask", asked}};
+  m["writes_unknown"] = unknown;  // failed by timeout after being sent: the server may have applied them
   m["routing"] = "slots";
   return m;
 }

@@ -11,7 +11,8 @@
 //    unique per store object, so a run never reads an earlier run's values;
 //  - one connection per node per client thread, opened on first use, with a
 //    connect timeout and a read/write timeout (an unanswered request fails
-//    after io_timeout: nothing here waits without bound);
+//    after io_timeout: nothing here waits without bound); a node that failed
+//    fails fast for down_interval before it is tried again;
 //  - read_sum() pipelines one batch of GETs per node;
 //  - MOVED: the slot's owner is updated in the map and the command retried;
 //    ASK: ASKING then the command on the target's connection, map unchanged;
@@ -44,6 +45,7 @@ struct redis_store_config {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds io_timeout{1000};
   unsigned max_redirects = 5;
+  std::chrono::milliseconds down_interval{500};  // a failed node is skipped (fails fast) this long
 };
 
 // "redis://HOST:PORT" -> config; usage_error naming the value otherwise.
