@@ -19,6 +19,13 @@
 //   hotshard-bench run hot-partition --impl unmitigated,mitigated --ops 200000
 //       --set read_fraction=0.5 --set viral_share=0.3 --json point.json
 //
+// The backend: --set store=sim (the simulated store, default) or
+// --set store=redis://HOST:PORT (a Redis Cluster, harness redis_store.hpp;
+// partitions = its masters, per-node load from the servers' own counts):
+//   scripts/redis-cluster.sh start
+//   hotshard-bench run hot-partition --impl unmitigated,mitigated --threads 2
+//       --set store=redis://127.0.0.1:7000 --json redis.json
+//
 // The operations come from an op_source (hot_partition.hpp): the Black Friday
 // stream today; a trace reader wrapped as op(g) can drive the same client.
 #include "../contenders/hot_partition.hpp"
