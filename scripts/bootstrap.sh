@@ -19,6 +19,8 @@ packages=(
   clang-14 libfuzzer-14-dev libclang-rt-14-dev
   spin  # model checker: models/*.pml via scripts/spin-check.sh
   gcc   # compiles spin's generated verifier (pan.c)
+  # Redis Cluster backend (scripts/redis-cluster.sh, harness redis_store): server, redis-cli, hiredis
+  redis-server redis-tools libhiredis-dev
 )
 
 optional_packages=(

@@ -162,10 +162,21 @@ class client {
     return cfg_.headroom * cfg_.offered_rate / cfg_.partitions;
   }
 
-  // Builds the store and the primitives; series_interval in simulated seconds.
+  // A backend other than the simulated store (e.g. redis_store), before
+  // start(); its partitions() must equal client_config::partitions.
+  void use_backend(std::unique_ptr<store_backend> b) {
+    if (b->partitions() != cfg_.partitions)
+      throw std::invalid_argument("client: the backend's partitions differ from client_config::partitions");
+    store_ = std::move(b);
+  }
+
+  // Builds the store (unless use_backend gave one) and the primitives;
+  // series_interval in simulated seconds. The backend's server-side counters
+  // are reset here (begin_run).
   void start(double series_interval_seconds) {
     store_cfg_.series_interval_seconds = series_interval_seconds;
-    store_ = std::make_unique<partitioned_store>(store_cfg_);
+    if (!store_) store_ = std::make_unique<partitioned_store>(store_cfg_);
+    store_->begin_run();
     if (m_.salting) {
       hot_key_detector_options o;
       o.hot_share = cfg_.hot_share;
@@ -257,18 +268,24 @@ class client {
       const auto t0 = std::chrono::steady_clock::now();
       // Not closed first: after close() the buffer gives a refused write a few
       // more tries only, and here the store keeps refusing until time passes.
+      // Bounded in rounds and in real time (a remote backend that stopped
+      // answering fails every call after its timeout: the run must end).
+      const auto deadline = t0 + std::chrono::seconds(60);
       for (std::uint64_t round = 0; buffer_->stats().lag > 0; ++round) {
-        if (round > 100'000'000) throw std::runtime_error("write buffer did not settle");
+        if (round > 100'000'000 || (round % 64 == 0 && std::chrono::steady_clock::now() > deadline))
+          throw std::runtime_error("write buffer did not settle: " + std::to_string(buffer_->stats().lag) +
+                                   " writes not applied");
         clock_ns_.fetch_add(period_ns_, std::memory_order_relaxed);
         buffer_->drain();
       }
       buffer_->close();
       settle_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     }
+    store_->end_run();  // server-side counts, before any verification read
   }
 
   [[nodiscard]] std::int64_t now_ns() const noexcept { return clock_ns_.load(std::memory_order_relaxed); }
-  [[nodiscard]] partitioned_store& store() noexcept { return *store_; }
+  [[nodiscard]] store_backend& store() noexcept { return *store_; }
 
   // The client-side tallies of every thread, summed (after the clients stopped).
   struct tallies {
@@ -331,7 +348,14 @@ class client {
     j["write_error_fraction"] = frac(t.write_errors, t.writes);
     // Accepted writes that neither reached the store nor were reported failed.
     const std::uint64_t reported_failed = buffer_ ? buffer_->stats().failed : 0;
-    j["lost"] = static_cast<std::int64_t>(accepted - reported_failed) - applied;
+    // A remote backend's write that timed out after it was sent was reported
+    // failed (or retried by the buffer) yet may have been applied: up to
+    // writes_unknown more than accepted can be read back, and is not a loss.
+    const std::int64_t unknown = j.value("writes_unknown", std::int64_t{0});
+    const std::int64_t missing = static_cast<std::int64_t>(accepted - reported_failed) - applied;
+    j["writes_unknown"] = unknown;
+    j["writes_applied_unacknowledged"] = missing < 0 ? -missing : 0;
+    j["lost"] = missing < 0 && -missing <= unknown ? 0 : missing;
     j["reads"] = t.reads;
     j["read_errors"] = t.read_errors;
     j["read_error_fraction"] = frac(t.read_errors, t.reads);
@@ -368,7 +392,9 @@ class client {
       nlohmann::json by_key = nlohmann::json::array();
       for (auto k : tracked_hot_keys_) {
         salted += salts_->salt_of(k) > 1 ? 1 : 0;
-        by_key.push_back({{"key", k}, {"salt", salts_->salt_of(k)}});
+        std::vector<unsigned> placed;  // the partition (node) of each sub-key
+        for (auto sk : sub_keys(k, salts_->salt_of(k))) placed.push_back(store_->partition_of(sk));
+        by_key.push_back({{"key", k}, {"salt", salts_->salt_of(k)}, {"partitions", placed}});
       }
       j["hot_keys_salted"] = salted;
       j["hot_keys_tracked"] = tracked_hot_keys_.size();
@@ -391,7 +417,7 @@ class client {
     for (std::uint64_t c = 1; subs.size() < want && c < 64ull * store_->partitions(); ++c) {
       const std::uint64_t cand = (std::uint64_t{1} << 63) | (detail::mix64(key ^ detail::mix64(c)) >> 1);
       const unsigned p = store_->partition_of(cand);
-      if (used[p]) continue;
+      if (p >= used.size() || used[p]) continue;
       used[p] = true;
       subs.push_back(cand);
     }
@@ -496,7 +522,7 @@ class client {
 
   // A round trip of backend_read_us real time, waited precisely (yielding, no timer slack).
   void round_trip() const {
-    if (cfg_.backend_read_us == 0) return;
+    if (cfg_.backend_read_us == 0 || store_->is_remote()) return;  // a remote backend has a real one
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(cfg_.backend_read_us);
     while (std::chrono::steady_clock::now() < until) std::this_thread::yield();
   }
@@ -513,15 +539,12 @@ class client {
       return *v;
     }
     ++ts.salted_loads;
-    std::int64_t sum = 0;
-    for (auto sk : cached_subs(key, k, ts)) {
-      ++ts.backend_reads;
-      ++ts.salted_backend_reads;
-      auto v = store_->read(sk);
-      if (!v) throw throttled_error();
-      sum += *v;
-    }
-    return sum;
+    const auto& subs = cached_subs(key, k, ts);
+    ts.backend_reads += subs.size();
+    ts.salted_backend_reads += subs.size();
+    auto sum = store_->read_sum(subs);  // one batch per partition (pipelined on a remote backend)
+    if (!sum) throw throttled_error();
+    return *sum;
   }
 
   static double max_over_median(std::vector<std::uint64_t> v) {
@@ -540,7 +563,7 @@ class client {
   std::int64_t period_ns_;
   std::uint64_t id_;
   store_config store_cfg_;
-  std::unique_ptr<partitioned_store> store_;
+  std::unique_ptr<store_backend> store_;
   std::unique_ptr<hot_key_detector<std::uint64_t>> detector_;
   std::unique_ptr<salted_counter_map<std::uint64_t>> salts_;
   std::unique_ptr<coalescing_cache<std::uint64_t, std::int64_t>> cache_;

@@ -19,11 +19,21 @@
 //   hotshard-bench run hot-partition --impl unmitigated,mitigated --ops 200000
 //       --set read_fraction=0.5 --set viral_share=0.3 --json point.json
 //
+// The backend: --set store=sim (the simulated store, default) or
+// --set store=redis://HOST:PORT (a Redis Cluster, harness redis_store.hpp;
+// partitions = its masters, per-node load from the servers' own counts):
+//   scripts/redis-cluster.sh start
+//   hotshard-bench run hot-partition --impl unmitigated,mitigated --threads 2
+//       --set store=redis://127.0.0.1:7000 --json redis.json
+//
 // The operations come from an op_source (hot_partition.hpp): the Black Friday
 // stream today; a trace reader wrapped as op(g) can drive the same client.
 #include "../contenders/hot_partition.hpp"
 
 #include <hotshard/harness/runner.hpp>
+#if HOTSHARD_HAVE_HIREDIS
+#include <hotshard/harness/redis_store.hpp>
+#endif
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/scenario_support.hpp>
 
@@ -53,11 +63,27 @@ hp::stream_config stream_of(const run_request& r) {
   return c;
 }
 
-hp::client_config client_of(const run_request& r) {
+// The backend of --set store: nullptr for the simulated store (built by the
+// client), else a connected redis_store.
+std::unique_ptr<store_backend> backend_of(const run_request& r, const hp::mitigations& m) {
+  const std::string name = r.options.knob_string("store", "sim");
+  if (name == "sim") return nullptr;
+#if HOTSHARD_HAVE_HIREDIS
+  auto cfg = parse_redis_url(name);
+  if (m.adaptive) throw usage_error("--impl adaptive: adaptive capacity is a model of the simulated store (--set store=sim)");
+  return std::make_unique<redis_store>(cfg);
+#else
+  (void)m;
+  throw usage_error("--set store=" + name + ": this build has no Redis backend (install libhiredis-dev and reconfigure)");
+#endif
+}
+
+// `partitions` 0 = from the knob (simulated store), else the backend's.
+hp::client_config client_of(const run_request& r, unsigned partitions) {
   hp::client_config c;
   const auto& o = r.options;
   c.offered_rate = o.knob_double("offered_rate", c.offered_rate);
-  c.partitions = static_cast<unsigned>(o.knob_u64("partitions", c.partitions));
+  c.partitions = partitions ? partitions : static_cast<unsigned>(o.knob_u64("partitions", c.partitions));
   c.headroom = o.knob_double("headroom", c.headroom);
   c.routing = parse_routing(o.knob_string("routing", "hash"));
   c.salt = static_cast<unsigned>(o.knob_u64("salt", c.partitions));
@@ -80,7 +106,8 @@ result_record run_hot_partition(const run_request& r) {
   const auto m = hp::mitigations_of(r.impl);
   if (!m) throw usage_error("--impl: '" + r.impl + "' is not an implementation of hot-partition");
   const hp::stream_config sc = stream_of(r);
-  const hp::client_config cc = client_of(r);
+  auto backend = backend_of(r, *m);
+  const hp::client_config cc = client_of(r, backend ? backend->partitions() : 0);
   const std::uint64_t N = r.options.ops > 0
                               ? r.options.ops
                               : static_cast<std::uint64_t>(std::llround(cc.offered_rate * r.options.duration_seconds));
@@ -90,6 +117,7 @@ result_record run_hot_partition(const run_request& r) {
   const hp::stream stream(sc, r.seed);
   const hp::op_source source = hp::black_friday(stream, N);
   hp::client client(cc, *m);
+  if (backend) client.use_backend(std::move(backend));
   client.start(simulated_seconds / 50);  // 50 intervals in the per-partition time series
   client.track_hot_keys(source.herd);
 
@@ -116,6 +144,7 @@ result_record run_hot_partition(const run_request& r) {
   if (metrics["lost"].get<std::int64_t>() != 0)
     throw run_failure("hot-partition/" + r.impl + ": " + std::to_string(metrics["lost"].get<std::int64_t>()) +
                       " accepted writes did not reach the store");
+  metrics["store"] = r.options.knob_string("store", "sim");
   metrics["offered_rate"] = cc.offered_rate;
   metrics["partition_capacity"] = cc.headroom * cc.offered_rate / cc.partitions;
   metrics["simulated_seconds"] = simulated_seconds;
@@ -149,7 +178,8 @@ scenario make_hot_partition_scenario() {
   };
   s.knobs = {
       {"offered_rate", "simulated operations per second, all clients", "200000"},
-      {"partitions", "partitions of the store", "16"},
+      {"store", "backend: sim (the simulated store) or redis://HOST:PORT (a Redis Cluster seed; partitions = its masters)", "sim"},
+      {"partitions", "partitions of the simulated store (a Redis Cluster has its masters)", "16"},
       {"headroom", "partition capacity as a multiple of the average partition load", "2"},
       {"routing", "store routing: hash, ring, slots, range", "hash"},
       {"salt", "the largest K for a hot key (2..partitions); K itself follows the key's observed load", "partitions"},

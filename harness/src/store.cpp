@@ -367,8 +367,7 @@ std::uint64_t partitioned_store::throttled() const {
   return n;
 }
 
-double partitioned_store::max_over_median() const {
-  auto ops = partition_ops();
+double max_over_median_of(std::vector<std::uint64_t> ops) {
   if (ops.empty()) return 0;
   std::sort(ops.begin(), ops.end());
   const double max = static_cast<double>(ops.back());
@@ -378,6 +377,8 @@ double partitioned_store::max_over_median() const {
                               : (static_cast<double>(ops[n / 2 - 1]) + static_cast<double>(ops[n / 2])) / 2;
   return max / std::max(1.0, median);
 }
+
+double partitioned_store::max_over_median() const { return max_over_median_of(partition_ops()); }
 
 double partitioned_store::throttled_fraction() const {
   const double accepted = static_cast<double>(backend_calls());

@@ -2,13 +2,18 @@
 // and adaptive capacity, all with an injected clock so nothing depends on timing.
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/store.hpp>
+#if HOTSHARD_HAVE_HIREDIS
+#include <hotshard/harness/redis_store.hpp>
+#endif
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -247,3 +252,43 @@ TEST(store_config, bad_names_are_usage_errors) {
   EXPECT_THROW((void)parse_routing("modulo"), usage_error);
   EXPECT_THROW((void)parse_overload("drop"), usage_error);
 }
+
+// The backend interface: max/median as both backends report it.
+TEST(store_backend, max_over_median_of_uses_the_middle_two_of_an_even_count) {
+  using hotshard::harness::max_over_median_of;
+  EXPECT_DOUBLE_EQ(max_over_median_of({}), 0.0);
+  EXPECT_DOUBLE_EQ(max_over_median_of({0, 0}), 0.0);
+  EXPECT_DOUBLE_EQ(max_over_median_of({10, 2, 4, 6}), 2.0);  // median (4 + 6) / 2
+  EXPECT_DOUBLE_EQ(max_over_median_of({9, 0, 0}), 9.0);      // a zero median counts as 1
+}
+
+#if HOTSHARD_HAVE_HIREDIS
+TEST(redis_store, url_parsing_names_a_bad_store_value) {
+  using hotshard::harness::parse_redis_url;
+  const auto c = parse_redis_url("redis://127.0.0.1:7001");
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 7001);
+  for (const char* bad : {"redis://127.0.0.1", "redis://:7000", "http://h:1", "redis://h:0", "redis://h:70000",
+                          "redis://h:12x"}) {
+    try {
+      (void)parse_redis_url(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const hotshard::harness::usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(redis_store, an_unreachable_seed_fails_fast_naming_the_address) {
+  // Port 1 on loopback: nothing listens, the connect is refused at once.
+  hotshard::harness::redis_store_config c;
+  c.port = 1;
+  c.connect_timeout = std::chrono::milliseconds(200);
+  try {
+    hotshard::harness::redis_store s(c);
+    ADD_FAILURE() << "constructed against a closed port";
+  } catch (const hotshard::harness::run_failure& e) {
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:1"), std::string::npos) << e.what();
+  }
+}
+#endif

@@ -75,39 +75,82 @@ inline constexpr unsigned redis_slot_count = 16384;
 // with at least one character between, only that substring is hashed.
 [[nodiscard]] unsigned redis_key_slot(std::string_view key) noexcept;
 
-class partitioned_store {
+// The backend interface a scenario drives: the simulated store below, or a
+// real engine (redis_store.hpp). A new backend is one class and one file.
+// Keys are uint64 (a backend names them as it likes); a partition is a
+// node/shard index in [0, partitions()). Every call is safe from any thread;
+// failures are returned (false / nullopt), never thrown, and never block
+// without bound (a network backend has connect and read timeouts).
+class store_backend {
+ public:
+  virtual ~store_backend() = default;
+  [[nodiscard]] virtual unsigned partitions() const noexcept = 0;
+  [[nodiscard]] virtual unsigned partition_of(std::uint64_t key) const = 0;
+  virtual bool write(std::uint64_t key, std::int64_t delta) = 0;    // false = refused/failed, nothing applied
+  virtual std::optional<std::int64_t> read(std::uint64_t key) = 0;  // nullopt = refused/failed
+  // The sum of several keys' values, read as one batch per partition (a
+  // network backend pipelines them); nullopt if any read failed.
+  virtual std::optional<std::int64_t> read_sum(const std::vector<std::uint64_t>& keys) {
+    std::int64_t sum = 0;
+    for (auto k : keys) {
+      auto v = read(k);
+      if (!v) return std::nullopt;
+      sum += *v;
+    }
+    return sum;
+  }
+  [[nodiscard]] virtual std::int64_t value(std::uint64_t key) const = 0;  // unmetered, for verification
+  [[nodiscard]] virtual std::int64_t total() const = 0;                   // sum of all values, unmetered
+  [[nodiscard]] virtual std::vector<std::uint64_t> partition_ops() const = 0;        // accepted, by the client
+  [[nodiscard]] virtual std::vector<std::uint64_t> partition_throttled() const = 0;  // refused or failed
+  [[nodiscard]] virtual std::uint64_t backend_calls() const = 0;
+  [[nodiscard]] virtual std::uint64_t throttled() const = 0;
+  [[nodiscard]] virtual double max_over_median() const = 0;  // of partition_ops
+  [[nodiscard]] virtual nlohmann::json metrics() const = 0;
+  // Whether a read costs a real round trip (the scenario then adds no simulated one).
+  [[nodiscard]] virtual bool is_remote() const noexcept { return false; }
+  // Around a run: reset the server-side counters before; snapshot them after
+  // (before any verification read). No-ops for the simulated store.
+  virtual void begin_run() {}
+  virtual void end_run() {}
+};
+
+// max / median of per-partition counts (median of an even count: mean of the
+// middle two; a zero median counts as 1 so the figure stays finite). 0 when idle.
+[[nodiscard]] double max_over_median_of(std::vector<std::uint64_t> counts);
+
+class partitioned_store final : public store_backend {
  public:
   explicit partitioned_store(store_config config);
-  ~partitioned_store();
+  ~partitioned_store() override;
   partitioned_store(const partitioned_store&) = delete;
   partitioned_store& operator=(const partitioned_store&) = delete;
 
-  [[nodiscard]] unsigned partitions() const noexcept;
+  [[nodiscard]] unsigned partitions() const noexcept override;
   [[nodiscard]] const store_config& config() const noexcept;
 
-  [[nodiscard]] unsigned partition_of(std::uint64_t key) const;
+  [[nodiscard]] unsigned partition_of(std::uint64_t key) const override;
   // String keys (slots routing applies hash tags; other routings hash the bytes).
   [[nodiscard]] unsigned partition_of(std::string_view key) const;
 
-  bool write(std::uint64_t key, std::int64_t delta);    // false = throttled (counted), nothing applied
-  std::optional<std::int64_t> read(std::uint64_t key);  // nullopt = throttled
-  [[nodiscard]] std::int64_t value(std::uint64_t key) const;  // unmetered, for verification
-  [[nodiscard]] std::int64_t total() const;                   // sum of all values, unmetered
+  bool write(std::uint64_t key, std::int64_t delta) override;    // false = throttled (counted), nothing applied
+  std::optional<std::int64_t> read(std::uint64_t key) override;  // nullopt = throttled
+  [[nodiscard]] std::int64_t value(std::uint64_t key) const override;  // unmetered, for verification
+  [[nodiscard]] std::int64_t total() const override;                   // sum of all values, unmetered
 
-  [[nodiscard]] std::vector<std::uint64_t> partition_ops() const;        // accepted ops per partition
-  [[nodiscard]] std::vector<std::uint64_t> partition_throttled() const;  // refused ops per partition
+  [[nodiscard]] std::vector<std::uint64_t> partition_ops() const override;        // accepted ops per partition
+  [[nodiscard]] std::vector<std::uint64_t> partition_throttled() const override;  // refused ops per partition
   [[nodiscard]] std::vector<std::uint64_t> partition_borrowed() const;   // accepted on lent capacity
-  [[nodiscard]] std::uint64_t backend_calls() const;                     // all accepted reads + writes
-  [[nodiscard]] std::uint64_t throttled() const;
-  // max / median of partition_ops (median of an even count: mean of the middle
-  // two; a zero median counts as 1 so the figure stays finite). 0 when idle.
-  [[nodiscard]] double max_over_median() const;
+  [[nodiscard]] std::uint64_t backend_calls() const override;            // all accepted reads + writes
+  [[nodiscard]] std::uint64_t throttled() const override;
+  // max / median of partition_ops (max_over_median_of).
+  [[nodiscard]] double max_over_median() const override;
   [[nodiscard]] double throttled_fraction() const;  // throttled / (accepted + throttled)
   // partitions, partition_ops, max_over_median, throttled_fraction,
   // backend_calls, plus partition_reads/writes/throttled/borrowed,
   // partition_latency_ns [{p50,p99,max}], partition_series (one array of
   // accepted ops per interval per partition), series_interval_seconds, routing.
-  [[nodiscard]] nlohmann::json metrics() const;
+  [[nodiscard]] nlohmann::json metrics() const override;
 
  private:
   struct partition;

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""One hot-partition run against the fixture's Redis Cluster, checked from
+Redis's own counts (INFO commandstats) and by reading Redis back.
+
+  check_run.py BENCH STATE_DIR IMPL EXPECT [KEY=VALUE ...]
+  EXPECT: skewed (node max/median >= 3), balanced (<= 1.3), any
+
+Always: the run exits 0, nothing lost (the values read back from Redis sum to
+the writes the clients had accepted), the client's per-node counts equal the
+servers', no node errors. Exit 77 (skip) when the fixture has no cluster."""
+import json, os, subprocess, sys, tempfile
+
+bench, state, impl, expect = sys.argv[1:5]
+knobs = sys.argv[5:]
+port_file = os.path.join(state, "port")
+if not os.path.exists(port_file):
+    print("SKIPPED: no Redis cluster (redis-server not installed, see the redis_cluster_start test)")
+    sys.exit(77)
+port = open(port_file).read().strip()
+out = os.path.join(tempfile.mkdtemp(dir=state), "run.json")
+cmd = [bench, "run", "hot-partition", "--impl", impl, "--threads", "2", "--ops", "60000",
+       "--repetitions", "1", "--quiet", "--json", out, "--set", f"store=redis://127.0.0.1:{port}"]
+for k in knobs:
+    cmd += ["--set", k]
+print(" ".join(cmd), flush=True)
+try:
+    rc = subprocess.run(cmd, timeout=120).returncode
+except subprocess.TimeoutExpired:
+    sys.exit("FAIL: the run did not end within 120 s")
+if rc != 0:
+    sys.exit(f"FAIL: hotshard-bench exited {rc}")
+doc = json.load(open(out))
+m = doc["results"][0]["metrics"]
+fails = []
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        fails.append(what)
+check(m["store"].startswith("redis://"), f"ran on {m['store']}")
+check(m["lost"] == 0, f"lost = {m['lost']} (accepted {m['writes_accepted']}, read back {m['writes_applied']})")
+check(m["writes_accepted"] > 0 and m["writes_applied"] == m["writes_accepted"], "Redis holds exactly the accepted writes")
+check(m["node_ops"] == m["client_node_ops"], f"server node_ops {m['node_ops']} == client's {m['client_node_ops']}")
+check(sum(m["node_errors"]) == 0, f"node errors {m['node_errors']}")
+r = m["node_max_over_median"]
+if expect == "skewed":
+    check(r >= 3, f"unmitigated skew by Redis's counts: node max/median = {r:.3f} >= 3")
+elif expect == "balanced":
+    check(r <= 1.3, f"mitigated balance by Redis's counts: node max/median = {r:.3f} <= 1.3")
+    salts = {s["key"]: s for s in m.get("hot_key_salts", [])}
+    for s in salts.values():
+        check(len(set(s["partitions"])) == len(s["partitions"]), f"key {s['key']}: {len(s['partitions'])} sub-keys on distinct masters {s['partitions']}")
+else:
+    print(f"info node max/median = {r:.3f}")
+sys.exit(1 if fails else 0)
