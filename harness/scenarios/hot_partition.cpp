@@ -26,8 +26,8 @@
 //   hotshard-bench run hot-partition --impl unmitigated,mitigated --threads 2
 //       --set store=redis://127.0.0.1:7000 --json redis.json
 //
-// The operations come from an op_source (hot_partition.hpp): the Black Friday
-// stream today; a trace reader wrapped as op(g) can drive the same client.
+// The operations come from an op_source (hot_partition_stream.hpp): the Black
+// Friday stream, or a trace (`--workload trace:path=FILE`) replayed in order.
 #include "../contenders/hot_partition.hpp"
 
 #include <hotshard/harness/runner.hpp>
@@ -36,8 +36,10 @@
 #endif
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/scenario_support.hpp>
+#include <hotshard/workloads/stream.hpp>
 
 #include <cmath>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -49,11 +51,13 @@ namespace hp = hot_partition;
 hp::stream_config stream_of(const run_request& r) {
   hp::stream_config c;
   const auto spec = workload_of(r);
-  if (spec.kind != "zipf")
-    throw usage_error("--workload: hot-partition replays a zipf:n=N,s=S stream with its phases on top (got '" +
-                      r.workload + "')");
-  c.n = static_cast<std::uint64_t>(spec.number("n"));
-  c.s = spec.number("s");
+  if (spec.kind != "zipf" && spec.kind != "trace")
+    throw usage_error("--workload: hot-partition replays a zipf:n=N,s=S stream with its phases on top, or a "
+                      "trace:path=FILE (got '" + r.workload + "')");
+  if (spec.kind == "zipf") {
+    c.n = static_cast<std::uint64_t>(spec.number("n"));
+    c.s = spec.number("s");
+  }
   c.read_fraction = r.options.knob_double("read_fraction", c.read_fraction);
   c.viral_share = r.options.knob_double("viral_share", c.viral_share);
   c.herd_keys = static_cast<unsigned>(r.options.knob_u64("herd_keys", c.herd_keys));
@@ -114,8 +118,23 @@ result_record run_hot_partition(const run_request& r) {
   if (N < 1000) throw usage_error("--ops/--duration: hot-partition needs at least 1000 operations to show its phases");
   const double simulated_seconds = static_cast<double>(N) / cc.offered_rate;
 
+  // A trace replays its own keys in its own order (its ops, or read_fraction for a
+  // key-only format), wrapping at its end, with no phases on top; otherwise the
+  // Black Friday stream.
+  const auto spec = workload_of(r);
   const hp::stream stream(sc, r.seed);
-  const hp::op_source source = hp::black_friday(stream, N);
+  std::vector<workloads::operation> trace_ops;
+  hp::op_source source;
+  if (spec.kind == "trace") {
+    try {
+      trace_ops = workloads::generate_operations(spec, r.seed, 0, 1, N, sc.read_fraction);
+    } catch (const std::exception& e) {
+      throw usage_error(std::string("--workload: ") + e.what());
+    }
+    source.at = [&trace_ops](std::uint64_t g) { return trace_ops[g]; };
+  } else {
+    source = hp::black_friday(stream, N);
+  }
   hp::client client(cc, *m);
   if (backend) client.use_backend(std::move(backend));
   client.start(simulated_seconds / 50);  // 50 intervals in the per-partition time series
@@ -148,10 +167,14 @@ result_record run_hot_partition(const run_request& r) {
   metrics["offered_rate"] = cc.offered_rate;
   metrics["partition_capacity"] = cc.headroom * cc.offered_rate / cc.partitions;
   metrics["simulated_seconds"] = simulated_seconds;
-  metrics["phases"] = {{"viral_start", sc.viral_start}, {"viral_share", sc.viral_share},
-                       {"herd_start", sc.herd_start}, {"herd_length", sc.herd_length}};
+  if (spec.kind == "trace") {
+    metrics["phases"] = "none: a trace replayed as recorded";
+  } else {
+    metrics["phases"] = {{"viral_start", sc.viral_start}, {"viral_share", sc.viral_share},
+                         {"herd_start", sc.herd_start}, {"herd_length", sc.herd_length}};
+    metrics["viral_share"] = sc.viral_share;
+  }
   metrics["read_fraction"] = sc.read_fraction;
-  metrics["viral_share"] = sc.viral_share;
   metrics["salt_target"] = cc.salt_target;
   metrics["client_p99_ns"] = meas.latency.percentile(0.99);
   metrics["client_ops_per_sec"] = meas.ops_per_sec();  // every op: hits, buffered writes and drains included
