@@ -6,6 +6,11 @@
 #include <atomic>
 #include <barrier>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/hash.hpp>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -154,10 +159,24 @@ TEST(per_thread_counter, adds_from_late_thread_local_destructors_are_not_lost) {
   EXPECT_EQ(global_counter().read() - before, 8);
 }
 
+TEST(per_thread_counter, rejects_zero_and_absurd_capacities_naming_the_field) {
+  for (const std::size_t bad : {std::size_t{0}, per_thread_counter<>::max_capacity + 1, SIZE_MAX}) {
+    try {
+      per_thread_counter<> c(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("capacity"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(per_thread_counter<>(1).capacity(), 1u);
+}
+
 // Waves of short-lived threads on one counter: slots recycled, exact sum.
-void churn(unsigned threads, unsigned waves) {
-  per_thread_counter<> c(threads / 2);  // half of them fall back to the shared word
-  const std::int64_t per_thread = 100'000 / static_cast<std::int64_t>(stress_scale);
+// With yielding_stats each add may be preempted between its load and store.
+template <class Stats = hotshard::detail::no_stats>
+void churn(unsigned threads, unsigned waves, std::int64_t scale_down = 1) {
+  per_thread_counter<Stats> c(threads / 2);  // half of them fall back to the shared word
+  const std::int64_t per_thread = 100'000 / static_cast<std::int64_t>(stress_scale) / scale_down;
   std::atomic<bool> done{false};
   std::int64_t last = 0;
   bool monotone = true;
@@ -181,6 +200,9 @@ void churn(unsigned threads, unsigned waves) {
 
 TEST(per_thread_counter, sixteen_threads_in_waves_sum_exactly) { churn(16, 4); }
 TEST(per_thread_counter, sixty_four_threads_in_waves_sum_exactly) { churn(64, 2); }
+TEST(per_thread_counter, sixteen_threads_in_waves_sum_exactly_under_schedule_noise) {
+  churn<hotshard::detail::yielding_stats>(16, 4, 8);
+}
 
 TEST(per_thread_counter, sixty_four_threads_with_a_slot_each_sum_exactly) {
   per_thread_counter<> c(64);

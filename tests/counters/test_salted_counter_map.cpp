@@ -7,6 +7,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/hash.hpp>
 #include <limits>
 
 #include "stress.hpp"
@@ -56,7 +61,7 @@ TEST(salted_counter_map, accepts_negative_signed_keys) {
 }
 
 TEST(salted_counter_map, add_of_a_new_key_fails_cleanly_when_the_table_is_full) {
-  map64 m({.capacity = 16, .hot_capacity = 1, .max_salt = 2, .grow_after = 8});
+  map64 m({.capacity = 16, .hot_capacity = 1, .max_salt = 2, .grow_after = 8, .seed = 1000});
   ASSERT_EQ(m.capacity(), 16u);
   for (std::uint64_t k = 1; k <= 16; ++k) ASSERT_TRUE(m.add(k, static_cast<std::int64_t>(k)));
   EXPECT_FALSE(m.add(17, 1));
@@ -66,7 +71,7 @@ TEST(salted_counter_map, add_of_a_new_key_fails_cleanly_when_the_table_is_full) 
     EXPECT_TRUE(m.add(k, 1));  // present keys still count
     EXPECT_EQ(m.read(k), static_cast<std::int64_t>(k) + 1);
   }
-  EXPECT_TRUE(m.add(0, 1));  // key 0 has its own entry
+  EXPECT_TRUE(m.add(1000, 1));  // the key equal to the seed has its own entry
   EXPECT_EQ(m.unsafe_size(), 17u);
 }
 
@@ -137,11 +142,16 @@ struct counted_failures {
   static constexpr void spin() noexcept {}
   static constexpr void wait() noexcept {}
 };
+// The same, with a random yield at every schedule point (schedule noise).
+struct noisy_counted_failures : counted_failures {
+  static void schedule_point() noexcept { hotshard::detail::yielding_stats::schedule_point(); }
+};
 
 // Threads hammer one key until contention has salted it (K ≥ 2) and then grown
 // it further; the deadline is only a hang guard, the asserts are exact.
-void hammer_until_salted(unsigned threads, std::uint32_t target_k) {
-  salted_counter_map<std::uint64_t, counted_failures> m({.capacity = 64, .hot_capacity = 4, .max_salt = 8, .grow_after = 1});
+template <class Stats = counted_failures>
+void hammer_until_salted(unsigned threads, std::uint32_t target_k, std::uint64_t min_ops = 100'000) {
+  salted_counter_map<std::uint64_t, Stats> m({.capacity = 128, .hot_capacity = 4, .max_salt = 8, .grow_after = 1});
   counted_failures::n.store(0);
   std::atomic<bool> stop{false};
   std::atomic<std::int64_t> total{0};
@@ -153,7 +163,7 @@ void hammer_until_salted(unsigned threads, std::uint32_t target_k) {
       ASSERT_TRUE(m.add(99, 1 + (t % 3)));
       ASSERT_TRUE(m.add(t, 1));  // a cold key per thread beside it
       mine += 1 + (t % 3);
-      if ((++i & 1023) == 0 && i >= 100'000 / stress_scale && (m.salt_of(99) >= target_k || std::chrono::steady_clock::now() > deadline))
+      if ((++i & 1023) == 0 && i >= min_ops / stress_scale && (m.salt_of(99) >= target_k || std::chrono::steady_clock::now() > deadline))
         stop.store(true, std::memory_order_relaxed);
     } while (!stop.load(std::memory_order_relaxed));
     total.fetch_add(mine, std::memory_order_relaxed);
@@ -176,6 +186,87 @@ TEST(salted_counter_map, contention_grows_a_hot_keys_salt_and_it_still_sums_exac
 }
 TEST(salted_counter_map, contention_salts_a_hot_key_and_it_still_sums_exactly_64_threads) {
   hammer_until_salted(64, 2);
+}
+TEST(salted_counter_map, contention_salts_a_hot_key_and_it_still_sums_exactly_under_schedule_noise) {
+  hammer_until_salted<noisy_counted_failures>(16, 2, 8'000);
+}
+
+// Threads racing to insert the same keys and salt one, with a random yield at
+// every step (between a load and its CAS, between claiming a block and
+// publishing it).
+TEST(salted_counter_map, racing_inserts_and_promotions_sum_exactly_under_schedule_noise) {
+  salted_counter_map<std::uint64_t, hotshard::detail::yielding_stats> m(
+      {.capacity = 4096, .hot_capacity = 1024, .max_salt = 8, .grow_after = 2});
+  const std::uint64_t keys = 500;
+  const std::int64_t rounds = 16 / static_cast<std::int64_t>(stress_scale) + 2;
+  run_threads(16, [&](unsigned t) {
+    for (std::int64_t r = 0; r < rounds; ++r) {
+      for (std::uint64_t k = 0; k < keys; ++k) ASSERT_TRUE(m.add((k * 7919 + t) % keys, 1));
+      if (r == rounds / 2) {
+        EXPECT_TRUE(m.promote(3, 2u << (t % 3)));
+      }
+    }
+  });
+  EXPECT_EQ(m.unsafe_size(), keys);
+  for (std::uint64_t k = 0; k < keys; ++k) ASSERT_EQ(m.read(k), 16 * rounds) << k;
+  EXPECT_EQ(m.salt_of(3), 8u);
+}
+
+// A bad configuration throws std::invalid_argument naming the field.
+std::string rejection_of(salted_counter_map_config cfg) {
+  try {
+    map64 m(cfg);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
+TEST(salted_counter_map, rejects_sizes_whose_power_of_two_or_table_does_not_fit_naming_the_field) {
+  // bit_ceil(2^31 + 1) does not fit 32 bits: the old code computed 0 sub-counters.
+  EXPECT_NE(rejection_of({.capacity = 64, .hot_capacity = 1, .max_salt = (1u << 31) + 1}).find("max_salt"),
+            std::string::npos);
+  EXPECT_NE(rejection_of({.capacity = 64, .hot_capacity = 1, .max_salt = ~0u}).find("max_salt"), std::string::npos);
+  EXPECT_NE(rejection_of({.capacity = SIZE_MAX}).find("capacity"), std::string::npos);
+  EXPECT_NE(rejection_of({.capacity = (std::size_t{1} << 63) + 1}).find("capacity"), std::string::npos);
+  EXPECT_NE(rejection_of({.capacity = std::size_t{1} << 62}).find("capacity"), std::string::npos);  // 2^66 bytes
+  EXPECT_NE(rejection_of({.capacity = 0}).find("capacity"), std::string::npos);
+  EXPECT_NE(rejection_of({.capacity = 64, .hot_capacity = (std::size_t{1} << 32) + 1}).find("hot_capacity"),
+            std::string::npos);
+  EXPECT_NE(rejection_of({.capacity = 64, .hot_capacity = std::size_t{1} << 32, .max_salt = 1u << 31})
+                .find("hot_capacity x max_salt"),
+            std::string::npos);
+  EXPECT_NE(rejection_of({.capacity = 64, .grow_after = 0}).find("grow_after"), std::string::npos);
+}
+
+TEST(salted_counter_map, draws_a_seed_per_instance_unless_one_is_given) {
+  map64 a, b;
+  EXPECT_NE(a.seed(), b.seed());
+  map64 fixed({.capacity = 64, .seed = 12345});
+  EXPECT_EQ(fixed.seed(), 12345u);
+  // The key equal to the seed is the one whose word is 0 (the side entry): it
+  // counts like any other, as does key 0.
+  ASSERT_TRUE(fixed.add(12345, 3));
+  ASSERT_TRUE(fixed.add(0, 4));
+  EXPECT_EQ(fixed.read(12345), 3);
+  EXPECT_EQ(fixed.read(0), 4);
+  EXPECT_EQ(fixed.unsafe_size(), 2u);
+}
+
+// Hash flooding: keys that all start the same probe run under one seed fill
+// the table's window and get refused there; under a fresh seed they spread.
+TEST(salted_counter_map, keys_crafted_for_one_seed_do_not_flood_another_instance) {
+  const salted_counter_map_config cfg{.capacity = 1024, .hot_capacity = 1, .max_salt = 2, .seed = 777};
+  map64 victim(cfg);
+  const std::uint64_t start = hotshard::detail::mix64(1 ^ 777) & 1023;
+  std::vector<std::uint64_t> flood;
+  for (std::uint64_t k = 2; flood.size() < 300; ++k)
+    if ((hotshard::detail::mix64(k ^ 777) & 1023) == start) flood.push_back(k);
+  std::size_t refused = 0;
+  for (const auto k : flood) refused += victim.add(k, 1) ? 0 : 1;
+  EXPECT_GT(refused, 0u);  // more keys than the probe limit on one run: the attack works on seed 777
+  map64 fresh({.capacity = 1024, .hot_capacity = 1, .max_salt = 2});
+  for (const auto k : flood) ASSERT_TRUE(fresh.add(k, 1));
 }
 
 }  // namespace

@@ -6,6 +6,11 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/hash.hpp>
 
 #include "stress.hpp"
 
@@ -44,10 +49,24 @@ TEST(striped_counter, rounds_its_cell_bound_up_to_a_power_of_two) {
   EXPECT_TRUE(std::has_single_bit(striped_counter<>().max_cells()));
 }
 
-// Exact sum after N threads stop; cells never exceed the bound.
-void stress(unsigned threads, std::uint32_t max_cells) {
-  striped_counter<> c(max_cells);
-  const std::uint64_t per_thread = 1'000'000 / stress_scale / (threads / 2 + 1) + 1000;
+TEST(striped_counter, rejects_a_cell_bound_whose_power_of_two_does_not_fit) {
+  // bit_ceil(2^31 + 1) does not fit 32 bits: the old code computed 0 cells and indexed out of bounds.
+  for (const std::uint32_t bad : {(1u << 31) + 1, ~0u}) {
+    try {
+      striped_counter<> c(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("max_cells"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Exact sum after N threads stop; cells never exceed the bound. With
+// yielding_stats every CAS window may be preempted (schedule noise).
+template <class Stats = hotshard::detail::no_stats>
+void stress(unsigned threads, std::uint32_t max_cells, std::uint64_t scale_down = 1) {
+  striped_counter<Stats> c(max_cells);
+  const std::uint64_t per_thread = 1'000'000 / stress_scale / scale_down / (threads / 2 + 1) + 1000;
   run_threads(threads, [&](unsigned t) {
     for (std::uint64_t i = 0; i < per_thread; ++i) c.add((i % 3 == 0) ? -1 : static_cast<std::int64_t>(t + 1));
   });
@@ -63,6 +82,12 @@ TEST(striped_counter, sixteen_threads_sum_exactly) { stress(16, 0); }
 TEST(striped_counter, sixty_four_threads_sum_exactly) { stress(64, 0); }
 TEST(striped_counter, sixty_four_threads_sum_exactly_over_many_cells) { stress(64, 64); }
 TEST(striped_counter, sixteen_threads_sum_exactly_with_a_single_cell) { stress(16, 1); }
+TEST(striped_counter, sixteen_threads_sum_exactly_under_schedule_noise) {
+  stress<hotshard::detail::yielding_stats>(16, 0, 8);
+}
+TEST(striped_counter, sixty_four_threads_sum_exactly_over_many_cells_under_schedule_noise) {
+  stress<hotshard::detail::yielding_stats>(64, 64, 8);
+}
 
 // With only positive deltas each cell only grows, so successive reads by one
 // thread never decrease and never exceed the final total.

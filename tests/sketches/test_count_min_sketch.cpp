@@ -2,13 +2,18 @@
 
 #include <hotshard/concepts/frequency_sketch.hpp>
 #include <hotshard/count_min_sketch.hpp>
+#include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/buffered_count_min_sketch.hpp>
 #include <hotshard/heavy_hitters.hpp>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 
 namespace {
@@ -95,7 +100,8 @@ TEST(count_min_sketch, conservative_update_is_never_above_plain_update) {
 TEST(count_min_sketch, merge_equals_the_sketch_of_the_concatenated_stream) {
   const auto a = ht::keys_of("zipf:n=100000,s=1.0", 50'000, 1);
   const auto b = ht::keys_of("zipf:n=100000,s=1.0,scramble=1", 50'000, 2);
-  sketch sa(0.005, 0.01), sb(0.005, 0.01), whole(0.005, 0.01);
+  const count_min_options same_seed{update_policy::plain, 21, 0};
+  sketch sa(0.005, 0.01, same_seed), sb(0.005, 0.01, same_seed), whole(0.005, 0.01, same_seed);
   for (const auto k : a) sa.add(k), whole.add(k);
   for (const auto k : b) sb.add(k), whole.add(k);
   sa.merge(sb);
@@ -107,6 +113,109 @@ TEST(count_min_sketch, merge_rejects_a_sketch_of_other_dimensions_or_seed) {
   sketch a(0.01, 0.01), wider(0.005, 0.01), reseeded(0.01, 0.01, {update_policy::plain, 99, 0});
   EXPECT_THROW(a.merge(wider), std::invalid_argument);
   EXPECT_THROW(a.merge(reseeded), std::invalid_argument);
+}
+
+TEST(count_min_sketch, rejects_dimensions_whose_counters_overflow_naming_the_parameter) {
+  const auto message_of = [](auto make) -> std::string {
+    try {
+      make();
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "no exception";
+  };
+  // 2^62 × 4 counters wrap to 0: the old code allocated nothing and wrote out of bounds.
+  EXPECT_NE(message_of([] { sketch s(count_min_dimensions{std::size_t{1} << 62, 4}); }).find("width"), std::string::npos);
+  EXPECT_NE(message_of([] { sketch s(count_min_dimensions{SIZE_MAX, 1}); }).find("width"), std::string::npos);
+  EXPECT_NE(message_of([] { sketch s(count_min_dimensions{std::size_t{1} << 40, std::size_t{1} << 30}); })
+                .find("width x depth"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { sketch s(count_min_dimensions{0, 4}); }).find("width"), std::string::npos);
+  EXPECT_NE(message_of([] { sketch s(count_min_dimensions{16, 0}); }).find("depth"), std::string::npos);
+}
+
+TEST(count_min_sketch, rejects_an_epsilon_whose_width_does_not_fit_and_nan_or_out_of_range_errors) {
+  const auto message_of = [](double eps, double delta) -> std::string {
+    try {
+      (void)count_min_dimensions::from_error(eps, delta);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "no exception";
+  };
+  // e / 1e-300 does not fit a size_t: converting it was undefined behaviour.
+  for (const double eps : {1e-300, 1e-20, 5e-324, std::nan(""), -0.1, 0.0, 1.0, HUGE_VAL})
+    EXPECT_NE(message_of(eps, 0.01).find("epsilon"), std::string::npos) << eps;
+  for (const double delta : {std::nan(""), -1.0, 0.0, 1.0, 2.0})
+    EXPECT_NE(message_of(0.01, delta).find("delta"), std::string::npos) << delta;
+  EXPECT_THROW(sketch(1e-300, 0.01), std::invalid_argument);
+  EXPECT_EQ(count_min_dimensions::from_error(0.01, 1e-300).depth, 691u);  // ⌈ln 1e300⌉: tiny δ is fine
+}
+
+TEST(count_min_sketch, rejects_an_update_policy_that_is_not_one) {
+  EXPECT_THROW(sketch(0.01, 0.01, {static_cast<update_policy>(7), 1, 0}), std::invalid_argument);
+}
+
+TEST(count_min_sketch, each_instance_draws_its_own_seed_unless_one_is_given) {
+  sketch a(0.01, 0.01), b(0.01, 0.01);
+  EXPECT_NE(a.options().seed, b.options().seed);
+  EXPECT_FALSE(a.compatible(b));
+  EXPECT_THROW(a.merge(b), std::invalid_argument);
+  sketch sibling(0.01, 0.01, {update_policy::plain, a.options().seed, 0});  // built to merge with a
+  EXPECT_TRUE(a.compatible(sibling));
+  sibling.add(3, 4);
+  a.merge(sibling);
+  EXPECT_EQ(a.estimate(3), 4u);
+  EXPECT_EQ(sketch(0.01, 0.01, {update_policy::plain, 77, 0}).options().seed, 77u);
+}
+
+// Hash flooding: keys that share every row's column under one seed (found by
+// search against that seed) are spread by a sketch with another seed.
+TEST(count_min_sketch, keys_colliding_under_one_seed_do_not_collide_under_a_random_one) {
+  const count_min_dimensions d{64, 2};
+  sketch known(d, {update_policy::plain, 5, 0});
+  std::vector<std::uint64_t> flood;
+  const std::uint64_t h0 = sketch::hash_of(0);
+  for (std::uint64_t k = 1; flood.size() < 8; ++k) {
+    const std::uint64_t h = sketch::hash_of(k);
+    if (known.column(0, h) == known.column(0, h0) && known.column(1, h) == known.column(1, h0)) flood.push_back(k);
+  }
+  for (const auto k : flood) known.add(k, 100);
+  EXPECT_EQ(known.estimate(0), 800u);  // the attack works against the seed it was built for
+  sketch fresh(d);
+  for (const auto k : flood) fresh.add(k, 100);
+  EXPECT_LT(fresh.estimate(0), 800u);
+}
+
+// Defect 9: aging is per unit of weight. One add(k, w) must leave the sketch
+// exactly as w adds of 1 would, for windows that do and do not divide the
+// ticker's batch, weights spanning 0, 1, many and more than 64 windows.
+TEST(count_min_sketch, one_weighted_add_ages_exactly_as_that_many_unit_adds) {
+  const std::uint64_t weights[] = {1, 5, 640, 63, 1, 3000, 64, 129, 1, 70'000, 2, 999};
+  for (const std::uint64_t window : {64u, 1024u, 1000u, 100u, 7u, 3u, 1u}) {
+    for (const auto mode : {update_policy::plain, update_policy::conservative}) {
+      sketch weighted(count_min_dimensions{32, 3}, {mode, 9, window});
+      sketch units(count_min_dimensions{32, 3}, {mode, 9, window});
+      std::uint64_t key = 0;
+      for (const std::uint64_t w : weights) {
+        weighted.add(key % 5, w);
+        for (std::uint64_t i = 0; i < w; ++i) units.add(key % 5);
+        ++key;
+        ASSERT_EQ(weighted.halvings(), units.halvings()) << "window " << window << " after weight " << w;
+        for (std::size_t r = 0; r < units.depth(); ++r)
+          for (std::size_t c = 0; c < units.width(); ++c)
+            ASSERT_EQ(weighted.counter_at(r, c), units.counter_at(r, c))
+                << "window " << window << " after weight " << w << " row " << r << " col " << c;
+      }
+    }
+  }
+}
+
+TEST(count_min_sketch, an_add_spanning_ten_windows_halves_ten_times) {
+  sketch s(count_min_dimensions{64, 2}, {update_policy::plain, 9, 64});
+  s.add(1, 640);
+  EXPECT_EQ(s.halvings(), 10u);
+  EXPECT_EQ(s.estimate(1), 63u);  // x ← ⌊(x + 64) / 2⌋ ten times from 0
 }
 
 TEST(count_min_sketch, halve_halves_every_counter) {
@@ -139,16 +248,18 @@ TEST(count_min_sketch, aging_window_halves_after_exactly_w_additions_on_one_thre
 // Stress: 16 threads (more than cores) add concurrently. Plain update: every
 // row's counters sum to exactly N (nothing lost, nothing doubled). Both
 // policies: no key's estimate below its true count.
-TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
+// With yielding_stats an add may be preempted between its rows and between a
+// conservative update's reads and its CASes (schedule noise).
+template <class Stats = hotshard::detail::no_stats>
+void sixteen_threads_count_exactly(std::size_t per) {
   constexpr unsigned threads = 16;
-  const std::size_t per = 40'000 / ht::scale;
   std::vector<std::vector<std::uint64_t>> keys(threads);
   for (unsigned t = 0; t < threads; ++t) keys[t] = ht::keys_of("zipf:n=50000,s=1.2", per, 9, t, threads);
   ht::exact_counts exact;
   for (const auto& v : keys)
     for (const auto k : v) ++exact[k];
   for (const auto mode : {update_policy::plain, update_policy::conservative}) {
-    sketch s(0.002, 0.01, {mode, 13, 0});
+    hotshard::count_min_sketch<std::uint64_t, std::hash<std::uint64_t>, Stats> s(0.002, 0.01, {mode, 13, 0});
     ht::run_threads(threads, [&](unsigned t) {
       for (const auto k : keys[t]) s.add(k);
     });
@@ -163,16 +274,29 @@ TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
   }
 }
 
+TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
+  sixteen_threads_count_exactly(40'000 / ht::scale);
+}
+TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate_under_schedule_noise) {
+  sixteen_threads_count_exactly<hotshard::detail::yielding_stats>(1'000 / ht::scale);
+}
+
 // The restart on a failed CAS is what keeps conservative update exact for a
 // key nobody else touches, however the 16 threads interleave.
-TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact) {
+template <class Stats = hotshard::detail::no_stats>
+void conservative_update_of_one_key_is_exact(std::uint64_t per) {
   constexpr unsigned threads = 16;
-  const std::uint64_t per = 20'000 / ht::scale;
-  sketch s(0.01, 0.001, conservative());
+  hotshard::count_min_sketch<std::uint64_t, std::hash<std::uint64_t>, Stats> s(0.01, 0.001, conservative());
   ht::run_threads(threads, [&](unsigned) {
     for (std::uint64_t i = 0; i < per; ++i) s.add(123);
   });
   EXPECT_EQ(s.estimate(123), threads * per);
+}
+TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact) {
+  conservative_update_of_one_key_is_exact(20'000 / ht::scale);
+}
+TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact_under_schedule_noise) {
+  conservative_update_of_one_key_is_exact<hotshard::detail::yielding_stats>(500 / ht::scale);
 }
 
 // Aging while 16 threads add: nothing is lost beyond what halving removes on

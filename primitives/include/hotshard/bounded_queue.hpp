@@ -66,6 +66,7 @@
 
 #include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 
 #include <atomic>
@@ -92,7 +93,8 @@ class bounded_queue {
   using value_type = T;
   using size_type = std::size_t;
 
-  // capacity: a power of two, at least 2 (std::invalid_argument otherwise).
+  // capacity: a power of two, at least 2, whose ring of cache-line cells
+  // fits a size_t byte count (std::invalid_argument naming "capacity" otherwise).
   explicit bounded_queue(size_type capacity)
       : mask_(check_capacity(capacity) - 1), cells_(std::make_unique<cell[]>(capacity)) {
     for (size_type i = 0; i < capacity; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
@@ -114,6 +116,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_push(pos);
     if (c == nullptr) return false;
+    detail::schedule_point<Stats>();  // claimed, not yet published
     ::new (static_cast<void*>(c->storage)) T(std::move(v));
     c->seq.store(pos + 1, std::memory_order_release);  // (2) release: pairs with the acquire in (3)
     wake(*not_empty_, false);
@@ -152,6 +155,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_pop(pos);
     if (c == nullptr) return false;
+    detail::schedule_point<Stats>();  // claimed, not yet released
     T* e = element(*c);
     out = std::move(*e);
     release_cell(*c, e, pos);
@@ -163,6 +167,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_pop(pos);
     if (c == nullptr) return std::nullopt;
+    detail::schedule_point<Stats>();  // claimed, not yet released
     T* e = element(*c);
     std::optional<T> out(std::move(*e));
     release_cell(*c, e, pos);
@@ -319,7 +324,7 @@ class bounded_queue {
   static size_type check_capacity(size_type n) {
     if (n < 2 || (n & (n - 1)) != 0)
       throw std::invalid_argument("bounded_queue: capacity must be a power of two >= 2");
-    return n;
+    return detail::checked_array_count(n, 1, sizeof(cell), "bounded_queue", "capacity");
   }
 
   static T* element(cell& c) noexcept { return std::launder(reinterpret_cast<T*>(c.storage)); }
@@ -434,6 +439,7 @@ class bounded_queue {
 
   // After a push (w = not_empty) or a pop (w = not_full): wake sleepers, if any.
   static void wake(waiters& w, bool all) noexcept {
+    detail::schedule_point<Stats>();  // published, sleepers not yet read
     // seq_cst load: after our seq_cst claim (6)/(7) in the total order; see header
     if (w.sleepers.load(std::memory_order_seq_cst) == 0) return;
     w.event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
@@ -448,7 +454,9 @@ class bounded_queue {
   bool sleep_while_empty() noexcept {
     waiters& w = *not_empty_;
     const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
+    detail::schedule_point<Stats>();
     w.sleepers.fetch_add(1, std::memory_order_seq_cst);                   // registration, ordered against (6)/(8)
+    detail::schedule_point<Stats>();  // registered, not yet re-checked
     const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
     const std::uint64_t head = index_.pop->load(std::memory_order_seq_cst);
     bool go_on = true;
@@ -467,7 +475,9 @@ class bounded_queue {
   bool sleep_while_full() noexcept {
     waiters& w = *not_full_;
     const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
+    detail::schedule_point<Stats>();
     w.sleepers.fetch_add(1, std::memory_order_seq_cst);                   // registration, ordered against (7)/(8)
+    detail::schedule_point<Stats>();  // registered, not yet re-checked
     const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
     const std::uint64_t head = index_.pop->load(std::memory_order_seq_cst);
     bool go_on = true;

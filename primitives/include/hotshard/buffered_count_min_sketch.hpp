@@ -34,7 +34,14 @@
 // the sketch is destroyed: whoever moves it from `attached` first decides who
 // frees it, and the destructor waits for an exit flush already under way.
 // Calling add/estimate on a sketch while it is being destroyed is, as always,
-// the caller's bug.
+// the caller's bug. An add from a thread_local destructor that runs after the
+// thread's filter cache was destroyed goes straight to the shared sketch
+// (nothing lost, no filter).
+//
+// Options: filter_slots (≥ 1, rounded up to a power of two) and flush_every
+// (≥ 1) are checked, as are the shared sketch's (ε, δ) and options
+// (count_min_sketch.hpp): a bad value throws std::invalid_argument naming it.
+// The shared sketch's seed is random per instance unless sketch.seed names one.
 //
 // Progress guarantees:
 //  * add(): wait-free on a filter hit (a load and a store of the thread's own
@@ -81,8 +88,8 @@ namespace hotshard {
 
 struct buffered_sketch_options {
   count_min_options sketch{};
-  std::size_t filter_slots = 4096;      // per thread, rounded up to a power of two
-  std::uint64_t flush_every = 1 << 14;  // adds between whole-filter flushes, per thread
+  std::size_t filter_slots = 4096;      // per thread, ≥ 1, rounded up to a power of two
+  std::uint64_t flush_every = 1 << 14;  // adds between whole-filter flushes, per thread; ≥ 1
 };
 
 template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
@@ -100,7 +107,8 @@ class buffered_count_min_sketch {
   void add(const Key& key, std::uint64_t count = 1) noexcept {
     if (count == 0) return;
     const std::uint64_t h = shared_sketch::hash_of(key);
-    if (!registry_.local().add(h, count)) (void)sketch_.add_hashed(h, count);
+    detail::filter_node* n = registry_.local();
+    if (n == nullptr || !n->add(h, count)) (void)sketch_.add_hashed(h, count);
   }
 
   [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept {
@@ -110,7 +118,9 @@ class buffered_count_min_sketch {
   }
 
   // Pushes the calling thread's pending counts into the shared sketch.
-  void flush() noexcept { registry_.local().flush_all(); }
+  void flush() noexcept {
+    if (detail::filter_node* n = registry_.local()) n->flush_all();
+  }
 
   // Halves the shared counters; pending counts are not halved (they enter at
   // full weight when flushed), so aging never causes an underestimate here.

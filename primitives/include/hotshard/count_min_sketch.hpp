@@ -22,9 +22,17 @@
 // salts) + sizeof(*this) (~1.2 KiB, mostly the aging ticker's stripes).
 // At the defaults of the harness (ε = 0.0002, δ = 0.01): 13,592 × 5, 545 KB.
 // Row hashes: h = detail::hash_key(x) once, then row i uses column
-// reduce(seeded_hash(h, seed + i), width); seeds seed, seed+1, ..., default
-// seed 0x243f6a8885a308d3. Two sketches merge only with equal width, depth and
-// seed. The layout is row-major (one cache line per row touched per add): the
+// reduce(seeded_hash(h, seed + i), width); seeds seed, seed+1, .... The seed
+// is drawn at random per instance unless options::seed names one (hash
+// flooding: keys crafted to collide in every row of one build of this code
+// collide in no other instance); options().seed reports the seed in use, so a
+// sibling to merge with is built with it. Two sketches merge only with equal
+// width, depth and seed.
+//
+// Bad dimensions throw std::invalid_argument naming the parameter: ε outside
+// (0, 1) or so small that the width ⌈e/ε⌉ does not fit, δ outside (0, 1), a
+// zero width or depth, or width × depth counters whose size overflows
+// (detail/sketch_support.hpp). The layout is row-major (one cache line per row touched per add): the
 // rows' columns are independent, which the (ε, δ) bound needs; a blocked
 // layout (all of a key's counters in one line, as Caffeine does) would be
 // faster but weakens the bound.
@@ -40,7 +48,17 @@
 //    sketch is being added to: adds to `other` that race with it may or may not
 //    be carried over.
 //  * aging every W additions (options::aging_window): the add that completes
-//    the W-th addition runs halve() inline (O(width × depth)).
+//    the W-th addition runs halve() inline (O(width × depth)); one add whose
+//    weight spans k windows runs min(k, 64) halvings (64 halvings zero every
+//    64-bit counter, so the others change nothing).
+//
+// Aging is defined per unit of weight: add(x, c) counts as c additions of x
+// with weight 1, in a row. A halving due at the u-th of those units halves the
+// u units before it (and everything older) and not the c − u after it, so one
+// add(x, c) leaves the sketch exactly as c calls of add(x) on the same thread
+// would (counters and halvings()). The window ticker publishes in batches of
+// the largest power of two ≤ 64 dividing W, so with one thread the halving
+// runs exactly at every W-th unit.
 //
 // What a concurrent reader may see: estimate() reads the rows one at a time,
 // so an add racing with it may be counted in some rows and not others; every
@@ -91,25 +109,28 @@ enum class update_policy : std::uint8_t { plain, conservative };
 
 struct count_min_options {
   update_policy update = update_policy::plain;
-  std::uint64_t seed = 0x243f6a8885a308d3ULL;
+  // 0 (the default) = a random seed per instance; any other value is used
+  // as given (reproducible runs, sketches to merge).
+  std::uint64_t seed = random_seed;
   // Halve all counters every aging_window additions (counted in units of
-  // `count`); 0 = never (halve() on demand only). With T threads the halving
-  // starts between W and W + 16 × 64 additions late (sketch_ticker batching);
-  // with one thread and W a multiple of 64, exactly at the W-th.
+  // `count`, see "Aging is defined per unit of weight"); 0 = never (halve()
+  // on demand only). With T threads the halving starts between W and
+  // W + 16 × b additions late, b = the ticker's batch (≤ 64, see above); with
+  // one thread exactly at every W-th.
   std::uint64_t aging_window = 0;
+
+  static constexpr std::uint64_t random_seed = 0;
 };
 
 struct count_min_dimensions {
   std::size_t width = 0;
   std::size_t depth = 0;
-  // width = ⌈e/ε⌉, depth = ⌈ln(1/δ)⌉; throws std::invalid_argument outside 0 < ε, δ < 1.
+  // width = ⌈e/ε⌉, depth = ⌈ln(1/δ)⌉; throws std::invalid_argument outside
+  // 0 < ε, δ < 1 or when the width does not fit (detail::sketch_width_for).
   static count_min_dimensions from_error(double epsilon, double delta) {
-    if (!(epsilon > 0 && epsilon < 1)) throw std::invalid_argument("count_min_sketch: epsilon must be in (0, 1)");
-    if (!(delta > 0 && delta < 1)) throw std::invalid_argument("count_min_sketch: delta must be in (0, 1)");
     count_min_dimensions d;
-    d.width = static_cast<std::size_t>(std::ceil(std::exp(1.0) / epsilon));
-    d.depth = static_cast<std::size_t>(std::ceil(std::log(1.0 / delta)));
-    d.depth = std::max<std::size_t>(d.depth, 1);
+    d.width = detail::sketch_width_for(epsilon, "count_min_sketch");
+    d.depth = detail::sketch_depth_for(delta, "count_min_sketch");
     return d;
   }
   [[nodiscard]] double epsilon() const noexcept { return std::exp(1.0) / static_cast<double>(width); }
@@ -137,10 +158,11 @@ class count_min_sketch {
   explicit count_min_sketch(count_min_dimensions dims, count_min_options opt = {})
       : width_(dims.width),
         depth_(dims.depth),
-        opt_(opt),
-        counters_(std::make_unique<counter[]>(width_ * depth_)),
-        row_salts_(std::make_unique<std::uint64_t[]>(depth_)) {
-    if (width_ == 0 || depth_ == 0) throw std::invalid_argument("count_min_sketch: width and depth must be ≥ 1");
+        opt_(checked(opt)),
+        counters_(std::make_unique<counter[]>(detail::checked_sketch_counters(width_, depth_, sizeof(counter),
+                                                                              "count_min_sketch"))),
+        row_salts_(std::make_unique<std::uint64_t[]>(depth_)),
+        ticker_(detail::sketch_ticker::batch_for_window(opt_.aging_window)) {
     for (std::size_t r = 0; r < depth_; ++r) row_salts_[r] = detail::cms_row_salt(opt_.seed + r);
   }
 
@@ -157,12 +179,8 @@ class count_min_sketch {
   // (≥ the count of every add of h that completed before this one began).
   std::uint64_t add_hashed(std::uint64_t h, std::uint64_t count = 1) noexcept {
     if (count == 0) return estimate_hashed(h);
-    const std::uint64_t result =
-        opt_.update == update_policy::plain ? add_plain(h, count) : add_conservative(h, count);
-    if (opt_.aging_window != 0) [[unlikely]] {
-      if (ticker_.tick(count).crossed(opt_.aging_window)) halve();
-    }
-    return result;
+    if (opt_.aging_window != 0) [[unlikely]] return add_aging(h, count);
+    return add_now(h, count);
   }
 
   [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept { return estimate_hashed(hash_of(key)); }
@@ -178,6 +196,7 @@ class count_min_sketch {
   void halve() noexcept {
     const std::size_t n = width_ * depth_;
     for (std::size_t i = 0; i < n; ++i) {
+      if (i % width_ == 0) detail::schedule_point<Stats>();  // between rows
       std::uint64_t c = counters_[i].load(std::memory_order_relaxed);  // counts only
       while (c != 0 && !counters_[i].compare_exchange_weak(c, c >> 1, std::memory_order_relaxed,
                                                             std::memory_order_relaxed))
@@ -225,6 +244,39 @@ class count_min_sketch {
 
   counter& cell(std::size_t r, std::uint64_t h) const noexcept { return counters_[r * width_ + column(r, h)]; }
 
+  static count_min_options checked(count_min_options opt) {
+    if (opt.update != update_policy::plain && opt.update != update_policy::conservative)
+      detail::throw_bad_option("count_min_sketch", "update", "is not an update_policy");
+    if (opt.seed == count_min_options::random_seed) opt.seed = detail::random_seed();
+    return opt;
+  }
+
+  std::uint64_t add_now(std::uint64_t h, std::uint64_t count) noexcept {
+    return opt_.update == update_policy::plain ? add_plain(h, count) : add_conservative(h, count);
+  }
+
+  // Per unit of weight (see the header): the units before each window
+  // crossing are added before its halving, the rest after. Past 64 crossings
+  // only the last 64 matter: 64 halvings zero whatever came before them.
+  std::uint64_t add_aging(std::uint64_t h, std::uint64_t count) noexcept {
+    const std::uint64_t w = opt_.aging_window;
+    const detail::sketch_ticker::tick_result t = ticker_.tick(count);
+    const std::uint64_t k = t.crossings(w);
+    if (k == 0) return add_now(h, count);
+    constexpr std::uint64_t max_useful = 64;
+    const std::uint64_t last = t.after / w;  // crossings at multiples first..last of w
+    const std::uint64_t first = k > max_useful ? last - max_useful + 1 : last - k + 1;
+    std::uint64_t done = k > max_useful ? t.ops_until((first - 1) * w) : 0;  // units that are zeroed anyway
+    if (k > max_useful) halvings_.fetch_add(k - max_useful, std::memory_order_relaxed);  // counts only
+    for (std::uint64_t m = first; m <= last; ++m) {
+      const std::uint64_t until = t.ops_until(m * w);
+      if (until > done) (void)add_now(h, until - done);
+      done = until;
+      halve();
+    }
+    return done < count ? add_now(h, count - done) : estimate_hashed(h);
+  }
+
   // Why the prefetch: a locked RMW waits for its cache line before the next
   // one can start, so five RMWs on five missing lines would pay five misses
   // in a row; prefetching all lines for writing first overlaps the misses.
@@ -240,8 +292,10 @@ class count_min_sketch {
       cells[r] = &cell(r, h);
       __builtin_prefetch(cells[r], 1);
     }
-    for (std::size_t r = 0; r < depth_; ++r)
+    for (std::size_t r = 0; r < depth_; ++r) {
       m = std::min(m, cells[r]->fetch_add(count, std::memory_order_relaxed) + count);  // counts only
+      if (r == 0) detail::schedule_point<Stats>();  // counted in one row, not yet in the others
+    }
     return m;
   }
 
@@ -263,6 +317,7 @@ class count_min_sketch {
         m = std::min(m, seen[r]);
       }
       const std::uint64_t target = m + count;
+      detail::schedule_point<Stats>();
       bool failed = false;
       for (std::size_t r = 0; r < depth_ && !failed; ++r) {
         if (seen[r] >= target) continue;

@@ -57,6 +57,7 @@
 // counter) pair in use.
 #pragma once
 
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
@@ -77,8 +78,14 @@ class per_thread_counter {
     return std::max<std::size_t>(128, 4 * std::size_t{std::thread::hardware_concurrency()});
   }
 
+  // capacity: slots for threads at once, 1 ≤ capacity ≤ max_capacity
+  // (std::invalid_argument naming "capacity" otherwise).
   explicit per_thread_counter(std::size_t capacity = default_capacity())
-      : table_(std::make_shared<detail::thread_slot_table>(capacity)) {}
+      : table_(std::make_shared<detail::thread_slot_table>(checked_capacity(capacity))) {}
+
+  // Far above any thread count a process can run (Linux caps threads at a
+  // few million); a bound so a typo cannot ask for terabytes of slots.
+  static constexpr std::size_t max_capacity = std::size_t{1} << 24;
 
   per_thread_counter(const per_thread_counter&) = delete;
   per_thread_counter& operator=(const per_thread_counter&) = delete;
@@ -89,7 +96,9 @@ class per_thread_counter {
     if (r.slot != nullptr) [[likely]] {
       // Relaxed: single writer (this thread), see the header comment; the load
       // returns our own last store.
-      r.slot->store(r.slot->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+      const std::int64_t v = r.slot->load(std::memory_order_relaxed);
+      detail::schedule_point<Stats>();
+      r.slot->store(v + delta, std::memory_order_relaxed);
     } else {
       // Relaxed: a count orders nothing.
       table_->shared().fetch_add(delta, std::memory_order_relaxed);
@@ -111,6 +120,12 @@ class per_thread_counter {
     Stats::wait();
     if (detail::tls_slot_registry_gone) return {table_.get(), nullptr};  // exiting: shared word, not cached
     return detail::thread_slot_registry::local().attach(table_);
+  }
+
+  static std::size_t checked_capacity(std::size_t capacity) {
+    if (capacity == 0) detail::throw_bad_option("per_thread_counter", "capacity", "must be >= 1");
+    if (capacity > max_capacity) detail::throw_bad_option("per_thread_counter", "capacity", "must be <= 2^24");
+    return capacity;
   }
 
   std::shared_ptr<detail::thread_slot_table> table_;

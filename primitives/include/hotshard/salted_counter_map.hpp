@@ -4,14 +4,20 @@
 // Algorithm: open addressing with linear probing over a power-of-two array of
 // 16-byte entries {key word, value} (four per cache line: the table is walked
 // at random under Zipf load, so its size decides the cache and TLB misses).
-// The key is stored as its 64-bit mixed hash (detail::mix64 is a bijection, so
-// the word *is* the key and also its hash); a single CAS of an empty word
-// claims an entry, so inserting a key is lock-free, in the style of Cliff
+// The key is stored as its 64-bit mixed hash mix64(key ^ seed) (detail::mix64
+// is a bijection, so the word *is* the key and also its hash); a single CAS of
+// an empty word claims an entry, so inserting a key is lock-free, in the style of Cliff
 // Click's non-blocking hash table ("A Lock-Free Wait-Free Hash Table", 2007)
 // and Preshing's "The World's Simplest Lock-Free Hash Table"
 // (https://preshing.com/20130605/the-worlds-simplest-lock-free-hash-table/).
-// The one key whose mixed word is 0 (the empty marker) — key 0 — lives in a
-// dedicated entry beside the array.
+// The one key whose mixed word is 0 (the empty marker) — key == seed — lives
+// in a dedicated entry beside the array. The seed is random per instance
+// unless config.seed names one (hash flooding: keys crafted to share one
+// probe run of one build of this code are spread in every other instance).
+//
+// Configuration (std::invalid_argument naming the field otherwise):
+// capacity ≥ 1 and hot_capacity ≤ 2^32, their tables' byte sizes must fit;
+// max_salt ≤ 2^31 (0 = cores rounded up); grow_after ≥ 1.
 //
 // Salting (key salting of the hot-partition articles, done in memory): a
 // cold key counts in its entry's value word by CAS. A failed CAS is
@@ -59,6 +65,7 @@
 #pragma once
 
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/thread_slots.hpp>
@@ -80,6 +87,7 @@ struct salted_counter_map_config {
   std::size_t hot_capacity = 64;                // keys that can be salted over the table's life
   std::uint32_t max_salt = 0;                   // bound on K (power of two ≥ 2); 0 = cores rounded up
   std::uint32_t grow_after = 8;                 // CAS failures on a key before its K doubles
+  std::uint64_t seed = 0;                       // 0 = random per instance
 };
 
 namespace detail {
@@ -102,10 +110,12 @@ class salted_counter_map {
   static constexpr std::int64_t min_count = std::numeric_limits<std::int64_t>::min() + (std::int64_t{1} << 32);
 
   explicit salted_counter_map(salted_counter_map_config cfg = {})
-      : mask_(std::bit_ceil(std::max<std::size_t>(cfg.capacity, 2)) - 1),
-        hot_capacity_(std::min<std::size_t>(cfg.hot_capacity, max_blocks)),
-        max_salt_(std::bit_ceil(std::max(2u, cfg.max_salt == 0 ? detail::default_stripe_bound() : cfg.max_salt))),
-        grow_after_(std::max(1u, cfg.grow_after)),
+      : mask_(checked_entries(checked(cfg).capacity) - 1),
+        hot_capacity_(checked_hot_capacity(cfg.hot_capacity)),
+        max_salt_(detail::checked_bit_ceil(std::max(2u, cfg.max_salt == 0 ? detail::default_stripe_bound() : cfg.max_salt),
+                                           who, "max_salt")),
+        grow_after_(checked_grow_after(cfg.grow_after)),
+        seed_(cfg.seed == 0 ? detail::random_seed() : cfg.seed),
         entries_(std::make_unique<entry[]>(mask_ + 1)),
         heads_(std::make_unique<detail::padded<block_head>[]>(std::max<std::size_t>(hot_capacity_, 1))),
         cells_(std::make_unique<cell[]>(std::max<std::size_t>(hot_capacity_, 1) * max_salt_)) {}
@@ -125,6 +135,7 @@ class salted_counter_map {
         add_salted(block_of(v), delta);
         return true;
       }
+      detail::schedule_point<Stats>();
       // (2) acquire on failure, as above; success publishes nothing.
       if (e->value.compare_exchange_weak(v, v + delta, std::memory_order_acquire, std::memory_order_acquire))
         return true;
@@ -177,6 +188,8 @@ class salted_counter_map {
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
   [[nodiscard]] std::size_t hot_capacity() const noexcept { return hot_capacity_; }
   [[nodiscard]] std::uint32_t max_salt() const noexcept { return max_salt_; }
+  // The seed in use (config.seed, or the random one drawn for this instance).
+  [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return sizeof(entry) * capacity() + sizeof(cell) * (std::max<std::size_t>(hot_capacity_, 1) * (max_salt_ + 1)) +
            sizeof(*this);
@@ -192,6 +205,31 @@ class salted_counter_map {
  private:
   static constexpr std::size_t max_blocks = std::size_t{1} << 32;
   static constexpr std::uint32_t no_block = ~std::uint32_t{0};
+  static constexpr const char* who = "salted_counter_map";
+
+  static std::size_t checked_entries(std::size_t capacity) {
+    if (capacity == 0) detail::throw_bad_option(who, "capacity", "must be >= 1");
+    return detail::checked_array_count(detail::checked_bit_ceil(std::max<std::size_t>(capacity, 2), who, "capacity"),
+                                       1, sizeof(entry), who, "capacity");
+  }
+  // Every field, before anything is allocated.
+  static const salted_counter_map_config& checked(const salted_counter_map_config& cfg) {
+    (void)checked_entries(cfg.capacity);
+    const std::size_t hot = std::max<std::size_t>(checked_hot_capacity(cfg.hot_capacity), 1);
+    const std::uint32_t k = detail::checked_bit_ceil(
+        std::max(2u, cfg.max_salt == 0 ? detail::default_stripe_bound() : cfg.max_salt), who, "max_salt");
+    (void)detail::checked_array_count(hot, k, sizeof(cell), who, "hot_capacity x max_salt");
+    (void)checked_grow_after(cfg.grow_after);
+    return cfg;
+  }
+  static std::size_t checked_hot_capacity(std::size_t hot) {
+    if (hot > max_blocks) detail::throw_bad_option(who, "hot_capacity", "must be <= 2^32");
+    return hot;
+  }
+  static std::uint32_t checked_grow_after(std::uint32_t g) {
+    if (g == 0) detail::throw_bad_option(who, "grow_after", "must be >= 1");
+    return g;
+  }
 
   struct alignas(16) entry {
     std::atomic<std::uint64_t> word{0};  // mix64(key); 0 = empty
@@ -214,12 +252,12 @@ class salted_counter_map {
                                       static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::min()));
   }
 
-  static std::uint64_t word_of(Key key) noexcept {
-    return detail::mix64(static_cast<std::uint64_t>(static_cast<std::make_unsigned_t<Key>>(key)));
+  std::uint64_t word_of(Key key) const noexcept {
+    return detail::mix64(static_cast<std::uint64_t>(static_cast<std::make_unsigned_t<Key>>(key)) ^ seed_);
   }
 
   entry* find_or_insert(std::uint64_t w) noexcept {
-    if (w == 0) {  // key 0: mix64(0) == 0, the empty marker; its word only records presence
+    if (w == 0) {  // key == seed: mix64(0) == 0, the empty marker; its word only records presence
       // Relaxed: a presence flag for unsafe_size().
       if (zero_.value.word.load(std::memory_order_relaxed) == 0) zero_.value.word.store(1, std::memory_order_relaxed);
       return &zero_.value;
@@ -232,6 +270,7 @@ class salted_counter_map {
       std::uint64_t seen = e.word.load(std::memory_order_relaxed);
       if (seen == w) return &e;
       if (seen == 0) {
+        detail::schedule_point<Stats>();
         if (e.word.compare_exchange_strong(seen, w, std::memory_order_relaxed, std::memory_order_relaxed)) return &e;
         Stats::cas_failure();
         if (seen == w) return &e;  // the same key, inserted by another thread
@@ -302,6 +341,7 @@ class salted_counter_map {
         return true;
       }
       first.store(v, std::memory_order_relaxed);  // the block is still private
+      detail::schedule_point<Stats>();
       // (1) release: publishes K and the moved count with the tag, to (2).
       if (e.value.compare_exchange_weak(v, tag_of(b), std::memory_order_acq_rel, std::memory_order_acquire))
         return true;
@@ -324,6 +364,7 @@ class salted_counter_map {
       const std::uint32_t k = head.salt.load(std::memory_order_relaxed);  // ≥ the K released in (1)
       std::atomic<std::int64_t>& sub = *c[probe & (k - 1)];
       std::int64_t v = sub.load(std::memory_order_relaxed);
+      detail::schedule_point<Stats>();
       // Relaxed: a count orders nothing.
       if (sub.compare_exchange_strong(v, v + delta, std::memory_order_relaxed, std::memory_order_relaxed)) return;
       Stats::cas_failure();
@@ -340,6 +381,7 @@ class salted_counter_map {
   std::size_t hot_capacity_;
   std::uint32_t max_salt_;
   std::uint32_t grow_after_;
+  std::uint64_t seed_;
   std::unique_ptr<entry[]> entries_;
   std::unique_ptr<detail::padded<block_head>[]> heads_;  // K per hot block
   std::unique_ptr<cell[]> cells_;                         // max_salt sub-counters per hot block

@@ -39,6 +39,7 @@
 #pragma once
 
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
@@ -54,8 +55,10 @@ template <class Stats = detail::no_stats>
 class striped_counter {
  public:
   // max_cells is rounded up to a power of two; 0 means the default bound.
+  // std::invalid_argument ("max_cells") above 2^31 (the rounding would not fit).
   explicit striped_counter(std::uint32_t max_cells = 0)
-      : max_cells_(std::bit_ceil(max_cells == 0 ? detail::default_stripe_bound() : max_cells)),
+      : max_cells_(detail::checked_bit_ceil(max_cells == 0 ? detail::default_stripe_bound() : max_cells,
+                                            "striped_counter", "max_cells")),
         cells_(std::make_unique<std::atomic<cell*>[]>(max_cells_)) {}
 
   striped_counter(const striped_counter&) = delete;
@@ -69,6 +72,7 @@ class striped_counter {
     // Relaxed: an index bound; the cells it leads to are published by (1)/(2).
     if (size_.load(std::memory_order_relaxed) == 0) {
       std::int64_t b = base_->load(std::memory_order_relaxed);
+      detail::schedule_point<Stats>();
       // Relaxed: a count orders nothing.
       if (base_->compare_exchange_strong(b, b + delta, std::memory_order_relaxed, std::memory_order_relaxed))
         return;
@@ -111,6 +115,7 @@ class striped_counter {
       cell* c = slot.load(std::memory_order_acquire);
       if (c == nullptr) {
         auto fresh = std::make_unique<cell>(std::in_place, delta);
+        detail::schedule_point<Stats>();
         // (1) release: publishes the cell's initial value to (2) and (3).
         if (slot.compare_exchange_strong(c, fresh.get(), std::memory_order_release, std::memory_order_acquire)) {
           fresh.release();
@@ -120,6 +125,7 @@ class striped_counter {
         continue;  // someone else created it: use theirs
       }
       std::int64_t v = (*c)->load(std::memory_order_relaxed);
+      detail::schedule_point<Stats>();
       // Relaxed: a count orders nothing.
       if ((*c)->compare_exchange_strong(v, v + delta, std::memory_order_relaxed, std::memory_order_relaxed))
         return;

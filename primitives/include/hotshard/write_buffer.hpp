@@ -57,6 +57,12 @@
 // calls of a flushed write happen-before flush() returns. The statistics are
 // relaxed counters with no ordering promise.
 //
+// Configuration (std::invalid_argument naming the field otherwise): capacity a
+// power of two ≥ 2; batch_size ≥ 1 (above capacity it is capacity: a batch
+// never holds more); rate_per_sec finite ≥ 0; burst finite, 0 (the default
+// depth) or ≥ 1 (a bucket that cannot hold one token would never drain);
+// retry_backoff ≥ 0; on_full and on_sink_failure one of their enumerators.
+//
 // Exceptions: write() copies key and delta first (may throw: nothing changed).
 // Key and Delta must be copyable, default constructible (the drainer's batch
 // buffer is pre-sized), nothrow move constructible, and Key std::hash-able. The sink and on_failure
@@ -65,10 +71,12 @@
 
 #include <hotshard/bounded_queue.hpp>
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -107,12 +115,12 @@ enum class sink_failure_policy { retry, count };
 template <class Key, class Delta>
 struct write_buffer_config {
   std::size_t capacity = 4096;  // queue slots: a power of two >= 2
-  std::size_t batch_size = 256;
+  std::size_t batch_size = 256; // >= 1; capped at capacity
   bool combine = true;          // false: one sink call per write ("plain")
   bool drain_thread = true;     // false: caller-driven drain()
   backpressure on_full = backpressure::block;
   double rate_per_sec = 0;      // sink calls per second; 0 = unlimited
-  double burst = 0;             // token-bucket depth in calls; 0 = max(1, rate/100)
+  double burst = 0;             // token-bucket depth in calls, >= 1; 0 = max(1, rate/100)
   sink_failure_policy on_sink_failure = sink_failure_policy::retry;
   std::chrono::nanoseconds retry_backoff{std::chrono::microseconds(100)};
   unsigned shutdown_retries = 16;
@@ -145,9 +153,8 @@ class write_buffer {
   using sink_type = std::function<bool(const Key&, const Delta&)>;
 
   explicit write_buffer(sink_type sink, config_type cfg = {})
-      : cfg_(std::move(cfg)), sink_(std::move(sink)), queue_(cfg_.capacity) {
-    if (cfg_.batch_size == 0) cfg_.batch_size = 1;
-    if (cfg_.burst <= 0) cfg_.burst = std::max(1.0, cfg_.rate_per_sec / 100);
+      : cfg_(checked(std::move(cfg))), sink_(std::move(sink)), queue_(cfg_.capacity) {
+    if (cfg_.burst == 0) cfg_.burst = std::max(1.0, cfg_.rate_per_sec / 100);
     batch_.resize(cfg_.batch_size);
     pending_.reserve(cfg_.batch_size);
     if (cfg_.combine) slot_of_.reserve(2 * cfg_.batch_size);
@@ -167,7 +174,7 @@ class write_buffer {
     } else {
       std::lock_guard lock(drain_mutex_);
       while (!settled_locked()) {
-        if (drain_locked(false) == 0) sleep_for_tokens_or_retry();
+        if (drain_locked(false) == 0) std::this_thread::sleep_for(pause_locked());
       }
     }
   }
@@ -199,12 +206,14 @@ class write_buffer {
       return;
     }
     while (completed_->load(std::memory_order_acquire) < target) {  // (2) acquire: pairs with (1)
-      std::size_t progress = 0;
+      bool stalled = false;
+      std::chrono::nanoseconds pause{0};
       {
         std::lock_guard lock(drain_mutex_);
-        progress = drain_locked(false);
+        // The pause is computed under the mutex: it reads drainer state.
+        if (drain_locked(false) == 0) stalled = true, pause = pause_locked();
       }
-      if (progress == 0) sleep_for_tokens_or_retry();
+      if (stalled) std::this_thread::sleep_for(pause);
     }
   }
 
@@ -386,13 +395,34 @@ class write_buffer {
     }
   }
 
-  // Real-time sleep while tokens refill or a rejected entry waits for its
-  // retry; at most 1 ms, so an injected clock is re-read often.
-  void sleep_for_tokens_or_retry() {
-    std::chrono::nanoseconds d = cfg_.retry_backoff;
-    if (!retry_pending_ && cfg_.rate_per_sec > 0)
-      d = std::chrono::nanoseconds(static_cast<std::int64_t>((1 - std::min(tokens_, 1.0)) * 1e9 / cfg_.rate_per_sec) + 1);
-    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(d, std::chrono::milliseconds(1)));
+  // How long to sleep (in real time) while tokens refill or a rejected entry
+  // waits for its retry; at most 1 ms, so an injected clock is re-read often.
+  // Under drain_mutex_: it reads retry_pending_ and tokens_, which a
+  // help_drain writer or flush() may be changing otherwise. The caller
+  // sleeps after dropping the mutex.
+  [[nodiscard]] std::chrono::nanoseconds pause_locked() const noexcept {
+    constexpr std::chrono::nanoseconds cap = std::chrono::milliseconds(1);
+    if (retry_pending_ || cfg_.rate_per_sec <= 0) return std::min(cfg_.retry_backoff, cap);
+    // In double first: a tiny rate would overflow the integer conversion.
+    const double ns = (1 - std::min(tokens_, 1.0)) * 1e9 / cfg_.rate_per_sec + 1;
+    return ns >= static_cast<double>(cap.count()) ? cap : std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
+  }
+
+  static config_type checked(config_type c) {
+    constexpr const char* who = "write_buffer";
+    if (c.capacity < 2 || !std::has_single_bit(c.capacity))
+      detail::throw_bad_option(who, "capacity", "must be a power of two >= 2");
+    if (c.batch_size == 0) detail::throw_bad_option(who, "batch_size", "must be >= 1");
+    c.batch_size = std::min(c.batch_size, c.capacity);
+    detail::checked_non_negative(c.rate_per_sec, who, "rate_per_sec");
+    detail::checked_non_negative(c.burst, who, "burst");
+    if (c.burst != 0 && c.burst < 1) detail::throw_bad_option(who, "burst", "must be 0 (default) or >= 1");
+    if (c.retry_backoff.count() < 0) detail::throw_bad_option(who, "retry_backoff", "must be >= 0");
+    if (c.on_full != backpressure::block && c.on_full != backpressure::fail && c.on_full != backpressure::help_drain)
+      detail::throw_bad_option(who, "on_full", "is not a backpressure value");
+    if (c.on_sink_failure != sink_failure_policy::retry && c.on_sink_failure != sink_failure_policy::count)
+      detail::throw_bad_option(who, "on_sink_failure", "is not a sink_failure_policy value");
+    return c;
   }
 
   void drain_loop() {
@@ -401,8 +431,10 @@ class write_buffer {
       const bool idle = next_ == pending_.size();
       const std::size_t progress = drain_locked(true);
       if (next_ < pending_.size() && progress == 0) {
+        const std::chrono::nanoseconds pause = pause_locked();
         lock.unlock();  // let help-drain writers and flush() run while we wait
-        sleep_for_tokens_or_retry();
+        detail::schedule_point<Stats>();
+        std::this_thread::sleep_for(pause);
         lock.lock();
       } else if (idle && next_ == pending_.size() && queue_.is_closed() && queue_.pop_count() == queue_.push_count()) {
         return;

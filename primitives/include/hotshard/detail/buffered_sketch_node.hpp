@@ -5,6 +5,7 @@
 #pragma once
 
 #include <hotshard/detail/backoff.hpp>
+#include <hotshard/detail/checked_size.hpp>
 
 #include <atomic>
 #include <bit>
@@ -23,12 +24,20 @@ class filter_node {
  public:
   enum : int { free_node = 0, attached = 1, exiting = 2, orphaned = 3 };
 
+  // slots: a power of two from checked_slots().
   filter_node(std::size_t slots, std::uint64_t flush_every, filter_sink sink, void* target)
-      : mask_(std::bit_ceil(slots == 0 ? std::size_t{1} : slots) - 1),
+      : mask_(slots - 1),
         flush_every_(flush_every == 0 ? 1 : flush_every),
         sink_(sink),
         target_(target),
         entries_(std::make_unique<entry[]>(mask_ + 1)) {}
+
+  // The filter size for a requested `slots` (rounded up to a power of two);
+  // std::invalid_argument naming `field` if it is 0 or its table overflows.
+  static std::size_t checked_slots(std::size_t slots, const char* who, const char* field) {
+    if (slots == 0) throw_bad_option(who, field, "must be >= 1");
+    return checked_array_count(checked_bit_ceil(slots, who, field), 1, sizeof(entry), who, field);
+  }
 
   std::atomic<int> state{attached};
   filter_node* next = nullptr;  // registry list; written before the node is published (3)
@@ -105,6 +114,14 @@ class filter_node {
   std::unique_ptr<entry[]> entries_;
 };
 
+// Set when the calling thread's filter cache has been destroyed (thread
+// exit). Trivially destructible, so it stays readable while other
+// thread_local objects are destroyed: an add from a thread_local destructor
+// that runs after the cache's then goes to the shared sketch directly instead
+// of walking the freed cache (as tls_slot_registry_gone does for
+// per_thread_counter).
+inline thread_local bool tls_filter_cache_gone = false;
+
 // The calling thread's nodes, one per sketch it has added to, keyed by sketch id.
 class filter_thread_cache {
  public:
@@ -112,6 +129,7 @@ class filter_thread_cache {
   filter_thread_cache(const filter_thread_cache&) = delete;
   filter_thread_cache& operator=(const filter_thread_cache&) = delete;
   ~filter_thread_cache() {
+    tls_filter_cache_gone = true;
     for (const auto& e : entries_) release(e.node);
   }
 
@@ -167,8 +185,16 @@ inline filter_thread_cache& filter_cache() {
 
 class filter_registry {
  public:
-  filter_registry(std::size_t slots, std::uint64_t flush_every, filter_sink sink, void* target)
-      : slots_(slots), flush_every_(flush_every), sink_(sink), target_(target) {}
+  // std::invalid_argument naming the field for slots or flush_every of 0, or
+  // slots whose filter does not fit.
+  filter_registry(std::size_t slots, std::uint64_t flush_every, filter_sink sink, void* target,
+                  const char* who = "buffered_count_min_sketch")
+      : slots_(filter_node::checked_slots(slots, who, "filter_slots")),
+        flush_every_(flush_every),
+        sink_(sink),
+        target_(target) {
+    if (flush_every == 0) throw_bad_option(who, "flush_every", "must be >= 1");
+  }
   filter_registry(const filter_registry&) = delete;
   filter_registry& operator=(const filter_registry&) = delete;
 
@@ -193,10 +219,13 @@ class filter_registry {
     }
   }
 
-  // The calling thread's node for this sketch (created on first use).
-  filter_node& local() {
+  // The calling thread's node for this sketch (created on first use), or
+  // nullptr once the thread's cache is gone (thread exit, see
+  // tls_filter_cache_gone): the caller then adds to the shared sketch itself.
+  filter_node* local() {
+    if (tls_filter_cache_gone) [[unlikely]] return nullptr;
     auto& cache = filter_cache();
-    if (filter_node* n = cache.find(id_)) [[likely]] return *n;
+    if (filter_node* n = cache.find(id_)) [[likely]] return n;
     filter_node* n = claim_free();
     if (n == nullptr) {
       n = new filter_node(slots_, flush_every_, sink_, target_);
@@ -207,7 +236,7 @@ class filter_registry {
       count_.fetch_add(1, std::memory_order_relaxed);  // counts only
     }
     cache.insert(id_, n);
-    return *n;
+    return n;
   }
 
   [[nodiscard]] std::uint64_t pending(std::uint64_t h) const noexcept {

@@ -8,11 +8,23 @@
 // counters (no shared writes are added to the measured loop); each worker
 // reads its own totals after the run and the runner merges them.
 //
+// Schedule noise (tests): `yielding_stats` yields the thread, at random, at
+// every hook call and at every schedule_point<Stats>() — the spots between
+// the steps of a protocol (after a claim and before its publish, between a
+// sleeper's registration and its re-check, ...) where a preemption exposes
+// a race. A policy may define `static void schedule_point()`;
+// schedule_point<Stats>() calls it when it exists and compiles to nothing
+// otherwise, so existing policies (no_stats, counting_stats, the tests' own)
+// need no change. Stress tests run with yielding_stats under TSan.
+//
 // Progress: every member is wait-free. counting_stats touches only the
-// calling thread's own counters (no atomics, no ordering).
+// calling thread's own counters (no atomics, no ordering); yielding_stats a
+// thread-local random state and sched_yield.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <thread>
 
 namespace hotshard::detail {
 
@@ -43,6 +55,29 @@ struct counting_stats {
   static void cas_failure() noexcept { ++local().cas_failures; }
   static void spin() noexcept { ++local().spins; }
   static void wait() noexcept { ++local().waits; }
+};
+
+// The policy's schedule_point() if it has one; nothing otherwise.
+template <class Stats>
+inline void schedule_point() noexcept {
+  if constexpr (requires { Stats::schedule_point(); }) Stats::schedule_point();
+}
+
+struct yielding_stats {
+  // Yields with probability 1/8 (a per-thread xorshift, so threads differ):
+  // often enough to reorder threads, rarely enough that a stress test with
+  // many more threads than cores still finishes in seconds.
+  static void schedule_point() noexcept {
+    thread_local std::uint32_t x = static_cast<std::uint32_t>(
+        std::hash<std::thread::id>{}(std::this_thread::get_id()) | 1u);
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    if ((x & 7) == 0) std::this_thread::yield();
+  }
+  static void cas_failure() noexcept { schedule_point(); }
+  static void spin() noexcept { schedule_point(); }
+  static void wait() noexcept { schedule_point(); }
 };
 
 }  // namespace hotshard::detail

@@ -8,11 +8,20 @@
 // which is a bijection on 64-bit words, and derive independent row hashes by
 // mixing in a per-row seed.
 //
-// Progress: pure functions, wait-free. No shared state.
+// random_seed() draws the per-instance seeds of the sketches and keyed tables
+// (hash flooding: an outsider who knows this code but not the seed cannot
+// craft keys that collide in every row or in one probe run). It is not a
+// cryptographic keyed hash (SipHash would be): it raises the bar from "read
+// the source" to "observe the structure's timing at length".
+//
+// Progress: pure functions, wait-free; random_seed() is wait-free after the
+// first call of the process (one std::random_device draw, then a fetch_add).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <random>
 
 namespace hotshard::detail {
 
@@ -53,6 +62,20 @@ template <class Key, class Hash = std::hash<Key>>
 [[nodiscard]] constexpr std::uint64_t reduce(std::uint64_t h, std::uint64_t n) noexcept {
   __extension__ using u128 = unsigned __int128;  // GCC/Clang; __extension__ keeps -Wpedantic quiet
   return static_cast<std::uint64_t>((static_cast<u128>(h) * n) >> 64);
+}
+
+// A fresh nonzero 64-bit seed per call: the process's random_device draw
+// mixed with a counter (distinct per call even if random_device is a
+// deterministic fallback).
+[[nodiscard]] inline std::uint64_t random_seed() {
+  static const std::uint64_t base = [] {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+  }();
+  static std::atomic<std::uint64_t> calls{0};
+  // Relaxed: only distinctness of the returned values matters.
+  const std::uint64_t s = mix64(base ^ mix64(calls.fetch_add(1, std::memory_order_relaxed) + 0x9e3779b97f4a7c15ULL));
+  return s == 0 ? 1 : s;
 }
 
 }  // namespace hotshard::detail

@@ -16,6 +16,13 @@
 //   inserting the same absent key at once may claim two slots: readers treat
 //   a duplicate as the same key (callers deduplicate when listing).
 //
+// * `sketch_width_for`, `sketch_depth_for`, `checked_sketch_counters` size a
+//   Count-Min table from (ε, δ) or explicit dimensions, rejecting (with
+//   std::invalid_argument naming the parameter) ε outside (0, 1) or so small
+//   that ⌈e/ε⌉ does not fit, δ outside (0, 1), a zero dimension, and
+//   width × depth counters whose byte size overflows. Every sketch sizes its
+//   table through them.
+//
 // Progress: sketch_ticker::tick is wait-free (one fetch_add, a second one per
 // batch); candidate_table::find/touch/for_each are wait-free (bounded probes,
 // each CAS tried once).
@@ -29,18 +36,53 @@
 #pragma once
 
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
 #include <atomic>
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <type_traits>
 
 namespace hotshard::detail {
+
+// The widest row a sketch accepts: far beyond any memory (2^48 counters of 8
+// bytes is 2 PiB per row), small enough that ⌈e/ε⌉ is computed exactly in a
+// double and converted to size_t without undefined behaviour.
+inline constexpr std::size_t max_sketch_width = std::size_t{1} << 48;
+
+// width = ⌈e/ε⌉ for 0 < ε < 1.
+[[nodiscard]] inline std::size_t sketch_width_for(double epsilon, const char* who) {
+  if (!(epsilon > 0 && epsilon < 1)) throw_bad_option(who, "epsilon", "must be in (0, 1)");
+  const double w = std::ceil(std::exp(1.0) / epsilon);
+  if (!(w <= static_cast<double>(max_sketch_width)))
+    throw_bad_option(who, "epsilon", "is too small: the width e/epsilon does not fit");
+  return static_cast<std::size_t>(w);
+}
+
+// depth = max(1, ⌈ln(1/δ)⌉) for 0 < δ < 1 (at most 745, at the smallest double).
+[[nodiscard]] inline std::size_t sketch_depth_for(double delta, const char* who) {
+  if (!(delta > 0 && delta < 1)) throw_bad_option(who, "delta", "must be in (0, 1)");
+  const double d = std::ceil(-std::log(delta));
+  return d < 1 ? 1 : static_cast<std::size_t>(d);
+}
+
+// width × depth, checked: both ≥ 1 and the table of `counter_bytes`-byte
+// counters must not overflow a size_t byte count.
+[[nodiscard]] constexpr std::size_t checked_sketch_counters(std::size_t width, std::size_t depth,
+                                                            std::size_t counter_bytes, const char* who) {
+  if (width == 0) throw_bad_option(who, "width", "must be >= 1");
+  if (depth == 0) throw_bad_option(who, "depth", "must be >= 1");
+  if (width > max_sketch_width) throw_bad_option(who, "width", "is too large");
+  return checked_array_count(width, depth, counter_bytes, who, "width x depth");
+}
 
 class sketch_ticker {
  public:
@@ -48,12 +90,30 @@ class sketch_ticker {
 
   explicit sketch_ticker(std::uint64_t batch = 64) noexcept : batch_(batch == 0 ? 1 : batch) {}
 
+  // The largest power-of-two batch ≤ 64 that divides w (1 for odd w; 64 for
+  // w = 0): with it, one thread's published total reaches every multiple of w
+  // exactly at the w-th tick.
+  [[nodiscard]] static constexpr std::uint64_t batch_for_window(std::uint64_t w) noexcept {
+    return w == 0 ? 64 : std::min<std::uint64_t>(64, w & (~w + 1));
+  }
+
   // The published total before and after one tick (equal: nothing published).
   struct tick_result {
     std::uint64_t before = 0;
     std::uint64_t after = 0;
+    std::uint64_t stripe_before = 0;  // the stripe's count before this tick
+    std::uint64_t batch = 1;
     // Did this tick carry the published total past a multiple of w (w > 0)?
     [[nodiscard]] bool crossed(std::uint64_t w) const noexcept { return after / w != before / w; }
+    // How many multiples of w (w > 0) it carried the published total past.
+    [[nodiscard]] std::uint64_t crossings(std::uint64_t w) const noexcept { return after / w - before / w; }
+    // For a published value t with before < t ≤ after: how many of this
+    // tick's n operations came before the batch that published t, i.e. the
+    // operation count of this tick at which the total reached t.
+    [[nodiscard]] std::uint64_t ops_until(std::uint64_t t) const noexcept {
+      const std::uint64_t j = (t - before + batch - 1) / batch;  // the j-th batch of this tick (1-based)
+      return (stripe_before / batch + j) * batch - stripe_before;
+    }
   };
 
   // Counts n operations.
@@ -61,10 +121,10 @@ class sketch_ticker {
     auto& s = *stripes_[thread_probe() & (stripes - 1)];
     const std::uint64_t before = s.fetch_add(n, std::memory_order_relaxed);  // counts only
     const std::uint64_t batches = (before + n) / batch_ - before / batch_;
-    if (batches == 0) return {};
+    if (batches == 0) return {0, 0, before, batch_};
     const std::uint64_t pub = batches * batch_;
     const std::uint64_t old = published_->fetch_add(pub, std::memory_order_relaxed);  // counts only
-    return {old, old + pub};
+    return {old, old + pub, before, batch_};
   }
 
   // Whole batches published so far: ≤ the true count, lagging by < stripes × batch.
@@ -118,7 +178,9 @@ class candidate_table {
   };
 
   explicit candidate_table(std::size_t min_slots)
-      : mask_(std::bit_ceil(min_slots < probe_window ? probe_window : min_slots) - 1),
+      : mask_(checked_array_count(checked_bit_ceil(min_slots < probe_window ? probe_window : min_slots,
+                                                   "candidate_table", "slots"),
+                                  1, sizeof(slot), "candidate_table", "slots") - 1),
         slots_(std::make_unique<slot[]>(mask_ + 1)) {}
 
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
