@@ -109,6 +109,11 @@ struct trace_gen_args {
 };
 int trace_gen(const trace_gen_args& a);
 int trace_stats(const std::string& file, const std::string& top, bool json);
+// --format: a trace format name or "" (detect); --window: requests per window of the hottest-key series.
+int trace_stats(const std::string& file, const std::string& top, bool json, const std::string& format,
+                const std::string& window);
+// `trace import IN [--format NAME] --out OUT`: any readable trace -> the suite's binary form.
+int trace_import(const std::string& in, const std::string& format, const std::string& out);
 int compare_files(const std::string& old_path, const std::string& new_path);
 
 }  // namespace hotshard::harness::cli

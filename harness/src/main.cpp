@@ -79,12 +79,19 @@ int drive(int argc, char** argv) {
   gen->add_option("--format", ga.format, "text or binary (default text)");
   gen->add_option("--read-fraction", ga.read_fraction, "probability of get, else put (default 0.5)");
   gen->add_option("--out", ga.out, "output file (required)");
-  std::string stats_file, stats_top = "10";
+  std::string stats_file, stats_top = "10", stats_format, stats_window = "10000";
   bool stats_json = false;
-  auto* stats = trace->add_subcommand("stats", "distinct keys, top keys, skew estimate");
-  stats->add_option("file", stats_file, "trace file (text or binary)")->required();
+  auto* stats = trace->add_subcommand("stats", "requests, op mix, head shares, Zipf fit, hottest key over time");
+  stats->add_option("file", stats_file, "trace file (any readable format, compressed or not)")->required();
   stats->add_option("--top", stats_top, "how many top keys (default 10)");
+  stats->add_option("--format", stats_format, "trace format (default: detected)");
+  stats->add_option("--window", stats_window, "requests per window of the hottest-key series (default 10000)");
   stats->add_flag("--json", stats_json, "machine-readable output");
+  std::string import_in, import_format, import_out;
+  auto* import = trace->add_subcommand("import", "convert a trace to the suite's binary form");
+  import->add_option("in", import_in, "trace file (any readable format, compressed or not)")->required();
+  import->add_option("--format", import_format, "trace format (default: detected)");
+  import->add_option("--out", import_out, "output file (required)");
 
   std::string old_path, new_path;
   auto* compare = app.add_subcommand("compare", "ratios new/old per scenario, impl, threads and workload");
@@ -108,8 +115,8 @@ int drive(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
-    if (trace->parsed() && !gen->parsed() && !stats->parsed())
-      msg = "trace needs a sub-verb; accepted: gen, stats";
+    if (trace->parsed() && !gen->parsed() && !stats->parsed() && !import->parsed())
+      msg = "trace needs a sub-verb; accepted: gen, stats, import";
     else if (app.get_subcommands().empty())
       msg = "a verb is required; accepted: list, run, suite, trace, compare";
     return usage(msg + " (see --help)");
@@ -120,7 +127,8 @@ int drive(int argc, char** argv) {
   if (*run) return cli::run(inv, ra);
   if (*suite) return cli::suite(inv, sa);
   if (*gen) return cli::trace_gen(ga);
-  if (*stats) return cli::trace_stats(stats_file, stats_top, stats_json);
+  if (*stats) return cli::trace_stats(stats_file, stats_top, stats_json, stats_format, stats_window);
+  if (*import) return cli::trace_import(import_in, import_format, import_out);
   if (*compare) return cli::compare_files(old_path, new_path);
   return usage("a verb is required; accepted: list, run, suite, trace, compare");
 }

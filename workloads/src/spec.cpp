@@ -2,6 +2,7 @@
 // a default (or none: required) and what the type accepts; every message is
 // built from that table so errors and help never disagree.
 #include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/trace.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -12,7 +13,7 @@
 namespace hotshard::workloads {
 namespace {
 
-enum class param_type { count, positive, fraction, positive_integer, flag, path };
+enum class param_type { count, positive, fraction, positive_integer, flag, path, trace_format };
 
 struct param_def {
   std::string_view name;
@@ -41,7 +42,7 @@ const std::vector<kind_def>& kinds() {
         {"every", param_type::positive_integer, "100000"},
         {"scramble", param_type::flag, "0"}}},
       {"herd", {{"keys", param_type::positive_integer, "1"}, {"waves", param_type::positive_integer, "10"}}},
-      {"trace", {{"path", param_type::path, ""}}},
+      {"trace", {{"path", param_type::path, ""}, {"format", param_type::trace_format, "auto"}}},
   };
   return table;
 }
@@ -54,6 +55,10 @@ std::string_view accepted(param_type type) {
     case param_type::positive_integer: return "an integer >= 1";
     case param_type::flag: return "0 or 1";
     case param_type::path: return "a file path";
+    case param_type::trace_format: {
+      static const std::string formats = "auto or one of " + trace_format_list();
+      return formats;
+    }
   }
   return "";
 }
@@ -121,6 +126,7 @@ bool valid(param_type type, std::string_view value) {
     }
     case param_type::flag: return value == "0" || value == "1";
     case param_type::path: return !value.empty();
+    case param_type::trace_format: return value == "auto" || trace_format_from_name(value).has_value();
   }
   return false;
 }
@@ -179,8 +185,19 @@ workload_spec parse_spec(std::string_view text) {
   workload_spec spec{std::string(kind_name), {}, std::string(text)};
   std::vector<std::string_view> tokens;
   if (kind->kind == "trace") {
-    // A path may contain commas: it is the whole rest of the spec.
-    if (!trim(rest).empty()) tokens.push_back(trim(rest));
+    // A path may contain commas: it is the whole rest of the spec, less a
+    // leading `format=NAME,` or a trailing `,format=NAME` (NAME has no comma).
+    std::string_view r = trim(rest);
+    if (r.substr(0, 7) == "format=") {
+      const auto comma = r.find(',');
+      tokens.push_back(trim(r.substr(0, comma)));
+      r = comma == std::string_view::npos ? std::string_view{} : trim(r.substr(comma + 1));
+    } else if (const auto at = r.rfind(",format="); at != std::string_view::npos &&
+                                                     r.find(',', at + 1) == std::string_view::npos) {
+      tokens.push_back(trim(r.substr(at + 1)));
+      r = trim(r.substr(0, at));
+    }
+    if (!r.empty()) tokens.push_back(r);
   } else if (!trim(rest).empty()) {
     std::size_t pos = 0;
     for (;;) {
@@ -230,7 +247,8 @@ std::string spec_help() {
          "shift:n=N[,s=S][,every=OPS][,scramble=0|1]\n"
          "                                  Zipf whose hot set moves every OPS ops (default 100000)\n"
          "herd:keys=K[,waves=W]             all threads request the same K keys, W times (1, 10)\n"
-         "trace:path=FILE                   replay a trace (text or binary, detected)\n";
+         "trace:path=FILE[,format=NAME]     replay a trace; NAME one of " + trace_format_list() + "\n"
+         "                                  (default auto: detected; xz/gzip/zstd decompressed)\n";
 }
 
 }  // namespace hotshard::workloads

@@ -7,6 +7,7 @@
 
 #include <hotshard/detail/hash.hpp>
 
+#include <optional>
 #include <string>
 
 namespace hotshard::workloads {
@@ -135,17 +136,20 @@ class trace_stream final : public key_stream {
  public:
   static constexpr std::size_t chunk_records = 8192;
 
-  trace_stream(std::string path, unsigned t, unsigned threads) : path_(std::move(path)) {
-    total_ = count_records(path_);
+  trace_stream(std::string path, std::optional<trace_format> format, unsigned t, unsigned threads)
+      : path_(std::move(path)), format_(format) {
+    reader_ = std::make_unique<trace_reader>(path_, format_, chunk_records);
+    has_operations_ = reader_->has_operations();
+    total_ = count_records();
     if (total_ == 0) throw trace_error(path_ + ": the trace has no records");
     index_ = t % total_;
     step_ = threads % total_;
-    reader_ = std::make_unique<trace_reader>(path_, chunk_records);
+    reader_ = std::make_unique<trace_reader>(path_, format_, chunk_records);
   }
 
   operation next_operation() {
     if (index_ < chunk_start_) {
-      reader_ = std::make_unique<trace_reader>(path_, chunk_records);
+      reader_ = std::make_unique<trace_reader>(path_, format_, chunk_records);
       chunk_start_ = 0;
       chunk_.clear();
     }
@@ -159,22 +163,32 @@ class trace_stream final : public key_stream {
     return op;
   }
   std::uint64_t next() override { return next_operation().key; }
+  [[nodiscard]] std::uint64_t records() const noexcept { return total_; }
+  [[nodiscard]] bool has_operations() const noexcept { return has_operations_; }
+  [[nodiscard]] trace_format format() const noexcept { return reader_->format(); }
+  [[nodiscard]] trace_compression compression() const noexcept { return reader_->compression(); }
 
  private:
-  static std::uint64_t count_records(const std::string& path) {
-    trace_reader reader(path, chunk_records);
+  std::uint64_t count_records() {
     std::vector<operation> chunk;
     std::uint64_t total = 0;
-    while (reader.next_chunk(chunk)) total += chunk.size();
+    while (reader_->next_chunk(chunk)) total += chunk.size();
     return total;
   }
 
   std::string path_;
+  std::optional<trace_format> format_;
   std::unique_ptr<trace_reader> reader_;
   std::vector<operation> chunk_;
+  bool has_operations_ = true;
   std::uint64_t chunk_start_ = 0;
   std::uint64_t total_ = 0, index_ = 0, step_ = 0;
 };
+
+std::optional<trace_format> format_of(const workload_spec& spec) {
+  const std::string& name = spec.value("format");
+  return name == "auto" ? std::nullopt : trace_format_from_name(name);
+}
 
 void check_threads(unsigned thread_index, unsigned thread_count) {
   if (thread_count == 0 || thread_index >= thread_count) {
@@ -217,7 +231,7 @@ std::unique_ptr<key_stream> make_any_stream(const workload_spec& given, std::uin
                                           spec.integer("scramble") != 0, t, threads);
   }
   if (kind == "herd") return std::make_unique<herd_stream>(spec.integer("keys"));
-  if (kind == "trace") return std::make_unique<trace_stream>(spec.value("path"), t, threads);
+  if (kind == "trace") return std::make_unique<trace_stream>(spec.value("path"), format_of(spec), t, threads);
   throw spec_error("unknown workload kind '" + kind + "'");
 }
 
@@ -241,9 +255,12 @@ std::vector<operation> generate_operations(const workload_spec& spec, std::uint6
   std::vector<operation> ops(count);
   if (spec.kind == "trace") {
     check_threads(thread_index, thread_count);
-    trace_stream stream(validated(spec).value("path"), thread_index, thread_count);
-    for (auto& op : ops) op = stream.next_operation();
-    return ops;
+    const workload_spec checked = validated(spec);
+    trace_stream stream(checked.value("path"), format_of(checked), thread_index, thread_count);
+    if (stream.has_operations()) {
+      for (auto& op : ops) op = stream.next_operation();
+      return ops;
+    }
   }
   if (!(read_fraction >= 0.0 && read_fraction <= 1.0)) {
     throw spec_error("read_fraction must be a number in [0, 1] (got " + std::to_string(read_fraction) + ")");
@@ -256,6 +273,13 @@ std::vector<operation> generate_operations(const workload_spec& spec, std::uint6
     op.op = op_rng.uniform01() < read_fraction ? op_kind::get : op_kind::put;
   }
   return ops;
+}
+
+trace_info trace_info_of(const workload_spec& given) {
+  if (given.kind != "trace") throw spec_error("expected a trace:path=FILE workload (got \"" + given.text + "\")");
+  const workload_spec spec = validated(given);
+  const trace_stream stream(spec.value("path"), format_of(spec), 0, 1);
+  return {stream.records(), stream.format(), stream.compression(), stream.has_operations()};
 }
 
 herd_plan herd_of(const workload_spec& given) {

@@ -22,8 +22,12 @@
 //   herd:keys=K[,waves=W]          every thread requests keys 0, 1, ..., K-1, 0, ...;
 //                                  the harness runs W synchronized waves (defaults K = 1,
 //                                  W = 10); see herd_of
-//   trace:path=FILE                replay a trace file (trace.hpp); the path is the rest
-//                                  of the spec after "path=", commas included
+//   trace:path=FILE[,format=NAME]
+//                                  replay a trace file (trace.hpp); the path is the rest
+//                                  of the spec after "path=", commas included, less a
+//                                  trailing ",format=NAME" (or a leading "format=NAME,");
+//                                  NAME is auto (default: detected) or a format name of
+//                                  trace_format_list()
 //
 // N is an integer in [1, 2^63] (digits, or 1e6-style, or 2^20-style), S a finite
 // number > 0, F and G numbers in [0, 1], OPS and K integers >= 1, B 0 or 1.

@@ -17,6 +17,7 @@
 
 #include <hotshard/workloads/operation.hpp>
 #include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/trace.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -42,12 +43,26 @@ class key_stream {
 
 // Keys and op kinds. Synthetic specs: the keys of generate_keys, each a get with
 // probability read_fraction (from a generator separate from the keys'), else a
-// put. A trace spec replays the file's ops: thread t takes records t, t+T, ...,
-// wrapping around at the end of the file; read_fraction is ignored.
-// spec_error if read_fraction is outside [0, 1].
+// put. A trace spec replays the file's records: thread t takes records t, t+T,
+// ..., wrapping around at the end of the file; a trace whose format has ops
+// (text, binary, twitter) keeps them and ignores read_fraction, a key-only one
+// (cache2k, caffeine, arc, libcachesim) gets its op kinds from read_fraction
+// as a synthetic spec does. spec_error if read_fraction is outside [0, 1]
+// where it is used.
 [[nodiscard]] std::vector<operation> generate_operations(const workload_spec& spec, std::uint64_t seed,
                                                          unsigned thread_index, unsigned thread_count,
                                                          std::size_t count, double read_fraction);
+
+// What a trace spec replays, found by one pass over the file: its record
+// count, format, compression, and whether its records carry ops. spec_error if
+// the spec is not trace:, trace_error as trace_reader (or for an empty trace).
+struct trace_info {
+  std::uint64_t records;
+  trace_format format;
+  trace_compression compression;
+  bool has_operations;
+};
+[[nodiscard]] trace_info trace_info_of(const workload_spec& spec);
 
 struct herd_plan {
   std::uint64_t keys;   // every thread requests each of keys 0..keys-1 ...

@@ -1,6 +1,6 @@
 // hotshard/workloads/trace.hpp — recorded operation traces: read, write, analyse.
 //
-// Two forms, told apart by the first bytes of the file:
+// The suite's own two forms, told apart by the first bytes of the file:
 //
 // text    one operation per line, `op key`: op is get, put, add or del, key a
 //         decimal 64-bit unsigned integer; anything after `#` is a comment;
@@ -11,11 +11,42 @@
 //         then `count` records of 9 bytes: u64 key (little-endian), u8 op
 //         (0 get, 1 put, 2 add, 3 del). The writer patches the count at close().
 //
-// Reading is streamed: trace_reader holds one chunk of records and one I/O
-// buffer, whatever the file size. Malformed input — a bad op, a bad or missing
-// key, extra fields, an over-long line, a bad magic or version, a file shorter or
-// longer than its header says, a bad op byte — is reported as a trace_error that
-// names the line (text) or byte offset (binary); it never crashes.
+// And the formats the cache community publishes (the reader only):
+//
+// cache2k      big-endian signed 32-bit keys, one per access, nothing else; the
+//              key is the 32-bit pattern read as unsigned (in [0, 2^32)); all gets
+// caffeine     the same with big-endian 64-bit keys (Caffeine/Corda simulator
+//              traces); the key is the 64-bit pattern; all gets
+// arc          ARC `.lis` text: `start_block n_blocks ignore request_id`; a line
+//              stands for n_blocks >= 1 gets of blocks start_block, start_block+1, ...
+//              (expanded while streaming, never held in memory)
+// twitter      Twitter cache-trace CSV `timestamp,key,key size,value size,client
+//              id,operation,TTL`; get/gets -> get; set, add, replace, cas,
+//              append, prepend, incr, decr -> put; delete -> del. The key string
+//              is hashed to 64 bits with FNV-1a 64 (offset basis
+//              0xcbf29ce484222325, prime 0x100000001b3) over its bytes
+// libcachesim  libCacheSim oracleGeneral: 24-byte little-endian records `u32
+//              timestamp, u64 object id, u32 object size, i64 next access (-1 if
+//              none)`; the key is the object id; all gets
+//
+// Any of them may be compressed with xz, gzip or zstd: the compression is
+// detected from the file's magic bytes and the data decompressed while it is
+// read (liblzma, zlib, libzstd). With no format given the format is detected
+// from the first 64 KiB of (decompressed) data: the binary magic, or text whose
+// first lines fit exactly one of text/arc/twitter, or records that fit
+// libcachesim (non-decreasing timestamps, next access -1 or later) or
+// caffeine (every 64-bit key's high half 0 or all ones); other headerless
+// binary data is read as cache2k. Two formats that fit equally well, or
+// none, is a trace_error that lists the accepted names.
+//
+// Reading is streamed: trace_reader holds one chunk of records, one I/O buffer
+// and a decompressor whose window is bounded (xz: 128 MiB memory limit; zstd:
+// its default 128 MiB window limit), whatever the file size. Malformed input —
+// a bad op, key or field, an over-long line, a bad magic or version, a file
+// shorter or longer than its header says, a bad op byte, a partial record, a
+// corrupt or truncated compressed stream — is a trace_error that names the
+// line (text forms) or byte offset (binary forms; an offset into the
+// decompressed data when the file is compressed); it never crashes.
 //
 // Progress: all operations block on file I/O. One reader or writer per thread.
 // Memory ordering: no shared state, no atomics.
@@ -27,14 +58,18 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace hotshard::workloads {
 
-enum class trace_format { text, binary };
+// text and binary are the suite's own forms (the only ones trace_writer writes).
+enum class trace_format { text, binary, cache2k, caffeine, arc, twitter, libcachesim };
+enum class trace_compression { none, gzip, xz, zstd };
 
 struct trace_error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -46,9 +81,21 @@ inline constexpr std::size_t trace_header_bytes = 20;
 inline constexpr std::size_t trace_record_bytes = 9;
 inline constexpr std::size_t max_text_line = 4096;
 
+// "text", "binary", "cache2k", "caffeine", "arc", "twitter", "libcachesim".
+[[nodiscard]] std::string_view trace_format_name(trace_format f) noexcept;
+[[nodiscard]] std::optional<trace_format> trace_format_from_name(std::string_view name) noexcept;
+// The accepted names, comma separated, for messages and help.
+[[nodiscard]] std::string trace_format_list();
+// "none", "gzip", "xz", "zstd".
+[[nodiscard]] std::string_view trace_compression_name(trace_compression c) noexcept;
+// False for the key-only formats (cache2k, caffeine, arc, libcachesim), whose
+// records are all reported as gets.
+[[nodiscard]] bool trace_format_has_operations(trace_format f) noexcept;
+
 class trace_writer {
  public:
-  // Creates or truncates `path`; trace_error if it cannot.
+  // Creates or truncates `path`; trace_error if it cannot or if `format` is
+  // not text or binary.
   trace_writer(const std::string& path, trace_format format);
   ~trace_writer();  // closes if still open; errors are lost, call close() to see them
   trace_writer(const trace_writer&) = delete;
@@ -68,11 +115,23 @@ class trace_writer {
   std::uint64_t records_ = 0;
 };
 
+namespace trace_detail {
+class trace_parser;  // one per format, in workloads/src/formats/
+struct reader_opener;
+}
+
 class trace_reader {
  public:
-  // Opens `path` and detects the format; trace_error if the file cannot be
-  // opened or its binary header is bad.
+  // Opens `path`, detects its compression and its format (or takes `format`);
+  // trace_error if the file cannot be opened, its header is bad or its format
+  // cannot be told.
   explicit trace_reader(const std::string& path, std::size_t chunk_records = 65536);
+  trace_reader(const std::string& path, std::optional<trace_format> format, std::size_t chunk_records = 65536);
+  // Reads `bytes` (a whole file's content, possibly compressed) instead of a
+  // file; `name` stands for the path in messages. For tests and fuzzers.
+  [[nodiscard]] static trace_reader from_bytes(std::string bytes, const std::string& name,
+                                               std::optional<trace_format> format = std::nullopt,
+                                               std::size_t chunk_records = 65536);
   trace_reader(const trace_reader&) = delete;
   trace_reader& operator=(const trace_reader&) = delete;
   trace_reader(trace_reader&&) noexcept;
@@ -80,43 +139,23 @@ class trace_reader {
   ~trace_reader();
 
   [[nodiscard]] trace_format format() const noexcept { return format_; }
+  [[nodiscard]] trace_compression compression() const noexcept { return compression_; }
+  [[nodiscard]] bool has_operations() const noexcept { return trace_format_has_operations(format_); }
   // Replaces `out` with the next up to chunk_records records; false (and `out`
   // empty) at the end of the trace. trace_error on malformed input.
   bool next_chunk(std::vector<operation>& out);
-  // The record count of a binary header (known before reading); 0 for text.
-  [[nodiscard]] std::uint64_t declared_records() const noexcept { return declared_; }
+  // The record count of a binary header (known before reading); 0 otherwise.
+  [[nodiscard]] std::uint64_t declared_records() const noexcept;
 
  private:
-  bool fill();  // refills buf_ from the file; false at end of file
-  void parse_text(std::vector<operation>& out);
-  void parse_binary(std::vector<operation>& out);
-  [[noreturn]] void text_fail(const std::string& what) const;
-
-  std::string path_;
-  std::FILE* file_ = nullptr;
+  friend struct trace_detail::reader_opener;
+  trace_reader() = default;
+  std::unique_ptr<trace_detail::trace_parser> parser_;
   trace_format format_ = trace_format::text;
-  std::size_t chunk_records_;
-  std::vector<char> buf_;
-  std::size_t begin_ = 0, end_ = 0;  // unread bytes of buf_
-  bool eof_ = false;
-  std::uint64_t consumed_bytes_ = 0;  // file offset of buf_[begin_]
-  std::uint64_t line_ = 0;            // text: lines consumed so far
-  std::uint64_t declared_ = 0;        // binary: records in the header
-  std::uint64_t delivered_ = 0;       // records returned so far
+  trace_compression compression_ = trace_compression::none;
+  std::size_t chunk_records_ = 65536;
 };
-
-struct trace_statistics {
-  std::uint64_t records = 0, distinct_keys = 0;
-  std::array<std::uint64_t, 4> per_op{};                     // indexed by op_kind
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> top;  // (key, count), most frequent first
-  // Least-squares slope of log(count) against log(rank) over the ranks whose
-  // count is at least 16 (at most 10,000 ranks), negated: about s for a Zipf
-  // trace with enough samples per rank, 0 when fewer than 3 ranks qualify.
-  double zipf_s_estimate = 0;
-};
-
-// One pass over the trace (memory: the distinct keys' counts); trace_error as
-// trace_reader.
-[[nodiscard]] trace_statistics analyze_trace(const std::string& path, std::size_t top_n = 10);
 
 }  // namespace hotshard::workloads
+
+#include <hotshard/workloads/trace_stats.hpp>  // analyze_trace, declared here before it moved

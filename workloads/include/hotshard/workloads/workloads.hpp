@@ -6,4 +6,5 @@
 #include <hotshard/workloads/spec.hpp>
 #include <hotshard/workloads/stream.hpp>
 #include <hotshard/workloads/trace.hpp>
+#include <hotshard/workloads/trace_stats.hpp>
 #include <hotshard/workloads/zipf.hpp>
