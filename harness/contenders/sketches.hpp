@@ -24,6 +24,7 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/heavy_hitters.hpp>
+#include <hotshard/hot_key_detector.hpp>
 
 #include <tbb/concurrent_hash_map.h>
 
@@ -44,6 +45,9 @@ struct sketch_params {
   double epsilon = 0.0002;
   double delta = 0.01;
   std::size_t hh_capacity = 2048;  // heavy hitters: every key above N/m is kept
+  double hot_share = 0.01;         // detector: φ
+  std::uint64_t window = 1 << 16;  // detector: units per epoch
+  std::uint64_t seed = count_min_options{}.seed;  // explicit: runs repeat exactly
 };
 
 using sketch_key = std::uint64_t;
@@ -226,20 +230,43 @@ class heavy_hitters_ours {
  public:
   using key_type = sketch_key;
   explicit heavy_hitters_ours(const sketch_params& p)
-      : h_({p.hh_capacity, p.epsilon, p.delta, count_min_options{}.seed}) {}
+      : h_({.capacity = p.hh_capacity, .epsilon = p.epsilon, .seed = p.seed}) {}
   void add(sketch_key k, std::uint64_t n = 1) noexcept { h_.add(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return h_.estimate(k); }
   [[nodiscard]] std::vector<heavy_hitter<sketch_key>> top(std::size_t k) const { return h_.top(k); }
   [[nodiscard]] double epsilon() const noexcept { return h_.epsilon(); }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return h_.memory_bytes(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return h_.capacity(); }
 
  private:
   heavy_hitters<sketch_key, std::hash<sketch_key>, sketch_stats> h_;
 };
 
+// The detector as a sketch row: add = observe. Its estimate is a decayed and
+// (by default) sampled count, so the scenario reports the detector's own
+// metrics (hot_* below) instead of the over/underestimate checks.
+class hot_key_detector_ours {
+ public:
+  using key_type = sketch_key;
+  explicit hot_key_detector_ours(const sketch_params& p)
+      : d_({.hot_share = p.hot_share, .window = p.window, .seed = p.seed}) {}
+  void add(sketch_key k, std::uint64_t n = 1) { (void)d_.observe(k, n); }
+  [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return d_.estimate(k); }
+  [[nodiscard]] bool is_hot(sketch_key k) const noexcept { return d_.is_hot(k); }
+  [[nodiscard]] std::vector<sketch_key> hot_keys() const { return d_.hot_keys(); }
+  [[nodiscard]] double hot_share() const noexcept { return d_.options().hot_share; }
+  [[nodiscard]] std::uint64_t sample_every() const noexcept { return d_.sample_every(); }
+  [[nodiscard]] hot_key_detector<sketch_key>& detector() noexcept { return d_; }
+  [[nodiscard]] double epsilon() const noexcept { return d_.options().epsilon; }
+  [[nodiscard]] std::size_t memory_bytes() const noexcept { return d_.memory_bytes(); }
+
+ private:
+  hot_key_detector<sketch_key> d_;
+};
+
 static_assert(frequency_sketch<cms_mutex> && frequency_sketch<cms_per_thread> && frequency_sketch<exact_counts>);
 static_assert(frequency_sketch<cms_ours<update_policy::plain>> && frequency_sketch<cms_buffered_ours>);
-static_assert(heavy_hitter_tracker<heavy_hitters_ours>);
+static_assert(heavy_hitter_tracker<heavy_hitters_ours> && frequency_sketch<hot_key_detector_ours>);
 
 template <class F>
 void for_each_sketch(F&& f) {
@@ -253,7 +280,9 @@ void for_each_sketch(F&& f) {
   f.template operator()<cms_buffered_ours>(
       "cms_buffered", "ours: Count-Min behind a per-thread filter of hot keys, flushed in batches");
   f.template operator()<heavy_hitters_ours>(
-      "heavy_hitters", "ours: conservative Count-Min + lock-free table of keys above N/m, top(k)");
+      "heavy_hitters", "ours: one Misra-Gries summary per thread, merged at query; every key above N/m in top(k)");
+  f.template operator()<hot_key_detector_ours>(
+      "hot_key_detector", "ours: sampled observe into a halving Count-Min + table of keys above a share φ");
 }
 
 }  // namespace hotshard::contenders

@@ -16,8 +16,23 @@
 // count; implementations with top(k) report their own list, the others are
 // ranked by estimate over every distinct key), memory_bytes; also epsilon,
 // delta, distinct_keys.
+// Heavy hitters (top(k)) also report above_threshold_keys (true count > N/m),
+// above_threshold_recall (of those, the fraction in top()), above_threshold_
+// missed (must be 0: the run fails otherwise), above_threshold_precision (of
+// the first #above entries of top(), the fraction truly above N/m) and
+// query_ns (one top(100), after the run: it reads every thread's summary, so
+// it grows with the thread count).
+// The detector row (hot_key_detector: add = observe) replaces the estimate
+// checks (its counts are decayed and sampled) by: hot_true_keys (share of the
+// run ≥ φ), hot_recall (of those, the fraction is_hot() at the end),
+// hot_precision and false_hot_reports (hot_keys() entries whose share is ≥ /
+// < φ/2), detection_delay_ops and drop_delay_ops (untimed replay of
+// shift:n=100000,s=1.0,every=20W into a fresh detector: observations after the
+// move until the new top key is hot / the old one is no longer hot),
+// sample_every, and query_ns (one hot_keys()).
 // Knobs: --set epsilon=E --set delta=D (defaults 0.0002 and 0.01: 5 rows of
-// 13,592 counters, 544 KB), --set hh_capacity=M (heavy_hitters' m, 2048).
+// 13,592 counters, 544 KB), --set hh_capacity=M (heavy_hitters' m, 2048),
+// --set hot_share=F --set window=W (the detector's φ and epoch, 0.01 and 65536).
 #include "contenders/sketches.hpp"
 
 #include <hotshard/harness/runner.hpp>
@@ -28,6 +43,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
+#include <limits>
+#include <set>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -47,6 +65,11 @@ hc::sketch_params params_of(const run_request& r) {
   p.epsilon = r.options.knob_double("epsilon", p.epsilon);
   p.delta = r.options.knob_double("delta", p.delta);
   p.hh_capacity = r.options.knob_u64("hh_capacity", p.hh_capacity);
+  p.hot_share = r.options.knob_double("hot_share", p.hot_share);
+  p.window = r.options.knob_u64("window", p.window);
+  p.seed = r.seed;
+  if (!(p.hot_share > 0 && p.hot_share <= 1)) throw usage_error("--set hot_share: must be in (0, 1]");
+  if (p.window > (std::uint64_t{1} << 40)) throw usage_error("--set window: must be at most 2^40");
   if (!(p.epsilon > 0 && p.epsilon < 1)) throw usage_error("--set epsilon: must be in (0, 1)");
   if (!(p.delta > 0 && p.delta < 1)) throw usage_error("--set delta: must be in (0, 1)");
   if (p.hh_capacity == 0) throw usage_error("--set hh_capacity: must be at least 1");
@@ -81,6 +104,94 @@ std::uint64_t kth_largest(const std::unordered_map<std::uint64_t, std::uint64_t>
   return counts[k - 1];
 }
 
+template <class F>
+double mean_ns(int calls, F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < calls; ++i) f();
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::nano>(t1 - t0).count() / calls;
+}
+
+std::uint64_t mode_of(const std::vector<std::uint64_t>& keys, std::size_t from, std::size_t to) {
+  std::unordered_map<std::uint64_t, std::uint64_t> c;
+  for (std::size_t i = from; i < to; ++i) ++c[keys[i]];
+  return std::max_element(c.begin(), c.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+}
+
+// The detector's own metrics (see the header comment).
+nlohmann::json detector_metrics(hc::hot_key_detector_ours& d, const hc::sketch_params& params,
+                                const std::unordered_map<std::uint64_t, std::uint64_t>& exact, std::uint64_t n) {
+  const double phi = d.hot_share();
+  const auto share = [&](std::uint64_t k) {
+    const auto it = exact.find(k);
+    return it == exact.end() ? 0.0 : static_cast<double>(it->second) / static_cast<double>(n);
+  };
+  std::size_t truly_hot = 0, found = 0;
+  for (const auto& [k, c] : exact) {
+    if (static_cast<double>(c) < phi * static_cast<double>(n)) continue;
+    ++truly_hot;
+    found += d.is_hot(k) ? 1 : 0;
+  }
+  const auto reported = d.hot_keys();
+  std::size_t false_hot = 0;
+  for (const auto k : reported) false_hot += share(k) < phi / 2 ? 1 : 0;
+  const double query = mean_ns(20, [&] { (void)d.hot_keys(); });
+
+  // Detection delay: an untimed replay of a shift stream into a fresh detector.
+  const std::uint64_t w = params.window == 0 ? 65536 : params.window;
+  const std::size_t every = 20 * w;
+  const auto keys = wl::generate_keys(wl::parse_spec("shift:n=100000,s=1.0,every=" + std::to_string(every)),
+                                      params.seed, 0, 1, 2 * every);
+  const auto old_key = mode_of(keys, 0, every), new_key = mode_of(keys, every, 2 * every);
+  hc::hot_key_detector_ours replay(params);
+  constexpr std::size_t never = std::numeric_limits<std::size_t>::max();
+  std::size_t seen = never, gone = never;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    replay.add(keys[i]);
+    if (i < every) continue;
+    if (seen == never && replay.is_hot(new_key)) seen = i - every;
+    const bool old_hot = replay.is_hot(old_key);
+    if (!old_hot && gone == never) gone = i - every;
+    if (old_hot) gone = never;
+  }
+  return {{"hot_true_keys", truly_hot},
+          {"hot_recall", truly_hot == 0 ? 1.0 : static_cast<double>(found) / static_cast<double>(truly_hot)},
+          {"hot_precision", reported.empty() ? 1.0
+                                             : static_cast<double>(reported.size() - false_hot) /
+                                                   static_cast<double>(reported.size())},
+          {"false_hot_reports", false_hot},
+          {"detection_delay_ops", seen == never ? -1.0 : static_cast<double>(seen)},
+          {"drop_delay_ops", gone == never ? -1.0 : static_cast<double>(gone)},
+          {"window", w},
+          {"sample_every", d.sample_every()},
+          {"query_ns", query}};
+}
+
+// Keys above N/m against top(): the heavy-hitters guarantee, measured.
+template <class S>
+nlohmann::json threshold_metrics(const S& sketch, const std::unordered_map<std::uint64_t, std::uint64_t>& exact,
+                                 std::uint64_t n) {
+  const auto all = sketch.top(std::numeric_limits<std::size_t>::max());
+  std::set<std::uint64_t> reported;
+  for (const auto& e : all) reported.insert(e.key);
+  std::size_t above = 0, found = 0;
+  for (const auto& [k, c] : exact) {
+    if (c * sketch.capacity() <= n) continue;
+    ++above;
+    found += reported.count(k);
+  }
+  std::size_t precise = 0;
+  for (std::size_t i = 0; i < std::min(above, all.size()); ++i) {
+    const auto it = exact.find(all[i].key);
+    precise += it != exact.end() && it->second * sketch.capacity() > n ? 1 : 0;
+  }
+  return {{"above_threshold_keys", above},
+          {"above_threshold_recall", above == 0 ? 1.0 : static_cast<double>(found) / static_cast<double>(above)},
+          {"above_threshold_missed", above - found},
+          {"above_threshold_precision", above == 0 ? 1.0 : static_cast<double>(precise) / static_cast<double>(above)},
+          {"query_ns", mean_ns(5, [&] { (void)sketch.top(top_k); })}};
+}
+
 template <class S>
 result_record run_sketch(const run_request& r) {
   const auto spec = workload_of(r);
@@ -97,6 +208,13 @@ result_record run_sketch(const run_request& r) {
   // Untimed from here: exact counts beside the sketch's estimates.
   const auto exact = exact_counts_of(keysets, m.ops_per_thread);
   const std::uint64_t n_total = m.total_calls();
+  if constexpr (requires { sketch.is_hot(0); }) {
+    nlohmann::json metrics = detector_metrics(sketch, params, exact, n_total);
+    metrics["stream_length"] = n_total;
+    metrics["memory_bytes"] = sketch.memory_bytes();
+    metrics["distinct_keys"] = exact.size();
+    return make_record(r, m, std::move(metrics));
+  }
   const double eps = sketch.epsilon();
   const double bound = eps * static_cast<double>(n_total);
   std::uint64_t under = 0, max_over = 0, within = 0;
@@ -150,11 +268,18 @@ result_record run_sketch(const run_request& r) {
       {"epsilon", eps},
       {"delta", params.delta},
       {"distinct_keys", exact.size()}};
+  if constexpr (requires { sketch.capacity(); }) {
+    const auto t = threshold_metrics(sketch, exact, n_total);
+    if (t["above_threshold_missed"].template get<std::size_t>() != 0)
+      throw run_failure("sketch/" + r.impl + ": a key above N/m is missing from top()");
+    metrics.update(t);
+  }
   return make_record(r, m, std::move(metrics));
 }
 
 // quick: the default workload at 1 and 2 threads, short; full: three skews
-// (scrambled and not) at 1, 2, 4 and 16 threads.
+// (scrambled and not) at 1, 2, 4, 16 and 64 threads (query_ns at 64 threads
+// is the cost of merging 64 summaries).
 std::vector<run_options> sketch_plan(bool full) {
   const std::vector<std::string> workloads =
       full ? std::vector<std::string>{"zipf:n=1000000,s=1.0", "zipf:n=1000000,s=0.6,scramble=1",
@@ -163,7 +288,7 @@ std::vector<run_options> sketch_plan(bool full) {
   std::vector<run_options> steps;
   for (const auto& w : workloads) {
     run_options o;
-    o.threads = full ? std::vector<unsigned>{1, 2, 4, 16} : std::vector<unsigned>{1, 2};
+    o.threads = full ? std::vector<unsigned>{1, 2, 4, 16, 64} : std::vector<unsigned>{1, 2};
     o.workload = w;
     o.duration_seconds = full ? 1.0 : 0.25;
     steps.push_back(o);
@@ -179,12 +304,16 @@ scenario make_sketch_scenario() {
       "every thread adds its keys to one shared frequency sketch; afterwards (untimed) every distinct key's estimate "
       "is checked against its exact count. Metrics: stream_length, error_bound (εN), max_overestimate, "
       "mean_overestimate, within_bound_fraction, underestimates (must be 0), topk_recall, topk_precision (top 100), "
-      "memory_bytes.";
+      "memory_bytes; heavy hitters add above_threshold_* (keys above N/m) and query_ns; the detector reports "
+      "hot_recall, hot_precision, false_hot_reports, detection_delay_ops, drop_delay_ops, query_ns instead of the "
+      "estimate checks.";
   s.default_workload = "zipf:n=1000000,s=1.0";
   s.impls = impls_of([](auto&& f) { hc::for_each_sketch(f); });
   s.knobs = {{"epsilon", "Count-Min ε: width = ⌈e/ε⌉ (error bound εN)", "0.0002"},
              {"delta", "Count-Min δ: depth = ⌈ln(1/δ)⌉ (bound fails with probability ≤ δ)", "0.01"},
-             {"hh_capacity", "heavy_hitters m: every key above N/m is kept", "2048"}};
+             {"hh_capacity", "heavy_hitters m: every key above N/m is kept", "2048"},
+             {"hot_share", "hot_key_detector φ: share of recent traffic that makes a key hot", "0.01"},
+             {"window", "hot_key_detector epoch: units between halvings", "65536"}};
   s.limit = "contended_rmw";
   s.run = [](const run_request& r) -> result_record {
     result_record out;

@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <optional>
 #include <cstdio>
+#include <limits>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 namespace {
 
@@ -25,7 +28,7 @@ std::uint64_t mode_of(const std::vector<std::uint64_t>& keys, std::size_t from, 
 bool contains(const std::vector<std::uint64_t>& v, std::uint64_t k) { return std::find(v.begin(), v.end(), k) != v.end(); }
 
 TEST(hot_key_detector, a_key_with_a_large_share_is_hot_and_uniform_keys_are_not) {
-  detector d({0.05, 4096, 8, 0.001, 0.01, 0, 1});
+  detector d({0.05, 4096, 8, 0.001, 0.01, 0, 1, 1});  // sample_every 1: exact epoch ends
   std::mt19937_64 rng(1);
   std::uniform_int_distribution<std::uint64_t> cold(1000, 11'000);
   for (int i = 0; i < 3 * 4096; ++i) d.observe(i % 10 == 0 ? 777 : cold(rng));  // 777: 10% share
@@ -99,18 +102,16 @@ TEST(hot_key_detector, manual_epochs_drop_a_key_whose_traffic_stopped) {
   EXPECT_TRUE(d.hot_keys().empty());
 }
 
-TEST(hot_key_detector, key_zero_and_the_table_salt_key_can_be_hot) {
+TEST(hot_key_detector, key_zero_can_be_hot) {
   detector d({0.2, 0, 4, 0.01, 0.01, 0, 1});
-  const std::uint64_t salt = 0x5bd1e9955bd1e995ULL;
   for (int i = 0; i < 100; ++i) {
     d.observe(0);
-    d.observe(salt);
+    d.observe(1);
     d.observe(1000 + static_cast<std::uint64_t>(i));
   }
   EXPECT_TRUE(d.is_hot(0));
-  EXPECT_TRUE(d.is_hot(salt));
-  const auto hot = d.hot_keys();
-  EXPECT_EQ(hot.size(), 2u);
+  EXPECT_TRUE(d.is_hot(1));
+  EXPECT_EQ(d.hot_keys().size(), 2u);
 }
 
 // Stress: 16 threads observe (key 42 has a 20% share, the rest is spread over
@@ -140,6 +141,44 @@ TEST(hot_key_detector, sixteen_threads_observe_while_epochs_advance) {
   EXPECT_FALSE(cold_reported.load());
   EXPECT_TRUE(d.is_hot(42));
   EXPECT_GT(d.epoch(), 1u);
+}
+
+TEST(hot_key_detector, bad_options_throw_naming_the_field) {
+  const auto message = [](hotshard::hot_key_detector_options o) {
+    try {
+      detector d(o);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_NE(message({.hot_share = 0}).find("hot_share"), std::string::npos);
+  EXPECT_NE(message({.hot_share = 1.5}).find("hot_share"), std::string::npos);
+  EXPECT_NE(message({.hot_share = nan}).find("hot_share"), std::string::npos);
+  EXPECT_NE(message({.hot_share = 1e-12}).find("hot_share"), std::string::npos);  // 4/φ slots overflow
+  EXPECT_NE(message({.window = std::numeric_limits<std::uint64_t>::max()}).find("window"), std::string::npos);
+  EXPECT_NE(message({.epsilon = 0}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.epsilon = nan}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.epsilon = 1e-300}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.delta = 1}).find("delta"), std::string::npos);
+  EXPECT_NE(message({.table_slots = std::size_t{1} << 40}).find("table_slots"), std::string::npos);
+  EXPECT_NE(message({.sample_every = std::uint64_t{1} << 30}).find("sample_every"), std::string::npos);
+  EXPECT_EQ(message({.hot_share = 1, .window = 0}), "");
+}
+
+TEST(hot_key_detector, default_seeds_differ_between_instances_and_an_explicit_seed_is_kept) {
+  detector a, b, c({.seed = 9});
+  EXPECT_NE(a.seed(), b.seed());
+  EXPECT_EQ(c.seed(), 9u);
+}
+
+TEST(hot_key_detector, sampling_is_on_by_default_only_where_a_window_leaves_room_for_it) {
+  EXPECT_EQ(detector({.hot_share = 0.01, .window = 1 << 16}).sample_every(), 8u);  // φW/64 ≈ 10
+  EXPECT_EQ(detector({.hot_share = 0.01, .window = 8192}).sample_every(), 1u);     // φW/64 ≈ 1.3
+  EXPECT_EQ(detector({.hot_share = 0.5, .window = 1 << 20}).sample_every(), 16u);  // capped
+  EXPECT_EQ(detector({.hot_share = 0.1, .window = 0}).sample_every(), 1u);         // manual epochs
+  EXPECT_EQ(detector({.window = 0, .sample_every = 4}).sample_every(), 4u);
 }
 
 }  // namespace

@@ -1,62 +1,78 @@
-// hotshard/heavy_hitters.hpp — top-K heavy hitters: a conservative-update
-// Count-Min sketch plus a lock-free candidate table of the keys above N/m.
+// hotshard/heavy_hitters.hpp — top-K heavy hitters: one Misra–Gries summary
+// per thread, written only by its thread, merged when someone asks.
 //
-// Algorithm: the "sketch + heap" scheme of Charikar, Chen & Farach-Colton
-// ("Finding frequent items in data streams", ICALP 2002,
-// doi:10.1007/3-540-45465-9_59) and Cormode & Muthukrishnan (2005,
-// doi:10.1016/j.jalgor.2003.12.001, §5.1), with the heap replaced by a
-// fixed-size lock-free open-addressing table (detail/sketch_support.hpp) so
-// that no add takes a lock. Each add updates the sketch (conservative update,
-// count_min_sketch.hpp); N (additions so far) is read from a striped ticker
-// that lags the truth, which only lowers the bars. A key whose estimate is ≥
-// N/slots (slots = 4m rounded up to a power of two) is a candidate: it is put
-// in the table if its probe window has a free slot or a resident whose current
-// estimate fell below N/slots. If not, and its estimate is ≥ N/m, it may
-// displace a resident whose current estimate is below N/m. The lower bar keeps
-// more than the guaranteed keys, so top(k) ranks well on flatter streams too.
+// Algorithm: every thread that adds keeps its own Misra–Gries summary of k
+// counters (detail/thread_summary.hpp; Misra & Gries 1982, with the batched
+// decrement of Apache DataSketches' frequent items sketch); top() and
+// estimate() add the summaries up, which is exact for this summary family
+// (Agarwal, Cormode, Huang, Phillips, Wei & Yi, "Mergeable summaries", PODS
+// 2012, doi:10.1145/2213556.2213562). Why this design: the add path touches
+// only the calling thread's own table, with plain stores, so it is as cheap as
+// the best sequential summary and two threads never share a written cache line
+// (the previous design — a shared conservative-update Count-Min plus a shared
+// candidate table — bounced the hottest keys' counters between cores, and
+// lost a heavy key when an eviction raced with its adds: issue 12, defect 11).
+// The price is paid on queries, which read every thread's summary.
 //
-// Guarantee: every key whose count exceeds N/m (N = the sum of all counts
-// added, m = `capacity`) is in the table once the adds are done, so top(k)
-// reports it when k ≥ the number of such keys. Why: at the key's last add its
-// estimate was ≥ its final count > N/m ≥ the bar at that time, so it was put
-// in (or found); a resident is evicted only when its *current* estimate is
-// below the bar of the key that displaces it (N/slots or N/m ≤ the bar at the
-// end), and a key's estimate never drops below its count. The one way to
-// miss: its 16-slot probe window held only keys that were themselves above
-// N/m; `overflows()` counts those events. They are rare: with
-// probability ≥ 1 − δ per key, a key above the bar has count ≥ N/m − εN, so
-// at most m/(1 − εm) keys are above it (1.25m at the defaults), in a table of
-// 4m slots.
-// top(k) returns counts that are sketch estimates: count ≥ true count, and
-// count − error ≤ true count with probability ≥ 1 − δ, error = ⌈εN⌉.
+// Sizes: k ≥ max(2m, ⌈2/ε⌉) counters per thread (m = `capacity`, ε =
+// `epsilon`): k is 3/4 of the next power of two ≥ 4/3 of that (the table).
 //
-// Keys must be trivially copyable and at most 8 bytes (the table stores the
-// key itself in one atomic word, so top() can name it).
+// Guarantees (deterministic — no probability, any interleaving), once the
+// adds happen-before the query (thread join), N = every count added:
+//  * every key whose count exceeds N/m is in top(k) for k ≥ the number of
+//    such keys. Why: summary t holds a key whenever its count f_t there
+//    exceeds the summary's offset o_t ≤ 2N_t/k ≤ N_t/m; if f > N/m = Σ N_t/m
+//    ≥ Σ o_t then some f_t > o_t.
+//  * every entry e of top() and every estimate(x): e.count − e.error ≤ true
+//    count ≤ e.count, with e.error = Σ o_t ≤ 2N/k ≤ εN. estimate(x) never
+//    underestimates (it is Σ c_t(x) + o_t).
+//  * total() is exact.
+// top(k) ranks by the merged counter Σ c_t(x); keys that stayed in every
+// summary since their first add have c = f − (offsets since then), so the
+// heaviest keys rank in their true order.
+//
+// Keys must be trivially copyable and at most 8 bytes (the summaries store
+// the key itself so top() can name it).
 //
 // Progress guarantees:
-//  * add(): lock-free (the conservative update may retry); the table part is
-//    wait-free (≤ 16 probes, each CAS tried once, with an estimate per
-//    eviction candidate).
-//  * estimate(): wait-free. top(k): wait-free per slot (a scan of the table
-//    and an estimate per candidate), O(slots + c log c) time, allocates.
+//  * add(): wait-free after the thread's first add to this instance (which
+//    allocates a summary, or reuses one a finished thread left, and pushes it
+//    with a CAS: lock-free). A probe ends at an empty slot (load ≤ 1/2); an
+//    add that finds k counters purges its own summary: O(k) steps, amortised
+//    O(1) (≥ k/2 new keys between purges). From a thread_local destructor
+//    that runs after the thread's summary cache was destroyed, add() takes
+//    a mutex (blocking) and adds to a shared summary.
+//  * estimate(), top(): lock-free, never wait for an adder: they read each
+//    summary by a seqlock and retry one summary only if its owner completed a
+//    purge meanwhile. estimate() is O(threads); top() O(threads × k), allocates.
+//  * total(), memory_bytes(): wait-free.
 //
-// What a concurrent reader may see: top() scans slots one by one while adds
-// continue: a key inserted or evicted during the scan may or may not appear;
-// counts are estimates taken during the scan. Once adds are done and happen-
-// before top() (join), the guarantee above holds for the full stream.
+// What a concurrent reader may see: each summary as it was at some moment of
+// the read (one generation, counts at least those of the adds that happen-
+// before the read); summaries are read one after another, so the result is
+// not a snapshot of all threads at one instant. Every add that happens-before
+// the query is counted.
 //
-// Memory ordering: sketch counters and the ticker are relaxed (counts order
-// nothing); table words are claimed with an acq_rel CAS and read with acquire
-// (detail/sketch_support.hpp) — the key is the whole word, so a reader that
-// sees it sees all of it.
+// Memory ordering: see detail/thread_summary.hpp — slot counts are published
+// with release and read with acquire, purges by a seqlock; totals are relaxed
+// (exact after join). The late-destructor summary is published with a
+// release store (F) and read with acquire (G).
 //
-// Memory: the sketch (8 × width × depth) + 16 × 4m rounded up to a power of two
-// + ~1.2 KiB (ticker stripes).
+// Hash flooding: slots are placed by mix64(Hash(key) ^ salt) with a salt
+// from `seed`; by default a random per-instance seed (detail/instance_seed.hpp),
+// so nobody can precompute keys that pile up in one probe run.
+//
+// Memory: per thread that ever added, 2 buffers × 16 bytes × 4k/3 slots + 8k
+// (k = 12,288 at the defaults: 608 KiB); a finished thread's summary is
+// reused by the next thread.
 #pragma once
 
 #include <hotshard/concepts/frequency_sketch.hpp>
-#include <hotshard/count_min_sketch.hpp>
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/instance_seed.hpp>
 #include <hotshard/detail/sketch_support.hpp>
+#include <hotshard/detail/thread_summary.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -64,15 +80,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace hotshard {
 
 struct heavy_hitters_options {
-  std::size_t capacity = 1024;   // m: every key above N/m is kept
-  double epsilon = 0.0002;       // sketch error (see count_min_sketch.hpp)
-  double delta = 0.01;
-  std::uint64_t seed = 0x243f6a8885a308d3ULL;
+  std::size_t capacity = 1024;         // m: every key above N/m is kept; 1 ≤ m ≤ 2^31
+  double epsilon = 0.0002;             // every count within εN of the truth; 1e-9 ≤ ε < 1
+  std::optional<std::uint64_t> seed{};  // slot hashing; unset = random per instance
 };
 
 template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
@@ -84,46 +105,53 @@ class heavy_hitters {
   using entry = heavy_hitter<Key>;
 
   explicit heavy_hitters(heavy_hitters_options opt = {})
-      : opt_(opt),
-        sketch_(opt.epsilon, opt.delta, count_min_options{update_policy::conservative, opt.seed, 0}),
-        table_(4 * std::max<std::size_t>(opt.capacity, 1)) {}
+      : opt_(validated(opt)),
+        k_(detail::mg_summary::counters_for(std::max<std::size_t>(
+            2 * opt_.capacity, static_cast<std::size_t>(std::ceil(2.0 / opt_.epsilon))))),
+        seed_(detail::seed_or_random(opt_.seed)),
+        salt_(detail::mix64(seed_)) {}
 
-  void add(const Key& key, std::uint64_t count = 1) noexcept {
+  void add(const Key& key, std::uint64_t count = 1) {
     if (count == 0) return;
-    const std::uint64_t h = sketch_type::hash_of(key);
-    const std::uint64_t est = sketch_.add_hashed(h, count);
-    ticker_.tick(count);
-    const std::uint64_t published = ticker_.published();
-    const std::uint64_t admit = published / table_.capacity();  // the lower bar: candidates
-    if (est < admit || est == 0) return;
-    const std::uint64_t word = detail::key_to_word(key);
-    const auto below = [&](std::uint64_t limit) {
-      return [&, limit](std::uint64_t resident, std::uint64_t) noexcept {
-        return sketch_.estimate_hashed(sketch_type::hash_of(detail::word_to_key<Key>(resident))) < limit;
-      };
-    };
-    if (table_.touch(word, h, below(admit)) != nullptr) return;
-    // The window is full of candidates: a key above N/m may displace one below N/m.
-    const std::uint64_t bar = published / opt_.capacity;
-    if (est < bar) return;
-    if (table_.touch(word, h, below(bar)) == nullptr) overflows_.fetch_add(1, std::memory_order_relaxed);  // counts only
+    const std::uint64_t h = hash_of(key);
+    const auto rehash = [this](std::uint64_t w) noexcept { return hash_of(detail::word_to_key<Key>(w)); };
+    if (node* n = nodes_.local([this] { return new node(k_); })) [[likely]] {
+      n->summary.add(detail::key_to_word(key), h, count, rehash);
+      return;
+    }
+    Stats::wait();
+    std::scoped_lock lock(fallback_mutex_);
+    if (!fallback_owner_) {
+      fallback_owner_ = std::make_unique<detail::mg_summary>(k_);
+      fallback_.store(fallback_owner_.get(), std::memory_order_release);  // (F) pairs with (G)
+    }
+    fallback_owner_->add(detail::key_to_word(key), h, count, rehash);
   }
 
-  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept { return sketch_.estimate(key); }
+  // ≥ the key's true count (every add of it that happens-before this call);
+  // ≤ true count + εN.
+  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept {
+    const std::uint64_t h = hash_of(key);
+    const std::uint64_t w = detail::key_to_word(key);
+    std::uint64_t sum = 0;
+    for_each_summary([&](const detail::mg_summary& s) {
+      const auto e = s.lookup(w, h);
+      sum += e.counter + e.offset;
+    });
+    return sum;
+  }
 
-  // Up to k candidates, heaviest first.
+  // Up to k keys, heaviest first (see "Guarantees").
   [[nodiscard]] std::vector<entry> top(std::size_t k) const {
+    std::vector<detail::mg_summary::entry> all;
+    std::uint64_t offsets = 0;
+    for_each_summary([&](const detail::mg_summary& s) { offsets += s.snapshot(all); });
+    std::unordered_map<std::uint64_t, std::uint64_t> merged;
+    merged.reserve(all.size());
+    for (const auto& e : all) merged[e.word] += e.count;
     std::vector<entry> out;
-    std::vector<std::uint64_t> seen;
-    table_.for_each([&](std::uint64_t w, std::uint64_t) { seen.push_back(w); });
-    std::sort(seen.begin(), seen.end());
-    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
-    const auto error = static_cast<std::uint64_t>(std::ceil(sketch_.epsilon() * static_cast<double>(total())));
-    out.reserve(seen.size());
-    for (const std::uint64_t w : seen) {
-      const Key key = detail::word_to_key<Key>(w);
-      out.push_back({key, sketch_.estimate(key), error});
-    }
+    out.reserve(merged.size());
+    for (const auto& [w, c] : merged) out.push_back({detail::word_to_key<Key>(w), c + offsets, offsets});
     const std::size_t n = std::min(k, out.size());
     std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
                       [](const entry& a, const entry& b) { return a.count > b.count; });
@@ -132,23 +160,60 @@ class heavy_hitters {
   }
 
   // N: every count added (exact once the adders are joined).
-  [[nodiscard]] std::uint64_t total() const noexcept { return ticker_.count(); }
+  [[nodiscard]] std::uint64_t total() const noexcept {
+    std::uint64_t n = 0;
+    for_each_summary([&](const detail::mg_summary& s) { n += s.total(); });
+    return n;
+  }
+
   [[nodiscard]] std::size_t capacity() const noexcept { return opt_.capacity; }
-  [[nodiscard]] std::uint64_t overflows() const noexcept { return overflows_.load(std::memory_order_relaxed); }
-  [[nodiscard]] double epsilon() const noexcept { return sketch_.epsilon(); }
-  [[nodiscard]] double delta() const noexcept { return sketch_.delta(); }
+  [[nodiscard]] std::size_t counters_per_thread() const noexcept { return k_; }
+  // The ε of the deterministic bound error ≤ εN: 2/k.
+  [[nodiscard]] double epsilon() const noexcept { return 2.0 / static_cast<double>(k_); }
+  [[nodiscard]] double delta() const noexcept { return 0; }
+  // The seed in use (options' seed, or the random one drawn for this instance).
+  [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
+  [[nodiscard]] std::size_t summaries() const noexcept { return nodes_.nodes(); }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
-    return sizeof(*this) - sizeof(sketch_) - sizeof(table_) + sketch_.memory_bytes() + table_.memory_bytes();
+    std::size_t b = sizeof(*this);
+    for_each_summary([&](const detail::mg_summary& s) { b += s.memory_bytes(); });
+    return b;
   }
 
  private:
-  using sketch_type = count_min_sketch<Key, Hash, Stats>;
+  struct node : detail::thread_node {
+    explicit node(std::size_t k) : summary(k) {}
+    detail::mg_summary summary;
+  };
+
+  static heavy_hitters_options validated(const heavy_hitters_options& o) {
+    if (o.capacity < 1 || o.capacity > (std::size_t{1} << 31))
+      throw std::invalid_argument("heavy_hitters: capacity must be in [1, 2^31], got " + std::to_string(o.capacity));
+    if (!(o.epsilon >= 1e-9 && o.epsilon < 1))
+      throw std::invalid_argument("heavy_hitters: epsilon must be in [1e-9, 1), got " + std::to_string(o.epsilon));
+    return o;
+  }
+
+  [[nodiscard]] std::uint64_t hash_of(const Key& key) const noexcept {
+    return detail::mix64(static_cast<std::uint64_t>(Hash{}(key)) ^ salt_);
+  }
+
+  template <class F>
+  void for_each_summary(F&& f) const {
+    nodes_.for_each([&](const node& n) { f(n.summary); });
+    // Read without the mutex: a summary like the others (one writer at a time).
+    if (const auto* s = fallback_.load(std::memory_order_acquire)) f(*s);  // (G) pairs with (F)
+  }
 
   heavy_hitters_options opt_;
-  sketch_type sketch_;
-  detail::candidate_table table_;
-  detail::sketch_ticker ticker_;
-  std::atomic<std::uint64_t> overflows_{0};
+  std::size_t k_;
+  std::uint64_t seed_;
+  std::uint64_t salt_;
+  detail::thread_node_registry<node> nodes_;
+  // Adds from threads whose summary cache is gone, made on first use.
+  std::mutex fallback_mutex_;
+  std::unique_ptr<detail::mg_summary> fallback_owner_;  // guarded by fallback_mutex_
+  std::atomic<const detail::mg_summary*> fallback_{nullptr};
 };
 
 }  // namespace hotshard
