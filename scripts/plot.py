@@ -10,6 +10,10 @@ Writes PNGs into DIR:
   partitions_<scenario>.png   accepted ops per partition (metrics.partition_ops),
                               one panel per impl, at the highest thread count
   heatmap_<scenario>_<impl>.png  per-partition load over time (metrics.partition_series)
+  sweep_<scenario>.png        max/median, throttled, stale reads and backend calls per
+                              read against metrics.viral_share, one line per impl and
+                              read_fraction (runs that set those knobs: hot-partition's
+                              --full suite sweep)
 Any kind of data that is absent is skipped; the script never fails for that.
 """
 import argparse
@@ -176,6 +180,47 @@ def plot_heatmaps(scenario, recs, out):
     return paths
 
 
+SWEEP_PANELS = (("max_over_median", "max / median partition load"),
+                ("throttled_fraction", "throttled fraction"),
+                ("stale_read_fraction", "stale read fraction"),
+                ("backend_calls_per_read", "backend calls per read"))
+
+
+def plot_sweep(scenario, recs, out):
+    """The result over a sweep of read_fraction x viral_share (knobs set by the run)."""
+    recs = [r for r in recs if {"read_fraction", "viral_share"} & set((r.get("knobs") or {}))
+            and isinstance(r.get("metrics", {}).get("viral_share"), (int, float))
+            and isinstance(r["metrics"].get("read_fraction"), (int, float))]
+    if len({r["metrics"]["viral_share"] for r in recs}) < 2:
+        return None
+    threads = statistics.mode(r["threads"] for r in recs)
+    recs = [r for r in recs if r["threads"] == threads]
+    lines = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))  # (impl, rf) -> metric -> vs -> values
+    for r in recs:
+        m = r["metrics"]
+        for name, _ in SWEEP_PANELS:
+            if isinstance(m.get(name), (int, float)):
+                lines[(r["impl"], m["read_fraction"])][name][m["viral_share"]].append(m[name])
+    fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(4.2 * len(SWEEP_PANELS), 4.2), squeeze=False)
+    for ax, (name, title) in zip(axes[0], SWEEP_PANELS):
+        for (impl, rf), by_metric in sorted(lines.items()):
+            pts = by_metric.get(name)
+            if not pts:
+                continue
+            xs = sorted(pts)
+            ax.plot(xs, [statistics.median(pts[x]) for x in xs], marker="o", label=f"{impl}, reads {rf:g}")
+        ax.set_xlabel("viral_share")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle(f"{scenario}: sweep of read_fraction x viral_share ({threads} threads, median of repetitions)")
+    path = os.path.join(out, f"sweep_{safe(scenario)}.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", help="hotshard.results/1 JSON file")
@@ -197,7 +242,7 @@ def main():
             by_scenario[r["scenario"]].append(r)
     written = []
     for scenario, recs in by_scenario.items():
-        for fn in (plot_throughput, plot_latency, plot_partitions):
+        for fn in (plot_throughput, plot_latency, plot_partitions, plot_sweep):
             try:
                 p = fn(scenario, recs, args.out)
                 if p:

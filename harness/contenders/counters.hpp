@@ -14,11 +14,25 @@
 // Reads of tbb_ets / tbb_combinable are not thread-safe against adds (their
 // elements are plain integers): the harness reads them only after the workers
 // stopped.
+//
+// Fairness of the adapters (no peer handicapped, ours not flattered):
+//  - every counter object is padded to its own cache lines (`mutex` included),
+//    so C counters side by side in a Zipf run do not false-share;
+//  - tbb_ets is offered in both of oneTBB's flavours: the default ets_no_key
+//    (a hash of thread ids) and ets_key_per_instance (one native TLS key per
+//    instance, the faster lookup oneTBB documents). The latter uses up one of
+//    the process's PTHREAD_KEYS_MAX (1024) keys per live instance, and oneTBB
+//    ignores a failed pthread_key_create, so the adapter refuses (length_error)
+//    to exist more than max_instances times at once;
+//  - every keyed contender hashes keys with the same mixer, detail::mix64 (the
+//    one salted uses internally), so unscrambled Zipf ranks — consecutive small
+//    integers — do not share tbb's bucket locks or cluster in unordered_map.
 #pragma once
 
 #include <hotshard/concepts/counter.hpp>
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/hash.hpp>
 #include <hotshard/per_thread_counter.hpp>
 #include <hotshard/salted_counter_map.hpp>
 #include <hotshard/striped_counter.hpp>
@@ -34,6 +48,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,7 +66,8 @@ class atomic_counter {
   detail::padded<std::atomic<std::int64_t>> v_;
 };
 
-class mutex_counter {
+// alignas: one counter per cache-line pair, whatever the allocator packs together.
+class alignas(detail::prefetch_pair_bytes) mutex_counter {
  public:
   void add(std::int64_t d) {
     std::scoped_lock lock(m_);
@@ -76,6 +92,37 @@ class tbb_ets_counter {
   mutable tbb::enumerable_thread_specific<std::int64_t> ets_{std::int64_t{0}};
 };
 
+class tbb_ets_key_counter {
+ public:
+  // Below PTHREAD_KEYS_MAX (1024), leaving room for the keys of libc, TBB, the allocator.
+  static constexpr std::size_t max_instances = 512;
+
+  tbb_ets_key_counter() : slot_(claim()) {}
+  ~tbb_ets_key_counter() { live().fetch_sub(1, std::memory_order_relaxed); }  // a count orders nothing
+  tbb_ets_key_counter(const tbb_ets_key_counter&) = delete;
+  tbb_ets_key_counter& operator=(const tbb_ets_key_counter&) = delete;
+
+  void add(std::int64_t d) { ets_.local() += d; }
+  [[nodiscard]] std::int64_t read() const { return ets_.combine(std::plus<>{}); }
+
+ private:
+  static std::atomic<std::size_t>& live() {
+    static std::atomic<std::size_t> n{0};
+    return n;
+  }
+  static bool claim() {
+    if (live().fetch_add(1, std::memory_order_relaxed) >= max_instances) {  // a count orders nothing
+      live().fetch_sub(1, std::memory_order_relaxed);
+      throw std::length_error("tbb_ets_key: more than 512 live instances (one pthread key each)");
+    }
+    return true;
+  }
+  bool slot_;  // claimed before ets_ creates its key (members initialise in order)
+  mutable tbb::enumerable_thread_specific<std::int64_t, tbb::cache_aligned_allocator<std::int64_t>,
+                                          tbb::ets_key_per_instance>
+      ets_{std::int64_t{0}};
+};
+
 class tbb_combinable_counter {
  public:
   void add(std::int64_t d) { c_.local() += d; }
@@ -89,6 +136,7 @@ using striped_contender = striped_counter<detail::counting_stats>;
 using per_thread_contender = per_thread_counter<detail::counting_stats>;
 
 static_assert(counter<atomic_counter> && counter<mutex_counter> && counter<tbb_ets_counter> &&
+              counter<tbb_ets_key_counter> &&
               counter<tbb_combinable_counter> && counter<striped_contender> && counter<per_thread_contender>);
 
 template <class F>
@@ -96,6 +144,8 @@ void for_each_counter(F&& f) {
   f.template operator()<atomic_counter>("atomic", "one std::atomic<int64_t>, fetch_add (baseline)");
   f.template operator()<mutex_counter>("mutex", "int64_t under std::mutex (baseline)");
   f.template operator()<tbb_ets_counter>("tbb_ets", "tbb::enumerable_thread_specific<int64_t>, combine on read");
+  f.template operator()<tbb_ets_key_counter>(
+      "tbb_ets_key", "tbb::enumerable_thread_specific<int64_t, ..., ets_key_per_instance>, combine on read");
   f.template operator()<tbb_combinable_counter>("tbb_combinable", "tbb::combinable<int64_t>, combine on read");
   f.template operator()<striped_contender>("striped", "ours: LongAdder-style cells grown on CAS contention");
   f.template operator()<per_thread_contender>("per_thread", "ours: owner-written padded slot per thread, summed on read");
@@ -103,8 +153,21 @@ void for_each_counter(F&& f) {
 
 // --- many logical counters, by key ---------------------------------------------
 
+// The one hash every keyed contender uses: detail::mix64, a bijective mixer
+// (salted_counter_map applies it internally).
+struct mix_hash {
+  [[nodiscard]] std::size_t operator()(std::uint64_t k) const noexcept {
+    return static_cast<std::size_t>(detail::mix64(k));
+  }
+};
+struct mix_hash_compare {  // tbb's HashCompare shape
+  [[nodiscard]] static std::size_t hash(std::uint64_t k) noexcept { return mix_hash{}(k); }
+  [[nodiscard]] static bool equal(std::uint64_t a, std::uint64_t b) noexcept { return a == b; }
+};
+
 class tbb_chm_counter {
  public:
+  using hash_compare = mix_hash_compare;
   explicit tbb_chm_counter(std::size_t expected_keys) : map_(expected_keys) {}
   bool add(std::uint64_t key, std::int64_t d) {
     map_type::accessor a;  // write lock on the element
@@ -118,12 +181,13 @@ class tbb_chm_counter {
   }
 
  private:
-  using map_type = tbb::concurrent_hash_map<std::uint64_t, std::int64_t>;
+  using map_type = tbb::concurrent_hash_map<std::uint64_t, std::int64_t, hash_compare>;
   map_type map_;
 };
 
 class mutex_map_counter {
  public:
+  using hasher = mix_hash;
   explicit mutex_map_counter(std::size_t expected_keys) { map_.reserve(expected_keys); }
   bool add(std::uint64_t key, std::int64_t d) {
     std::scoped_lock lock(m_);
@@ -138,7 +202,7 @@ class mutex_map_counter {
 
  private:
   mutable std::mutex m_;
-  std::unordered_map<std::uint64_t, std::int64_t> map_;
+  std::unordered_map<std::uint64_t, std::int64_t, hasher> map_;
 };
 
 class salted_contender {
@@ -159,8 +223,10 @@ static_assert(keyed_counter<tbb_chm_counter, std::uint64_t> && keyed_counter<mut
 
 template <class F>
 void for_each_keyed_counter(F&& f) {
-  f.template operator()<tbb_chm_counter>("tbb_chm", "tbb::concurrent_hash_map<uint64_t, int64_t>, accessor per add");
-  f.template operator()<mutex_map_counter>("mutex_map", "std::unordered_map under one std::mutex (baseline)");
+  f.template operator()<tbb_chm_counter>("tbb_chm",
+                                         "tbb::concurrent_hash_map<uint64_t, int64_t>, mix64 hash, accessor per add");
+  f.template operator()<mutex_map_counter>("mutex_map",
+                                           "std::unordered_map (mix64 hash) under one std::mutex (baseline)");
   f.template operator()<salted_contender>("salted", "ours: open-addressing table, hot keys salted over K padded sub-counters");
 }
 

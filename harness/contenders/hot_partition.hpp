@@ -1,6 +1,7 @@
 // harness/contenders/hot_partition.hpp — the Black Friday model: one stream
-// that melts a partition of the simulated store, and the client that replays
-// it with or without hotshard's primitives in front of the store.
+// that melts a partition of the simulated store (hot_partition_stream.hpp),
+// and the client that replays it with or without hotshard's primitives in
+// front of the store.
 //
 // The stream (a pure function of the global operation index g in [0, N), so
 // any --ops or --duration shows every phase and a run repeats exactly):
@@ -16,16 +17,27 @@
 // that advances by 1/offered_rate per operation executed (a shared counter),
 // so the store's per-partition token buckets see the stream's offered load
 // whatever the speed of this machine, and throttling figures repeat from run
-// to run. Client latency and throughput are measured on the real clock.
+// to run. Client latency and throughput are measured on the real clock, over
+// every client operation: cache hits, buffered writes and the drains the
+// clients run are all part of it (drain time is also reported on its own).
+// A backend read also waits backend_read_us of real time (default 10 µs, a
+// loopback round trip), so concurrent misses of one key overlap for real and
+// the cache's single-flight has something to coalesce.
 //
 // The client, by mitigation (each a flag, combined freely):
 //   salting   — a hot_key_detector sees every request; a key it reports hot is
 //               promoted in a salted_counter_map (the registry of salting
-//               factors) to K sub-keys that route to K distinct partitions;
-//               writes go round-robin to one sub-key, reads gather all K.
+//               factors) to K sub-keys that route to K distinct partitions,
+//               K chosen by the key's observed load (its decayed share of the
+//               traffic × offered_rate, over salt_target × a partition's
+//               capacity), at least 2, at most `salt` (≤ partitions), never
+//               lowered; writes go round-robin to one sub-key, reads gather
+//               all K (their fan-out is reported: backend_calls_per_read).
 //   cache     — reads go through a coalescing_cache (TTL in simulated time,
 //               single-flight on misses); a loader that hits a throttled
-//               partition fails and the error is remembered briefly.
+//               partition fails and the error is remembered briefly. A write
+//               invalidates the key's entry when the client sends it and again
+//               when it reaches the store (write_invalidates; off = pure TTL).
 //   buffer    — writes go through a write_buffer (combining sums per key within
 //               a batch, drained by the clients every few operations at a
 //               bounded rate); a throttled backend write is retried by the
@@ -35,8 +47,19 @@
 // Without the buffer a throttled write is an error returned to the client
 // (counted in write_errors): the client knows, nothing is silently dropped.
 //
-// Thread safety: execute() is called concurrently by all client threads;
-// finish() and metrics() once, after they stopped.
+// What the mitigations cost is charged: every successful read is checked for
+// staleness (hot_partition_staleness.hpp: stale_read_fraction, staleness
+// percentiles in simulated ns), read and write errors are reported with their
+// fractions, salted reads with their fan-out, drains with their time.
+//
+// Where the operations come from is pluggable (op_source: op(g) for a global
+// index g, plus when the herd fires and on which keys), so a recorded trace
+// can drive the same client; the Black Friday `stream` is one source.
+//
+// Thread safety: execute() is called concurrently by all client threads; each
+// thread's tallies and logs live in its own padded state (registered once per
+// thread and client), merged by metrics(); finish() and metrics() are called
+// once, after the clients stopped.
 #pragma once
 
 #include <hotshard/coalescing_cache.hpp>
@@ -47,16 +70,20 @@
 #include <hotshard/salted_counter_map.hpp>
 #include <hotshard/write_buffer.hpp>
 #include <hotshard/workloads/operation.hpp>
-#include <hotshard/workloads/rng.hpp>
-#include <hotshard/workloads/zipf.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include "hot_partition_staleness.hpp"
+#include "hot_partition_stream.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -93,66 +120,21 @@ struct mitigations {
   return std::nullopt;
 }
 
-struct stream_config {
-  std::uint64_t n = 1'000'000;   // Zipf key space; the viral key is n
-  double s = 0.99;
-  double read_fraction = 0.8;
-  double viral_start = 0.3;      // fractions of the run
-  double viral_share = 0.5;      // of all operations once the viral key appeared
-  double herd_start = 0.7;
-  double herd_length = 0.03;
-  unsigned herd_keys = 8;        // the viral key + the top herd_keys - 1 Zipf ranks
-};
-
 struct client_config {
   double offered_rate = 200'000;     // simulated operations per second, all clients
   unsigned partitions = 16;
   double headroom = 2.0;             // partition capacity = headroom × offered_rate / partitions
   routing_kind routing = routing_kind::hash;
-  unsigned salt = 16;                // K for a hot key (≤ partitions)
+  unsigned salt = 16;                // the largest K for a hot key (≤ partitions)
+  double salt_target = 0.5;          // K: a sub-key's load at most this share of a partition's capacity
   double hot_share = 0.01;           // detector threshold φ
   std::uint64_t detector_window = 8192;
   double ttl_seconds = 0.5;          // cache TTL, simulated
   std::size_t cache_capacity = 8192;
-  std::uint64_t backend_read_us = 0; // real latency of every backend read (lets a herd overlap)
+  std::uint64_t backend_read_us = 10;  // real latency of every backend read, a loopback round trip (lets a herd overlap)
+  bool write_invalidates = true;     // cache: a write drops the key's cached entry
   std::size_t buffer_capacity = 8192;
   std::size_t drain_every = 16;      // each client drains one batch every this many ops
-};
-
-// The op at global index g of an N-op stream. Deterministic in (seed, g).
-struct stream {
-  stream(stream_config c, std::uint64_t seed) : cfg(c), seed_(seed), zipf_(c.n, c.s) {
-    for (unsigned r = 0; r + 1 < cfg.herd_keys; ++r) herd_.push_back(key_of_rank(r));
-    herd_.push_back(viral_key());
-  }
-
-  [[nodiscard]] std::uint64_t viral_key() const noexcept { return cfg.n; }
-  [[nodiscard]] std::uint64_t key_of_rank(std::uint64_t r) const noexcept { return workloads::scramble(r, cfg.n); }
-  [[nodiscard]] const std::vector<std::uint64_t>& herd() const noexcept { return herd_; }
-
-  [[nodiscard]] std::uint64_t herd_begin(std::uint64_t N) const noexcept { return at(cfg.herd_start, N); }
-  [[nodiscard]] std::uint64_t herd_end(std::uint64_t N) const noexcept {
-    return at(cfg.herd_start + cfg.herd_length, N);
-  }
-
-  [[nodiscard]] workloads::operation at_index(std::uint64_t g, std::uint64_t N) const noexcept {
-    workloads::xoshiro256ss rng(detail::mix64(seed_ ^ detail::mix64(g + 0x9e3779b97f4a7c15ULL)));
-    if (g >= herd_begin(N) && g < herd_end(N)) return {herd_[g % herd_.size()], workloads::op_kind::get};
-    const bool read = rng.uniform01() < cfg.read_fraction;
-    const auto op = read ? workloads::op_kind::get : workloads::op_kind::put;
-    if (g >= at(cfg.viral_start, N) && rng.uniform01() < cfg.viral_share) return {viral_key(), op};
-    return {key_of_rank(zipf_(rng)), op};
-  }
-
-  stream_config cfg;
-
- private:
-  static std::uint64_t at(double fraction, std::uint64_t N) noexcept {
-    return static_cast<std::uint64_t>(fraction * static_cast<double>(N));
-  }
-  std::uint64_t seed_;
-  workloads::zipf_generator zipf_;
-  std::vector<std::uint64_t> herd_;
 };
 
 // A backend read refused by a throttled partition, as a loader failure.
@@ -163,16 +145,21 @@ struct throttled_error : std::runtime_error {
 class client {
  public:
   client(client_config cfg, mitigations m)
-      : cfg_(cfg), m_(m), period_ns_(static_cast<std::int64_t>(1e9 / cfg.offered_rate)) {
+      : cfg_(cfg), m_(m), period_ns_(static_cast<std::int64_t>(1e9 / cfg.offered_rate)), id_(next_id()) {
     if (cfg_.offered_rate <= 0) throw std::invalid_argument("offered_rate must be > 0");
+    if (!(cfg_.salt_target > 0)) throw std::invalid_argument("salt_target must be > 0");
     store_config sc;
     sc.partitions = cfg_.partitions;
     sc.routing = cfg_.routing;
-    sc.capacity_ops_per_sec = cfg_.headroom * cfg_.offered_rate / cfg_.partitions;
+    sc.capacity_ops_per_sec = partition_capacity();
     sc.adaptive = m_.adaptive;
     sc.clock_ns = [this] { return now_ns(); };
     sc.series_interval_seconds = 0;  // set by the scenario from the run length
     store_cfg_ = sc;
+  }
+
+  [[nodiscard]] double partition_capacity() const noexcept {
+    return cfg_.headroom * cfg_.offered_rate / cfg_.partitions;
   }
 
   // Builds the store and the primitives; series_interval in simulated seconds.
@@ -217,43 +204,57 @@ class client {
   // One client operation (called by many threads).
   void execute(const workloads::operation& op, std::uint64_t g, std::uint64_t herd_begin,
                const std::vector<std::uint64_t>& herd) {
-    clock_ns_.fetch_add(period_ns_, std::memory_order_relaxed);  // simulated time; no ordering needed
+    // Simulated time: one period per operation; the value is this op's instant.
+    const std::int64_t now = clock_ns_.fetch_add(period_ns_, std::memory_order_relaxed) + period_ns_;  // orders nothing
     if (g >= herd_begin && !herd_fired_.load(std::memory_order_relaxed) &&
         !herd_fired_.exchange(true, std::memory_order_relaxed)) {
       if (cache_)
         for (auto k : herd) cache_->invalidate(k);  // the hottest entries expire at once
     }
+    thread_state& ts = local();
     if (detector_) {
       detector_->observe(op.key);
-      if (detector_->is_hot(op.key) && salts_->salt_of(op.key) < cfg_.salt) {
-        if (!salts_->promote(op.key, cfg_.salt)) failed_promotions_.fetch_add(1, std::memory_order_relaxed);
+      if (detector_->is_hot(op.key)) {
+        const std::uint32_t want = salt_for_load(op.key);
+        if (salts_->salt_of(op.key) < want && !salts_->promote(op.key, want)) ++ts.failed_promotions;
       }
     }
     if (op.op == workloads::op_kind::get) {
-      (void)read(op.key);
+      (void)read_at(op.key, now, ts);
     } else {
-      write_op(op.key, 1);
+      write_at(op.key, now, ts);
     }
-    if (buffer_ && ++local().ops % cfg_.drain_every == 0) buffer_->drain();
+    if (buffer_ && ++ts.ops % cfg_.drain_every == 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      buffer_->drain();
+      ts.drain_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+      ++ts.drains;
+    }
   }
 
   // A client read: through the cache if on, gathering salted sub-keys.
   // nullopt when a partition it needed was throttled (counted in read_errors).
-  std::optional<std::int64_t> read(std::uint64_t key) {
-    reads_.fetch_add(1, std::memory_order_relaxed);
-    try {
-      if (cache_) return cache_->get(key, [&] { return backend_read(key); });
-      return backend_read(key);
-    } catch (const throttled_error&) {
-      read_errors_.fetch_add(1, std::memory_order_relaxed);
-      return std::nullopt;
-    }
+  std::optional<std::int64_t> read(std::uint64_t key) { return read_at(key, now_ns(), local()); }
+
+  // K for a hot key from its observed load: its decayed share of the recent
+  // traffic × offered_rate, over salt_target × a partition's capacity; in
+  // [2, salt] (salted_counter_map rounds it up to a power of two). The
+  // traffic counts as at least one detector window: early in a run the
+  // decayed traffic is small and lags the sketch, which would overstate every
+  // share, and K is never lowered — so K starts low and grows with the evidence.
+  [[nodiscard]] std::uint32_t salt_for_load(std::uint64_t key) const {
+    const double traffic = static_cast<double>(
+        std::max<std::uint64_t>({1, detector_->recent_traffic(), cfg_.detector_window}));
+    const double load = static_cast<double>(detector_->estimate(key)) / traffic * cfg_.offered_rate;
+    const double k = std::ceil(load / (cfg_.salt_target * partition_capacity()));
+    return static_cast<std::uint32_t>(std::clamp(k, 2.0, static_cast<double>(std::max(2u, cfg_.salt))));
   }
 
   // After the clients stopped: settle the write buffer (advancing simulated
   // time so its token bucket and the store refill), then verify nothing was lost.
   void finish() {
     if (buffer_) {
+      const auto t0 = std::chrono::steady_clock::now();
       // Not closed first: after close() the buffer gives a refused write a few
       // more tries only, and here the store keeps refusing until time passes.
       for (std::uint64_t round = 0; buffer_->stats().lag > 0; ++round) {
@@ -262,16 +263,47 @@ class client {
         buffer_->drain();
       }
       buffer_->close();
+      settle_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     }
   }
 
   [[nodiscard]] std::int64_t now_ns() const noexcept { return clock_ns_.load(std::memory_order_relaxed); }
   [[nodiscard]] partitioned_store& store() noexcept { return *store_; }
 
+  // The client-side tallies of every thread, summed (after the clients stopped).
+  struct tallies {
+    std::uint64_t reads = 0, read_errors = 0, writes = 0, direct_writes = 0, write_errors = 0;
+    std::uint64_t backend_reads = 0, backend_loads = 0, salted_loads = 0, salted_backend_reads = 0;
+    std::uint64_t failed_promotions = 0, drains = 0;
+    std::int64_t drain_ns = 0;
+    tallies& operator+=(const tallies& o) noexcept {
+      for (auto [a, b] : {std::pair{&reads, o.reads}, {&read_errors, o.read_errors}, {&writes, o.writes},
+                          {&direct_writes, o.direct_writes}, {&write_errors, o.write_errors},
+                          {&backend_reads, o.backend_reads}, {&backend_loads, o.backend_loads},
+                          {&salted_loads, o.salted_loads}, {&salted_backend_reads, o.salted_backend_reads},
+                          {&failed_promotions, o.failed_promotions}, {&drains, o.drains}})
+        *a += b;
+      drain_ns += o.drain_ns;
+      return *this;
+    }
+  };
+  [[nodiscard]] tallies totals() const {
+    tallies t;
+    std::scoped_lock lock(states_mu_);
+    for (const auto& s : states_) t += *s;
+    return t;
+  }
+
+  [[nodiscard]] staleness_summary staleness() const {
+    std::vector<const staleness_log*> logs;
+    std::scoped_lock lock(states_mu_);
+    for (const auto& s : states_) logs.push_back(&s->log);
+    return summarize_staleness(logs);
+  }
+
   // Writes the client saw succeed: applied directly, or accepted by the buffer.
-  [[nodiscard]] std::uint64_t writes_accepted() const noexcept {
-    return direct_writes_.load(std::memory_order_relaxed) +
-           (buffer_ ? buffer_->stats().accepted : 0);
+  [[nodiscard]] std::uint64_t writes_accepted() const {
+    return totals().direct_writes + (buffer_ ? buffer_->stats().accepted : 0);
   }
 
   [[nodiscard]] nlohmann::json metrics() const {
@@ -286,22 +318,43 @@ class client {
     j["partition_ops"] = offered;
     j["max_over_median"] = max_over_median(offered);
     j["accepted_max_over_median"] = store_->max_over_median();
+    j["throttled"] = store_->throttled();
     j["mitigations"] = m_.names();
-    const std::uint64_t accepted = writes_accepted();
+    const tallies t = totals();
+    const auto frac = [](std::uint64_t a, std::uint64_t b) { return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0; };
+    const std::uint64_t accepted = t.direct_writes + (buffer_ ? buffer_->stats().accepted : 0);
     const std::int64_t applied = store_->total();
-    j["writes"] = writes_.load(std::memory_order_relaxed);
+    j["writes"] = t.writes;
     j["writes_accepted"] = accepted;
     j["writes_applied"] = applied;
-    j["write_errors"] = write_errors_.load(std::memory_order_relaxed);
+    j["write_errors"] = t.write_errors;
+    j["write_error_fraction"] = frac(t.write_errors, t.writes);
     // Accepted writes that neither reached the store nor were reported failed.
     const std::uint64_t reported_failed = buffer_ ? buffer_->stats().failed : 0;
     j["lost"] = static_cast<std::int64_t>(accepted - reported_failed) - applied;
-    j["reads"] = reads_.load(std::memory_order_relaxed);
-    j["read_errors"] = read_errors_.load(std::memory_order_relaxed);
+    j["reads"] = t.reads;
+    j["read_errors"] = t.read_errors;
+    j["read_error_fraction"] = frac(t.read_errors, t.reads);
+    // Store reads per client read: cache hits cost 0, a salted load K.
+    j["backend_reads"] = t.backend_reads;
+    j["backend_calls_per_read"] = frac(t.backend_reads, t.reads);
+    j["salted_loads"] = t.salted_loads;
+    j["salted_read_fanout"] = frac(t.salted_backend_reads, t.salted_loads);
+    const staleness_summary st = staleness();
+    j["stale_reads"] = st.stale;
+    j["stale_read_fraction"] = st.stale_fraction();
+    j["staleness_p50_ns"] = st.age.percentile(0.50);
+    j["staleness_p99_ns"] = st.age.percentile(0.99);
+    j["staleness_max_ns"] = st.age.max();
+    j["drains"] = t.drains;
+    j["drain_seconds"] = static_cast<double>(t.drain_ns) * 1e-9;
+    j["settle_seconds"] = static_cast<double>(settle_ns_) * 1e-9;
+    j["backend_read_us"] = cfg_.backend_read_us;
     if (cache_) {
       const auto s = cache_->stats();
       j["cache_hit_ratio"] = s.gets ? static_cast<double>(s.hits + s.stale_served) / static_cast<double>(s.gets) : 0.0;
       j["cache_loads"] = s.backend_calls;
+      j["write_invalidates"] = cfg_.write_invalidates;
     }
     if (buffer_) {
       const auto s = buffer_->stats();
@@ -312,18 +365,24 @@ class client {
     }
     if (salts_) {
       std::uint64_t salted = 0;
-      for (auto k : tracked_hot_keys_) salted += salts_->salt_of(k) > 1 ? 1 : 0;
+      nlohmann::json by_key = nlohmann::json::array();
+      for (auto k : tracked_hot_keys_) {
+        salted += salts_->salt_of(k) > 1 ? 1 : 0;
+        by_key.push_back({{"key", k}, {"salt", salts_->salt_of(k)}});
+      }
       j["hot_keys_salted"] = salted;
       j["hot_keys_tracked"] = tracked_hot_keys_.size();
+      j["hot_key_salts"] = std::move(by_key);
       j["salt"] = cfg_.salt;
-      j["failed_promotions"] = failed_promotions_.load(std::memory_order_relaxed);
+      j["failed_promotions"] = t.failed_promotions;
     }
     return j;
   }
 
   // The K sub-keys of a salted key: the key itself first, then derived keys
   // (top bit set, so they never collide with stream keys) chosen so that the
-  // K land on K distinct partitions (K ≤ partitions).
+  // K land on K distinct partitions (K ≤ partitions). The first K of a larger
+  // K are the same keys, so a key whose K grows keeps every value it had.
   [[nodiscard]] std::vector<std::uint64_t> sub_keys(std::uint64_t key, std::uint32_t k) const {
     std::vector<std::uint64_t> subs{key};
     std::vector<bool> used(store_->partitions(), false);
@@ -350,64 +409,119 @@ class client {
     return salts_ ? salts_->salt_of(key) : 1;
   }
 
+  // The keys whose salting the report counts (the scenario passes the herd keys).
+  void track_hot_keys(std::vector<std::uint64_t> keys) { tracked_hot_keys_ = std::move(keys); }
+
  private:
-  struct alignas(detail::cache_line_bytes) thread_state {
-    const void* owner = nullptr;  // the client whose sub-key memo this is
-    std::uint64_t ops = 0;
-    std::uint64_t round_robin = 0;
+  // One thread's tallies, staleness log and sub-key memo: written by that thread only.
+  struct alignas(detail::prefetch_pair_bytes) thread_state : tallies {
+    std::uint64_t ops = 0, round_robin = 0;
     std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> subs;  // memo of sub_keys
+    staleness_log log;
   };
-  static thread_state& local() {
-    thread_local thread_state s;
-    return s;
+
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> n{0};
+    return n.fetch_add(1, std::memory_order_relaxed) + 1;  // an id orders nothing
   }
 
-  const std::vector<std::uint64_t>& cached_subs(std::uint64_t key, std::uint32_t k) {
-    thread_state& ts = local();
-    if (ts.owner != this || ts.subs.size() > 4096) {
-      ts.subs.clear();
-      ts.owner = this;
+  // This thread's state in this client, registered on first use (a client
+  // is told apart by id_, never by address: a new client may reuse one).
+  thread_state& local() const {
+    struct binding {
+      std::uint64_t client = 0;
+      thread_state* state = nullptr;
+    };
+    thread_local binding b;
+    if (b.client != id_) {
+      std::scoped_lock lock(states_mu_);
+      states_.push_back(std::make_unique<thread_state>());
+      b = {id_, states_.back().get()};
     }
+    return *b.state;
+  }
+
+  std::optional<std::int64_t> read_at(std::uint64_t key, std::int64_t now, thread_state& ts) {
+    ++ts.reads;
+    try {
+      const std::int64_t v = cache_ ? cache_->get(key, [&] { return backend_read(key); }) : backend_read(key);
+      ts.log.reads.push_back({key, now, v});
+      return v;
+    } catch (const throttled_error&) {
+      ++ts.read_errors;
+      return std::nullopt;
+    }
+  }
+
+  void write_at(std::uint64_t key, std::int64_t now, thread_state& ts) {
+    ++ts.writes;
+    if (buffer_) {
+      if (!buffer_->write(key, 1)) {
+        ++ts.write_errors;
+        return;
+      }
+      if (cache_ && cfg_.write_invalidates) cache_->invalidate(key);
+      ts.log.writes.push_back({key, now});
+      return;
+    }
+    if (backend_write(key, 1)) {
+      ++ts.direct_writes;
+      ts.log.writes.push_back({key, now_ns()});  // acknowledged after it was applied
+    } else {
+      ++ts.write_errors;
+    }
+  }
+
+  const std::vector<std::uint64_t>& cached_subs(std::uint64_t key, std::uint32_t k, thread_state& ts) {
+    if (ts.subs.size() > 4096) ts.subs.clear();
     auto& v = ts.subs[key];
     if (v.size() < std::min<std::uint32_t>(k, store_->partitions())) v = sub_keys(key, k);
     return v;
   }
 
+  // The store write of one client write (direct, or the buffer's sink).
   bool backend_write(std::uint64_t key, std::int64_t delta) {
     const std::uint32_t k = salt_of(key);
-    if (k <= 1) return store_->write(key, delta);
-    const auto& subs = cached_subs(key, k);
-    return store_->write(subs[local().round_robin++ % subs.size()], delta);
+    bool ok = false;
+    if (k <= 1) {
+      ok = store_->write(key, delta);
+    } else {
+      thread_state& ts = local();
+      const auto& subs = cached_subs(key, k, ts);
+      ok = store_->write(subs[ts.round_robin++ % subs.size()], delta);
+    }
+    if (ok && cache_ && cfg_.write_invalidates) cache_->invalidate(key);  // a load that began before is not stored
+    return ok;
+  }
+
+  // A round trip of backend_read_us real time, waited precisely (yielding, no timer slack).
+  void round_trip() const {
+    if (cfg_.backend_read_us == 0) return;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(cfg_.backend_read_us);
+    while (std::chrono::steady_clock::now() < until) std::this_thread::yield();
   }
 
   std::int64_t backend_read(std::uint64_t key) {
+    thread_state& ts = local();
     const std::uint32_t k = salt_of(key);
-    if (cfg_.backend_read_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(cfg_.backend_read_us));
+    ++ts.backend_loads;
+    round_trip();  // the K reads of a salted key go out in parallel: one round trip
     if (k <= 1) {
+      ++ts.backend_reads;
       auto v = store_->read(key);
       if (!v) throw throttled_error();
       return *v;
     }
+    ++ts.salted_loads;
     std::int64_t sum = 0;
-    for (auto sk : cached_subs(key, k)) {
+    for (auto sk : cached_subs(key, k, ts)) {
+      ++ts.backend_reads;
+      ++ts.salted_backend_reads;
       auto v = store_->read(sk);
       if (!v) throw throttled_error();
       sum += *v;
     }
     return sum;
-  }
-
-  void write_op(std::uint64_t key, std::int64_t delta) {
-    writes_.fetch_add(1, std::memory_order_relaxed);
-    if (buffer_) {
-      if (!buffer_->write(key, delta)) write_errors_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    if (backend_write(key, delta)) {
-      direct_writes_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      write_errors_.fetch_add(1, std::memory_order_relaxed);
-    }
   }
 
   static double max_over_median(std::vector<std::uint64_t> v) {
@@ -420,31 +534,25 @@ class client {
     return static_cast<double>(mx) / med;
   }
 
- public:
-  // The keys whose salting the report counts (the scenario passes the herd keys).
-  void track_hot_keys(std::vector<std::uint64_t> keys) { tracked_hot_keys_ = std::move(keys); }
-
- private:
   std::vector<std::uint64_t> tracked_hot_keys_;
   client_config cfg_;
   mitigations m_;
   std::int64_t period_ns_;
+  std::uint64_t id_;
   store_config store_cfg_;
   std::unique_ptr<partitioned_store> store_;
   std::unique_ptr<hot_key_detector<std::uint64_t>> detector_;
   std::unique_ptr<salted_counter_map<std::uint64_t>> salts_;
   std::unique_ptr<coalescing_cache<std::uint64_t, std::int64_t>> cache_;
   std::unique_ptr<write_buffer<std::uint64_t, std::int64_t>> buffer_;
+  std::int64_t settle_ns_ = 0;
 
+  mutable std::mutex states_mu_;  // registration only, never on the request path
+  mutable std::vector<std::unique_ptr<thread_state>> states_;
+
+  // Shared by design: the simulated clock every op advances, and the herd's trigger.
   alignas(detail::cache_line_bytes) std::atomic<std::int64_t> clock_ns_{0};
   alignas(detail::cache_line_bytes) std::atomic<bool> herd_fired_{false};
-  // Client-side tallies: relaxed counters, read after the clients stopped.
-  alignas(detail::cache_line_bytes) std::atomic<std::uint64_t> reads_{0};
-  std::atomic<std::uint64_t> read_errors_{0};
-  alignas(detail::cache_line_bytes) std::atomic<std::uint64_t> writes_{0};
-  std::atomic<std::uint64_t> direct_writes_{0};
-  std::atomic<std::uint64_t> write_errors_{0};
-  std::atomic<std::uint64_t> failed_promotions_{0};
 };
 
 }  // namespace hotshard::harness::hot_partition

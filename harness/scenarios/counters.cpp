@@ -2,19 +2,23 @@
 //
 // counter — C logical counters of one implementation; op i of a thread adds 1
 //   to counter (key_i mod C), key_i from the workload. C is the --set
-//   counters=N knob; by default the workload's key space capped at 1024
-//   (1 for a trace). So `uniform:n=1` is one hot counter that every thread
-//   hits (the headline case), and `zipf:n=1000000,s=0.99` spreads the adds
-//   Zipf-wise over 1024 counters.
+//   counters=N knob; by default the workload's key space capped at 512
+//   (1 for a trace; 512 so that tbb_ets_key, one pthread key per counter,
+//   fits under PTHREAD_KEYS_MAX). So `uniform:n=1` is one hot counter that
+//   every thread hits (the headline case), and `zipf:n=1000000,s=0.99` spreads the adds
+//   Zipf-wise over 512 counters.
 // keyed-counter — one keyed counter map; op i adds 1 to key_i.
 //
 // Metrics: `expected` = adds accepted (every call of the run, warm-up
 // included, minus `rejected` adds a full table refused — only `salted` can
 // refuse), `observed` = the sum of reads after every worker stopped and was
 // joined (exact: a mismatch is a run_failure), `read_ns` = the cost of one
-// read(), timed on the calling thread right after the run (the hottest
-// counter / key; the threads' slots are still claimed — per_thread keeps
-// its high-water mark — so the cost is that of T registered threads).
+// read(), timed on the calling thread right after the run, over the keys the
+// run drew (thread 0's stream, in order: counter key_i mod C, or key_i), each
+// read's index passed through an opaque register so that no read can be
+// hoisted out of the timing loop; the threads' slots are still claimed —
+// per_thread keeps its high-water mark — so the cost is that of T registered
+// threads.
 // Keys are pre-generated per thread before the clock starts; keyed maps are
 // constructed with the number of distinct keys the run will use (a sizing
 // hint; salted's fixed capacity is twice it).
@@ -42,9 +46,11 @@ namespace {
 namespace hc = hotshard::contenders;
 namespace wl = hotshard::workloads;
 
-constexpr std::uint64_t default_counter_cap = 1024;
+constexpr std::uint64_t default_counter_cap = 512;
 
-// ns per call of read(), over at least 1024 calls and 2 ms.
+// ns per call of read(j), j = 0, 1, 2, ... over the drawn keys, at least 1024
+// calls and 2 ms. `j` goes through an empty asm that claims to change it, so
+// the compiler cannot prove two reads alike and hoist one out of the loop.
 template <class Read>
 double time_reads(Read&& read) {
   using clock = std::chrono::steady_clock;
@@ -53,7 +59,11 @@ double time_reads(Read&& read) {
   const auto t0 = clock::now();
   auto t1 = t0;
   do {
-    for (int k = 0; k < 256; ++k) sink += read();
+    for (std::uint64_t k = 0; k < 256; ++k) {
+      std::uint64_t j = calls + k;
+      asm volatile("" : "+r"(j));
+      sink += read(j);
+    }
     calls += 256;
     t1 = clock::now();
   } while (calls < 1024 || t1 - t0 < std::chrono::milliseconds(2));
@@ -67,15 +77,21 @@ result_record run_counter(const run_request& r) {
   const std::uint64_t space = wl::key_space_of(spec);
   const std::uint64_t n = r.options.knob_u64("counters", space == 0 ? 1 : std::min(space, default_counter_cap));
   if (n == 0) throw usage_error("--set counters: must be at least 1");
+  if constexpr (requires { C::max_instances; })
+    if (n > C::max_instances)
+      throw usage_error("--set counters: " + r.impl + " takes at most " + std::to_string(C::max_instances) +
+                        " counters (one pthread key each), got " + std::to_string(n));
   std::vector<std::unique_ptr<C>> counters;
   for (std::uint64_t c = 0; c < n; ++c) counters.push_back(std::make_unique<C>());
   C* const hot = counters.front().get();
   const std::size_t kpt = keys_per_thread(r.threads);
+  std::vector<std::uint64_t> read_keys{0};  // thread 0's first keys (written by thread 0 before the run)
 
   const auto m = run_workers(runner_config::from(r), [&](unsigned t) {
     // One counter: the workload has nothing to choose, so no key is loaded.
     std::vector<std::uint64_t> keys;
     if (n > 1) keys = wl::generate_keys(spec, r.seed, t, r.threads, kpt);
+    if (t == 0 && n > 1) read_keys.assign(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(kpt, 4096)));
     return [&counters, hot, n, keys = std::move(keys), mask = kpt - 1](std::uint64_t i) {
       C* c = n == 1 ? hot : counters[keys[i & mask] % n].get();
       c->add(1);
@@ -91,7 +107,9 @@ result_record run_counter(const run_request& r) {
   nlohmann::json metrics = {{"expected", expected},
                             {"observed", observed},
                             {"counters", n},
-                            {"read_ns", time_reads([hot] { return hot->read(); })}};
+                            {"read_ns", time_reads([&](std::uint64_t j) {
+                               return counters[read_keys[j % read_keys.size()] % n]->read();
+                             })}};
   return make_record(r, m, std::move(metrics));
 }
 
@@ -107,7 +125,7 @@ result_record run_keyed(const run_request& r) {
   for (const auto& ks : keysets) all.insert(all.end(), ks.begin(), ks.end());
   std::sort(all.begin(), all.end());
   all.erase(std::unique(all.begin(), all.end()), all.end());
-  std::uint64_t hottest = keysets.front().front();  // of thread 0's first keys: what read_ns reads
+  std::uint64_t hottest = keysets.front().front();  // of thread 0's first keys: its salt is reported
   {
     std::unordered_map<std::uint64_t, unsigned> freq;
     for (std::size_t i = 0; i < std::min<std::size_t>(kpt, 4096); ++i)
@@ -134,7 +152,8 @@ result_record run_keyed(const run_request& r) {
                             {"observed", observed},
                             {"rejected", refused},
                             {"distinct_keys", all.size()},
-                            {"read_ns", time_reads([&map, hottest] { return map.read(hottest); })}};
+                            {"read_ns", time_reads([&map, keys = keysets.front().data(), mask = kpt - 1](
+                                            std::uint64_t j) { return map.read(keys[j & mask]); })}};
   if constexpr (requires { map.map().salt_of(hottest); }) metrics["hot_key_salt"] = map.map().salt_of(hottest);
   return make_record(r, m, std::move(metrics));
 }
@@ -159,13 +178,13 @@ scenario make_counter_scenario() {
   s.name = "counter";
   s.family = "counters";
   s.description =
-      "C logical counters (C = --set counters, default: the workload's key space capped at 1024); op i adds 1 to "
+      "C logical counters (C = --set counters, default: the workload's key space capped at 512); op i adds 1 to "
       "counter key_i mod C, so uniform:n=1 is one hot counter. Metrics: expected, observed (exact after the run), "
-      "read_ns (one read with the run's threads registered).";
+      "read_ns (one read over the drawn keys, with the run's threads registered).";
   s.default_workload = "uniform:n=1";
   s.impls = impls_of([](auto&& f) { hc::for_each_counter(f); });
   s.knobs = {{"counters", "number of logical counters; key_i mod counters picks one",
-              "the workload's key space, at most 1024"}};
+              "the workload's key space, at most 512"}};
   s.limit = "private_increment";
   s.run = [](const run_request& r) -> result_record {
     result_record out;
@@ -189,7 +208,7 @@ scenario make_keyed_counter_scenario() {
   s.family = "counters";
   s.description =
       "one keyed counter map; op i adds 1 to key_i. Metrics: expected (adds accepted), observed (sum of reads after "
-      "the run, exact), rejected (adds refused by a full table), read_ns (reading the hottest key).";
+      "the run, exact), rejected (adds refused by a full table), read_ns (reads over the drawn keys).";
   s.default_workload = "zipf:n=1000000,s=0.99";
   s.impls = impls_of([](auto&& f) { hc::for_each_keyed_counter(f); });
   s.limit = "private_increment";

@@ -7,6 +7,20 @@
 // Time in the store, cache and buffer is simulated (offered_rate operations
 // per simulated second), so a run's length in operations is --ops N, or
 // offered_rate × --duration; every phase is a fraction of it.
+//
+// The cost of each mitigation is in the metrics: stale_read_fraction and
+// staleness_p99_ns (simulated), read_errors / write_errors and their
+// fractions, throttled, backend_calls_per_read (cache hits 0, salted reads K),
+// drain_seconds.
+//
+// Sweep: the full suite runs every impl over read_fraction ∈ {0.5, 0.8,
+// 0.95} × viral_share ∈ {0.1, 0.3, 0.6} (scripts/plot.py draws
+// sweep_hot-partition.png from it); by hand, one point at a time:
+//   hotshard-bench run hot-partition --impl unmitigated,mitigated --ops 200000
+//       --set read_fraction=0.5 --set viral_share=0.3 --json point.json
+//
+// The operations come from an op_source (hot_partition.hpp): the Black Friday
+// stream today; a trace reader wrapped as op(g) can drive the same client.
 #include "../contenders/hot_partition.hpp"
 
 #include <hotshard/harness/runner.hpp>
@@ -46,7 +60,9 @@ hp::client_config client_of(const run_request& r) {
   c.partitions = static_cast<unsigned>(o.knob_u64("partitions", c.partitions));
   c.headroom = o.knob_double("headroom", c.headroom);
   c.routing = parse_routing(o.knob_string("routing", "hash"));
-  c.salt = static_cast<unsigned>(o.knob_u64("salt", c.salt));
+  c.salt = static_cast<unsigned>(o.knob_u64("salt", c.partitions));
+  c.salt_target = o.knob_double("salt_target", c.salt_target);
+  c.write_invalidates = o.knob_u64("write_invalidates", 1) != 0;
   c.hot_share = o.knob_double("hot_share", c.hot_share);
   c.ttl_seconds = o.knob_double("ttl", c.ttl_seconds);
   c.backend_read_us = o.knob_u64("backend_us", c.backend_read_us);
@@ -54,6 +70,7 @@ hp::client_config client_of(const run_request& r) {
   if (c.partitions < 2) throw usage_error("--set partitions: must be >= 2");
   if (!(c.headroom > 0)) throw usage_error("--set headroom: must be > 0");
   if (c.salt < 2 || c.salt > c.partitions) throw usage_error("--set salt: must be in [2, partitions]");
+  if (!(c.salt_target > 0)) throw usage_error("--set salt_target: must be > 0");
   if (!(c.hot_share > 0 && c.hot_share < 1)) throw usage_error("--set hot_share: must be in (0, 1)");
   if (!(c.ttl_seconds > 0)) throw usage_error("--set ttl: must be > 0 (simulated seconds)");
   return c;
@@ -71,10 +88,10 @@ result_record run_hot_partition(const run_request& r) {
   const double simulated_seconds = static_cast<double>(N) / cc.offered_rate;
 
   const hp::stream stream(sc, r.seed);
+  const hp::op_source source = hp::black_friday(stream, N);
   hp::client client(cc, *m);
   client.start(simulated_seconds / 50);  // 50 intervals in the per-partition time series
-  client.track_hot_keys(stream.herd());
-  const std::uint64_t herd_begin = stream.herd_begin(N);
+  client.track_hot_keys(source.herd);
 
   runner_config rc = runner_config::from(r);
   rc.ops = N;
@@ -86,11 +103,11 @@ result_record run_hot_partition(const run_request& r) {
     std::vector<workloads::operation> ops;
     std::vector<std::uint64_t> index;
     for (std::uint64_t g = t; g < N; g += T) {
-      ops.push_back(stream.at_index(g, N));
+      ops.push_back(source.at(g));
       index.push_back(g);
     }
-    return [&client, &stream, herd_begin, ops = std::move(ops), index = std::move(index)](std::uint64_t i) {
-      client.execute(ops[i], index[i], herd_begin, stream.herd());
+    return [&client, &source, ops = std::move(ops), index = std::move(index)](std::uint64_t i) {
+      client.execute(ops[i], index[i], source.herd_begin, source.herd);
     };
   });
   client.finish();
@@ -104,7 +121,11 @@ result_record run_hot_partition(const run_request& r) {
   metrics["simulated_seconds"] = simulated_seconds;
   metrics["phases"] = {{"viral_start", sc.viral_start}, {"viral_share", sc.viral_share},
                        {"herd_start", sc.herd_start}, {"herd_length", sc.herd_length}};
+  metrics["read_fraction"] = sc.read_fraction;
+  metrics["viral_share"] = sc.viral_share;
+  metrics["salt_target"] = cc.salt_target;
   metrics["client_p99_ns"] = meas.latency.percentile(0.99);
+  metrics["client_ops_per_sec"] = meas.ops_per_sec();  // every op: hits, buffered writes and drains included
   return make_record(r, meas, std::move(metrics));
 }
 
@@ -131,10 +152,12 @@ scenario make_hot_partition_scenario() {
       {"partitions", "partitions of the store", "16"},
       {"headroom", "partition capacity as a multiple of the average partition load", "2"},
       {"routing", "store routing: hash, ring, slots, range", "hash"},
-      {"salt", "K sub-keys for a hot key (2..partitions)", "16"},
+      {"salt", "the largest K for a hot key (2..partitions); K itself follows the key's observed load", "partitions"},
+      {"salt_target", "K = key load / (salt_target x partition capacity), at least 2", "0.5"},
+      {"write_invalidates", "cache: 1 = a write drops the key's cached entry, 0 = TTL only", "1"},
       {"hot_share", "detector threshold: share of recent traffic that makes a key hot", "0.01"},
       {"ttl", "cache TTL in simulated seconds", "0.5"},
-      {"backend_us", "real latency of each backend read in microseconds", "0"},
+      {"backend_us", "real latency of each backend read in microseconds (a loopback round trip)", "10"},
       {"read_fraction", "share of reads in the stream", "0.8"},
       {"viral_share", "share of all operations that go to the viral key once it appears", "0.5"},
       {"herd_keys", "keys whose cache entries expire together (viral key + top ranks)", "8"},
@@ -144,7 +167,19 @@ scenario make_hot_partition_scenario() {
     run_options o;
     o.threads = full ? std::vector<unsigned>{2, 8} : std::vector<unsigned>{2};
     o.ops = full ? 2'000'000 : 400'000;
-    return std::vector<run_options>{o};
+    std::vector<run_options> steps{o};
+    if (full) {
+      // The sweep: is the default placed next to a cliff? (plot.py: sweep_hot-partition.png)
+      for (const char* rf : {"0.5", "0.8", "0.95"})
+        for (const char* vs : {"0.1", "0.3", "0.6"}) {
+          run_options p;
+          p.threads = {2};
+          p.ops = 200'000;
+          p.knobs = {{"read_fraction", rf}, {"viral_share", vs}};
+          steps.push_back(p);
+        }
+    }
+    return steps;
   };
   return s;
 }

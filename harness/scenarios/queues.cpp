@@ -6,11 +6,30 @@
 // bitmap of the sequences it received; after the run the bitmaps are merged and
 // `lost` (pushed, never popped) and `duplicated` (popped more than once) are
 // exact — nonzero is a run_failure. With one consumer `out_of_order` counts
-// per-producer order breaks. `max_depth` is sampled by the consumers every 256
-// items (null where the contender has no size). --set bulk=N moves N items per
-// call through each contender's bulk API (single items where it has none);
-// --set blocking=1 uses each contender's blocking push/pop instead of
-// try + yield. Throughput = items pushed per second (warm-up excluded).
+// per-producer order breaks. Threads: `producers`, `consumers` and
+// `threads_total` (the record's `threads` is the producer count, the swept
+// axis). --set bulk=N moves N items per call through each contender's bulk API
+// (single items where it has none); `push_path` / `pop_path` name the path
+// each side really took ("bulk", "single", or "single_loop" where bulk was asked
+// of a contender that has no bulk API), so a bulk figure is never set against
+// a single-item one unknowingly. --set blocking=1 uses each contender's
+// blocking push/pop instead of try + yield.
+//
+// Depth: every producer publishes how many items it pushed and every consumer
+// how many it popped, each in its own padded slot (relaxed stores, no shared
+// write); every 256 pops a consumer reads all pushed counts, then all popped
+// counts, and `max_depth` is the largest difference seen — the same harness
+// measure for every contender. It can exceed the true depth only by pops other
+// consumers had not yet published (≤ (consumers − 1) × items per pop), so
+// `exceeded_capacity` = max_depth > capacity + that slack is never a false
+// alarm: it marks a contender whose capacity is a minimum (moodycamel's).
+// `max_size_approx` is the contender's own size_approx() at the same instants
+// (null where it has none).
+//
+// Rates: throughput (ops_per_sec) = items pushed per second of the measured
+// window (warm-up excluded) = `producer_items_per_sec`;
+// `consumer_items_per_sec` = items the consumers popped over their active span
+// (first pop to exit, warm-up included).
 //
 // `write-buffer`: T writers send Zipf keys (the workload) with delta 1..3 into
 // a write buffer whose sink is the simulated partitioned store; `combining`
@@ -20,6 +39,7 @@
 // backend_writes, overall and for the partition that received most writes.
 #include "contenders/queues.hpp"
 
+#include <hotshard/detail/cache_line.hpp>
 #include <hotshard/harness/runner.hpp>
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/store.hpp>
@@ -45,11 +65,13 @@ using item = std::uint64_t;
 constexpr unsigned seq_bits = 40;
 constexpr item seq_mask = (item{1} << seq_bits) - 1;
 
-// What one consumer saw: a bitmap of sequences per producer.
-struct receipt {
+// What one consumer saw: a bitmap of sequences per producer. Padded: each
+// consumer writes its own (no false sharing between consumers).
+struct alignas(detail::prefetch_pair_bytes) receipt {
   std::vector<std::vector<std::uint64_t>> bits;  // [producer][seq / 64]
   std::vector<item> next;                        // per producer: expected next sequence (order check)
-  std::uint64_t duplicated = 0, foreign = 0, out_of_order = 0, max_depth = 0, items = 0;
+  std::uint64_t duplicated = 0, foreign = 0, out_of_order = 0, max_depth = 0, max_size = 0, items = 0;
+  std::chrono::steady_clock::time_point first_pop{}, exit{};
 
   explicit receipt(unsigned producers) : bits(producers), next(producers, 0) {}
   void note(item v) {
@@ -70,6 +92,19 @@ struct receipt {
   }
 };
 
+// A count one thread publishes and others read now and then: its own cache lines.
+struct alignas(detail::prefetch_pair_bytes) published_count {
+  std::atomic<std::uint64_t> n{0};
+};
+
+// The path a side really takes: "single", "bulk", or "single_loop" (bulk asked
+// of a contender without a bulk API: its adapter loops over single items).
+template <class Q>
+const char* path_of(std::uint64_t bulk) {
+  if (bulk == 0) return "single";
+  return Q::has_bulk ? "bulk" : "single_loop";
+}
+
 template <class Q>
 result_record run_queue(const run_request& r) {
   const unsigned producers = r.threads;
@@ -84,6 +119,15 @@ result_record run_queue(const run_request& r) {
 
   Q q(capacity, producers, consumers);
   std::vector<receipt> seen(consumers + 1, receipt(producers));  // the last one: the main thread's final drain
+  // Relaxed everywhere: depth is an estimate (see the header), the items' order
+  // comes from the queue, and the final counts are read after join.
+  std::vector<published_count> pushed_by(producers), popped_by(consumers);
+  const auto depth_now = [&] {
+    std::uint64_t in = 0, out = 0;
+    for (const auto& c : pushed_by) in += c.n.load(std::memory_order_relaxed);  // pushes first: see the header
+    for (const auto& c : popped_by) out += c.n.load(std::memory_order_relaxed);
+    return in > out ? in - out : 0;
+  };
   std::atomic<bool> producers_done{false};
   std::atomic<unsigned> consumers_alive{consumers};
   std::vector<std::thread> pool;
@@ -108,18 +152,23 @@ result_record run_queue(const run_request& r) {
             continue;
           }
         }
+        if (k != 0 && mine.items == 0) mine.first_pop = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < k; ++i) mine.note(buf[i]);
-        if constexpr (Q::has_size) {
-          if ((n & 255) == 0) mine.max_depth = std::max<std::uint64_t>(mine.max_depth, q.size_approx());
+        popped_by[c].n.store(mine.items, std::memory_order_relaxed);
+        if ((n & 255) == 0) {
+          mine.max_depth = std::max(mine.max_depth, depth_now());
+          if constexpr (Q::has_size) mine.max_size = std::max<std::uint64_t>(mine.max_size, q.size_approx());
         }
       }
+      mine.exit = std::chrono::steady_clock::now();
       consumers_alive.fetch_sub(1, std::memory_order_release);
     });
 
   measurement m;
   try {
     m = run_workers(runner_config::from(r), [&](unsigned t) {
-      return [&, t, h = typename Q::producer(q), buf = std::vector<item>(batch)](std::uint64_t i) mutable {
+      return [&, t, h = typename Q::producer(q), buf = std::vector<item>(batch),
+              mine = &pushed_by[t].n](std::uint64_t i) mutable {
         const item base = item{t} << seq_bits | (i * batch);
         if (bulk == 0) {
           item v = base;
@@ -128,14 +177,15 @@ result_record run_queue(const run_request& r) {
           } else {
             while (!h.try_push(std::move(v))) std::this_thread::yield();
           }
-          return;
+        } else {
+          for (std::size_t j = 0; j < batch; ++j) buf[j] = base + j;
+          for (std::size_t done = 0; done < batch;) {
+            const std::size_t k = h.try_push_bulk(buf.data() + done, batch - done);
+            if (k == 0) std::this_thread::yield();
+            done += k;
+          }
         }
-        for (std::size_t j = 0; j < batch; ++j) buf[j] = base + j;
-        for (std::size_t done = 0; done < batch;) {
-          const std::size_t k = h.try_push_bulk(buf.data() + done, batch - done);
-          if (k == 0) std::this_thread::yield();
-          done += k;
-        }
+        mine->store((i + 1) * batch, std::memory_order_relaxed);  // op i was this thread's (i+1)-th
       };
     });
   } catch (...) {
@@ -161,14 +211,24 @@ result_record run_queue(const run_request& r) {
   }
 
   // Merge: per producer, every sequence below what it pushed must be seen exactly once.
-  std::uint64_t lost = 0, duplicated = 0, foreign = 0, out_of_order = 0, max_depth = 0, popped = 0;
-  for (const auto& s : seen) {
+  std::uint64_t lost = 0, duplicated = 0, foreign = 0, out_of_order = 0, max_depth = 0, max_size = 0, popped = 0;
+  std::uint64_t consumer_popped = 0;
+  std::chrono::steady_clock::time_point first{}, last{};
+  for (std::size_t c = 0; c < seen.size(); ++c) {
+    const auto& s = seen[c];
     duplicated += s.duplicated;
     foreign += s.foreign;
     out_of_order += s.out_of_order;
     max_depth = std::max(max_depth, s.max_depth);
+    max_size = std::max(max_size, s.max_size);
     popped += s.items;
+    if (c == consumers || s.items == 0) continue;  // the final drain is not a consumer
+    consumer_popped += s.items;
+    if (first == std::chrono::steady_clock::time_point{} || s.first_pop < first) first = s.first_pop;
+    last = std::max(last, s.exit);
   }
+  const double consumer_span = std::chrono::duration<double>(last - first).count();
+  const std::uint64_t depth_slack = static_cast<std::uint64_t>(consumers - 1) * batch;
   std::uint64_t pushed = 0;
   for (unsigned p = 0; p < producers; ++p) {
     const std::uint64_t n = m.ops_per_thread[p] * batch;
@@ -200,16 +260,25 @@ result_record run_queue(const run_request& r) {
                             {"lost", lost},
                             {"duplicated", duplicated},
                             {"capacity", q.capacity()},
+                            {"producers", producers},
                             {"consumers", consumers},
+                            {"threads_total", producers + consumers},
                             {"bulk", bulk},
                             {"blocking", blocking},
-                            {"bulk_api", Q::has_bulk}};
-  metrics["max_depth"] = Q::has_size ? nlohmann::json(max_depth) : nlohmann::json(nullptr);
+                            {"bulk_api", Q::has_bulk},
+                            {"push_path", path_of<Q>(bulk)},
+                            {"pop_path", path_of<Q>(bulk)},
+                            {"max_depth", max_depth},
+                            {"exceeded_capacity", max_depth > q.capacity() + depth_slack},
+                            {"consumer_items_per_sec",
+                             consumer_span > 0 ? static_cast<double>(consumer_popped) / consumer_span : 0.0}};
+  metrics["max_size_approx"] = Q::has_size ? nlohmann::json(max_size) : nlohmann::json(nullptr);
   if (consumers == 1) metrics["out_of_order"] = out_of_order;
   if (foreign != 0) metrics["foreign"] = foreign;
   auto rec = make_record(r, m, std::move(metrics));
   rec.ops = m.ops * batch;  // items, so bulk and single runs compare
   rec.ops_per_sec = m.seconds > 0 ? static_cast<double>(rec.ops) / m.seconds : 0;
+  rec.metrics["producer_items_per_sec"] = rec.ops_per_sec;
   if (lost != 0 || duplicated != 0 || foreign != 0)
     throw run_failure("queue/" + r.impl + ": lost " + std::to_string(lost) + ", duplicated " +
                       std::to_string(duplicated) + ", never-pushed " + std::to_string(foreign) + " items");
@@ -325,7 +394,8 @@ scenario make_queue_scenario() {
   s.description =
       "--threads T producers and --set consumers=C consumers move (producer, sequence) items through one bounded "
       "queue; consumers check every item, so lost and duplicated are exact (nonzero fails the run). Throughput = "
-      "items/s. The workload is not used (items are sequence numbers).";
+      "items pushed/s (producer side; consumer_items_per_sec beside it). Metrics name producers, consumers, "
+      "threads_total, push_path/pop_path, max_depth and exceeded_capacity. The workload is not used.";
   s.default_workload = "uniform:n=1";
   s.impls = queue_impls();
   s.knobs = {{"consumers", "consumer threads", "1"},

@@ -10,15 +10,25 @@
 // backend_calls, calls_per_wave = backend_calls / (W·K) (1 is perfect
 // coalescing, T is none), wake_p99_ns (from the loader returning to each
 // waiter returning), timeouts (timeout_us > 0: callers that gave up, ours
-// only: run_for), errors (calls that ended in the loader's exception).
+// only: run_for), errors (calls that ended in the loader's exception),
+// late_arrivals (calls that began after their wave's flight for that key had
+// already returned: single-flight is not a cache, so such a caller rightly
+// starts a new flight; calls_per_wave − 1 is explained by them) with
+// late_arrivals_per_wave (one entry per wave) and late_leaders (late arrivals
+// that did run the loader).
 // herd, any other workload (zipf:...) — run_workers; each op is a run on a
 // drawn key; loader_us = 0 measures the table itself.
 //
 // cache, workload zipf:... — each op is a read through the cache with a TTL
 // short enough that keys expire under load. Metrics: backend_calls, hit_ratio
 // (fresh + stale answers / reads), stale_served, early_refreshes, errors.
+//
+// The backend counts its calls per calling thread, each count in its own
+// padded slot, summed after the run: counting adds no shared write to the
+// measured loop.
 #include "contenders/single_flight.hpp"
 
+#include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/harness/histogram.hpp>
@@ -57,20 +67,31 @@ std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
 }
 
-// The simulated backend: counts calls, sleeps, fails deterministically.
+// The simulated backend: counts calls (per calling thread), sleeps, fails deterministically.
 struct backend {
+  backend(std::chrono::microseconds l, double f, std::uint64_t s, unsigned threads)
+      : latency(l), fail_rate(f), seed(s), calls_by(std::max(1u, threads)) {}
   std::chrono::microseconds latency{0};
   double fail_rate = 0;
   std::uint64_t seed = 1;
-  std::atomic<std::uint64_t> calls{0};
+  struct alignas(hotshard::detail::prefetch_pair_bytes) count {
+    std::atomic<std::uint64_t> n{0};  // written by its thread only; atomic so a stray caller stays defined
+  };
+  std::vector<count> calls_by;
+
+  [[nodiscard]] std::uint64_t calls() const {  // after the run (join orders it)
+    std::uint64_t n = 0;
+    for (const auto& c : calls_by) n += c.n.load(std::memory_order_relaxed);
+    return n;
+  }
 
   bool fails(std::uint64_t round, std::uint64_t key) const {
     if (fail_rate <= 0) return false;
     const std::uint64_t h = hotshard::detail::seeded_hash(hotshard::detail::mix64(key) ^ round, seed);
     return static_cast<double>(h >> 11) * 0x1.0p-53 < fail_rate;
   }
-  std::uint64_t load(std::uint64_t round, std::uint64_t key) {
-    calls.fetch_add(1, std::memory_order_relaxed);  // a count orders nothing
+  std::uint64_t load(unsigned thread, std::uint64_t round, std::uint64_t key) {
+    calls_by[thread % calls_by.size()].n.fetch_add(1, std::memory_order_relaxed);  // a count orders nothing
     if (latency.count() > 0) std::this_thread::sleep_for(latency);
     if (fails(round, key)) throw backend_failure("backend failure");
     return key * 2 + 1;
@@ -137,13 +158,14 @@ hh::result_record run_waves(const hh::run_request& req, const hw::herd_plan& pla
   const std::uint64_t K = std::max<std::uint64_t>(1, plan.keys);
   const std::uint64_t W = std::max<std::uint64_t>(1, plan.waves);
   Table table(static_cast<std::size_t>(T) * K);
-  backend be{kn.loader, kn.fail_rate, req.seed};
+  backend be{kn.loader, kn.fail_rate, req.seed, T};
   // When each key's result came out (the loader's return), for wake latency.
   std::vector<std::atomic<std::int64_t>> published(W * K);
 
   struct alignas(hotshard::detail::prefetch_pair_bytes) per_thread {
     hh::latency_histogram latency, wake;
-    std::uint64_t calls = 0, shared = 0, timeouts = 0, errors = 0;
+    std::uint64_t calls = 0, shared = 0, timeouts = 0, errors = 0, late = 0, late_leaders = 0;
+    std::vector<std::uint64_t> late_by_wave;
     hotshard::detail::contention_counts contention;
   };
   std::vector<per_thread> slots(T);
@@ -156,21 +178,29 @@ hh::result_record run_waves(const hh::run_request& req, const hw::herd_plan& pla
   for (unsigned t = 0; t < T; ++t) {
     pool.emplace_back([&, t] {
       per_thread& s = slots[t];
+      s.late_by_wave.assign(W, 0);
       const auto base = hotshard::detail::counting_stats::local();
       for (std::uint64_t w = 0; w < W; ++w) {
         wave.arrive_and_wait();
         for (std::uint64_t j = 0; j < K; ++j) {
           const std::uint64_t slot = w * K + j;
           const std::uint64_t key = slot + 1;  // fresh every wave: the herd's keys are missing
+          // Late: this key's flight of this wave already returned (acquire: pairs with (1)).
+          const bool late = published[slot].load(std::memory_order_acquire) != 0;
+          bool led = false;
           const auto t0 = clock_type::now();
           const auto o = call(table, key, kn.timeout, [&] {
+            led = true;
             struct stamp {  // the result is out when the loader returns or throws
               std::atomic<std::int64_t>& at;
               ~stamp() { at.store(now_ns(), std::memory_order_release); }  // (1) pairs with (2)
             } st{published[slot]};
-            return be.load(w, key);
+            return be.load(t, w, key);
           });
           const auto t1 = clock_type::now();
+          s.late += late;
+          s.late_by_wave[w] += late;
+          s.late_leaders += late && led;
           s.latency.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
           ++s.calls;
           s.timeouts += o.timed_out;
@@ -195,8 +225,12 @@ hh::result_record run_waves(const hh::run_request& req, const hw::herd_plan& pla
 
   hh::measurement m;
   hh::latency_histogram wake;
-  std::uint64_t shared = 0, timeouts = 0, errors = 0;
+  std::uint64_t shared = 0, timeouts = 0, errors = 0, late = 0, late_leaders = 0;
+  std::vector<std::uint64_t> late_by_wave(W, 0);
   for (const auto& s : slots) {
+    late += s.late;
+    late_leaders += s.late_leaders;
+    for (std::uint64_t w = 0; w < W; ++w) late_by_wave[w] += s.late_by_wave[w];
     m.ops += s.calls;
     m.latency.merge(s.latency);
     m.contention += s.contention;
@@ -207,7 +241,7 @@ hh::result_record run_waves(const hh::run_request& req, const hw::herd_plan& pla
     errors += s.errors;
   }
   m.seconds = std::chrono::duration<double>(end - start).count();
-  const std::uint64_t calls = be.calls.load();
+  const std::uint64_t calls = be.calls();
   nlohmann::json metrics = {{"waves", W},
                             {"keys", K},
                             {"waiters", shared},
@@ -218,6 +252,9 @@ hh::result_record run_waves(const hh::run_request& req, const hw::herd_plan& pla
                             {"wake_max_ns", wake.max()},
                             {"timeouts", timeouts},
                             {"errors", errors},
+                            {"late_arrivals", late},
+                            {"late_leaders", late_leaders},
+                            {"late_arrivals_per_wave", late_by_wave},
                             {"loader_us", kn.loader.count()},
                             {"fail_rate", kn.fail_rate}};
   if constexpr (requires { table.stats().overflow; }) metrics["overflow"] = table.stats().overflow;
@@ -230,7 +267,7 @@ hh::result_record run_stream(const hh::run_request& req, const hw::workload_spec
   const herd_knobs kn = read_knobs(req, 0);
   const unsigned T = std::max(1u, req.threads);
   Table table(T);
-  backend be{kn.loader, kn.fail_rate, req.seed};
+  backend be{kn.loader, kn.fail_rate, req.seed, T};
   std::atomic<std::uint64_t> shared{0}, timeouts{0}, errors{0};
   constexpr std::size_t n_keys = std::size_t{1} << 16;
   const auto m = hh::run_workers(hh::runner_config::from(req), [&](unsigned t) {
@@ -252,13 +289,13 @@ hh::result_record run_stream(const hh::run_request& req, const hw::workload_spec
     auto f = std::make_shared<flusher>(flusher{c, &shared, &timeouts, &errors});
     return [&, keys = std::move(keys), c, f](std::uint64_t i) {
       const std::uint64_t key = keys[i & (n_keys - 1)];
-      const auto o = call(table, key, kn.timeout, [&] { return be.load(0, key); });
+      const auto o = call(table, key, kn.timeout, [&] { return be.load(t, 0, key); });
       c->shared += o.shared;
       c->timeouts += o.timed_out;
       c->errors += o.error;
     };
   });
-  const std::uint64_t calls = be.calls.load();
+  const std::uint64_t calls = be.calls();
   const double total = static_cast<double>(std::max<std::uint64_t>(1, m.total_calls()));
   nlohmann::json metrics = {{"waves", 0},
                             {"waiters", shared.load()},
@@ -315,28 +352,33 @@ hh::result_record run_cache(const hh::run_request& req) {
   hc::for_each_cache([&]<class C>(const char* name, const char*) {
     if (rec || req.impl != name) return;
     C cache(o);
-    backend be{kn.loader, kn.fail_rate, req.seed};
-    std::atomic<std::uint64_t> errors{0};
+    backend be{kn.loader, kn.fail_rate, req.seed, T};
+    struct alignas(hotshard::detail::prefetch_pair_bytes) error_count {
+      std::uint64_t n = 0;  // its thread's only; summed after join
+    };
+    std::vector<error_count> errors(T);
     constexpr std::size_t n_keys = std::size_t{1} << 16;
     const auto m = hh::run_workers(hh::runner_config::from(req), [&](unsigned t) {
       auto keys = hw::generate_keys(spec, req.seed, t, T, n_keys);
-      return [&, keys = std::move(keys)](std::uint64_t i) {
+      return [&, t, keys = std::move(keys)](std::uint64_t i) {
         const std::uint64_t key = keys[i & (n_keys - 1)];
         try {
-          (void)cache.get(key, [&] { return be.load(i, key); });
+          (void)cache.get(key, [&] { return be.load(t, i, key); });
         } catch (const backend_failure&) {
-          errors.fetch_add(1, std::memory_order_relaxed);  // a count orders nothing
+          ++errors[t].n;
         }
       };
     });
     const auto st = cache.stats();
     const double gets = static_cast<double>(std::max<std::uint64_t>(1, st.gets));
-    nlohmann::json metrics = {{"backend_calls", be.calls.load()},
-                              {"backend_calls_per_read", static_cast<double>(be.calls.load()) / gets},
+    std::uint64_t error_total = 0;
+    for (const auto& e : errors) error_total += e.n;
+    nlohmann::json metrics = {{"backend_calls", be.calls()},
+                              {"backend_calls_per_read", static_cast<double>(be.calls()) / gets},
                               {"hit_ratio", static_cast<double>(st.hits + st.stale_served) / gets},
                               {"stale_served", st.stale_served},
                               {"early_refreshes", st.early_refreshes},
-                              {"errors", errors.load()},
+                              {"errors", error_total},
                               {"reads", st.gets}};
     rec = hh::make_record(req, m, std::move(metrics));
   });

@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "stress.hpp"
 
@@ -23,8 +27,8 @@ TEST(counter_contenders, have_unique_names_including_ours) {
   std::set<std::string> names;
   hc::for_each_counter([&]<class>(const char* name, const char*) { EXPECT_TRUE(names.insert(name).second) << name; });
   hc::for_each_keyed_counter([&]<class>(const char* name, const char*) { EXPECT_TRUE(names.insert(name).second) << name; });
-  for (const char* ours : {"striped", "per_thread", "salted", "atomic", "mutex", "tbb_ets", "tbb_combinable", "tbb_chm",
-                           "mutex_map"})
+  for (const char* ours : {"striped", "per_thread", "salted", "atomic", "mutex", "tbb_ets", "tbb_ets_key",
+                           "tbb_combinable", "tbb_chm", "mutex_map"})
     EXPECT_EQ(names.count(ours), 1u) << ours;
 }
 
@@ -55,6 +59,41 @@ TEST(counter_contenders, every_keyed_counter_sums_each_key_exactly_over_sixteen_
     EXPECT_EQ(m.read(0), 16 * zeros)
         << name;
   });
+}
+
+TEST(counter_contenders, mutex_counters_side_by_side_never_share_a_cache_line) {
+  // A Zipf run keeps C of them in one vector of objects or adjacent heap blocks.
+  static_assert(alignof(hc::mutex_counter) >= hotshard::detail::cache_line_bytes);
+  static_assert(sizeof(hc::mutex_counter) % hotshard::detail::cache_line_bytes == 0);
+  std::vector<hc::mutex_counter> v(4);
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    const auto a = reinterpret_cast<std::uintptr_t>(&v[i - 1]);
+    const auto b = reinterpret_cast<std::uintptr_t>(&v[i]);
+    EXPECT_NE(a / hotshard::detail::cache_line_bytes, (b - 1) / hotshard::detail::cache_line_bytes);
+  }
+}
+
+TEST(counter_contenders, tbb_ets_key_refuses_more_instances_than_it_has_pthread_keys_for) {
+  // oneTBB ignores a failed pthread_key_create; the adapter must not get that far.
+  std::vector<std::unique_ptr<hc::tbb_ets_key_counter>> many;
+  for (std::size_t i = 0; i < hc::tbb_ets_key_counter::max_instances; ++i)
+    many.push_back(std::make_unique<hc::tbb_ets_key_counter>());
+  EXPECT_THROW(hc::tbb_ets_key_counter{}, std::length_error);
+  many.pop_back();
+  hc::tbb_ets_key_counter again;  // a freed key can be used again
+  again.add(2);
+  EXPECT_EQ(again.read(), 2);
+}
+
+TEST(counter_contenders, every_keyed_contender_hashes_keys_with_the_same_mixer) {
+  // Identity hashing of Zipf ranks (0, 1, 2, ...) put the hot keys in
+  // neighbouring buckets; every adapter now uses detail::mix64, as salted does.
+  for (std::uint64_t k : {0ull, 1ull, 2ull, 1000ull}) {
+    EXPECT_EQ(hc::mix_hash{}(k), static_cast<std::size_t>(hotshard::detail::mix64(k)));
+    EXPECT_EQ(hc::mix_hash_compare::hash(k), hc::mix_hash{}(k));
+  }
+  static_assert(std::is_same_v<hc::mutex_map_counter::hasher, hc::mix_hash>);
+  static_assert(std::is_same_v<hc::tbb_chm_counter::hash_compare, hc::mix_hash_compare>);
 }
 
 }  // namespace
