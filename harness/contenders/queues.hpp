@@ -30,6 +30,7 @@
 #include <hotshard/write_buffer.hpp>
 
 #include "contenders/queues_peers.hpp"
+#include "contenders/urcu_write_buffer.hpp"
 
 #include <boost/lockfree/queue.hpp>
 #include <concurrentqueue/blockingconcurrentqueue.h>
