@@ -42,6 +42,7 @@
 #include <tbb/combinable.h>
 #include <tbb/concurrent_hash_map.h>
 #include <tbb/enumerable_thread_specific.h>
+#include <tbb/version.h>
 
 #include <algorithm>
 #include <atomic>
@@ -146,10 +147,10 @@ template <class F>
 void for_each_counter(F&& f) {
   f.template operator()<atomic_counter>("atomic", "one std::atomic<int64_t>, fetch_add (baseline)");
   f.template operator()<mutex_counter>("mutex", "int64_t under std::mutex (baseline)");
-  f.template operator()<tbb_ets_counter>("tbb_ets", "tbb::enumerable_thread_specific<int64_t>, combine on read");
+  f.template operator()<tbb_ets_counter>("tbb_ets", "oneTBB " TBB_VERSION_STRING " tbb::enumerable_thread_specific<int64_t>, combine on read");
   f.template operator()<tbb_ets_key_counter>(
-      "tbb_ets_key", "tbb::enumerable_thread_specific<int64_t, ..., ets_key_per_instance>, combine on read");
-  f.template operator()<tbb_combinable_counter>("tbb_combinable", "tbb::combinable<int64_t>, combine on read");
+      "tbb_ets_key", "oneTBB " TBB_VERSION_STRING " tbb::enumerable_thread_specific<int64_t, ..., ets_key_per_instance>, combine on read");
+  f.template operator()<tbb_combinable_counter>("tbb_combinable", "oneTBB " TBB_VERSION_STRING " tbb::combinable<int64_t>, combine on read");
   f.template operator()<striped_contender>("striped", "ours: LongAdder-style cells grown on CAS contention");
   f.template operator()<thread_private_counter>(
       "thread_private", "hand-written limit: padded slot per thread (relaxed load + store), read sums every slot; "
@@ -233,7 +234,7 @@ static_assert(keyed_counter<tbb_chm_counter, std::uint64_t> && keyed_counter<mut
 template <class F>
 void for_each_keyed_counter(F&& f) {
   f.template operator()<tbb_chm_counter>("tbb_chm",
-                                         "tbb::concurrent_hash_map<uint64_t, int64_t>, mix64 hash, accessor per add");
+                                         "oneTBB " TBB_VERSION_STRING " tbb::concurrent_hash_map<uint64_t, int64_t>, mix64 hash, accessor per add: blocking");
   f.template operator()<mutex_map_counter>("mutex_map",
                                            "std::unordered_map (mix64 hash) under one std::mutex (baseline)");
   f.template operator()<cuckoo_counter>(

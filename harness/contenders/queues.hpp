@@ -36,6 +36,8 @@
 #include <concurrentqueue/blockingconcurrentqueue.h>
 #include <concurrentqueue/concurrentqueue.h>
 #include <tbb/concurrent_queue.h>
+#include <tbb/version.h>
+#include <boost/version.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -48,6 +50,10 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+
+#ifndef HOTSHARD_PEER_VERSION_CONCURRENTQUEUE
+#define HOTSHARD_PEER_VERSION_CONCURRENTQUEUE "unknown"
+#endif
 
 namespace hotshard::contenders {
 
@@ -423,10 +429,10 @@ class mutex_deque_queue {
 template <class T, class F>
 void for_each_queue(F&& f) {
   f.template operator()<mutex_deque_queue<T>>("mutex_deque", "std::deque under one std::mutex, two condition variables (baseline)");
-  f.template operator()<tbb_bounded_queue<T>>("tbb_bounded", "tbb::concurrent_bounded_queue with set_capacity");
-  f.template operator()<boost_lockfree_queue<T>>("boost_lockfree", "boost::lockfree::queue, fixed_sized node pool (max 65534)");
-  f.template operator()<moodycamel_queue<T>>("moodycamel", "moodycamel::ConcurrentQueue, producer/consumer tokens, try_enqueue (capacity is a minimum)");
-  f.template operator()<moodycamel_blocking_queue<T>>("moodycamel_blocking", "moodycamel::BlockingConcurrentQueue, tokens, wait_dequeue for blocking pops");
+  f.template operator()<tbb_bounded_queue<T>>("tbb_bounded", "oneTBB " TBB_VERSION_STRING " tbb::concurrent_bounded_queue with set_capacity: bounded, blocking");
+  f.template operator()<boost_lockfree_queue<T>>("boost_lockfree", "Boost " BOOST_LIB_VERSION " boost::lockfree::queue, fixed_sized node pool (max 65534): bounded, lock-free");
+  f.template operator()<moodycamel_queue<T>>("moodycamel", "concurrentqueue " HOTSHARD_PEER_VERSION_CONCURRENTQUEUE " moodycamel::ConcurrentQueue, producer/consumer tokens, try_enqueue (capacity is a minimum): lock-free");
+  f.template operator()<moodycamel_blocking_queue<T>>("moodycamel_blocking", "concurrentqueue " HOTSHARD_PEER_VERSION_CONCURRENTQUEUE " moodycamel::BlockingConcurrentQueue, tokens, wait_dequeue for blocking pops: lock-free push, semaphore pop");
   // Issue 14's peers (contenders/queues_peers.hpp): library and version, then what each promises.
   f.template operator()<xenium_vyukov_queue<T, false>>(
       "xenium_vyukov", HOTSHARD_XENIUM " vyukov_bounded_queue, try_push/try_pop (strong): bounded (true capacity), "

@@ -355,7 +355,7 @@ class ck_ring_queue : public try_only_queue<ck_ring_queue<T>, T> {
 template <class T>
 class reader_writer_queue : public try_only_queue<reader_writer_queue<T>, T> {
  public:
-  static constexpr bool has_size = true;
+  static constexpr bool has_size = true, spsc = true;  // bench-queues runs it in 1P1C only
   reader_writer_queue(std::size_t capacity, unsigned producers, unsigned consumers)
       : q_(capacity), capacity_(capacity), shared_push_(producers > 1), shared_pop_(consumers > 1) {}
   bool push_one(T& v) {

@@ -18,6 +18,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <absl/synchronization/mutex.h>
 #include <tbb/concurrent_hash_map.h>
+#include <tbb/version.h>
 
 #include <algorithm>
 #include <bit>
@@ -247,7 +248,7 @@ void for_each_flight_table(F&& f) {
   f.template operator()<absl_map_flight>(
       "absl_map", "abseil " HOTSHARD_PEER_VERSION_ABSL ": Go singleflight with absl::Mutex + absl::flat_hash_map, "
       "waiters in Mutex::Await: blocking");
-  f.template operator()<tbb_chm_flight>("tbb_chm", "tbb::concurrent_hash_map accessor decides the leader");
+  f.template operator()<tbb_chm_flight>("tbb_chm", "oneTBB " TBB_VERSION_STRING " tbb::concurrent_hash_map accessor decides the leader: blocking");
   f.template operator()<no_flight>("none", "no coalescing: every caller runs the loader (baseline)");
 }
 
