@@ -29,7 +29,10 @@
 //  - ck_ring MPMC (Concurrency Kit): a ring of void* slots (a 64-bit item is
 //    stored as the pointer bits); usable capacity is size − 1, so the ring is
 //    the next power of two above `capacity`. Called through ck_ring_shim.hpp
-//    (ck_ring.h does not compile as C++): one out-of-line call per operation. Dequeue is lock-free; enqueue
+//    (ck_ring.h does not compile as C++): one out-of-line call per operation.
+//    OPEN (untriaged): in 3 of 9 release runs of 8P8C and 16P1C with bulk=32
+//    on a loaded 2-core machine a ck_ring run did not finish within 30 s;
+//    single-item runs of every shape finished. Dequeue is lock-free; enqueue
 //    claims by CAS, writes, then spins until earlier producers have committed.
 //  - moodycamel::ReaderWriterQueue: single producer, single consumer,
 //    wait-free try_enqueue (no allocation: holds at least `capacity`) and
