@@ -21,6 +21,16 @@ packages=(
   gcc   # compiles spin's generated verifier (pan.c)
   # Redis Cluster backend (scripts/redis-cluster.sh, harness redis_store): server, redis-cli, hiredis
   redis-server redis-tools libhiredis-dev
+  libxenium-dev             # issue 14 queue peers: vyukov_bounded_queue, ramalhete_queue, michael_scott_queue
+  libatomic-queue-dev       # issue 14 queue peers: AtomicQueueB, AtomicQueueB2
+  libcds-dev                # issue 14 queue peers: VyukovMPMCCycleQueue, FCQueue
+  libboost-thread-dev       # libcds' FCQueue (flat combining) links Boost.Thread
+  libck-dev                 # issue 14 queue peer: Concurrency Kit's ck_ring MPMC
+  libreaderwriterqueue-dev  # issue 14 queue peer: moodycamel::ReaderWriterQueue (1P1C)
+  liburcu-dev               # issue 14 write-buffer peer: liburcu's cds_wfcq wait-free queue
+  libcuckoo-dev             # issue 14 keyed-counter peer: libcuckoo::cuckoohash_map
+  libabsl-dev               # issue 14 peers: absl::flat_hash_map and absl::Mutex
+  pkg-config                # finds libck and liburcu (harness/CMakeLists.txt)
 )
 
 optional_packages=(

@@ -1,7 +1,8 @@
 // bench-queues — Google Benchmark binary of the queues family.
 //
-// Every queue of harness/contenders/queues.hpp, P producers and C consumers
-// (1P1C, 2P1C, 4P4C, 8P8C, 16P1C; real time, so the runs above 2 threads
+// Every queue of harness/contenders/queues.hpp (issue 14's peers included;
+// moodycamel::ReaderWriterQueue in 1P1C only), P producers and C consumers
+// (1P1C, 2P1C, 2P2C, 1P3C, 4P1C, 4P4C, 8P8C, 16P1C; real time, so the runs above 2 threads
 // measure behaviour under preemption on a 2-core machine):
 //   queue/<PxC>/<impl>           try_push / try_pop of single items, yield when full/empty
 //   queue/<PxC>/bulk32/<impl>    try_push_bulk / try_pop_bulk of up to 32 items, where the
@@ -126,11 +127,14 @@ void queue_bench(benchmark::State& state, unsigned producers, unsigned consumers
 struct shape {
   unsigned producers, consumers;
 };
-constexpr shape shapes[] = {{1, 1}, {2, 1}, {4, 4}, {8, 8}, {16, 1}};
+constexpr shape shapes[] = {{1, 1}, {2, 1}, {2, 2}, {1, 3}, {4, 1}, {4, 4}, {8, 8}, {16, 1}};
 
 void register_all() {
   hc::for_each_queue<item>([]<class Q>(const char* name, const char*) {
     for (const shape s : shapes) {
+      if constexpr (requires { Q::spsc; }) {
+        if (s.producers != 1 || s.consumers != 1) continue;  // single producer, single consumer only
+      }
       const std::string pc = std::to_string(s.producers) + "P" + std::to_string(s.consumers) + "C";
       const std::vector<std::pair<std::string, mode>> modes = {
           {"", mode::single}, {"bulk32/", mode::bulk}, {"blocking/", mode::blocking}};

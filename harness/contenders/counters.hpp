@@ -37,9 +37,12 @@
 #include <hotshard/salted_counter_map.hpp>
 #include <hotshard/striped_counter.hpp>
 
+#include "contenders/counters_peers.hpp"
+
 #include <tbb/combinable.h>
 #include <tbb/concurrent_hash_map.h>
 #include <tbb/enumerable_thread_specific.h>
+#include <tbb/version.h>
 
 #include <algorithm>
 #include <atomic>
@@ -135,6 +138,7 @@ class tbb_combinable_counter {
 using striped_contender = striped_counter<detail::counting_stats>;
 using per_thread_contender = per_thread_counter<detail::counting_stats>;
 
+static_assert(counter<thread_private_counter>);
 static_assert(counter<atomic_counter> && counter<mutex_counter> && counter<tbb_ets_counter> &&
               counter<tbb_ets_key_counter> &&
               counter<tbb_combinable_counter> && counter<striped_contender> && counter<per_thread_contender>);
@@ -143,11 +147,14 @@ template <class F>
 void for_each_counter(F&& f) {
   f.template operator()<atomic_counter>("atomic", "one std::atomic<int64_t>, fetch_add (baseline)");
   f.template operator()<mutex_counter>("mutex", "int64_t under std::mutex (baseline)");
-  f.template operator()<tbb_ets_counter>("tbb_ets", "tbb::enumerable_thread_specific<int64_t>, combine on read");
+  f.template operator()<tbb_ets_counter>("tbb_ets", "oneTBB " TBB_VERSION_STRING " tbb::enumerable_thread_specific<int64_t>, combine on read");
   f.template operator()<tbb_ets_key_counter>(
-      "tbb_ets_key", "tbb::enumerable_thread_specific<int64_t, ..., ets_key_per_instance>, combine on read");
-  f.template operator()<tbb_combinable_counter>("tbb_combinable", "tbb::combinable<int64_t>, combine on read");
+      "tbb_ets_key", "oneTBB " TBB_VERSION_STRING " tbb::enumerable_thread_specific<int64_t, ..., ets_key_per_instance>, combine on read");
+  f.template operator()<tbb_combinable_counter>("tbb_combinable", "oneTBB " TBB_VERSION_STRING " tbb::combinable<int64_t>, combine on read");
   f.template operator()<striped_contender>("striped", "ours: LongAdder-style cells grown on CAS contention");
+  f.template operator()<thread_private_counter>(
+      "thread_private", "hand-written limit: padded slot per thread (relaxed load + store), read sums every slot; "
+      "wait-free, not a library");
   f.template operator()<per_thread_contender>("per_thread", "ours: owner-written padded slot per thread, summed on read");
 }
 
@@ -218,15 +225,24 @@ class salted_contender {
   salted_counter_map<std::uint64_t, detail::counting_stats> map_;
 };
 
+using cuckoo_counter = cuckoo_counter_of<mix_hash>;
+
+static_assert(keyed_counter<cuckoo_counter, std::uint64_t> && keyed_counter<absl_sharded_counter, std::uint64_t>);
 static_assert(keyed_counter<tbb_chm_counter, std::uint64_t> && keyed_counter<mutex_map_counter, std::uint64_t> &&
               keyed_counter<salted_contender, std::uint64_t>);
 
 template <class F>
 void for_each_keyed_counter(F&& f) {
   f.template operator()<tbb_chm_counter>("tbb_chm",
-                                         "tbb::concurrent_hash_map<uint64_t, int64_t>, mix64 hash, accessor per add");
+                                         "oneTBB " TBB_VERSION_STRING " tbb::concurrent_hash_map<uint64_t, int64_t>, mix64 hash, accessor per add: blocking");
   f.template operator()<mutex_map_counter>("mutex_map",
                                            "std::unordered_map (mix64 hash) under one std::mutex (baseline)");
+  f.template operator()<cuckoo_counter>(
+      "libcuckoo", HOTSHARD_CUCKOO " cuckoohash_map::upsert, mix64 hash, sized by the key hint: blocking (spinlock "
+      "per bucket), not lock-free");
+  f.template operator()<absl_sharded_counter>(
+      "absl_sharded", HOTSHARD_ABSL " flat_hash_map behind 64 absl::Mutex shards (mix64 picks the shard): "
+      "blocking");
   f.template operator()<salted_contender>("salted", "ours: open-addressing table, hot keys salted over K padded sub-counters");
 }
 

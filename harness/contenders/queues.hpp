@@ -29,10 +29,15 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/write_buffer.hpp>
 
+#include "contenders/queues_peers.hpp"
+#include "contenders/urcu_write_buffer.hpp"
+
 #include <boost/lockfree/queue.hpp>
 #include <concurrentqueue/blockingconcurrentqueue.h>
 #include <concurrentqueue/concurrentqueue.h>
 #include <tbb/concurrent_queue.h>
+#include <tbb/version.h>
+#include <boost/version.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -45,6 +50,10 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+
+#ifndef HOTSHARD_PEER_VERSION_CONCURRENTQUEUE
+#define HOTSHARD_PEER_VERSION_CONCURRENTQUEUE "unknown"
+#endif
 
 namespace hotshard::contenders {
 
@@ -420,10 +429,41 @@ class mutex_deque_queue {
 template <class T, class F>
 void for_each_queue(F&& f) {
   f.template operator()<mutex_deque_queue<T>>("mutex_deque", "std::deque under one std::mutex, two condition variables (baseline)");
-  f.template operator()<tbb_bounded_queue<T>>("tbb_bounded", "tbb::concurrent_bounded_queue with set_capacity");
-  f.template operator()<boost_lockfree_queue<T>>("boost_lockfree", "boost::lockfree::queue, fixed_sized node pool (max 65534)");
-  f.template operator()<moodycamel_queue<T>>("moodycamel", "moodycamel::ConcurrentQueue, producer/consumer tokens, try_enqueue (capacity is a minimum)");
-  f.template operator()<moodycamel_blocking_queue<T>>("moodycamel_blocking", "moodycamel::BlockingConcurrentQueue, tokens, wait_dequeue for blocking pops");
+  f.template operator()<tbb_bounded_queue<T>>("tbb_bounded", "oneTBB " TBB_VERSION_STRING " tbb::concurrent_bounded_queue with set_capacity: bounded, blocking");
+  f.template operator()<boost_lockfree_queue<T>>("boost_lockfree", "Boost " BOOST_LIB_VERSION " boost::lockfree::queue, fixed_sized node pool (max 65534): bounded, lock-free");
+  f.template operator()<moodycamel_queue<T>>("moodycamel", "concurrentqueue " HOTSHARD_PEER_VERSION_CONCURRENTQUEUE " moodycamel::ConcurrentQueue, producer/consumer tokens, try_enqueue (capacity is a minimum): lock-free");
+  f.template operator()<moodycamel_blocking_queue<T>>("moodycamel_blocking", "concurrentqueue " HOTSHARD_PEER_VERSION_CONCURRENTQUEUE " moodycamel::BlockingConcurrentQueue, tokens, wait_dequeue for blocking pops: lock-free push, semaphore pop");
+  // Issue 14's peers (contenders/queues_peers.hpp): library and version, then what each promises.
+  f.template operator()<xenium_vyukov_queue<T, false>>(
+      "xenium_vyukov", HOTSHARD_XENIUM " vyukov_bounded_queue, try_push/try_pop (strong): bounded (true capacity), "
+      "not lock-free (a pop spins on an unfinished push of its slot)");
+  f.template operator()<xenium_vyukov_queue<T, true>>(
+      "xenium_vyukov_weak", HOTSHARD_XENIUM " vyukov_bounded_queue, try_push_weak/try_pop_weak: bounded, lock-free, "
+      "may report full/empty while an earlier claim is unfinished");
+  f.template operator()<xenium_ramalhete_queue<T>>(
+      "xenium_ramalhete", HOTSHARD_XENIUM " ramalhete_queue (FAAArrayQueue), epoch_based reclaimer: UNBOUNDED, "
+      "lock-free, push never fails");
+  f.template operator()<xenium_michael_scott_queue<T>>(
+      "xenium_michael_scott", HOTSHARD_XENIUM " michael_scott_queue, epoch_based reclaimer: UNBOUNDED, lock-free, "
+      "a node per item");
+  f.template operator()<atomic_queue_b2<T>>(
+      "atomic_queue_b2", HOTSHARD_ATOMIC_QUEUE " AtomicQueueB2: bounded, capacity rounded up to >= 4096; "
+      "busy-waits (spins) on a claimed slot: not lock-free");
+  f.template operator()<atomic_queue_b<T>>(
+      "atomic_queue_b", HOTSHARD_ATOMIC_QUEUE " AtomicQueueB (NIL = ~0): bounded, capacity >= 4096; busy-waits "
+      "(spins) on a claimed slot: not lock-free");
+  f.template operator()<cds_vyukov_queue<T>>(
+      "cds_vyukov", HOTSHARD_LIBCDS " VyukovMPMCCycleQueue: bounded (true capacity), spins with back-off on an "
+      "unfinished neighbour, not lock-free");
+  f.template operator()<cds_fc_queue<T>>(
+      "cds_fcqueue", HOTSHARD_LIBCDS " FCQueue (flat combining over std::queue): UNBOUNDED, blocking (one "
+      "combiner, others spin with back-off)");
+  f.template operator()<ck_ring_queue<T>>(
+      "ck_ring", HOTSHARD_CK " ck_ring MPMC: bounded (ring of size - 1 usable), lock-free dequeue, enqueue spins "
+      "on earlier producers' commits");
+  f.template operator()<reader_writer_queue<T>>(
+      "readerwriterqueue", HOTSHARD_RWQ " moodycamel::ReaderWriterQueue: SPSC (1P1C rows only; more producers or "
+      "consumers take turns behind a std::mutex per side), wait-free try_enqueue/try_dequeue, capacity a minimum");
   f.template operator()<ours_queue<T>>("bounded_queue", "ours: Vyukov sequence-numbered ring, true capacity, atomic-wait blocking, bulk claims");
 }
 

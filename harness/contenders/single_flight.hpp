@@ -15,7 +15,10 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/single_flight.hpp>
 
+#include <absl/container/flat_hash_map.h>
+#include <absl/synchronization/mutex.h>
 #include <tbb/concurrent_hash_map.h>
+#include <tbb/version.h>
 
 #include <algorithm>
 #include <bit>
@@ -140,6 +143,77 @@ class tbb_chm_flight {
   map_type map_;
 };
 
+#ifndef HOTSHARD_PEER_VERSION_ABSL
+#define HOTSHARD_PEER_VERSION_ABSL "unknown"
+#endif
+
+// Go's singleflight with abseil's parts (issue 14): one absl::Mutex over an
+// absl::flat_hash_map of calls; a call's waiters sleep in absl::Mutex::Await
+// on its `done` flag (absl re-checks the condition on each unlock and wakes
+// only the waiters whose condition holds). Blocking. The leader removes the
+// entry only if it is still its own, as Go after golang/go#31420.
+class absl_map_flight {
+ public:
+  using key_type = std::uint64_t;
+  using value_type = std::uint64_t;
+  explicit absl_map_flight(std::size_t capacity) { map_.reserve(capacity); }
+
+  template <class Loader>
+  flight_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
+    std::shared_ptr<call> c;
+    bool leader = false;
+    {
+      absl::MutexLock lock(&m_);
+      auto [it, inserted] = map_.try_emplace(key);
+      if (inserted) {
+        it->second = std::make_shared<call>();
+        leader = true;
+      }
+      c = it->second;
+    }
+    if (!leader) {
+      absl::MutexLock lock(&c->m);
+      detail::counting_stats::wait();
+      c->m.Await(absl::Condition(&c->done));
+      if (c->error) std::rethrow_exception(c->error);
+      return {*c->value, true};
+    }
+    std::optional<std::uint64_t> v;
+    std::exception_ptr e;
+    try {
+      v.emplace(loader());
+    } catch (...) {
+      e = std::current_exception();
+    }
+    {
+      absl::MutexLock lock(&c->m);
+      c->value = v;
+      c->error = e;
+      c->done = true;
+    }
+    {
+      absl::MutexLock lock(&m_);
+      if (auto it = map_.find(key); it != map_.end() && it->second == c) map_.erase(it);
+    }
+    if (e) std::rethrow_exception(e);
+    return {*v, false};
+  }
+  bool forget(std::uint64_t key) {
+    absl::MutexLock lock(&m_);
+    return map_.erase(key) > 0;
+  }
+
+ private:
+  struct call {
+    absl::Mutex m;
+    bool done = false;
+    std::optional<std::uint64_t> value;
+    std::exception_ptr error;
+  };
+  absl::Mutex m_;
+  absl::flat_hash_map<std::uint64_t, std::shared_ptr<call>> map_;
+};
+
 // No coalescing: every caller loads (the herd's worst case).
 class no_flight {
  public:
@@ -161,6 +235,7 @@ class single_flight_contender
       : single_flight(std::bit_ceil(std::max<std::size_t>(4 * capacity, 1024)), 8) {}
 };
 
+static_assert(concepts::single_flight_table<absl_map_flight>);
 static_assert(concepts::single_flight_table<mutex_map_flight> && concepts::single_flight_table<tbb_chm_flight> &&
               concepts::single_flight_table<no_flight> && concepts::single_flight_table<single_flight_contender>);
 
@@ -170,7 +245,10 @@ void for_each_flight_table(F&& f) {
       "single_flight", "ours: fixed open-addressing table, wait-free join/leave, futex wait for the result");
   f.template operator()<mutex_map_flight>("mutex_map",
                                           "Go singleflight: std::mutex + unordered_map + shared call state per load");
-  f.template operator()<tbb_chm_flight>("tbb_chm", "tbb::concurrent_hash_map accessor decides the leader");
+  f.template operator()<absl_map_flight>(
+      "absl_map", "abseil " HOTSHARD_PEER_VERSION_ABSL ": Go singleflight with absl::Mutex + absl::flat_hash_map, "
+      "waiters in Mutex::Await: blocking");
+  f.template operator()<tbb_chm_flight>("tbb_chm", "oneTBB " TBB_VERSION_STRING " tbb::concurrent_hash_map accessor decides the leader: blocking");
   f.template operator()<no_flight>("none", "no coalescing: every caller runs the loader (baseline)");
 }
 

@@ -33,7 +33,9 @@
 //
 // `write-buffer`: T writers send Zipf keys (the workload) with delta 1..3 into
 // a write buffer whose sink is the simulated partitioned store; `combining`
-// folds deltas per key within a drained batch, `plain` does not. After the run
+// folds deltas per key within a drained batch, `plain` does not; `urcu_wfcq`
+// is liburcu's wait-free queue under a plain buffer (unbounded: the capacity,
+// on_full and rate knobs do not apply to it). After the run
 // the buffer is flushed and the store total must equal the sum of the accepted
 // deltas (`lost`, nonzero = run_failure). `combine_ratio` = writes /
 // backend_writes, overall and for the partition that received most writes.
@@ -292,6 +294,7 @@ backpressure parse_policy(const std::string& s) {
   throw usage_error("--set on_full: '" + s + "' is not one of block, fail, help_drain");
 }
 
+template <class Buffer = hc::write_buffer_type>
 result_record run_write_buffer(const run_request& r, bool combine) {
   const auto spec = workloads::parse_spec(r.workload);
   store_config sc;
@@ -315,7 +318,7 @@ result_record run_write_buffer(const run_request& r, bool combine) {
     std::vector<std::uint64_t> per_partition;
   };
   std::vector<tally> tallies(r.threads);
-  std::optional<hc::write_buffer_type> wb;
+  std::optional<Buffer> wb;
   wb.emplace([&store](const std::uint64_t& k, const std::int64_t& d) { return store.write(k, d); }, wc);
 
   const std::size_t keys_per_thread =
@@ -442,6 +445,7 @@ scenario make_write_buffer_scenario() {
       "backend_writes, overall and for the partition receiving most writes.";
   s.default_workload = "zipf:n=1000000,s=0.99";
   for (const auto& v : hc::write_buffer_variants) s.impls.push_back({v.name, v.description});
+  s.impls.push_back({"urcu_wfcq", hc::urcu_wfcq_buffer_description});
   s.knobs = {{"capacity", "buffer queue capacity (rounded up to a power of two)", "4096"},
              {"batch", "entries the drainer takes (and combines) per batch", "1024"},
              {"rate", "drain rate: sink calls per second, 0 = unlimited", "0"},
@@ -452,6 +456,7 @@ scenario make_write_buffer_scenario() {
   s.run = [](const run_request& r) -> result_record {
     for (const auto& v : hc::write_buffer_variants)
       if (r.impl == v.name) return run_write_buffer(r, v.combine);
+    if (r.impl == "urcu_wfcq") return run_write_buffer<hc::urcu_wfcq_buffer>(r, false);
     throw usage_error("--impl: '" + r.impl + "' is not an implementation of write-buffer");
   };
   s.suite = [](bool full) {

@@ -28,7 +28,7 @@ TEST(counter_contenders, have_unique_names_including_ours) {
   hc::for_each_counter([&]<class>(const char* name, const char*) { EXPECT_TRUE(names.insert(name).second) << name; });
   hc::for_each_keyed_counter([&]<class>(const char* name, const char*) { EXPECT_TRUE(names.insert(name).second) << name; });
   for (const char* ours : {"striped", "per_thread", "salted", "atomic", "mutex", "tbb_ets", "tbb_ets_key",
-                           "tbb_combinable", "tbb_chm", "mutex_map"})
+                           "tbb_combinable", "tbb_chm", "mutex_map", "thread_private", "libcuckoo", "absl_sharded"})
     EXPECT_EQ(names.count(ours), 1u) << ours;
 }
 
@@ -94,6 +94,36 @@ TEST(counter_contenders, every_keyed_contender_hashes_keys_with_the_same_mixer) 
   }
   static_assert(std::is_same_v<hc::mutex_map_counter::hasher, hc::mix_hash>);
   static_assert(std::is_same_v<hc::tbb_chm_counter::hash_compare, hc::mix_hash_compare>);
+}
+
+// The hand-written limit reuses the index of an exited thread: its count stays
+// in the slot and the next owner adds on top, so the sum stays exact across
+// more threads over time than the pool has indices.
+TEST(counter_contenders, thread_private_sums_exactly_when_exited_threads_indices_are_reused) {
+  hc::thread_private_counter c;
+  constexpr unsigned waves = 2;  // 2 × (max/2 + 8) threads in all: more than the pool has indices
+  const unsigned per_wave = static_cast<unsigned>(hc::thread_index::max_threads / 2 + 8);
+  for (unsigned w = 0; w < waves; ++w)
+    run_threads(per_wave, [&](unsigned) {
+      for (int i = 0; i < 10; ++i) c.add(1);
+    });
+  EXPECT_EQ(c.read(), static_cast<std::int64_t>(waves * per_wave * 10));
+}
+
+TEST(counter_contenders, absl_sharded_and_libcuckoo_keep_distinct_keys_apart) {
+  hc::absl_sharded_counter a(16);
+  hc::cuckoo_counter b(16);
+  for (std::uint64_t k = 0; k < 1000; ++k) {
+    a.add(k, static_cast<std::int64_t>(k));
+    b.add(k, static_cast<std::int64_t>(k));
+  }
+  for (std::uint64_t k = 0; k < 1000; ++k) {
+    ASSERT_EQ(a.read(k), static_cast<std::int64_t>(k));
+    ASSERT_EQ(b.read(k), static_cast<std::int64_t>(k));
+  }
+  EXPECT_EQ(a.read(5000), 0);
+  EXPECT_EQ(b.read(5000), 0);
+  static_assert(std::is_same_v<hc::cuckoo_counter::hasher, hc::mix_hash>);
 }
 
 }  // namespace
