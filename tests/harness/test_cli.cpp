@@ -6,6 +6,7 @@
 
 #include <sys/wait.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -176,6 +177,32 @@ TEST(cli_trace, gen_then_stats_round_trips_the_record_count) {
     EXPECT_EQ(j["records"], 20000);
     EXPECT_LE(j["distinct_keys"].get<int>(), 1000);
   }
+}
+
+// hot-partition on a trace replays the trace's own keys and ops, in order,
+// with no phases on top: every op reaches the unmitigated store once, and the
+// reads are exactly the trace's gets (not read_fraction's share).
+TEST(cli_trace, hot_partition_replays_a_traces_own_keys_and_ops) {
+  const auto file = scratch("hp.trace");
+  const auto g = bench("trace gen zipf:n=1000,s=1.2 --ops 20000 --threads 1 --seed 3 --format text --out " +
+                       file.string());
+  ASSERT_EQ(g.status, 0) << g.output;
+  std::ifstream in(file);
+  std::uint64_t gets = 0;
+  for (std::string line; std::getline(in, line);) gets += line.rfind("get ", 0) == 0 ? 1 : 0;
+  ASSERT_GT(gets, 0u);
+  const auto out = scratch("hp.json");
+  const auto r = bench("run hot-partition --impl unmitigated --threads 1 --ops 20000 --repetitions 1 --quiet "
+                       "--workload trace:path=" + file.string() + " --json " + out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream f(out);
+  const auto m = nlohmann::json::parse(f)["results"][0]["metrics"];
+  std::uint64_t offered = 0;
+  for (const auto& n : m["partition_ops"]) offered += n.get<std::uint64_t>();
+  EXPECT_EQ(offered, 20000u);
+  EXPECT_EQ(m["reads"].get<std::uint64_t>(), gets);
+  EXPECT_EQ(m["lost"].get<std::int64_t>(), 0);
+  EXPECT_TRUE(m["phases"].is_string()) << m["phases"];
 }
 
 TEST(cli_trace, bad_trace_input_exits_2) {
