@@ -115,7 +115,7 @@ class coalescing_cache {
   // Throws std::invalid_argument naming the field for a bad option.
   explicit coalescing_cache(options o = {})
       : opt_(validated(std::move(o))),
-        seed_(opt_.seed ? *opt_.seed : detail::sf_random_seed()),
+        seed_(opt_.seed ? *opt_.seed : detail::random_seed()),
         flights_(opt_.flight_capacity, 8, detail::mix64(seed_ ^ 0x5f1c6a7e3d2b9481ULL)),
         n_shards_(std::min(opt_.shards, opt_.capacity)),
         shards_(std::make_unique<shard[]>(n_shards_)) {

@@ -151,7 +151,7 @@ class single_flight {
   // std::invalid_argument naming the field. `seed` keys the table's hash: a
   // random one per instance by default, an explicit one for reproducible runs.
   explicit single_flight(std::size_t capacity = 1024, std::size_t window = 8,
-                         std::uint64_t seed = detail::sf_random_seed())
+                         std::uint64_t seed = detail::random_seed())
       : window_(checked_window(window)),
         mask_(checked_size(capacity, window_) - 1),
         seed_(seed),

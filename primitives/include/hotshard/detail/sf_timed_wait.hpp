@@ -2,9 +2,6 @@
 // atomic, for single_flight::run_for, and the few other internals single_flight
 // and coalescing_cache share (owned by the single-flight family):
 //  - sf_deadline_after: run_for's saturating deadline;
-//  - sf_random_seed: the default per-instance hash seed, so keys cannot be
-//    crafted in advance to collide in one probe window or one shard (hash
-//    flooding); explicit seeds stay accepted for reproducible runs;
 //  - sf_schedule_point<Stats>: an optional test hook. A Stats policy with a
 //    static schedule_point() is called between the protocol's steps (tests
 //    yield there: schedule noise); without one the call compiles to nothing.
@@ -21,15 +18,14 @@
 // a wake-up may come up to 1 ms late.
 //
 // Progress: sf_wait_until is blocking (that is the point). `sf_wake_all` is
-// wait-free (one syscall); `sf_deadline_after` is wait-free (one clock read);
-// sf_random_seed reads std::random_device (may be a syscall).
+// wait-free (one syscall); `sf_deadline_after` is wait-free (one clock read).
+// (The default per-instance hash seed is detail::random_seed(), hash.hpp.)
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <random>
 #include <thread>
 
 #if defined(__linux__)
@@ -90,11 +86,6 @@ inline const std::chrono::steady_clock::time_point* sf_deadline_after(
     storage = now + std::chrono::duration_cast<clock::duration>(timeout);
   }
   return &storage;
-}
-
-inline std::uint64_t sf_random_seed() {
-  std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
 template <class Stats>
