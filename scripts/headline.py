@@ -10,8 +10,12 @@ paired (config.pairing = "interleaved": repetition k of every implementation,
 in a seed-shuffled order, ran before repetition k+1, so rep k of ours and rep
 k of a contender ran seconds apart), else "by index" (older files: all
 repetitions of one implementation ran back to back, minutes from the next).
-Table 2: the hot-partition scenario, each mitigation against the unmitigated
-store. Only the standard library.
+Queue rows name each side's path (bulk, single, or single_loop: bulk asked of
+a contender without a bulk API) and flag a contender whose observed depth
+exceeded the capacity it was given. Table 2: the hot-partition scenario, each
+mitigation against the unmitigated store, with what the mitigations cost
+(errors the client saw, stale reads, backend calls per read). Only the
+standard library.
 """
 import json
 import statistics
@@ -22,7 +26,7 @@ from collections import defaultdict
 OURS = {
     "counter": {"striped", "per_thread"},
     "keyed-counter": {"salted"},
-    "sketch": {"cms", "cms_cu", "cms_buffered", "heavy_hitters"},
+    "sketch": {"cms", "cms_cu", "cms_buffered", "heavy_hitters", "hot_key_detector"},
     "herd": {"single_flight"},
     "cache": {"coalescing_cache"},
     "queue": {"bounded_queue"},
@@ -35,6 +39,18 @@ def group_key(r):
     return (r["scenario"], r["workload"], json.dumps(knobs, sort_keys=True), r["threads"])
 
 
+def queue_note(ours, theirs):
+    """What a queue ratio compares: each side's path, and a capacity overrun."""
+    mo, mt = ours.get("metrics", {}), theirs.get("metrics", {})
+    if "push_path" not in mo:
+        return ""
+    note = (f"{mo.get('producers', '?')}P{mo.get('consumers', '?')}C ({mo.get('threads_total', '?')} threads); "
+            f"paths {mo['push_path']}/{mo.get('pop_path', '?')} vs {mt.get('push_path', '?')}/{mt.get('pop_path', '?')}")
+    if mt.get("exceeded_capacity"):
+        note += f"; {theirs['impl']} exceeded its capacity (max depth {mt.get('max_depth')} > {mt.get('capacity')})"
+    return note
+
+
 def knob_text(knobs_json):
     knobs = json.loads(knobs_json)
     return ",".join(f"{k}={v}" for k, v in sorted(knobs.items()))
@@ -45,14 +61,18 @@ def main(path):
         doc = json.load(f)
     paired = doc.get("config", {}).get("pairing") == "interleaved"
     reps = defaultdict(lambda: defaultdict(dict))  # group -> impl -> {repetition: ops_per_sec}
+    first = {}  # (group, impl) -> the record of the lowest repetition (its metrics describe the run)
     for r in doc["results"]:
         reps[group_key(r)][r["impl"]][r.get("repetition", 0)] = r["ops_per_sec"]
+        k = (group_key(r), r["impl"])
+        if k not in first or r.get("repetition", 0) < first[k].get("repetition", 0):
+            first[k] = r
     runs = {g: {i: [v[k] for k in sorted(v)] for i, v in impls.items()} for g, impls in reps.items()}
 
     how = "paired by repetition" if paired else "by repetition index, not paired"
     print(f"| scenario | workload | knobs | threads | ours (median ops/s) | contender "
-          f"| ours ÷ contender (min–max, {how}) |")
-    print("|---|---|---|---:|---|---|---:|")
+          f"| ours ÷ contender (min–max, {how}) | note |")
+    print("|---|---|---|---:|---|---|---:|---|")
     for key in sorted(runs, key=lambda k: (k[0], k[1], k[2], k[3])):
         scenario, workload, knobs, threads = key
         ours = OURS.get(scenario)
@@ -71,27 +91,36 @@ def main(path):
             pairs = [rb[k] / ro[k] for k in sorted(set(rb) & set(ro)) if ro[k] > 0]
             rng = f" ({min(pairs):.2f}–{max(pairs):.2f})" if pairs else ""
             ratio = best_med / other_med if other_med > 0 else float("inf")
+            note = queue_note(first[(key, best)], first[(key, other)]) if scenario == "queue" else ""
             print(f"| {scenario} | `{workload}` | {knob_text(knobs)} | {threads} | {best} ({best_med:.3g}) "
-                  f"| {other} | **{ratio:.2f}×**{rng} |")
+                  f"| {other} | **{ratio:.2f}×**{rng} | {note} |")
 
     hp = [r for r in doc["results"] if r["scenario"] == "hot-partition"]
     if hp:
         print()
-        print("| hot-partition impl | threads | max/median partition load | throttled | backend calls "
+        print("| hot-partition impl | workload | knobs | threads | max/median partition load | throttled "
+              "| read errors | write errors | stale reads | staleness p99 (µs, simulated) | backend calls per read "
               "| writes lost | client p99 (ns) |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         by = defaultdict(list)
         for r in hp:
-            by[(r["impl"], r["threads"])].append(r)
+            knobs = json.dumps(r.get("knobs") or {}, sort_keys=True)
+            by[(r["workload"], knobs, r["threads"], r["impl"])].append(r)
         order = ["unmitigated", "salting", "cache", "buffer", "adaptive", "mitigated"]
-        for (impl, threads) in sorted(by, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else 99)):
-            rs = by[(impl, threads)]
-            med = lambda f: statistics.median(f(r) for r in rs)
-            print(f"| {impl} | {threads} | {med(lambda r: r['metrics']['max_over_median']):.2f} "
-                  f"| {100 * med(lambda r: r['metrics']['throttled_fraction']):.1f}% "
-                  f"| {med(lambda r: r['metrics']['backend_calls']):.0f} "
+        for (workload, knobs, threads, impl) in sorted(
+                by, key=lambda k: (k[0], k[1], k[2], order.index(k[3]) if k[3] in order else 99)):
+            rs = by[(workload, knobs, threads, impl)]
+            def med(name, scale=1.0, fmt="{:.2f}"):
+                vals = [r["metrics"][name] for r in rs if name in r["metrics"]]
+                return fmt.format(scale * statistics.median(vals)) if vals else "–"  # older files lack it
+            pct = "{:.1f}%"
+            print(f"| {impl} | `{workload}` | {knob_text(knobs)} | {threads} | {med('max_over_median')} "
+                  f"| {med('throttled_fraction', 100, pct)} "
+                  f"| {med('read_error_fraction', 100, pct)} | {med('write_error_fraction', 100, pct)} "
+                  f"| {med('stale_read_fraction', 100, pct)} | {med('staleness_p99_ns', 1e-3, '{:.1f}')} "
+                  f"| {med('backend_calls_per_read')} "
                   f"| {max(r['metrics']['lost'] for r in rs)} "
-                  f"| {med(lambda r: r['latency_ns']['p99']):.0f} |")
+                  f"| {statistics.median(r['latency_ns']['p99'] for r in rs):.0f} |")
 
 
 if __name__ == "__main__":
