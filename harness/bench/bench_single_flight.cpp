@@ -16,6 +16,7 @@
 #include <hotshard/workloads/stream.hpp>
 
 #include <benchmark/benchmark.h>
+#include "contenders/peer_tsan_suppressions.hpp"
 
 #include <chrono>
 #include <cstddef>
