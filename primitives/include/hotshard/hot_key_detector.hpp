@@ -32,7 +32,10 @@
 // T threads up to 16 × 64 late; with sampling the count is the sampled
 // estimate, ± √(W·sample_every) typically), and whenever advance_epoch() is
 // called — so a time-based window is a timer that calls advance_epoch() with
-// window = 0.
+// window = 0. No window's end is dropped: when k windows come due while one
+// epoch end runs (a preempted thread), the next epoch end advances the epoch
+// by k with one halving (so those k windows weigh as one; halving k times
+// would decay traffic that has just arrived).
 //
 // What a stable key gets (steady state, windows of W, key share s), for the
 // counted traffic (= the true traffic when sample_every = 1):
@@ -73,8 +76,10 @@
 //  * observe(): wait-free after the thread's first observe on this instance
 //    (which allocates a sampler node, lock-free; none when sample_every = 1):
 //    a countdown, or a plain sketch add, a ticker tick and a bounded table
-//    claim — except the observation that ends an epoch, which runs
-//    advance_epoch() inline.
+//    claim — except an observation that carries the total past a window:
+//    it runs every epoch end due inline (lock-free; also ends that another
+//    thread's crossing made due while this one held the flag, so a crossing
+//    is never dropped).
 //  * is_hot(): wait-free (≤ 16 probes, one load of the epoch).
 //  * hot_keys(): wait-free per slot, allocates.
 //  * advance_epoch(): lock-free (sketch halving); if another advance is under
@@ -94,7 +99,11 @@
 // is_hot()/hot_keys() load the epoch with acquire (2), so a reader that sees
 // the new epoch sees the carried stamps. The advancing flag is taken with an
 // acquire exchange (3) and dropped with a release store (4), so consecutive
-// epoch ends see each other's D and halving. Table words: hot_key_table.hpp;
+// epoch ends see each other's D and halving. An epoch end stores D's offset
+// with release (5); recent_traffic() loads it with acquire (6) before the
+// published total, so D is never read below the halved traffic. A crossing
+// that finds the flag taken and the holder dropping it are a store-buffer
+// pair: seq_cst fences (7) on both sides make one of them see the other. Table words: hot_key_table.hpp;
 // sampler nodes: detail/thread_summary.hpp (registry).
 //
 // Hash flooding: the sketch's rows, the table's placement and its key
@@ -167,7 +176,7 @@ class hot_key_detector {
     const std::uint64_t h = sketch_type::hash_of(key);
     const std::uint64_t est = sketch_.add_hashed(h, weight);
     const auto tick = ticker_.tick(weight);
-    if (opt_.window != 0 && tick.crossed(opt_.window)) [[unlikely]] (void)advance_epoch();
+    if (opt_.window != 0 && tick.crossed(opt_.window)) [[unlikely]] end_due_windows();
     if (est < threshold()) return false;
     const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
     (void)table_.stamp(detail::key_to_word(key), table_hash(h), epoch);
@@ -198,19 +207,7 @@ class hot_key_detector {
   // above the bar. Returns false (doing nothing) if another call is under way.
   bool advance_epoch() noexcept {
     if (advancing_.exchange(true, std::memory_order_acquire)) return false;  // (3) pairs with (4)
-    const auto pub = static_cast<std::int64_t>(ticker_.published());
-    const std::int64_t d_end = pub + offset_.load(std::memory_order_relaxed);  // D: counts only
-    sketch_.halve();
-    const std::int64_t d_base = d_end / 2;
-    offset_.store(d_base - pub, std::memory_order_relaxed);  // D: counts only
-    const std::uint64_t e = epoch_.load(std::memory_order_relaxed);  // only advance_epoch writes it
-    const std::uint64_t bar = bar_for(static_cast<std::uint64_t>(d_base));
-    table_.for_each_slot([&](std::uint64_t w, detail::hot_key_table::slot& s) {
-      const std::uint64_t st = s.stamp.load(std::memory_order_relaxed);  // stamps: see (1)
-      if (st < e || st == detail::hot_key_table::claiming) return;
-      if (sketch_.estimate(detail::word_to_key<Key>(w)) >= bar) detail::hot_key_table::stamp_at_least(s, e + 1);
-    });
-    epoch_.store(e + 1, std::memory_order_release);      // (1) release: pairs with (2)
+    end_epoch_locked();
     advancing_.store(false, std::memory_order_release);  // (4) pairs with (3)
     return true;
   }
@@ -219,10 +216,15 @@ class hot_key_detector {
   [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept { return sketch_.estimate(key); }
   // D: the decayed traffic (lags by < 16 × 64 counted units).
   [[nodiscard]] std::uint64_t recent_traffic() const noexcept {
-    const std::int64_t d =
-        static_cast<std::int64_t>(ticker_.published()) + offset_.load(std::memory_order_relaxed);  // counts only
+    // offset_ first, with acquire (6) pairing with its release store (5): a reader that sees an epoch
+    // end's offset then reads a published total ≥ the one that epoch end read, so D is never below the
+    // halved traffic. (Read the other way round, a reader preempted between the loads could add a stale
+    // total to a newer offset and see D ≈ 0, a bar of min_count, and stamp a cold key hot.)
+    const std::int64_t off = offset_.load(std::memory_order_acquire);  // (6) pairs with (5)
+    const std::int64_t d = static_cast<std::int64_t>(ticker_.published()) + off;
     return d > 0 ? static_cast<std::uint64_t>(d) : 0;
   }
+
   // The decayed count a key needs now to be hot.
   [[nodiscard]] std::uint64_t threshold() const noexcept { return bar_for(recent_traffic()); }
   [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }  // (2)
@@ -236,6 +238,57 @@ class hot_key_detector {
 
  private:
   using sketch_type = count_min_sketch<Key, Hash, Stats>;
+
+  // Runs the epoch ends the window ticker has made due, here or in the thread
+  // already ending one: a crossing that finds an epoch end running is not
+  // lost (before: it was dropped, so under preemption epochs fell far behind
+  // the window and D grew without bound). The fences (7) make the store-buffer
+  // pattern safe: a crosser publishes its tick, then tries the flag; the
+  // holder drops the flag, then re-reads the total. At least one of them sees
+  // the other's write.
+  void end_due_windows() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // (7) pairs with (7) below
+    for (;;) {
+      if (advancing_.exchange(true, std::memory_order_acquire)) return;  // (3) pairs with (4); the holder re-checks
+      const std::uint64_t due = ticker_.published() / opt_.window;
+      const std::uint64_t done = windows_ended_.load(std::memory_order_relaxed);  // written under the flag only
+      if (due > done) {
+        // k windows due at once (the last epoch end was preempted or slow) end as one halving that
+        // advances the epoch by k: halving k times would weigh the k windows' traffic, which is all
+        // in the sketch and in D now, as if it were k windows old.
+        end_epoch_locked(due - done);
+        windows_ended_.store(due, std::memory_order_relaxed);  // under the flag; read as a hint below
+      }
+      advancing_.store(false, std::memory_order_release);   // (4) pairs with (3)
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // (7) pairs with (7) above
+      if (windows_due_unlocked() == 0) return;
+    }
+  }
+  // Windows due but not ended, read without the flag (a hint for the re-check).
+  [[nodiscard]] std::uint64_t windows_due_unlocked() const noexcept {
+    const std::uint64_t due = ticker_.published() / opt_.window;
+    const std::uint64_t done = windows_ended_.load(std::memory_order_relaxed);  // a hint only
+    return due > done ? due - done : 0;
+  }
+
+  // One epoch end (a halving) that advances the epoch by `epochs`; the caller holds advancing_.
+  void end_epoch_locked(std::uint64_t epochs = 1) noexcept {
+    const auto pub = static_cast<std::int64_t>(ticker_.published());
+    const std::int64_t d_end = pub + offset_.load(std::memory_order_relaxed);  // D: counts only
+    sketch_.halve();
+    const std::int64_t d_base = d_end / 2;
+    offset_.store(d_base - pub, std::memory_order_release);  // (5) pairs with (6)
+    const std::uint64_t e = epoch_.load(std::memory_order_relaxed);  // only advance_epoch writes it
+    const std::uint64_t bar = bar_for(static_cast<std::uint64_t>(d_base));
+    table_.for_each_slot([&](std::uint64_t w, detail::hot_key_table::slot& s) {
+      const std::uint64_t st = s.stamp.load(std::memory_order_relaxed);  // stamps: see (1)
+      if (st < e || st == detail::hot_key_table::claiming) return;
+      if (sketch_.estimate(detail::word_to_key<Key>(w)) >= bar)
+        detail::hot_key_table::stamp_at_least(s, e + epochs);
+    });
+    epoch_.store(e + epochs, std::memory_order_release);  // (1) release: pairs with (2)
+  }
+
 
   // One thread's geometric countdown: units left until the next kept one.
   struct alignas(detail::cache_line_bytes) sampler : detail::thread_node {
@@ -319,6 +372,7 @@ class hot_key_detector {
   std::atomic<std::int64_t> offset_{0};  // D = ticker_.published() + offset_
   std::atomic<std::uint64_t> epoch_{1};  // 0 = the stamp of a never-stamped slot
   std::atomic<bool> advancing_{false};
+  std::atomic<std::uint64_t> windows_ended_{0};  // epoch ends the window has driven (advancing_ held to write)
 };
 
 }  // namespace hotshard
