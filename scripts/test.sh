@@ -17,18 +17,23 @@ total_passed=0
 total_failed=0
 for preset in ${HOTSHARD_TEST_PRESETS:-debug tsan asan fuzz}; do
   echo "=== $preset: configure and build ==="
+  t0=$(date +%s)
   if ! cmake --preset "$preset" -DHOTSHARD_WERROR=ON >/dev/null ||
      ! cmake --build --preset "$preset"; then
     failed+=("$preset:build")
     summary+=("$preset: build failed")
     continue
   fi
-  echo "=== $preset: test ==="
+  t1=$(date +%s)
+  echo "=== $preset: test (built in $(( t1 - t0 ))s) ==="
   log="build/$preset/ctest.log"
   ctest --preset "$preset" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   line=$(grep -E 'tests passed, [0-9]+ tests? failed out of' "$log" | tail -n 1)
-  summary+=("$preset: ${line:-no ctest summary}")
+  # The failed tests by name, so a CI log's tail says which (ctest lists them above its summary).
+  failed_names=$(grep -E '^[[:space:]]+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Exception|Subprocess aborted|Not Run)' "$log" |
+                 sed -E 's/^[[:space:]]+[0-9]+ - //' | tr '\n' ';')
+  summary+=("$preset: ${line:-no ctest summary} (build $(( t1 - t0 ))s, tests $(( $(date +%s) - t1 ))s)${failed_names:+; failed: $failed_names}")
   if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
     total_failed=$(( total_failed + BASH_REMATCH[1] ))
     total_passed=$(( total_passed + BASH_REMATCH[2] - BASH_REMATCH[1] ))
