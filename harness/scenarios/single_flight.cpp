@@ -287,7 +287,7 @@ hh::result_record run_stream(const hh::run_request& req, const hw::workload_spec
       }
     };
     auto f = std::make_shared<flusher>(flusher{c, &shared, &timeouts, &errors});
-    return [&, keys = std::move(keys), c, f](std::uint64_t i) {
+    return [&, t, keys = std::move(keys), c, f](std::uint64_t i) {  // t by value: the factory returns
       const std::uint64_t key = keys[i & (n_keys - 1)];
       const auto o = call(table, key, kn.timeout, [&] { return be.load(t, 0, key); });
       c->shared += o.shared;
