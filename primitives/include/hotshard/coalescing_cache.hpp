@@ -295,6 +295,9 @@ class cc_reclaimer {
   void advance() noexcept {
     for (int round = 0; round < 2; ++round) {
       const unsigned p = phase_.load(std::memory_order_relaxed);  // only we write it
+      // Readers of phase 1 - p entered before the flip to p and may hold what
+      // was retired before it (prev_). The flip to 1 - p also needs them gone:
+      // the phase's count is reused. (prev_ empty: checked when it was freed.)
       if (prev_ != nullptr) {
         if (!drained(1 - p)) return;
         free_list(std::exchange(prev_, nullptr));
@@ -500,6 +503,7 @@ class coalescing_cache {
     std::exception_ptr error;
     std::int64_t expiry = 0;  // `never` for ttl = nanoseconds::max()
     std::int64_t delta = 0;   // duration of the load that produced it (XFetch δ)
+    std::int64_t early_from = never;  // no early refresh can fire before (spares the hit a log and a draw)
     std::uint64_t version = 0;                // unique in its shard: names the node without its address
     std::atomic<bool> refreshing{false};      // a refresh of this entry runs (set and cleared under the mutex)
     mutable std::atomic<bool> referenced{false};  // CLOCK bit: set by hits, cleared by the hand
@@ -581,6 +585,14 @@ class coalescing_cache {
     thread_local std::uint64_t state = detail::mix64(reinterpret_cast<std::uintptr_t>(&state));
     state += 0x9e3779b97f4a7c15ULL;
     return (static_cast<double>(detail::mix64(state) >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
+  }
+  // Before this time no early refresh can fire: the built-in generator draws
+  // u >= 2^-53, so -ln u < 37. With an injected generator, any time may.
+  std::int64_t early_bound(const node& n) const noexcept {
+    if (opt_.beta <= 0 || n.expiry == never) return never;
+    if (opt_.uniform01) return std::numeric_limits<std::int64_t>::min();
+    const double from = static_cast<double>(n.expiry) - 37.0 * static_cast<double>(n.delta) * opt_.beta;
+    return from <= -9.2e18 ? std::numeric_limits<std::int64_t>::min() : static_cast<std::int64_t>(from);
   }
   bool early(std::int64_t now, const node& n) const {
     if (opt_.beta <= 0 || n.expiry == never) return false;
@@ -690,6 +702,7 @@ class coalescing_cache {
   // Mutex held: publish `n` for its key, replacing the key's node if any.
   void place(shard& sh, node* n, batch& b) {
     n->version = sh.next_version++;
+    n->early_from = early_bound(*n);
     if (const std::size_t i = find_slot(sh, n->hash, n->key); i != npos) {
       table* t = sh.tab.load(std::memory_order_relaxed);
       node* old = t->slots[i].load(std::memory_order_relaxed);
@@ -775,7 +788,8 @@ class coalescing_cache {
             std::rethrow_exception(n->error);
           }
         } else if (now < n->expiry) {
-          if (n->refreshing.load(std::memory_order_relaxed) || !(want_early = early(now, *n))) {
+          if (now < n->early_from || n->refreshing.load(std::memory_order_relaxed) ||
+              !(want_early = early(now, *n))) {
             mark_used(n);
             return {cache_status::hit, n->value};
           }
