@@ -148,4 +148,37 @@ TEST(coalescing_cache_stress, reads_never_see_an_invalidated_value_or_freed_memo
 
 TEST(coalescing_cache_stress, the_same_under_schedule_noise) { run_stress<sf_test::noise>(); }
 
+// More live threads than reader ids (64): the rest share stripes with RMWs,
+// and the counts stay exact; threads that exit give their ids back.
+TEST(coalescing_cache_stress, more_live_threads_than_reader_ids_and_threads_that_come_and_go) {
+  hotshard::coalescing_cache_options o;
+  o.ttl = std::chrono::hours(1);
+  o.beta = 0;
+  hotshard::coalescing_cache<std::uint64_t, std::uint64_t> c(o);
+  constexpr unsigned live = 100, per_thread = 200;
+  std::atomic<unsigned> arrived{0};
+  std::atomic<std::uint64_t> wrong{0};
+  auto reader = [&](unsigned t) {
+    for (unsigned i = 0; i < per_thread; ++i) {
+      const std::uint64_t k = (t + i) % 16;
+      if (c.get(k, [k] { return k * 7; }) != k * 7) wrong.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < live; ++t)
+    pool.emplace_back([&, t] {
+      arrived.fetch_add(1);
+      sf_test::await([&] { return arrived.load() == live; });  // all alive at once
+      reader(t);
+    });
+  for (auto& th : pool) th.join();
+  for (unsigned t = 0; t < 3 * live; ++t) std::thread(reader, t).join();  // one at a time: ids recycled
+  EXPECT_EQ(wrong.load(), 0u);
+  const auto s = c.stats();
+  EXPECT_EQ(s.gets, std::uint64_t{4} * live * per_thread);
+  EXPECT_EQ(s.hits + s.misses, s.gets);
+  EXPECT_GE(s.misses, s.backend_calls);  // a miss may share another caller's load
+  EXPECT_GE(s.backend_calls, 16u);
+}
+
 }  // namespace

@@ -57,9 +57,11 @@
 // "ttl_cache" baseline of the benchmarks (with grace = 0, beta = 0).
 //
 // Reclamation (detail::cc_reclaimer below, written for this cache). A reader
-// guard is a count in one of 64 stripes (a thread's stripe is fixed by the
-// order threads first used any cache, so the first 64 threads never share
-// one), in one of two phases. Entering: read the phase p, increment
+// guard is a count in one of 72 stripes per cache, in one of two phases. A
+// live thread holds one of 64 process-wide reader ids of its own (given back
+// at thread exit) and owns that stripe in every cache: its exit and its
+// statistics are plain stores, its entry one RMW; past 64 live threads the
+// others share 8 stripes with RMWs. Entering: read the phase p, increment
 // stripe[p], re-read the phase; if it moved, undo and retry (seq_cst, so a
 // reclaimer that flipped the phase and then saw stripe[p] at zero cannot miss
 // a reader that went on: the Dekker pair of SRCU). Retired nodes and slot
@@ -98,8 +100,10 @@
 //    the wait for a load in flight; get_for's wait ends at its timeout);
 //  - peek / contains: lock-free, as a hit;
 //  - put / invalidate: blocking (the shard mutex; every 16th retirement also
-//    the reclaimer's mutex and a scan of its 64 stripes);
-//  - stats: wait-free (64 stripes). size: blocking (every shard mutex).
+//    the reclaimer's mutex and a scan of its 72 stripes);
+//  - stats: wait-free (72 stripes). size: blocking (every shard mutex).
+//  - a thread's first use of any cache: blocking (the reader-id registry's
+//    mutex, once per thread; again at its exit).
 // What a reader sees: a value at most ttl + grace old (as measured by the
 // injected clock), or one loaded by its own call or a concurrent one — never
 // one loaded by a load that began before an invalidate(key) or put(key) which
@@ -215,12 +219,83 @@ struct cc_retired {
   void (*destroy)(cc_retired*) noexcept = nullptr;
 };
 
-// The calling thread's reader stripe index, fixed at its first use of any
-// cache: threads numbered in order, so the first `stripes` never share one.
-inline std::uint32_t cc_reader_index() noexcept {
-  static std::atomic<std::uint32_t> next{0};  // only uniqueness matters: relaxed
-  thread_local const std::uint32_t mine = next.fetch_add(1, std::memory_order_relaxed);
-  return mine;
+// Reader ids: a live thread holds one of cc_exclusive_ids ids of its own
+// (given back at thread exit, for the next thread), and writes its stripe in
+// every cache with plain loads and stores; once all are taken, or while the
+// thread exits, it uses one of cc_shared_ids shared stripes with RMWs.
+// Ownership passes through the registry's mutex (one lock per thread
+// lifetime), so a stripe has one plain writer at a time.
+inline constexpr std::uint32_t cc_exclusive_ids = 64;
+inline constexpr std::uint32_t cc_shared_ids = 8;
+inline constexpr std::uint32_t cc_no_id = ~std::uint32_t{0};
+inline thread_local std::uint32_t tls_cc_id = cc_no_id;  // trivially destructible: no TLS guard
+
+struct cc_id_registry {
+  std::mutex mutex;
+  std::vector<std::uint32_t> free;
+  std::uint32_t next = 0;
+  std::uint32_t spill = 0;
+};
+inline cc_id_registry& cc_ids() {
+  static auto* r = new cc_id_registry;  // never destroyed: threads may exit after static destruction
+  return *r;
+}
+struct cc_id_holder {
+  cc_id_holder() = default;
+  cc_id_holder(const cc_id_holder&) = delete;
+  cc_id_holder& operator=(const cc_id_holder&) = delete;
+  ~cc_id_holder() {
+    const std::uint32_t id = tls_cc_id;
+    tls_cc_id = cc_exclusive_ids;  // later uses (other thread_local destructors): a shared stripe
+    if (id < cc_exclusive_ids) {
+      cc_id_registry& r = cc_ids();
+      std::scoped_lock lock(r.mutex);
+      try {
+        r.free.push_back(id);
+      } catch (...) {  // the id is lost, its stripe unused from now on
+      }
+    }
+  }
+};
+inline std::uint32_t cc_assign_id() noexcept {
+  thread_local cc_id_holder holder;  // gives the id back at thread exit
+  (void)holder;
+  cc_id_registry& r = cc_ids();
+  std::uint32_t id = cc_exclusive_ids;
+  try {
+    std::scoped_lock lock(r.mutex);
+    if (!r.free.empty()) {
+      id = r.free.back();
+      r.free.pop_back();
+    } else if (r.next < cc_exclusive_ids) {
+      r.free.reserve(cc_exclusive_ids);  // the holder's push_back then never allocates
+      id = r.next++;
+    } else {
+      id = cc_exclusive_ids + (r.spill++ % cc_shared_ids);
+    }
+  } catch (...) {  // the mutex failed: a shared stripe
+  }
+  tls_cc_id = id;
+  return id;
+}
+// The calling thread's reader id: < cc_exclusive_ids owns its stripe.
+inline std::uint32_t cc_reader_id() noexcept {
+  const std::uint32_t id = tls_cc_id;
+  return id != cc_no_id ? id : cc_assign_id();
+}
+
+// +1 on a counter: a plain load and store on a stripe the caller owns, an RMW on a shared one.
+inline void cc_bump(std::atomic<std::uint64_t>& c, bool owned, std::memory_order order) noexcept {
+  if (owned)
+    c.store(c.load(std::memory_order_relaxed) + 1, order);
+  else
+    c.fetch_add(1, order);
+}
+inline void cc_drop(std::atomic<std::uint64_t>& c, bool owned) noexcept {
+  if (owned)
+    c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+  else
+    c.fetch_sub(1, std::memory_order_release);
 }
 
 // Two-phase striped reader counts (SRCU-like); `Extra` rides on each stripe
@@ -230,7 +305,7 @@ inline std::uint32_t cc_reader_index() noexcept {
 template <class Extra>
 class cc_reclaimer {
  public:
-  static constexpr std::size_t stripes = 64;
+  static constexpr std::size_t stripes = cc_exclusive_ids + cc_shared_ids;
   static constexpr std::size_t batch = 16;
   struct alignas(prefetch_pair_bytes) stripe {
     std::array<std::atomic<std::uint64_t>, 2> readers{};
@@ -239,15 +314,21 @@ class cc_reclaimer {
 
   class guard {
    public:
-    explicit guard(std::atomic<std::uint64_t>* c) noexcept : c_(c) {}
+    guard(std::atomic<std::uint64_t>* c, bool owned) noexcept : c_(c), owned_(owned) {}
     guard(const guard&) = delete;
     guard& operator=(const guard&) = delete;
     // release: the reader's reads of what it protected happen before the
     // reclaimer's scan (seq_cst loads) sees the count drop.
-    ~guard() { c_->fetch_sub(1, std::memory_order_release); }
+    ~guard() { cc_drop(*c_, owned_); }
 
    private:
     std::atomic<std::uint64_t>* c_;
+    bool owned_;
+  };
+  // The calling thread's stripe, and whether it owns it.
+  struct local_stripe {
+    stripe* s;
+    bool owned;
   };
 
   cc_reclaimer() : s_(std::make_unique<stripe[]>(stripes)) {}
@@ -258,18 +339,23 @@ class cc_reclaimer {
     free_list(prev_);
   }
 
-  stripe& local() noexcept { return s_[cc_reader_index() & (stripes - 1)]; }
+  local_stripe local() noexcept {
+    const std::uint32_t id = cc_reader_id();
+    if (id < cc_exclusive_ids) return {&s_[id], true};
+    return {&s_[cc_exclusive_ids + id % cc_shared_ids], false};
+  }
   const stripe& at(std::size_t i) const noexcept { return s_[i]; }
 
   [[nodiscard]] guard enter() noexcept {
-    stripe& s = local();
+    const local_stripe l = local();
     for (;;) {
       // seq_cst (1)-(2)-(3): with the flip (4) and the scan (5), of a reader
-      // and a reclaimer at least one sees the other.
-      const unsigned p = phase_.load(std::memory_order_seq_cst);         // (1)
-      s.readers[p].fetch_add(1, std::memory_order_seq_cst);              // (2)
-      if (phase_.load(std::memory_order_seq_cst) == p) return guard{&s.readers[p]};  // (3)
-      s.readers[p].fetch_sub(1, std::memory_order_release);
+      // and a reclaimer at least one sees the other. (2) stays an RMW even on
+      // an owned stripe: it is the reader's store-load barrier.
+      const unsigned p = phase_.load(std::memory_order_seq_cst);  // (1)
+      l.s->readers[p].fetch_add(1, std::memory_order_seq_cst);    // (2)
+      if (phase_.load(std::memory_order_seq_cst) == p) return guard{&l.s->readers[p], l.owned};  // (3)
+      cc_drop(l.s->readers[p], l.owned);
     }
   }
 
@@ -606,7 +692,8 @@ class coalescing_cache {
   static std::size_t home_of(std::uint64_t h, std::size_t mask) noexcept { return (h >> 6) & mask; }
 
   void count(counter k) noexcept {
-    reclaim_.local().extra.c[k].fetch_add(1, std::memory_order_relaxed);  // statistics only, no ordering
+    const auto l = reclaim_.local();
+    detail::cc_bump(l.s->extra.c[k], l.owned, std::memory_order_relaxed);  // statistics only, no ordering
   }
   static void mark_used(const node* n) noexcept {
     // Written only when clear: a hot key's node stays a read-only line.
