@@ -598,12 +598,20 @@ class coalescing_cache {
   };
 
   struct table : detail::cc_retired {
-    explicit table(std::size_t n) : mask(n - 1), slots(std::make_unique<std::atomic<node*>[]>(n)) {
+    explicit table(std::size_t n)
+        : mask(n - 1),
+          tags(std::make_unique<std::atomic<std::uint64_t>[]>(n)),
+          slots(std::make_unique<std::atomic<node*>[]>(n)) {
       destroy = [](detail::cc_retired* r) noexcept { delete static_cast<table*>(r); };
     }
     std::size_t mask;
-    std::unique_ptr<std::atomic<node*>[]> slots;
+    // tags[i]: 0 = never used (ends a probe), else the tag (hash | 1) of the
+    // last key placed in slot i; a probe dereferences only slots whose tag
+    // matches. A tag only filters: the node's hash and key are checked.
+    std::unique_ptr<std::atomic<std::uint64_t>[]> tags;
+    std::unique_ptr<std::atomic<node*>[]> slots;  // nullptr (never used), tombstone() or a node
   };
+  static constexpr std::uint64_t tag_of(std::uint64_t h) noexcept { return h | 1; }
 
   struct shard {
     alignas(detail::cache_line_bytes) std::atomic<table*> tab{nullptr};  // read by every hit: its own line
@@ -704,19 +712,25 @@ class coalescing_cache {
   // The node of `key` in slot array t, or nullptr. Lock-free (a reader guard
   // held) or under the mutex.
   static const node* find(const table* t, std::uint64_t h, const Key& key) {
+    const std::uint64_t tag = tag_of(h);
     for (std::size_t i = home_of(h, t->mask), n = 0; n <= t->mask; i = (i + 1) & t->mask, ++n) {
+      const std::uint64_t g = t->tags[i].load(std::memory_order_relaxed);  // a filter: the node is checked below
+      if (g == 0) return nullptr;
+      if (g != tag) continue;
       const node* p = t->slots[i].load(std::memory_order_acquire);  // pairs with the release stores in place/rebuild
-      if (p == nullptr) return nullptr;
-      if (p != tombstone() && p->hash == h && p->key == key) return p;
+      if (p != nullptr && p != tombstone() && p->hash == h && p->key == key) return p;
     }
     return nullptr;
   }
   // Mutex held: the slot index of `key`, or npos.
   static std::size_t find_slot(shard& sh, std::uint64_t h, const Key& key) {
     table* t = sh.tab.load(std::memory_order_relaxed);
+    const std::uint64_t tag = tag_of(h);
     for (std::size_t i = home_of(h, t->mask), n = 0; n <= t->mask; i = (i + 1) & t->mask, ++n) {
+      const std::uint64_t g = t->tags[i].load(std::memory_order_relaxed);
+      if (g == 0) return npos;
+      if (g != tag) continue;
       const node* p = t->slots[i].load(std::memory_order_relaxed);
-      if (p == nullptr) return npos;
       if (p != tombstone() && p->hash == h && p->key == key) return i;
     }
     return npos;
@@ -777,8 +791,9 @@ class coalescing_cache {
       node* n = t->slots[i].load(std::memory_order_relaxed);
       if (n == nullptr || n == tombstone()) continue;
       std::size_t j = home_of(n->hash, fresh->mask);
-      while (fresh->slots[j].load(std::memory_order_relaxed) != nullptr) j = (j + 1) & fresh->mask;
-      fresh->slots[j].store(n, std::memory_order_relaxed);  // published by the release store below
+      while (fresh->tags[j].load(std::memory_order_relaxed) != 0) j = (j + 1) & fresh->mask;
+      fresh->tags[j].store(tag_of(n->hash), std::memory_order_relaxed);  // published by the release store below
+      fresh->slots[j].store(n, std::memory_order_relaxed);
     }
     sh.used = sh.live;
     sh.tab.store(fresh, std::memory_order_release);  // pairs with the readers' acquire load
@@ -805,16 +820,18 @@ class coalescing_cache {
     table* t = sh.tab.load(std::memory_order_relaxed);
     std::size_t j = home_of(n->hash, t->mask);
     for (;; j = (j + 1) & t->mask) {
-      node* q = t->slots[j].load(std::memory_order_relaxed);
-      if (q == nullptr) {
+      if (t->tags[j].load(std::memory_order_relaxed) == 0) {
         ++sh.used;
         break;
       }
-      if (q == tombstone()) break;
+      if (t->slots[j].load(std::memory_order_relaxed) == tombstone()) break;
     }
     n->ring_pos = p;
     sh.ring[p] = n;
     ++sh.live;
+    // The tag first: a probe that sees it with the old pointer (null or a
+    // tombstone) passes on, a false miss the locked path settles.
+    t->tags[j].store(tag_of(n->hash), std::memory_order_relaxed);
     t->slots[j].store(n, std::memory_order_release);  // pairs with find's acquire
   }
 
