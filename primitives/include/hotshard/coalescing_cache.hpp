@@ -5,8 +5,9 @@
 //
 // Algorithm. Entries are immutable nodes (key, value or error, expiry, the
 // load's duration δ) published through S shards. Each shard has an
-// open-addressing slot array of atomic node pointers (linear probing,
-// tombstones) that readers probe without a lock, and a mutex that every
+// open-addressing slot array of atomic node pointers with a hash tag beside
+// each (linear probing, tombstones; a probe dereferences only a node whose
+// tag matches) that readers probe without a lock, and a mutex that every
 // writer of the shard holds (O(1) work under it, never across a load):
 //  - a hit: probe the slot array under a reader guard (see "Reclamation"),
 //    compare the key, check the expiry, copy the value. No lock, no shared
@@ -51,7 +52,12 @@
 //    cached only bumps its epoch, it never evicts an entry. Keys sharing an
 //    epoch cost each other at worst a spare miss;
 //  - put(key, value): an invalidate and a store in one step under the shard
-//    mutex: loads of the key begun before it are neither joined nor stored.
+//    mutex: loads of the key begun before it are neither joined nor stored;
+//  - peek / contains: the fast path's probe, for a fresh value only; no load,
+//    no statistics, no reference bit;
+//  - an eviction listener (constructor argument) hears every value that
+//    leaves — pushed out (size), invalidate (invalidated), a newer value
+//    (replaced) — after the shard mutex is released, in the removing thread.
 // Clock and random source are injectable (options::clock_ns, uniform01), so
 // tests are deterministic. `coalesce = false` turns single-flight off: the
 // "ttl_cache" baseline of the benchmarks (with grace = 0, beta = 0).
@@ -166,8 +172,10 @@ struct coalescing_cache_options {
   // triggers the refresh runs it inline and gets the new value. Set: the
   // refresh task is handed to it and that caller is served the old value. The
   // task copies the loader (it must stay valid after get returns: capture by
-  // value); a task destroyed without running gives its refresh back. Every
-  // task must have run or been destroyed before the cache is destroyed.
+  // value; a loader that cannot be copied refreshes inline); a task destroyed
+  // without running gives its refresh back; an executor that throws means an
+  // inline refresh. Every task must have run or been destroyed before the
+  // cache is destroyed.
   std::function<void(std::function<void()>)> executor;
 };
 
@@ -426,7 +434,9 @@ class coalescing_cache {
   using result_type = cache_result<Value>;
   // Called after an entry holding a value left the cache, outside every lock,
   // by the thread that removed it; must not throw (std::terminate). It may
-  // call into the cache.
+  // call into the cache, but it may run in a loader's thread before that
+  // load's result reaches its joiners: it must not get() a key whose load
+  // runs on its own thread (it would wait for itself).
   using eviction_listener = std::function<void(const Key&, const Value&, eviction_cause)>;
   static constexpr std::size_t max_shards = std::size_t{1} << 16;
   static constexpr std::size_t epochs_per_shard = 64;
