@@ -604,6 +604,7 @@ class coalescing_cache {
     std::atomic<bool> refreshing{false};      // a refresh of this entry runs (set and cleared under the mutex)
     mutable std::atomic<bool> referenced{false};  // CLOCK bit: set by hits, cleared by the hand
     std::size_t ring_pos = 0;                 // mutex held
+    std::size_t slot = 0;                     // its index in the shard's current slot array; mutex held
     eviction_cause cause = eviction_cause::size;  // why it was removed; mutex held, then its remover's
   };
 
@@ -772,7 +773,7 @@ class coalescing_cache {
     // Full: at most two sweeps (the first clears every reference bit).
     for (std::size_t s = 0; s < 2 * sh.ring.size() + 1; ++s) {
       const std::size_t p = sh.hand;
-      sh.hand = (sh.hand + 1) % sh.ring.size();
+      if (++sh.hand == sh.ring.size()) sh.hand = 0;
       node* n = sh.ring[p];
       if (n == nullptr) continue;
       if (n->referenced.load(std::memory_order_relaxed)) {
@@ -786,11 +787,7 @@ class coalescing_cache {
     }
     return npos;  // unreachable: a full ring has a node without its bit after one sweep
   }
-  static std::size_t find_slot_of(shard& sh, const node* n) noexcept {
-    table* t = sh.tab.load(std::memory_order_relaxed);
-    for (std::size_t i = home_of(n->hash, t->mask);; i = (i + 1) & t->mask)
-      if (t->slots[i].load(std::memory_order_relaxed) == n) return i;
-  }
+  static std::size_t find_slot_of(shard&, const node* n) noexcept { return n->slot; }
 
   // Mutex held: rebuild the slot array if live + tombstones pass 3/4 of it.
   static void maybe_rebuild(shard& sh, batch& b) {
@@ -804,6 +801,7 @@ class coalescing_cache {
       while (fresh->tags[j].load(std::memory_order_relaxed) != 0) j = (j + 1) & fresh->mask;
       fresh->tags[j].store(tag_of(n->hash), std::memory_order_relaxed);  // published by the release store below
       fresh->slots[j].store(n, std::memory_order_relaxed);
+      n->slot = j;
     }
     sh.used = sh.live;
     sh.tab.store(fresh, std::memory_order_release);  // pairs with the readers' acquire load
@@ -819,6 +817,7 @@ class coalescing_cache {
       table* t = sh.tab.load(std::memory_order_relaxed);
       node* old = t->slots[i].load(std::memory_order_relaxed);
       n->ring_pos = old->ring_pos;
+      n->slot = i;
       n->referenced.store(old->referenced.load(std::memory_order_relaxed), std::memory_order_relaxed);
       sh.ring[n->ring_pos] = n;
       t->slots[i].store(n, std::memory_order_release);  // pairs with find's acquire
@@ -837,6 +836,7 @@ class coalescing_cache {
       if (t->slots[j].load(std::memory_order_relaxed) == tombstone()) break;
     }
     n->ring_pos = p;
+    n->slot = j;
     sh.ring[p] = n;
     ++sh.live;
     // The tag first: a probe that sees it with the old pointer (null or a
