@@ -71,9 +71,10 @@
 // stripe[p], re-read the phase; if it moved, undo and retry (seq_cst, so a
 // reclaimer that flipped the phase and then saw stripe[p] at zero cannot miss
 // a reader that went on: the Dekker pair of SRCU). Retired nodes and slot
-// arrays collect in a list; every 16 retirements the reclaimer (its own
-// mutex) frees the list of the previous phase once no reader of that phase
-// remains, then flips the phase. A node is therefore freed only after every
+// arrays are pushed on a lock-free stack; the retirement that crosses each
+// 16th try_locks the reclaimer's mutex (busy: left to the next), collects
+// the stack, frees the list of the previous phase once no reader of that
+// phase remains, then flips the phase. A node is therefore freed only after every
 // reader that could have loaded its pointer has left. Freed memory waits at
 // most for the readers in flight (a reader's guard covers one probe and one
 // value copy); what is still retired when the cache is destroyed is freed by
@@ -105,8 +106,8 @@
 //  - get / get_for otherwise: blocking (the shard mutex, O(1) under it, and
 //    the wait for a load in flight; get_for's wait ends at its timeout);
 //  - peek / contains: lock-free, as a hit;
-//  - put / invalidate: blocking (the shard mutex; every 16th retirement also
-//    the reclaimer's mutex and a scan of its 72 stripes);
+//  - put / invalidate: blocking (the shard mutex; a retirement is a
+//    lock-free push, every 16th also a try_lock and a scan of 72 stripes);
 //  - stats: wait-free (72 stripes). size: blocking (every shard mutex).
 //  - a thread's first use of any cache: blocking (the reader-id registry's
 //    mutex, once per thread; again at its exit).
@@ -309,7 +310,8 @@ inline void cc_drop(std::atomic<std::uint64_t>& c, bool owned) noexcept {
 // Two-phase striped reader counts (SRCU-like); `Extra` rides on each stripe
 // (the cache keeps its per-thread statistics there). Progress: enter is
 // lock-free (retries only when a phase flip races with it), exit wait-free,
-// retire blocking (its mutex; every `batch` retirements a scan of the stripes).
+// retire lock-free (a CAS push; every `batch` retirements a try_lock, never a
+// wait, and a scan of the stripes).
 template <class Extra>
 class cc_reclaimer {
  public:
@@ -343,6 +345,7 @@ class cc_reclaimer {
   cc_reclaimer(const cc_reclaimer&) = delete;
   cc_reclaimer& operator=(const cc_reclaimer&) = delete;
   ~cc_reclaimer() {  // no reader is left
+    free_list(in_.head.load(std::memory_order_acquire));
     free_list(cur_);
     free_list(prev_);
   }
@@ -368,7 +371,10 @@ class cc_reclaimer {
   }
 
   // Takes the list (linked through next_retired); frees it once safe.
-  void retire(cc_retired* head) {
+  // Lock-free push (a CAS loop on the incoming stack); every `batch`
+  // retirements the pusher that crosses the mark try_locks the mutex and
+  // advances (a busy mutex: the holder, or the next crossing, does it).
+  void retire(cc_retired* head) noexcept {
     if (head == nullptr) return;
     std::size_t n = 1;
     cc_retired* tail = head;
@@ -376,11 +382,17 @@ class cc_reclaimer {
       tail = tail->next_retired;
       ++n;
     }
-    std::scoped_lock lock(mutex_);
-    tail->next_retired = cur_;
-    cur_ = head;
-    n_cur_ += n;
-    if (n_cur_ >= batch) advance();
+    cc_retired* top = in_.head.load(std::memory_order_relaxed);
+    do {
+      tail->next_retired = top;
+      // release: the list's links (and the unlink before it) happen before the collector's acquire exchange
+    } while (!in_.head.compare_exchange_weak(top, head, std::memory_order_release, std::memory_order_relaxed));
+    const std::size_t before = in_.count.fetch_add(n, std::memory_order_relaxed);  // a trigger only
+    if ((before + n) / batch == before / batch) return;
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return;
+    collect();
+    advance();
   }
 
  private:
@@ -398,7 +410,6 @@ class cc_reclaimer {
       }
       if (cur_ == nullptr) return;
       prev_ = std::exchange(cur_, nullptr);
-      n_cur_ = 0;
       phase_.store(1 - p, std::memory_order_seq_cst);  // (4)
     }
   }
@@ -415,12 +426,27 @@ class cc_reclaimer {
     }
   }
 
+  // Mutex held: the pushed lists join the current phase's (later than their
+  // unlink: only ever safer).
+  void collect() noexcept {
+    cc_retired* got = in_.head.exchange(nullptr, std::memory_order_acquire);  // pairs with the pushes' release
+    while (got != nullptr) {
+      cc_retired* next = got->next_retired;
+      got->next_retired = cur_;
+      cur_ = got;
+      got = next;
+    }
+  }
+
   std::unique_ptr<stripe[]> s_;
   alignas(cache_line_bytes) std::atomic<unsigned> phase_{0};
+  struct alignas(cache_line_bytes) incoming {
+    std::atomic<cc_retired*> head{nullptr};
+    std::atomic<std::size_t> count{0};
+  } in_;
   alignas(cache_line_bytes) std::mutex mutex_;
-  cc_retired* cur_ = nullptr;   // retired in the current phase
+  cc_retired* cur_ = nullptr;   // retired in the current phase (collected)
   cc_retired* prev_ = nullptr;  // retired before the last flip: waits for that phase's readers
-  std::size_t n_cur_ = 0;
 };
 
 }  // namespace detail
