@@ -122,8 +122,9 @@
 // of the array's pointer); readers load both with acquire. A removal's store
 // (tombstone, new node) is ordered before the return of invalidate / put, so
 // by coherence a get that begins after it (happens-after) reads that store or
-// a later one. Refresh marks and reference bits are relaxed hints: the locked
-// path re-checks them. The reader guard's exit is a release decrement and the
+// a later one. Hash tags, refresh marks and reference bits are relaxed hints:
+// a tag only filters (the node's hash and key are checked after the acquire
+// load of its pointer), and the locked path re-checks the marks. The reader guard's exit is a release decrement and the
 // reclaimer's scan seq_cst loads (⊇ acquire), so a reader's reads of a node
 // happen before the node is freed. Values cross threads through a node or
 // through single_flight (see its header); the statistics are relaxed.
