@@ -1,14 +1,37 @@
 // hotshard/coalescing_cache.hpp — a read-through cache that stops thundering
 // herds: TTL, single-flight on misses, stale-while-revalidate, probabilistic
-// early refresh, short-lived negative entries, bounded size.
+// early refresh, short-lived negative entries, bounded size — and a hit on a
+// fresh entry takes no lock.
 //
-// Algorithm. Entries live in S shards, each an LRU list + hash map under its
-// own mutex (held only for O(1) map work and eviction, never across a load).
+// Algorithm. Entries are immutable nodes (key, value or error, expiry, the
+// load's duration δ) published through S shards. Each shard has an
+// open-addressing slot array of atomic node pointers with a hash tag beside
+// each (linear probing, tombstones; a probe dereferences only a node whose
+// tag matches) that readers probe without a lock, and a mutex that every
+// writer of the shard holds (O(1) work under it, never across a load):
+//  - a hit: probe the slot array under a reader guard (see "Reclamation"),
+//    compare the key, check the expiry, copy the value. No lock, no shared
+//    write except the caller's own stripe (its reader count and statistics)
+//    and, at most once per eviction sweep, the node's CLOCK reference bit;
+//  - a store (load, refresh, put) builds a new node outside the lock, then
+//    under it swaps the slot's pointer (release) and retires the old node; a
+//    removal (invalidate, eviction) stores a tombstone and retires the node.
+//    The slot array is rebuilt (and the old array retired) when live entries
+//    plus tombstones pass 3/4 of it;
+//  - eviction: second-chance CLOCK over an insertion-order ring per shard
+//    (a hit sets the node's reference bit, the hand clears it or evicts);
+//    with no hits in between it is FIFO, and a key read between sweeps stays.
+// Everything the fast path does not serve — a miss, an expiry, a refresh to
+// start, a node changed under it — goes to the locked path, which is the
+// authority: the fast path may miss (it then takes the lock), never serve a
+// value the locked path would not.
 // A miss loads through single_flight (hotshard/single_flight.hpp), so N
 // concurrent misses on a key become one backend call. Around it:
 //  - stale-while-revalidate (Varnish "grace", RFC 5861): for `grace` after
 //    expiry, the first caller refreshes and every other caller is served the
-//    old value at once (counted as stale_served);
+//    old value at once (counted as stale_served). With `options::executor`
+//    set, the refresh runs there and the triggering caller is served the old
+//    value too; without, it runs inline in the triggering caller;
 //  - XFetch probabilistic early expiration (Vattani, Chierichetti, Lowenstein,
 //    "Optimal Probabilistic Cache Stampede Prevention", VLDB 2015,
 //    https://doi.org/10.14778/2757807.2757813): a fresh hit refreshes early
@@ -21,15 +44,48 @@
 //  - invalidate(key): drops the entry, makes the in-flight load of the key (if
 //    any) not joinable (single_flight::forget) and not stored: each shard
 //    keeps 64 invalidation epochs indexed by key hash; a get reads its key's
-//    epoch when it starts, invalidate bumps it, and a load (or refresh)
-//    stores only if the epoch is unchanged, all under the shard mutex. An
+//    epoch under the shard mutex before it loads, invalidate (and put) bump
+//    it, and a load (or refresh) stores only if the epoch is unchanged. An
 //    epoch is never evicted or overwritten (the tombstone it replaces could
 //    be, and then a load begun before the invalidation was cached: the
-//    refresh race of ben-manes/caffeine#193). Keys sharing an epoch cost
-//    each other at worst a spare miss.
+//    refresh race of ben-manes/caffeine#193); invalidating a key that is not
+//    cached only bumps its epoch, it never evicts an entry. Keys sharing an
+//    epoch cost each other at worst a spare miss;
+//  - put(key, value): an invalidate and a store in one step under the shard
+//    mutex: loads of the key begun before it are neither joined nor stored;
+//  - peek / contains: the fast path's probe, for a fresh value only; no load,
+//    no statistics, no reference bit;
+//  - an eviction listener (constructor argument) hears every value that
+//    leaves — pushed out (size), invalidate (invalidated), a newer value
+//    (replaced) — after the shard mutex is released, in the removing thread.
 // Clock and random source are injectable (options::clock_ns, uniform01), so
 // tests are deterministic. `coalesce = false` turns single-flight off: the
 // "ttl_cache" baseline of the benchmarks (with grace = 0, beta = 0).
+//
+// Reclamation (detail::cc_reclaimer below, written for this cache). A reader
+// guard is a count in one of 72 stripes per cache, in one of two phases. A
+// live thread holds one of 64 process-wide reader ids of its own (given back
+// at thread exit) and owns that stripe in every cache: its exit and its
+// statistics are plain stores, its entry one RMW; past 64 live threads the
+// others share 8 stripes with RMWs. Entering: read the phase p, increment
+// stripe[p], re-read the phase; if it moved, undo and retry (seq_cst, so a
+// reclaimer that flipped the phase and then saw stripe[p] at zero cannot miss
+// a reader that went on: the Dekker pair of SRCU). Retired nodes and slot
+// arrays are pushed on a lock-free stack; the retirement that crosses each
+// 16th try_locks the reclaimer's mutex (busy: left to the next), collects
+// the stack, frees the list of the previous phase once no reader of that
+// phase remains, then flips the phase. A node is therefore freed only after every
+// reader that could have loaded its pointer has left. Freed memory waits at
+// most for the readers in flight (a reader's guard covers one probe and one
+// value copy); what is still retired when the cache is destroyed is freed by
+// its destructor.
+//
+// Statistics add up: every get (or get_for) lands in exactly one of hits,
+// stale_served, misses, refreshes, errors, timeouts, and `gets` is their sum
+// (exact once the calls have returned). Sub-counts: early_refreshes ⊆
+// refreshes, negative_hits ⊆ errors. backend_calls and load_failures count
+// loader invocations and failed ones (a shared failure counts once there, and
+// once per caller in errors). Counters live in the caller's stripe.
 //
 // Bounds and bad input: size() never exceeds capacity (with more shards than
 // capacity, only `capacity` shards are used; the per-shard limits add up to
@@ -37,19 +93,41 @@
 // saturates). The constructor rejects capacity 0, shards outside [1, 65536],
 // negative durations, beta NaN / infinite / negative and flight_capacity
 // outside [1, 2^32] with std::invalid_argument naming the field. Sharding
-// and the maps hash with a per-instance seed (options::seed, random if empty).
-// The Stats policy is passed to the flight table (and its schedule_point, if
-// any, is also called between the cache's own steps: tests inject yields).
+// and the slot arrays hash with a per-instance seed (options::seed, random if
+// empty). The Stats policy is passed to the flight table (and its
+// schedule_point, if any, is also called between the cache's own steps:
+// tests inject yields).
 //
-// Progress: get and invalidate are blocking (a shard mutex, O(1) work under
-// it; get also waits for a load in flight). stats is wait-free.
+// Progress:
+//  - get / get_for on a fresh entry (hit), a remembered error, or a stale
+//    entry whose refresh is running: lock-free (no lock; a probe of at most
+//    the slot array and one retry of the guard per reclaimer phase flip, which
+//    needs 16 retirements) plus the value's copy constructor;
+//  - get / get_for otherwise: blocking (the shard mutex, O(1) under it, and
+//    the wait for a load in flight; get_for's wait ends at its timeout);
+//  - peek / contains: lock-free, as a hit;
+//  - put / invalidate: blocking (the shard mutex; a retirement is a
+//    lock-free push, every 16th also a try_lock and a scan of 72 stripes);
+//  - stats: wait-free (72 stripes). size: blocking (every shard mutex).
+//  - a thread's first use of any cache: blocking (the reader-id registry's
+//    mutex, once per thread; again at its exit).
 // What a reader sees: a value at most ttl + grace old (as measured by the
 // injected clock), or one loaded by its own call or a concurrent one — never
-// one loaded by a load that began before an invalidate(key) which returned
-// before the get began (tests/single_flight: regressions and the noise stress).
-// Memory ordering: values cross threads under the shard mutex or through
-// single_flight (see its header); the statistics are relaxed counters, exact
-// once the calls have returned.
+// one loaded by a load that began before an invalidate(key) or put(key) which
+// returned before the get began, and after put(key, v) returns (until a later
+// store or expiry) the value v (tests/single_flight: regressions, the noise
+// stress and the lock-free hit stress).
+// Memory ordering: a node's fields are written before the release store of
+// its pointer into a slot (and a slot array's slots before the release store
+// of the array's pointer); readers load both with acquire. A removal's store
+// (tombstone, new node) is ordered before the return of invalidate / put, so
+// by coherence a get that begins after it (happens-after) reads that store or
+// a later one. Hash tags, refresh marks and reference bits are relaxed hints:
+// a tag only filters (the node's hash and key are checked after the acquire
+// load of its pointer), and the locked path re-checks the marks. The reader guard's exit is a release decrement and the
+// reclaimer's scan seq_cst loads (⊇ acquire), so a reader's reads of a node
+// happen before the node is freed. Values cross threads through a node or
+// through single_flight (see its header); the statistics are relaxed.
 #pragma once
 
 #include <hotshard/detail/cache_line.hpp>
@@ -61,20 +139,22 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <limits>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace hotshard {
 
@@ -90,18 +170,287 @@ struct coalescing_cache_options {
   std::function<std::int64_t()> clock_ns;                  // empty: steady_clock
   std::function<double()> uniform01;                       // in (0, 1]; empty: a thread-local generator
   std::optional<std::uint64_t> seed;                       // hash seed; empty: a random one per instance
+  // Runs a refresh (stale-while-revalidate or early). Empty: the caller that
+  // triggers the refresh runs it inline and gets the new value. Set: the
+  // refresh task is handed to it and that caller is served the old value. The
+  // task copies the loader (it must stay valid after get returns: capture by
+  // value; a loader that cannot be copied refreshes inline); a task destroyed
+  // without running gives its refresh back; an executor that throws means an
+  // inline refresh. Every task must have run or been destroyed before the
+  // cache is destroyed.
+  std::function<void(std::function<void()>)> executor;
 };
 
 struct coalescing_cache_stats {
-  std::uint64_t gets = 0;
+  std::uint64_t gets = 0;             // = hits + stale_served + misses + refreshes + errors + timeouts
   std::uint64_t hits = 0;             // fresh value served
-  std::uint64_t stale_served = 0;     // old value served during a refresh (grace or early)
-  std::uint64_t misses = 0;           // caller had to wait for a load
+  std::uint64_t stale_served = 0;     // old value served while somebody else's refresh runs
+  std::uint64_t misses = 0;           // caller waited for a load (its own or a shared one) and got its value
   std::uint64_t backend_calls = 0;    // loader invocations
-  std::uint64_t early_refreshes = 0;  // XFetch refreshes
-  std::uint64_t errors = 0;           // failed loads
-  std::uint64_t negative_hits = 0;    // remembered error served without a backend call
+  std::uint64_t early_refreshes = 0;  // XFetch refreshes (a part of refreshes)
+  std::uint64_t errors = 0;           // gets that threw (a failed load, own or shared, or a remembered error)
+  std::uint64_t negative_hits = 0;    // remembered error served without a backend call (a part of errors)
+  std::uint64_t refreshes = 0;        // gets that started a refresh (served the new value, or the old one)
+  std::uint64_t timeouts = 0;         // get_for calls that gave up waiting for somebody else's load
+  std::uint64_t load_failures = 0;    // loader invocations that threw
 };
+
+// Why an entry left the cache (the eviction listener's third argument).
+enum class eviction_cause : std::uint8_t {
+  size,         // pushed out to make room (capacity)
+  invalidated,  // invalidate(key)
+  replaced,     // a newer value (load, refresh or put) took its place
+};
+
+// What get_for did.
+enum class cache_status : std::uint8_t {
+  hit,        // fresh value
+  stale,      // old value, somebody else's refresh runs
+  refreshed,  // this caller started a refresh (new value, or the old one if it failed or went to the executor)
+  loaded,     // this caller's own load
+  shared,     // another caller's load
+  timed_out,  // gave up waiting for another caller's load; that load goes on
+};
+
+template <class Value>
+struct cache_result {
+  cache_status status = cache_status::timed_out;
+  std::optional<Value> value;  // empty exactly when timed_out
+  [[nodiscard]] bool timed_out() const noexcept { return status == cache_status::timed_out; }
+};
+
+namespace detail {
+
+// --- reclamation for the cache's lock-free reads ------------------------------
+
+// Something retired: freed by `destroy` once no reader can hold it.
+struct cc_retired {
+  cc_retired* next_retired = nullptr;
+  void (*destroy)(cc_retired*) noexcept = nullptr;
+};
+
+// Reader ids: a live thread holds one of cc_exclusive_ids ids of its own
+// (given back at thread exit, for the next thread), and writes its stripe in
+// every cache with plain loads and stores; once all are taken, or while the
+// thread exits, it uses one of cc_shared_ids shared stripes with RMWs.
+// Ownership passes through the registry's mutex (one lock per thread
+// lifetime), so a stripe has one plain writer at a time.
+inline constexpr std::uint32_t cc_exclusive_ids = 64;
+inline constexpr std::uint32_t cc_shared_ids = 8;
+inline constexpr std::uint32_t cc_no_id = ~std::uint32_t{0};
+inline thread_local std::uint32_t tls_cc_id = cc_no_id;  // trivially destructible: no TLS guard
+
+struct cc_id_registry {
+  std::mutex mutex;
+  std::vector<std::uint32_t> free;
+  std::uint32_t next = 0;
+  std::uint32_t spill = 0;
+};
+inline cc_id_registry& cc_ids() {
+  static auto* r = new cc_id_registry;  // never destroyed: threads may exit after static destruction
+  return *r;
+}
+struct cc_id_holder {
+  cc_id_holder() = default;
+  cc_id_holder(const cc_id_holder&) = delete;
+  cc_id_holder& operator=(const cc_id_holder&) = delete;
+  ~cc_id_holder() {
+    const std::uint32_t id = tls_cc_id;
+    tls_cc_id = cc_exclusive_ids;  // later uses (other thread_local destructors): a shared stripe
+    if (id < cc_exclusive_ids) {
+      cc_id_registry& r = cc_ids();
+      std::scoped_lock lock(r.mutex);
+      try {
+        r.free.push_back(id);
+      } catch (...) {  // the id is lost, its stripe unused from now on
+      }
+    }
+  }
+};
+inline std::uint32_t cc_assign_id() noexcept {
+  thread_local cc_id_holder holder;  // gives the id back at thread exit
+  (void)holder;
+  cc_id_registry& r = cc_ids();
+  std::uint32_t id = cc_exclusive_ids;
+  try {
+    std::scoped_lock lock(r.mutex);
+    if (!r.free.empty()) {
+      id = r.free.back();
+      r.free.pop_back();
+    } else if (r.next < cc_exclusive_ids) {
+      r.free.reserve(cc_exclusive_ids);  // the holder's push_back then never allocates
+      id = r.next++;
+    } else {
+      id = cc_exclusive_ids + (r.spill++ % cc_shared_ids);
+    }
+  } catch (...) {  // the mutex failed: a shared stripe
+  }
+  tls_cc_id = id;
+  return id;
+}
+// The calling thread's reader id: < cc_exclusive_ids owns its stripe.
+inline std::uint32_t cc_reader_id() noexcept {
+  const std::uint32_t id = tls_cc_id;
+  return id != cc_no_id ? id : cc_assign_id();
+}
+
+// +1 on a counter: a plain load and store on a stripe the caller owns, an RMW on a shared one.
+inline void cc_bump(std::atomic<std::uint64_t>& c, bool owned, std::memory_order order) noexcept {
+  if (owned)
+    c.store(c.load(std::memory_order_relaxed) + 1, order);
+  else
+    c.fetch_add(1, order);
+}
+inline void cc_drop(std::atomic<std::uint64_t>& c, bool owned) noexcept {
+  if (owned)
+    c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+  else
+    c.fetch_sub(1, std::memory_order_release);
+}
+
+// Two-phase striped reader counts (SRCU-like); `Extra` rides on each stripe
+// (the cache keeps its per-thread statistics there). Progress: enter is
+// lock-free (retries only when a phase flip races with it), exit wait-free,
+// retire lock-free (a CAS push; every `batch` retirements a try_lock, never a
+// wait, and a scan of the stripes).
+template <class Extra>
+class cc_reclaimer {
+ public:
+  static constexpr std::size_t stripes = cc_exclusive_ids + cc_shared_ids;
+  static constexpr std::size_t batch = 16;
+  struct alignas(prefetch_pair_bytes) stripe {
+    std::array<std::atomic<std::uint64_t>, 2> readers{};
+    Extra extra{};
+  };
+
+  class guard {
+   public:
+    guard(std::atomic<std::uint64_t>* c, bool owned) noexcept : c_(c), owned_(owned) {}
+    guard(const guard&) = delete;
+    guard& operator=(const guard&) = delete;
+    // release: the reader's reads of what it protected happen before the
+    // reclaimer's scan (seq_cst loads) sees the count drop.
+    ~guard() { cc_drop(*c_, owned_); }
+
+   private:
+    std::atomic<std::uint64_t>* c_;
+    bool owned_;
+  };
+  // The calling thread's stripe, and whether it owns it.
+  struct local_stripe {
+    stripe* s;
+    bool owned;
+  };
+
+  cc_reclaimer() : s_(std::make_unique<stripe[]>(stripes)) {}
+  cc_reclaimer(const cc_reclaimer&) = delete;
+  cc_reclaimer& operator=(const cc_reclaimer&) = delete;
+  ~cc_reclaimer() {  // no reader is left
+    free_list(in_.head.load(std::memory_order_acquire));
+    free_list(cur_);
+    free_list(prev_);
+  }
+
+  local_stripe local() noexcept {
+    const std::uint32_t id = cc_reader_id();
+    if (id < cc_exclusive_ids) return {&s_[id], true};
+    return {&s_[cc_exclusive_ids + id % cc_shared_ids], false};
+  }
+  const stripe& at(std::size_t i) const noexcept { return s_[i]; }
+
+  [[nodiscard]] guard enter() noexcept {
+    const local_stripe l = local();
+    for (;;) {
+      // seq_cst (1)-(2)-(3): with the flip (4) and the scan (5), of a reader
+      // and a reclaimer at least one sees the other. (2) stays an RMW even on
+      // an owned stripe: it is the reader's store-load barrier.
+      const unsigned p = phase_.load(std::memory_order_seq_cst);  // (1)
+      l.s->readers[p].fetch_add(1, std::memory_order_seq_cst);    // (2)
+      if (phase_.load(std::memory_order_seq_cst) == p) return guard{&l.s->readers[p], l.owned};  // (3)
+      cc_drop(l.s->readers[p], l.owned);
+    }
+  }
+
+  // Takes the list (linked through next_retired); frees it once safe.
+  // Lock-free push (a CAS loop on the incoming stack); every `batch`
+  // retirements the pusher that crosses the mark try_locks the mutex and
+  // advances (a busy mutex: the holder, or the next crossing, does it).
+  void retire(cc_retired* head) noexcept {
+    if (head == nullptr) return;
+    std::size_t n = 1;
+    cc_retired* tail = head;
+    while (tail->next_retired != nullptr) {
+      tail = tail->next_retired;
+      ++n;
+    }
+    cc_retired* top = in_.head.load(std::memory_order_relaxed);
+    do {
+      tail->next_retired = top;
+      // release: the list's links (and the unlink before it) happen before the collector's acquire exchange
+    } while (!in_.head.compare_exchange_weak(top, head, std::memory_order_release, std::memory_order_relaxed));
+    const std::size_t before = in_.count.fetch_add(n, std::memory_order_relaxed);  // a trigger only
+    if ((before + n) / batch == before / batch) return;
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return;
+    collect();
+    advance();
+  }
+
+ private:
+  // Mutex held. Free the previous phase's list if its readers are gone, then
+  // flip the phase so the current list becomes the previous one.
+  void advance() noexcept {
+    for (int round = 0; round < 2; ++round) {
+      const unsigned p = phase_.load(std::memory_order_relaxed);  // only we write it
+      // Readers of phase 1 - p entered before the flip to p and may hold what
+      // was retired before it (prev_). The flip to 1 - p also needs them gone:
+      // the phase's count is reused. (prev_ empty: checked when it was freed.)
+      if (prev_ != nullptr) {
+        if (!drained(1 - p)) return;
+        free_list(std::exchange(prev_, nullptr));
+      }
+      if (cur_ == nullptr) return;
+      prev_ = std::exchange(cur_, nullptr);
+      phase_.store(1 - p, std::memory_order_seq_cst);  // (4)
+    }
+  }
+  bool drained(unsigned p) const noexcept {
+    for (std::size_t i = 0; i < stripes; ++i)
+      if (s_[i].readers[p].load(std::memory_order_seq_cst) != 0) return false;  // (5)
+    return true;
+  }
+  static void free_list(cc_retired* r) noexcept {
+    while (r != nullptr) {
+      cc_retired* next = r->next_retired;
+      r->destroy(r);
+      r = next;
+    }
+  }
+
+  // Mutex held: the pushed lists join the current phase's (later than their
+  // unlink: only ever safer).
+  void collect() noexcept {
+    cc_retired* got = in_.head.exchange(nullptr, std::memory_order_acquire);  // pairs with the pushes' release
+    while (got != nullptr) {
+      cc_retired* next = got->next_retired;
+      got->next_retired = cur_;
+      cur_ = got;
+      got = next;
+    }
+  }
+
+  std::unique_ptr<stripe[]> s_;
+  alignas(cache_line_bytes) std::atomic<unsigned> phase_{0};
+  struct alignas(cache_line_bytes) incoming {
+    std::atomic<cc_retired*> head{nullptr};
+    std::atomic<std::size_t> count{0};
+  } in_;
+  alignas(cache_line_bytes) std::mutex mutex_;
+  cc_retired* cur_ = nullptr;   // retired in the current phase (collected)
+  cc_retired* prev_ = nullptr;  // retired before the last flip: waits for that phase's readers
+};
+
+}  // namespace detail
 
 template <class Key, class Value, class Hash = std::hash<Key>, class Stats = detail::no_stats>
 class coalescing_cache {
@@ -109,112 +458,134 @@ class coalescing_cache {
   using key_type = Key;
   using value_type = Value;
   using options = coalescing_cache_options;
+  using result_type = cache_result<Value>;
+  // Called after an entry holding a value left the cache, outside every lock,
+  // by the thread that removed it; must not throw (std::terminate). It may
+  // call into the cache, but it may run in a loader's thread before that
+  // load's result reaches its joiners: it must not get() a key whose load
+  // runs on its own thread (it would wait for itself).
+  using eviction_listener = std::function<void(const Key&, const Value&, eviction_cause)>;
   static constexpr std::size_t max_shards = std::size_t{1} << 16;
   static constexpr std::size_t epochs_per_shard = 64;
+  static_assert(std::is_copy_constructible_v<Value>, "every caller receives a copy of the cached value");
 
   // Throws std::invalid_argument naming the field for a bad option.
-  explicit coalescing_cache(options o = {})
+  explicit coalescing_cache(options o = {}) : coalescing_cache(std::move(o), eviction_listener{}) {}
+  coalescing_cache(options o, eviction_listener on_evict)
       : opt_(validated(std::move(o))),
         seed_(opt_.seed ? *opt_.seed : detail::random_seed()),
+        on_evict_(std::move(on_evict)),
         flights_(opt_.flight_capacity, 8, detail::mix64(seed_ ^ 0x5f1c6a7e3d2b9481ULL)),
         n_shards_(std::min(opt_.shards, opt_.capacity)),
         shards_(std::make_unique<shard[]>(n_shards_)) {
     for (std::size_t i = 0; i < n_shards_; ++i) {
       // Capacity split as evenly as it goes: the limits add up to exactly `capacity`.
       shards_[i].limit = opt_.capacity / n_shards_ + (i < opt_.capacity % n_shards_ ? 1 : 0);
-      shards_[i].map = map_type(0, map_hash{Hash{}, seed_});
+      shards_[i].tab.store(new table(initial_slots), std::memory_order_relaxed);
+    }
+  }
+  coalescing_cache(const coalescing_cache&) = delete;
+  coalescing_cache& operator=(const coalescing_cache&) = delete;
+  ~coalescing_cache() {
+    for (std::size_t i = 0; i < n_shards_; ++i) {
+      table* t = shards_[i].tab.load(std::memory_order_relaxed);
+      for (std::size_t j = 0; j <= t->mask; ++j) {
+        node* n = t->slots[j].load(std::memory_order_relaxed);
+        if (n != nullptr && n != tombstone()) delete n;
+      }
+      delete t;
     }
   }
 
   // The cached value of `key`, loading it with `loader()` when needed.
+  // Rethrows the load's exception (or a remembered one).
   template <class Loader>
   Value get(const Key& key, Loader&& loader) {
-    bump(gets_);
-    const std::int64_t now = now_ns();
+    return std::move(*counted(key, loader, nullptr).value);
+  }
+
+  // As get, but a caller that would wait longer than `timeout` for another
+  // caller's load returns timed_out (that load goes on and is cached for the
+  // others). A caller that runs the load itself is never timed out. timeout
+  // <= 0: gives up at once unless the value is cached or it loads itself;
+  // nanoseconds::max(): waits as long as it takes. Rethrows a load's error.
+  template <class Loader>
+  result_type get_for(const Key& key, std::chrono::nanoseconds timeout, Loader&& loader) {
+    return counted(key, loader, &timeout);
+  }
+
+  // Stores `value` as the key's fresh value (write-through: the caller has
+  // written its backend). Like invalidate, loads of the key begun before it
+  // are neither joined by later callers nor stored.
+  void put(const Key& key, const Value& value) {
     const std::uint64_t h = hash_of(key);
     shard& sh = shard_of(h);
-    std::optional<Value> fallback;  // an old value to serve if the refresh fails
-    std::uint64_t start_epoch = 0;
-    bool refresh = false;
+    std::unique_ptr<node> fresh(new node(key, h, std::optional<Value>(value), nullptr, 0));
+    batch b(this);
     {
       std::scoped_lock lock(sh.mutex);
-      start_epoch = sh.epoch[epoch_of(h)];
-      auto it = sh.map.find(key);
-      if (it != sh.map.end()) {
-        entry& e = it->second;
-        if (e.error) {
-          if (now < e.expiry) {
-            bump(negative_hits_);
-            std::rethrow_exception(e.error);
-          }
-        } else if (e.value && now < e.expiry) {
-          touch(sh, e);
-          if (e.refreshing || !early(now, e)) {
-            bump(hits_);  // fresh, even if an early refresh is running
-            return *e.value;
-          }
-          bump(early_refreshes_);
-          refresh = true;
-        } else if (e.value && now < sat_add(e.expiry, opt_.grace.count())) {
-          touch(sh, e);
-          if (e.refreshing) {
-            bump(stale_served_);
-            return *e.value;
-          }
-          refresh = true;
-        }
-        if (refresh) {
-          e.refreshing = true;
-          fallback = e.value;
-        }
-      }
+      ++sh.epoch[epoch_of(h)];  // loads that read the old epoch will not store
+      fresh->expiry = sat_add(now_ns(), opt_.ttl.count());
+      place(sh, fresh.get(), b);  // throws only before it publishes the node
+      (void)fresh.release();
     }
     step();
-    if (!refresh) bump(misses_);
-    auto load = [&]() -> Value {
-      bump(backend_calls_);
-      const std::int64_t t0 = now_ns();
-      try {
-        Value v = loader();
-        step();
-        store_value(key, h, v, now_ns() - t0, start_epoch);
-        return v;
-      } catch (...) {
-        bump(errors_);
-        store_error(key, h, std::current_exception(), start_epoch);
-        throw;
-      }
-    };
-    try {
-      if (!opt_.coalesce) return load();
-      return flights_.run(key, load).value;
-    } catch (...) {
-      if (fallback) return std::move(*fallback);
-      throw;
-    }
+    flights_.forget(key);
+  }
+
+  // The key's fresh value, if cached; never loads, never counted in stats,
+  // does not mark the entry used.
+  [[nodiscard]] std::optional<Value> peek(const Key& key) const {
+    const std::uint64_t h = hash_of(key);
+    const std::int64_t now = now_ns();
+    auto g = reclaim_.enter();
+    const node* n = find(shard_of(h).tab.load(std::memory_order_acquire), h, key);
+    if (n == nullptr || !n->value || now >= n->expiry) return std::nullopt;
+    return n->value;
+  }
+  // Whether peek(key) would return a value.
+  [[nodiscard]] bool contains(const Key& key) const {
+    const std::uint64_t h = hash_of(key);
+    const std::int64_t now = now_ns();
+    auto g = reclaim_.enter();
+    const node* n = find(shard_of(h).tab.load(std::memory_order_acquire), h, key);
+    return n != nullptr && n->value && now < n->expiry;
   }
 
   // Drops `key`. When it returns, no value from a load (or refresh) of `key`
   // that began before it is ever stored, and no later call joins such a load.
+  // A key that is not cached: nothing is evicted.
   void invalidate(const Key& key) {
     const std::uint64_t h = hash_of(key);
     shard& sh = shard_of(h);
+    batch b(this);
     {
       std::scoped_lock lock(sh.mutex);
       ++sh.epoch[epoch_of(h)];  // loads that read the old epoch will not store
-      if (auto it = sh.map.find(key); it != sh.map.end()) {
-        sh.order.erase(it->second.lru);
-        sh.map.erase(it);
-      }
+      const std::size_t i = find_slot(sh, h, key);
+      if (i != npos) remove_at(sh, i, eviction_cause::invalidated, b);
     }
     step();
     flights_.forget(key);
   }
 
   [[nodiscard]] coalescing_cache_stats stats() const noexcept {
-    auto r = [](const detail::padded<std::atomic<std::uint64_t>>& c) { return c->load(std::memory_order_relaxed); };
-    return {r(gets_), r(hits_), r(stale_served_), r(misses_), r(backend_calls_), r(early_refreshes_), r(errors_),
-            r(negative_hits_)};
+    std::array<std::uint64_t, n_counters> c{};
+    for (std::size_t i = 0; i < reclaimer::stripes; ++i)
+      for (std::size_t k = 0; k < n_counters; ++k) c[k] += reclaim_.at(i).extra.c[k].load(std::memory_order_relaxed);
+    coalescing_cache_stats s;
+    s.hits = c[c_hit];
+    s.stale_served = c[c_stale];
+    s.misses = c[c_miss];
+    s.refreshes = c[c_refresh];
+    s.errors = c[c_error];
+    s.timeouts = c[c_timeout];
+    s.gets = s.hits + s.stale_served + s.misses + s.refreshes + s.errors + s.timeouts;
+    s.backend_calls = c[c_backend];
+    s.early_refreshes = c[c_early];
+    s.negative_hits = c[c_negative];
+    s.load_failures = c[c_load_failure];
+    return s;
   }
   [[nodiscard]] single_flight_stats flight_stats() const noexcept { return flights_.stats(); }
 
@@ -223,7 +594,7 @@ class coalescing_cache {
     std::size_t n = 0;
     for (std::size_t i = 0; i < n_shards_; ++i) {
       std::scoped_lock lock(shards_[i].mutex);
-      n += shards_[i].map.size();
+      n += shards_[i].live;
     }
     return n;
   }
@@ -231,34 +602,93 @@ class coalescing_cache {
 
  private:
   static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
+  static constexpr std::size_t npos = ~std::size_t{0};
+  static constexpr std::size_t initial_slots = 16;
 
-  struct entry {
+  enum counter : std::size_t {
+    c_hit, c_stale, c_miss, c_refresh, c_error, c_timeout, c_backend, c_early, c_negative, c_load_failure, n_counters
+  };
+  struct stripe_counters {
+    std::array<std::atomic<std::uint64_t>, n_counters> c{};
+  };
+  using reclaimer = detail::cc_reclaimer<stripe_counters>;
+
+  // Immutable once published, except the two relaxed hints and the fields
+  // only the shard's mutex holder touches (ring_pos, cause).
+  struct node : detail::cc_retired {
+    node(const Key& k, std::uint64_t h, std::optional<Value> v, std::exception_ptr e, std::int64_t d)
+        : hash(h), key(k), value(std::move(v)), error(std::move(e)), delta(d) {
+      destroy = [](detail::cc_retired* r) noexcept { delete static_cast<node*>(r); };
+    }
+    std::uint64_t hash;
+    Key key;
     std::optional<Value> value;
     std::exception_ptr error;
     std::int64_t expiry = 0;  // `never` for ttl = nanoseconds::max()
     std::int64_t delta = 0;   // duration of the load that produced it (XFetch δ)
-    bool refreshing = false;
-    typename std::list<Key>::iterator lru;
+    std::int64_t early_from = never;  // no early refresh can fire before (spares the hit a log and a draw)
+    std::uint64_t version = 0;                // unique in its shard: names the node without its address
+    std::atomic<bool> refreshing{false};      // a refresh of this entry runs (set and cleared under the mutex)
+    mutable std::atomic<bool> referenced{false};  // CLOCK bit: set by hits, cleared by the hand
+    std::size_t ring_pos = 0;                 // mutex held
+    std::size_t slot = 0;                     // its index in the shard's current slot array; mutex held
+    eviction_cause cause = eviction_cause::size;  // why it was removed; mutex held, then its remover's
   };
-  struct map_hash {
-    [[no_unique_address]] Hash hash;
-    std::uint64_t seed;
-    std::size_t operator()(const Key& k) const {
-      return static_cast<std::size_t>(detail::seeded_hash(detail::hash_key(k, hash), seed));
+
+  struct table : detail::cc_retired {
+    explicit table(std::size_t n)
+        : mask(n - 1),
+          tags(std::make_unique<std::atomic<std::uint64_t>[]>(n)),
+          slots(std::make_unique<std::atomic<node*>[]>(n)) {
+      destroy = [](detail::cc_retired* r) noexcept { delete static_cast<table*>(r); };
     }
+    std::size_t mask;
+    // tags[i]: 0 = never used (ends a probe), else the tag (hash | 1) of the
+    // last key placed in slot i; a probe dereferences only slots whose tag
+    // matches. A tag only filters: the node's hash and key are checked.
+    std::unique_ptr<std::atomic<std::uint64_t>[]> tags;
+    std::unique_ptr<std::atomic<node*>[]> slots;  // nullptr (never used), tombstone() or a node
   };
-  using map_type = std::unordered_map<Key, entry, map_hash>;
+  static constexpr std::uint64_t tag_of(std::uint64_t h) noexcept { return h | 1; }
+
   struct shard {
-    mutable std::mutex mutex;
-    map_type map;
-    std::list<Key> order;  // front = most recently used
+    alignas(detail::cache_line_bytes) std::atomic<table*> tab{nullptr};  // read by every hit: its own line
+    alignas(detail::cache_line_bytes) mutable std::mutex mutex;
+    // Below: mutex held.
+    std::size_t live = 0;  // nodes in the slot array
+    std::size_t used = 0;  // nodes + tombstones
     std::size_t limit = 1;
+    std::vector<node*> ring;          // insertion order, CLOCK hand over it; nullptr = hole
+    std::vector<std::size_t> holes;   // free ring positions
+    std::size_t hand = 0;
+    std::uint64_t next_version = 1;
     // Invalidation epochs, one per group of keys (by hash): invalidate bumps
     // its key's, a load stores only if its key's epoch is unchanged since the
     // load began. Never evicted or overwritten, unlike a tombstone; keys
     // sharing a group cost each other at worst a spare miss.
     std::array<std::uint64_t, epochs_per_shard> epoch{};
   };
+
+  // Nodes and slot arrays removed under a shard mutex, handed to the
+  // listener and the reclaimer once it is released.
+  // Declared before the lock's scope, so it is finished after the unlock,
+  // also when an exception leaves the scope.
+  struct batch {
+    coalescing_cache* cache;
+    node* nodes = nullptr;
+    detail::cc_retired* tables = nullptr;
+    explicit batch(coalescing_cache* c) noexcept : cache(c) {}
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    ~batch() { cache->finish(*this); }
+    void add(node* n, eviction_cause c) noexcept {
+      n->cause = c;
+      n->next_retired = nodes;
+      nodes = n;
+    }
+  };
+
+  static node* tombstone() noexcept { return reinterpret_cast<node*>(std::uintptr_t{1}); }  // never dereferenced
 
   static options validated(options o) {
     auto bad = [](const char* what) { throw std::invalid_argument(std::string("coalescing_cache: ") + what); };
@@ -288,86 +718,441 @@ class coalescing_cache {
     state += 0x9e3779b97f4a7c15ULL;
     return (static_cast<double>(detail::mix64(state) >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
   }
-  bool early(std::int64_t now, const entry& e) const {
-    if (opt_.beta <= 0 || e.expiry == never) return false;
-    const double gap = -static_cast<double>(e.delta) * opt_.beta * std::log(uniform01());
-    return static_cast<double>(now) + gap >= static_cast<double>(e.expiry);
+  // Before this time no early refresh can fire: the built-in generator draws
+  // u >= 2^-53, so -ln u < 37. With an injected generator, any time may.
+  std::int64_t early_bound(const node& n) const noexcept {
+    if (opt_.beta <= 0 || n.expiry == never) return never;
+    if (opt_.uniform01) return std::numeric_limits<std::int64_t>::min();
+    const double from = static_cast<double>(n.expiry) - 37.0 * static_cast<double>(n.delta) * opt_.beta;
+    return from <= -9.2e18 ? std::numeric_limits<std::int64_t>::min() : static_cast<std::int64_t>(from);
+  }
+  bool early(std::int64_t now, const node& n) const {
+    if (opt_.beta <= 0 || n.expiry == never) return false;
+    const double gap = -static_cast<double>(n.delta) * opt_.beta * std::log(uniform01());
+    return static_cast<double>(now) + gap >= static_cast<double>(n.expiry);
   }
 
   std::uint64_t hash_of(const Key& key) const { return detail::seeded_hash(detail::hash_key(key, Hash{}), seed_); }
   shard& shard_of(std::uint64_t h) const { return shards_[detail::reduce(h, n_shards_)]; }
   static std::size_t epoch_of(std::uint64_t h) noexcept { return h % epochs_per_shard; }  // low bits; reduce uses high
-  static void touch(shard& sh, entry& e) { sh.order.splice(sh.order.begin(), sh.order, e.lru); }
+  static std::size_t home_of(std::uint64_t h, std::size_t mask) noexcept { return (h >> 6) & mask; }
 
-  // The entry of `key`, created (and the LRU tail evicted) if absent. Lock held.
-  entry& upsert(shard& sh, const Key& key) {
-    auto it = sh.map.find(key);
-    if (it != sh.map.end()) {
-      touch(sh, it->second);
-      return it->second;
-    }
-    while (sh.map.size() >= sh.limit && !sh.order.empty()) {
-      sh.map.erase(sh.order.back());
-      sh.order.pop_back();
-    }
-    it = sh.map.try_emplace(key).first;  // a throwing Key copy changes nothing
-    try {
-      sh.order.push_front(key);
-    } catch (...) {
-      sh.map.erase(it);
-      throw;
-    }
-    it->second.lru = sh.order.begin();
-    return it->second;
+  void count(counter k) noexcept {
+    const auto l = reclaim_.local();
+    detail::cc_bump(l.s->extra.c[k], l.owned, std::memory_order_relaxed);  // statistics only, no ordering
+  }
+  static void mark_used(const node* n) noexcept {
+    // Written only when clear: a hot key's node stays a read-only line.
+    if (!n->referenced.load(std::memory_order_relaxed))
+      n->referenced.store(true, std::memory_order_relaxed);
   }
 
-  // Whether a load that read `start_epoch` may store. If not, a refresh mark
-  // it set is cleared. Lock held.
-  static bool may_store(shard& sh, const Key& key, std::uint64_t h, std::uint64_t start_epoch) {
-    if (sh.epoch[epoch_of(h)] == start_epoch) return true;
-    if (auto it = sh.map.find(key); it != sh.map.end()) it->second.refreshing = false;
-    return false;
+  // The node of `key` in slot array t, or nullptr. Lock-free (a reader guard
+  // held) or under the mutex.
+  static const node* find(const table* t, std::uint64_t h, const Key& key) {
+    const std::uint64_t tag = tag_of(h);
+    for (std::size_t i = home_of(h, t->mask), n = 0; n <= t->mask; i = (i + 1) & t->mask, ++n) {
+      const std::uint64_t g = t->tags[i].load(std::memory_order_relaxed);  // a filter: the node is checked below
+      if (g == 0) return nullptr;
+      if (g != tag) continue;
+      const node* p = t->slots[i].load(std::memory_order_acquire);  // pairs with the release stores in place/rebuild
+      if (p != nullptr && p != tombstone() && p->hash == h && p->key == key) return p;
+    }
+    return nullptr;
+  }
+  // Mutex held: the slot index of `key`, or npos.
+  static std::size_t find_slot(shard& sh, std::uint64_t h, const Key& key) {
+    table* t = sh.tab.load(std::memory_order_relaxed);
+    const std::uint64_t tag = tag_of(h);
+    for (std::size_t i = home_of(h, t->mask), n = 0; n <= t->mask; i = (i + 1) & t->mask, ++n) {
+      const std::uint64_t g = t->tags[i].load(std::memory_order_relaxed);
+      if (g == 0) return npos;
+      if (g != tag) continue;
+      const node* p = t->slots[i].load(std::memory_order_relaxed);
+      if (p != tombstone() && p->hash == h && p->key == key) return i;
+    }
+    return npos;
   }
 
-  void store_value(const Key& key, std::uint64_t h, const Value& v, std::int64_t delta, std::uint64_t start_epoch) {
-    std::optional<Value> copy(v);  // copied before the entry is touched: a throwing copy leaves it as it was
-    shard& sh = shard_of(h);
-    std::scoped_lock lock(sh.mutex);
-    if (!may_store(sh, key, h, start_epoch)) return;
-    entry& e = upsert(sh, key);
-    e.value = std::move(copy);
-    e.error = nullptr;
-    e.expiry = sat_add(now_ns(), opt_.ttl.count());
-    e.delta = delta;
-    e.refreshing = false;
+  // Mutex held: unlink slot i's node (tombstone) and its ring place.
+  static void remove_at(shard& sh, std::size_t i, eviction_cause why, batch& b) {
+    table* t = sh.tab.load(std::memory_order_relaxed);
+    node* n = t->slots[i].load(std::memory_order_relaxed);
+    t->slots[i].store(tombstone(), std::memory_order_release);
+    --sh.live;
+    sh.ring[n->ring_pos] = nullptr;
+    sh.holes.push_back(n->ring_pos);  // capacity reserved in place(): cannot throw
+    b.add(n, why);
   }
 
-  void store_error(const Key& key, std::uint64_t h, std::exception_ptr err, std::uint64_t start_epoch) {
-    shard& sh = shard_of(h);
-    std::scoped_lock lock(sh.mutex);
-    if (!may_store(sh, key, h, start_epoch)) return;
-    entry& e = upsert(sh, key);
-    if (e.value) {  // a failed refresh keeps the old value; the next caller may retry
-      e.refreshing = false;
+  // Mutex held: a ring place for a new node, evicting one (CLOCK) if full.
+  std::size_t ring_place(shard& sh, batch& b) {
+    if (!sh.holes.empty()) {
+      const std::size_t p = sh.holes.back();
+      sh.holes.pop_back();
+      return p;
+    }
+    if (sh.ring.size() < sh.limit) {
+      sh.holes.reserve(sh.ring.size() + 1);  // every place may become a hole: remove_at never allocates
+      sh.ring.push_back(nullptr);
+      return sh.ring.size() - 1;
+    }
+    // Full: at most two sweeps (the first clears every reference bit).
+    for (std::size_t s = 0; s < 2 * sh.ring.size() + 1; ++s) {
+      const std::size_t p = sh.hand;
+      if (++sh.hand == sh.ring.size()) sh.hand = 0;
+      node* n = sh.ring[p];
+      if (n == nullptr) continue;
+      if (n->referenced.load(std::memory_order_relaxed)) {
+        n->referenced.store(false, std::memory_order_relaxed);
+        continue;
+      }
+      const std::size_t i = find_slot_of(sh, n);
+      remove_at(sh, i, eviction_cause::size, b);
+      sh.holes.pop_back();  // the place just freed is ours
+      return p;
+    }
+    return npos;  // unreachable: a full ring has a node without its bit after one sweep
+  }
+  static std::size_t find_slot_of(shard&, const node* n) noexcept { return n->slot; }
+
+  // Mutex held: rebuild the slot array if live + tombstones pass 3/4 of it.
+  static void maybe_rebuild(shard& sh, batch& b) {
+    table* t = sh.tab.load(std::memory_order_relaxed);
+    if ((sh.used + 1) * 4 <= (t->mask + 1) * 3) return;
+    auto* fresh = new table(std::max(initial_slots, std::bit_ceil(2 * (sh.live + 1))));
+    for (std::size_t i = 0; i <= t->mask; ++i) {
+      node* n = t->slots[i].load(std::memory_order_relaxed);
+      if (n == nullptr || n == tombstone()) continue;
+      std::size_t j = home_of(n->hash, fresh->mask);
+      while (fresh->tags[j].load(std::memory_order_relaxed) != 0) j = (j + 1) & fresh->mask;
+      fresh->tags[j].store(tag_of(n->hash), std::memory_order_relaxed);  // published by the release store below
+      fresh->slots[j].store(n, std::memory_order_relaxed);
+      n->slot = j;
+    }
+    sh.used = sh.live;
+    sh.tab.store(fresh, std::memory_order_release);  // pairs with the readers' acquire load
+    t->next_retired = b.tables;
+    b.tables = t;
+  }
+
+  // Mutex held: publish `n` for its key, replacing the key's node if any.
+  void place(shard& sh, node* n, batch& b) {
+    n->version = sh.next_version++;
+    n->early_from = early_bound(*n);
+    if (const std::size_t i = find_slot(sh, n->hash, n->key); i != npos) {
+      table* t = sh.tab.load(std::memory_order_relaxed);
+      node* old = t->slots[i].load(std::memory_order_relaxed);
+      n->ring_pos = old->ring_pos;
+      n->slot = i;
+      n->referenced.store(old->referenced.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      sh.ring[n->ring_pos] = n;
+      t->slots[i].store(n, std::memory_order_release);  // pairs with find's acquire
+      b.add(old, eviction_cause::replaced);
       return;
     }
-    e.error = std::move(err);
-    e.expiry = sat_add(now_ns(), opt_.negative_ttl.count());
-    e.delta = 0;
-    e.refreshing = false;
+    maybe_rebuild(sh, b);                     // may throw: nothing changed yet but a complete rebuild
+    const std::size_t p = ring_place(sh, b);  // may throw before it changes anything; may evict (a tombstone)
+    table* t = sh.tab.load(std::memory_order_relaxed);
+    std::size_t j = home_of(n->hash, t->mask);
+    for (;; j = (j + 1) & t->mask) {
+      if (t->tags[j].load(std::memory_order_relaxed) == 0) {
+        ++sh.used;
+        break;
+      }
+      if (t->slots[j].load(std::memory_order_relaxed) == tombstone()) break;
+    }
+    n->ring_pos = p;
+    n->slot = j;
+    sh.ring[p] = n;
+    ++sh.live;
+    // The tag first: a probe that sees it with the old pointer (null or a
+    // tombstone) passes on, a false miss the locked path settles.
+    t->tags[j].store(tag_of(n->hash), std::memory_order_relaxed);
+    t->slots[j].store(n, std::memory_order_release);  // pairs with find's acquire
   }
 
-  static void bump(detail::padded<std::atomic<std::uint64_t>>& c) noexcept {
-    c->fetch_add(1, std::memory_order_relaxed);  // statistics only, no ordering
+  // Mutex released: tell the listener, then retire.
+  void finish(batch& b) noexcept {
+    if (on_evict_)
+      for (node* n = b.nodes; n != nullptr; n = static_cast<node*>(n->next_retired))
+        if (n->value) on_evict_(n->key, *n->value, n->cause);
+    try {
+      reclaim_.retire(b.tables);
+      reclaim_.retire(b.nodes);
+    } catch (...) {  // the reclaimer's mutex failed to lock: leak rather than free under a reader
+    }
+  }
+
+  struct outcome_t {
+    cache_status status;
+    std::optional<Value> value;
+  };
+
+  // One get, counted in exactly one category.
+  template <class Loader>
+  result_type counted(const Key& key, Loader& loader, const std::chrono::nanoseconds* timeout) {
+    try {
+      outcome_t o = lookup(key, loader, timeout);
+      count(category(o.status));
+      return result_type{o.status, std::move(o.value)};
+    } catch (...) {
+      count(c_error);
+      throw;
+    }
+  }
+  static counter category(cache_status s) noexcept {
+    switch (s) {
+      case cache_status::hit: return c_hit;
+      case cache_status::stale: return c_stale;
+      case cache_status::refreshed: return c_refresh;
+      case cache_status::loaded:
+      case cache_status::shared: return c_miss;
+      case cache_status::timed_out: return c_timeout;
+    }
+    return c_error;
+  }
+
+  template <class Loader>
+  outcome_t lookup(const Key& key, Loader& loader, const std::chrono::nanoseconds* timeout) {
+    const std::int64_t now = now_ns();
+    const std::uint64_t h = hash_of(key);
+    shard& sh = shard_of(h);
+    bool want_early = false;
+    {  // The lock-free path: a fresh hit, a remembered error, a stale value under refresh.
+      auto g = reclaim_.enter();
+      const node* n = find(sh.tab.load(std::memory_order_acquire), h, key);  // pairs with rebuild's release
+      if (n != nullptr) {
+        if (n->error) {
+          if (now < n->expiry) {
+            count(c_negative);
+            std::rethrow_exception(n->error);
+          }
+        } else if (now < n->expiry) {
+          if (now < n->early_from || n->refreshing.load(std::memory_order_relaxed) ||
+              !(want_early = early(now, *n))) {
+            mark_used(n);
+            return {cache_status::hit, n->value};
+          }
+        } else if (now < sat_add(n->expiry, opt_.grace.count()) && n->refreshing.load(std::memory_order_relaxed)) {
+          mark_used(n);
+          return {cache_status::stale, n->value};
+        }
+      }
+    }
+    step();
+    return locked_lookup(key, h, sh, now, want_early, loader, timeout);
+  }
+
+  template <class Loader>
+  outcome_t locked_lookup(const Key& key, std::uint64_t h, shard& sh, std::int64_t now, bool want_early,
+                          Loader& loader, const std::chrono::nanoseconds* timeout) {
+    std::optional<Value> fallback;  // an old value to serve if the refresh fails
+    std::uint64_t start_epoch = 0;
+    std::uint64_t refresh_of = 0;  // version of the node whose refresh we run
+    {
+      std::scoped_lock lock(sh.mutex);
+      start_epoch = sh.epoch[epoch_of(h)];
+      if (const std::size_t i = find_slot(sh, h, key); i != npos) {
+        node* n = sh.tab.load(std::memory_order_relaxed)->slots[i].load(std::memory_order_relaxed);
+        bool refresh = false;
+        if (n->error) {
+          if (now < n->expiry) {
+            count(c_negative);
+            std::rethrow_exception(n->error);
+          }
+        } else if (now < n->expiry) {
+          if (n->refreshing.load(std::memory_order_relaxed) || !want_early) {
+            mark_used(n);
+            return {cache_status::hit, n->value};  // fresh, even if an early refresh is running
+          }
+          refresh = true;
+          count(c_early);
+        } else if (now < sat_add(n->expiry, opt_.grace.count())) {
+          mark_used(n);
+          if (n->refreshing.load(std::memory_order_relaxed)) return {cache_status::stale, n->value};
+          refresh = true;
+        }
+        if (refresh) {
+          fallback = n->value;  // copied first: a throwing copy leaves no refresh mark behind
+          n->refreshing.store(true, std::memory_order_relaxed);
+          refresh_of = n->version;
+        }
+      }
+    }
+    step();
+    if (refresh_of != 0 && opt_.executor) {
+      if (submit_refresh(key, h, start_epoch, refresh_of, loader))
+        return {cache_status::refreshed, std::move(fallback)};
+      // Not submitted (the executor threw, or the loader cannot be copied): refresh inline.
+    }
+    auto load = [&]() -> Value { return load_and_store(key, h, start_epoch, refresh_of, loader); };
+    // A refresh that joined somebody else's flight, or whose store was
+    // refused, gives its mark back (a no-op once a store replaced the node).
+    struct mark_release {
+      coalescing_cache* c;
+      const Key& key;
+      std::uint64_t h, refresh_of;
+      bool armed = true;
+      ~mark_release() {
+        if (armed && refresh_of != 0) c->clear_refresh(h, key, refresh_of);
+      }
+    } release_mark{this, key, h, refresh_of};
+    try {
+      if (!opt_.coalesce) return {refresh_of != 0 ? cache_status::refreshed : cache_status::loaded, load()};
+      if (timeout == nullptr) {
+        auto r = flights_.run(key, load);
+        return {refresh_of != 0 ? cache_status::refreshed : (r.shared ? cache_status::shared : cache_status::loaded),
+                std::move(r.value)};
+      }
+      auto r = flights_.run_for(key, *timeout, load);
+      if (refresh_of != 0) {
+        if (r.timed_out()) {
+          release_mark.armed = false;  // the flight goes on: its leader stores or gives the mark back
+          return {cache_status::refreshed, std::move(fallback)};
+        }
+        return {cache_status::refreshed, std::move(r.value)};
+      }
+      if (r.timed_out()) return {cache_status::timed_out, std::nullopt};
+      return {r.status == flight_status::shared ? cache_status::shared : cache_status::loaded, std::move(r.value)};
+    } catch (...) {
+      if (fallback) return {cache_status::refreshed, std::move(fallback)};
+      throw;
+    }
+  }
+
+  // The leader's load: call the loader, store the result if no invalidate
+  // intervened. Rethrows the loader's exception.
+  template <class Loader>
+  Value load_and_store(const Key& key, std::uint64_t h, std::uint64_t start_epoch, std::uint64_t refresh_of,
+                       Loader& loader) {
+    count(c_backend);
+    const std::int64_t t0 = now_ns();
+    try {
+      Value v = loader();
+      step();
+      store_value(key, h, v, now_ns() - t0, start_epoch, refresh_of);
+      return v;
+    } catch (...) {
+      count(c_load_failure);
+      store_error(key, h, std::current_exception(), start_epoch, refresh_of);
+      throw;
+    }
+  }
+
+  // Hands the refresh to the executor. False if it was not taken.
+  template <class Loader>
+  bool submit_refresh(const Key& key, std::uint64_t h, std::uint64_t start_epoch, std::uint64_t refresh_of,
+                      Loader& loader) {
+    using L = std::decay_t<Loader>;
+    if constexpr (!std::is_copy_constructible_v<L>) {
+      return false;
+    } else {
+      // Gives the refresh mark back when the task is gone, run or not (a
+      // no-op once its store replaced the node).
+      struct ticket {
+        coalescing_cache* cache;
+        Key key;
+        std::uint64_t h, start_epoch, refresh_of;
+        bool give_back = true;  // false: the caller refreshes inline after all, mark kept
+        ticket(coalescing_cache* c, const Key& k, std::uint64_t hh, std::uint64_t e, std::uint64_t r)
+            : cache(c), key(k), h(hh), start_epoch(e), refresh_of(r) {}
+        ticket(const ticket&) = delete;
+        ticket& operator=(const ticket&) = delete;
+        ~ticket() {
+          if (give_back) cache->clear_refresh(h, key, refresh_of);
+        }
+      };
+      auto t = std::make_shared<ticket>(this, key, h, start_epoch, refresh_of);
+      std::function<void()> task = [t, l = L(loader)]() mutable {
+        try {
+          auto run = [&]() -> Value { return t->cache->load_and_store(t->key, t->h, t->start_epoch, t->refresh_of, l); };
+          if (t->cache->opt_.coalesce)
+            (void)t->cache->flights_.run(t->key, run);
+          else
+            (void)run();
+        } catch (...) {  // stored as the refresh's failure (the old value is kept)
+        }
+      };
+      try {
+        opt_.executor(std::move(task));
+      } catch (...) {
+        t->give_back = false;  // refused: we refresh inline, under the mark we hold
+        return false;
+      }
+      return true;
+    }
+  }
+
+  // Mutex taken: the refresh of node version `refresh_of` ended without a store.
+  void clear_refresh(std::uint64_t h, const Key& key, std::uint64_t refresh_of) noexcept {
+    try {
+      shard& sh = shard_of(h);
+      std::scoped_lock lock(sh.mutex);
+      clear_refresh_locked(sh, h, key, refresh_of);
+    } catch (...) {
+    }
+  }
+  static void clear_refresh_locked(shard& sh, std::uint64_t h, const Key& key, std::uint64_t refresh_of) {
+    if (refresh_of == 0) return;
+    if (const std::size_t i = find_slot(sh, h, key); i != npos) {
+      node* n = sh.tab.load(std::memory_order_relaxed)->slots[i].load(std::memory_order_relaxed);
+      if (n->version == refresh_of) n->refreshing.store(false, std::memory_order_relaxed);
+    }
+  }
+
+  void store_value(const Key& key, std::uint64_t h, const Value& v, std::int64_t delta, std::uint64_t start_epoch,
+                   std::uint64_t refresh_of) {
+    // Built before the lock: a throwing copy leaves the entry as it was.
+    std::unique_ptr<node> fresh(new node(key, h, std::optional<Value>(v), nullptr, delta));
+    shard& sh = shard_of(h);
+    batch b(this);
+    {
+      std::scoped_lock lock(sh.mutex);
+      if (sh.epoch[epoch_of(h)] != start_epoch) {
+        clear_refresh_locked(sh, h, key, refresh_of);
+        return;
+      }
+      fresh->expiry = sat_add(now_ns(), opt_.ttl.count());
+      place(sh, fresh.get(), b);  // throws only before it publishes the node
+      (void)fresh.release();
+    }
+  }
+
+  void store_error(const Key& key, std::uint64_t h, std::exception_ptr err, std::uint64_t start_epoch,
+                   std::uint64_t refresh_of) noexcept {
+    try {
+      std::unique_ptr<node> fresh(new node(key, h, std::nullopt, std::move(err), 0));
+      shard& sh = shard_of(h);
+      batch b(this);
+      {
+        std::scoped_lock lock(sh.mutex);
+        if (sh.epoch[epoch_of(h)] != start_epoch) {
+          clear_refresh_locked(sh, h, key, refresh_of);
+          return;
+        }
+        if (const std::size_t i = find_slot(sh, h, key); i != npos) {
+          node* n = sh.tab.load(std::memory_order_relaxed)->slots[i].load(std::memory_order_relaxed);
+          if (n->value) {  // a failed refresh keeps the old value; the next caller may retry
+            clear_refresh_locked(sh, h, key, refresh_of);
+            return;
+          }
+        }
+        fresh->expiry = sat_add(now_ns(), opt_.negative_ttl.count());
+        place(sh, fresh.get(), b);  // throws only before it publishes the node
+      (void)fresh.release();
+      }
+    } catch (...) {  // out of memory: the error is not remembered; the refresh mark is left to the next store
+    }
   }
 
   options opt_;
   std::uint64_t seed_;
+  eviction_listener on_evict_;
+  mutable reclaimer reclaim_;
   single_flight<Key, Value, Hash, Stats> flights_;
   std::size_t n_shards_;
   std::unique_ptr<shard[]> shards_;
-  detail::padded<std::atomic<std::uint64_t>> gets_, hits_, stale_served_, misses_, backend_calls_, early_refreshes_,
-      errors_, negative_hits_;
 };
 
 }  // namespace hotshard
