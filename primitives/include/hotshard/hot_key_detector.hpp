@@ -57,8 +57,8 @@
 // there; else the summed estimate is compared with the bar and x is stamped
 // if it reaches it. The filter never hides a hot key for long: if x's true
 // sampled decayed count is f ≥ σ·D and Σ_t D_t ≤ 2D (the ticker's D lags the
-// exact per-thread sums by < 16 × its batch, so this holds once D ≥ 32 ×
-// batch), then Σ_t ĉ_t ≥ f forces 2·ĉ_t ≥ σ·D_t in some thread t, which
+// exact per-thread sums by < (T + 16) × b, "Epochs" below, so this holds once
+// D ≥ 2(T + 16)·b), then Σ_t ĉ_t ≥ f forces 2·ĉ_t ≥ σ·D_t in some thread t, which
 // checks x at its next sample of x (with keys spread over threads, in every
 // thread). So the statements below hold for the sampled form with the move
 // later by at most one sample of x by such a thread plus 64 samples of that
@@ -67,6 +67,15 @@
 // (T × depth loads) on each of its samples that are not already hot.
 // An observation from a thread_local destructor that runs after the thread's
 // node cache is gone is not counted in the sampled form (is_hot is answered).
+//
+// Epochs: every `window` counted units (a striped ticker; with one thread and
+// no sampling, exactly at the window-th when window is a multiple of 64; with
+// T threads up to 16 × 64 late; with sampling each thread ticks its kept
+// units in batches of b = clamp(W/256, 64, 256), so epochs end up to
+// (T + 16) × b units late, and the count is the sampled estimate,
+// ± √(W·sample_every) typically), and whenever advance_epoch() is
+// called — so a time-based window is a timer that calls advance_epoch() with
+// window = 0.
 //
 // What a stable key gets (steady state, windows of W, key share s), for the
 // counted traffic (= the true traffic when sample_every = 1):
@@ -110,8 +119,8 @@
 //  * observe(), sampled: a thread's first observe on this instance allocates
 //    its node (8 × width × depth bytes; lock-free push). Then a skipped
 //    observation is wait-free (a countdown and a table probe); a kept one
-//    writes depth cells of the thread's own sketch and ticks the ticker
-//    (wait-free), once per 128 epochs of the thread runs its rebase sweep
+//    writes depth cells of the thread's own sketch, once per b kept units
+//    ticks the ticker (wait-free), once per 128 epochs of the thread runs its rebase sweep
 //    (wait-free, O(width × depth)), and, when the local filter passes a key
 //    not hot yet, reads the summed estimate (below) and may claim a slot.
 //    The observation that ends an epoch runs advance_epoch() inline.
@@ -158,7 +167,7 @@
 // Hash flooding: the sketch's rows, the table's placement and its key
 // encoding derive from `seed`; by default a random per-instance seed.
 //
-// Memory: 16 × table slots (default 4/φ, rounded up to a power of two) + ~1.3
+// Memory: 16 × table slots (default 4/φ, rounded up to a power of two) + ~2.7
 // KiB + the sketch (8 × ⌈e/ε⌉ × ⌈ln 1/δ⌉ bytes: 217 KB at the defaults), once
 // when sample_every = 1, once per thread that ever observed when sampled
 // (+ 128 bytes each; a node is reused after its thread exits).
@@ -277,7 +286,7 @@ class hot_key_detector {
   [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept {
     return estimate_at(sketch_type::hash_of(key), epoch_.load(std::memory_order_acquire));  // (2)
   }
-  // D: the decayed traffic (lags by < 16 × the ticker's batch of counted units).
+  // D: the decayed traffic (lags by < 16 × 64 counted units; sampled: < (T + 16) × b, see "Epochs").
   [[nodiscard]] std::uint64_t recent_traffic() const noexcept {
     const std::int64_t d =
         static_cast<std::int64_t>(ticker_.published()) + offset_.load(std::memory_order_relaxed);  // counts only
@@ -349,6 +358,7 @@ class hot_key_detector {
     // Owner only.
     std::uint64_t seen_epoch = 0;  // the epoch `traffic` is aged to
     std::uint64_t traffic = 0;     // D_t: this thread's decayed counted units
+    std::uint64_t untold = 0;      // kept units not yet ticked (< the ticker's batch)
     double bar_share = 0;          // threshold() / recent_traffic(), refreshed every 64 samples
     std::uint32_t refresh = 0;
     // Read by other threads (estimate_at): the rebase epoch Q and its seqlock (S1)..(S4).
@@ -409,10 +419,14 @@ class hot_key_detector {
       local = std::min(local, c);
     }
     s.traffic += weight;
-    const auto tick = ticker_.tick(weight);
-    if (opt_.window != 0 && tick.crossed(opt_.window)) [[unlikely]] {
-      (void)advance_epoch();
-      e = epoch_.load(std::memory_order_acquire);  // (2)
+    s.untold += weight;
+    if (s.untold >= ticker_.batch()) {  // one tick per batch of this thread's units: no RMW per sample
+      const auto tick = ticker_.tick(s.untold);
+      s.untold = 0;
+      if (opt_.window != 0 && tick.crossed(opt_.window)) [[unlikely]] {
+        (void)advance_epoch();
+        e = epoch_.load(std::memory_order_acquire);  // (2)
+      }
     }
     const std::uint64_t word = detail::key_to_word(key);
     const std::uint64_t th = table_hash(h);
@@ -501,9 +515,9 @@ class hot_key_detector {
     return std::bit_floor(static_cast<std::uint64_t>(std::min(room, 16.0)));
   }
 
-  // Sampled: the ticker publishes every 256 units (W/256 when smaller, ≥ 64
-  // and dividing W when W is a power of two), so the shared total is written
-  // once per ~256/sample_every samples of a thread.
+  // Sampled: b = 256 units (W/256 when smaller, ≥ 64 and dividing W when W is
+  // a power of two): each thread ticks once per b kept units, and each tick
+  // publishes (the shared total is written once per b/sample_every samples).
   static std::uint64_t sampled_ticker_batch(std::uint64_t w) noexcept {
     if (w == 0) return 256;
     return std::clamp<std::uint64_t>(std::bit_floor(std::max<std::uint64_t>(w / 256, 1)), 64, 256);
