@@ -40,9 +40,12 @@
 // load + store. estimate(x) is the Count-Min of the union: for each row the
 // sum of the threads' counters, minimum over rows — the counter values one
 // shared sketch would hold, so the (ε, δ) bound is that of one sketch of the
-// whole sampled stream. Aging is lazy: each cell holds its count and the
-// epoch (mod 256) in which it was last written; a read ages it by the epochs
-// since (count >> age), so an epoch end halves nothing. The owner rewrites
+// whole sampled stream. A cell is 32 bits: the count of kept samples (24
+// bits, saturating at 2^24 − 1 — so with D > 2^24·sample_every/φ, windows or
+// manual epochs that long, the hottest keys' counts are capped there and may
+// read under the bar) and the epoch (mod 256, 8 bits) in which it was last
+// written. Aging is lazy: a read ages a cell by the epochs since its tag
+// (count >> age), so an epoch end halves nothing. The owner rewrites
 // all its cells against a new base epoch once every 128 epochs (a rebase
 // sweep, O(width × depth), under a seqlock), which keeps every tag within
 // 128 epochs of the node's base, so the mod-256 tags are never ambiguous.
@@ -62,9 +65,12 @@
 // checks x at its next sample of x (with keys spread over threads, in every
 // thread). So the statements below hold for the sampled form with the move
 // later by at most one sample of x by such a thread plus 64 samples of that
-// thread (the cached σ, at most 64 × sample_every of its observations). A key
-// whose count sits between σ·D_t/2 and the bar costs a summed estimate
-// (T × depth loads) on each of its samples that are not already hot.
+// thread (the cached σ, at most 64 × sample_every of its observations) plus
+// T samples of x by it (the re-check memo: a thread whose check of x failed
+// checks x again only at its T-th next sample of x — T = threads that have a
+// node — unless x lost its memo slot to another key, which only checks
+// sooner). So a key whose count sits between σ·D_t/2 and the bar costs one
+// summed estimate (T × depth loads) per T of its samples in each thread.
 // An observation from a thread_local destructor that runs after the thread's
 // node cache is gone is not counted in the sampled form (is_hot is answered).
 //
@@ -117,7 +123,7 @@
 //    tick and a bounded table claim — except the observation that ends an
 //    epoch, which runs advance_epoch() inline.
 //  * observe(), sampled: a thread's first observe on this instance allocates
-//    its node (8 × width × depth bytes; lock-free push). Then a skipped
+//    its node (4 × width × depth bytes; lock-free push). Then a skipped
 //    observation is wait-free (a countdown and a table probe); a kept one
 //    writes depth cells of the thread's own sketch, once per b kept units
 //    ticks the ticker (wait-free), once per 128 epochs of the thread runs its rebase sweep
@@ -168,9 +174,11 @@
 // encoding derive from `seed`; by default a random per-instance seed.
 //
 // Memory: 16 × table slots (default 4/φ, rounded up to a power of two) + ~2.7
-// KiB + the sketch (8 × ⌈e/ε⌉ × ⌈ln 1/δ⌉ bytes: 217 KB at the defaults), once
-// when sample_every = 1, once per thread that ever observed when sampled
-// (+ 128 bytes each; a node is reused after its thread exits).
+// KiB + the sketch: 8 × ⌈e/ε⌉ × ⌈ln 1/δ⌉ bytes (217 KB at the defaults) once
+// when sample_every = 1; 4 × ⌈e/ε⌉ × ⌈ln 1/δ⌉ (109 KB) per thread that ever
+// observed when sampled
+// (+ ~2.3 KiB each, mostly the re-check memo; a node is reused after its
+// thread exits).
 #pragma once
 
 #include <hotshard/count_min_sketch.hpp>
@@ -301,7 +309,7 @@ class hot_key_detector {
   // Threads (sampler nodes) that ever observed a sampling detector.
   [[nodiscard]] std::size_t thread_sketches() const noexcept { return samplers_.nodes(); }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
-    const std::size_t cells = dims_.width * dims_.depth * sizeof(std::uint64_t);
+    const std::size_t cells = dims_.width * dims_.depth * sizeof(cell_type);
     return sizeof(*this) - sizeof(table_) + table_.memory_bytes() + dims_.depth * sizeof(std::uint64_t) +
            (shared_ ? shared_->memory_bytes() - sizeof(sketch_type) : 0) +
            samplers_.nodes() * (sizeof(sampler) + cells);
@@ -310,9 +318,12 @@ class hot_key_detector {
  private:
   using sketch_type = count_min_sketch<Key, Hash, Stats>;
 
+  // A per-thread cell: (count of kept samples << 8) | (epoch mod 256); 0 = empty.
+  using cell_type = std::uint32_t;
   static constexpr std::uint64_t tag_bits = 8;
   static constexpr std::uint64_t tag_mask = (std::uint64_t{1} << tag_bits) - 1;
-  static constexpr std::uint64_t max_cell_count = (std::uint64_t{1} << (64 - tag_bits)) - 1;
+  static constexpr std::uint64_t count_bits = 32 - tag_bits;
+  static constexpr std::uint64_t max_cell_count = (std::uint64_t{1} << count_bits) - 1;  // saturates
   static constexpr std::uint64_t rebase_after = 128;  // epochs; < 2^tag_bits / 2
 
   // One thread's state in a sampling detector: its geometric countdown, its
@@ -323,7 +334,7 @@ class hot_key_detector {
     sampler(const hot_key_detector& d, std::size_t index)
         : rng(detail::mix64(d.seed_ + 0x9e3779b97f4a7c15ULL * (index + 1))),
           inv_log_skip(d.inv_log_skip_),
-          cells(std::make_unique<std::atomic<std::uint64_t>[]>(d.dims_.width * d.dims_.depth)) {
+          cells(std::make_unique<std::atomic<cell_type>[]>(d.dims_.width * d.dims_.depth)) {
       left = gap();
       const std::uint64_t e = d.epoch_.load(std::memory_order_acquire);  // (2)
       base.store(e, std::memory_order_relaxed);  // published by the registry push (thread_summary.hpp (1))
@@ -359,12 +370,18 @@ class hot_key_detector {
     std::uint64_t seen_epoch = 0;  // the epoch `traffic` is aged to
     std::uint64_t traffic = 0;     // D_t: this thread's decayed counted units
     std::uint64_t untold = 0;      // kept units not yet ticked (< the ticker's batch)
+    static constexpr std::size_t memo_slots = 128;
+    struct memo_entry {
+      std::uint64_t word = 0;
+      std::size_t skipped = 0;
+    };
+    memo_entry memo[memo_slots];   // keys whose last check failed (direct-mapped by table hash)
     double bar_share = 0;          // threshold() / recent_traffic(), refreshed every 64 samples
     std::uint32_t refresh = 0;
     // Read by other threads (estimate_at): the rebase epoch Q and its seqlock (S1)..(S4).
     std::atomic<std::uint64_t> seq{0};   // odd while a rebase sweep runs
     std::atomic<std::uint64_t> base{0};  // Q: every cell's tag lies in [Q, Q + rebase_after)
-    std::unique_ptr<std::atomic<std::uint64_t>[]> cells;  // (count << 8) | (tag epoch mod 256); 0 = empty
+    std::unique_ptr<std::atomic<cell_type>[]> cells;  // see cell_type
   };
 
   // A cell's count aged to epoch e, its tag read against the node's base q.
@@ -374,10 +391,10 @@ class hot_key_detector {
     const std::uint64_t count = cell >> tag_bits;
     if (tag >= e) return count;  // a reader behind the owner's epoch: not aged
     const std::uint64_t age = e - tag;
-    return age >= 64 - tag_bits ? 0 : count >> age;
+    return age >= count_bits ? 0 : count >> age;
   }
-  static std::uint64_t encode(std::uint64_t count, std::uint64_t e) noexcept {
-    return count == 0 ? 0 : (count << tag_bits) | (e & tag_mask);
+  static cell_type encode(std::uint64_t count, std::uint64_t e) noexcept {
+    return count == 0 ? 0 : static_cast<cell_type>((count << tag_bits) | (e & tag_mask));
   }
 
   [[nodiscard]] std::size_t cell_index(std::size_t r, std::uint64_t h) const noexcept {
@@ -394,7 +411,7 @@ class hot_key_detector {
       std::atomic_thread_fence(std::memory_order_release);            // (S1) pairs with (S4)
       const std::size_t n = dims_.width * dims_.depth;
       for (std::size_t i = 0; i < n; ++i) {
-        const std::uint64_t c = s.cells[i].load(std::memory_order_relaxed);  // own cell
+        const cell_type c = s.cells[i].load(std::memory_order_relaxed);  // own cell
         if (c != 0) s.cells[i].store(encode(decode(c, q, e), e), std::memory_order_relaxed);
       }
       s.base.store(e, std::memory_order_relaxed);
@@ -411,13 +428,15 @@ class hot_key_detector {
     if (e < s.seen_epoch) e = s.seen_epoch;  // a reused node: never age backwards
     if (e != s.seen_epoch) [[unlikely]] age_to(s, e);
     const std::uint64_t q = s.base.load(std::memory_order_relaxed);  // own node
+    const std::uint64_t samples = weight / sample_every_;  // weight is kept × sample_every
     std::uint64_t local = std::numeric_limits<std::uint64_t>::max();
     for (std::size_t r = 0; r < dims_.depth; ++r) {
       auto& cell = s.cells[cell_index(r, h)];
-      const std::uint64_t c = std::min(max_cell_count, decode(cell.load(std::memory_order_relaxed), q, e) + weight);
+      const std::uint64_t c = std::min(max_cell_count, decode(cell.load(std::memory_order_relaxed), q, e) + samples);
       cell.store(encode(c, e), std::memory_order_relaxed);  // one writer; readers: (S3)/(S4)
       local = std::min(local, c);
     }
+    local *= sample_every_;  // in units
     s.traffic += weight;
     s.untold += weight;
     if (s.untold >= ticker_.batch()) {  // one tick per batch of this thread's units: no RMW per sample
@@ -440,6 +459,12 @@ class hot_key_detector {
     // The local filter (see "Per-thread sketches"): only a key with at least
     // half the bar's share of this thread's traffic is checked against the sum.
     if (2.0 * static_cast<double>(local) < s.bar_share * static_cast<double>(s.traffic)) return false;
+    // The re-check memo: after a failed check of x, this thread skips its next
+    // T − 1 samples of x (T = threads with a node), so the O(T × depth) check
+    // costs O(depth) per sample, amortized.
+    auto& memo = s.memo[th & (sampler::memo_slots - 1)];
+    if (memo.word == word && ++memo.skipped < samplers_.nodes()) return false;
+    memo = {word, 0};
     if (estimate_at(h, e) < threshold()) return false;
     (void)table_.stamp(word, th, e);
     return true;  // hot by its count, even if the table window is full of hot keys
@@ -488,7 +513,7 @@ class hot_key_detector {
       });
       for (std::size_t i = 0; i < rows; ++i) m = std::min(m, sums[i]);
     }
-    return m;
+    return m * sample_every_;  // cells count kept samples
   }
 
   static hot_key_detector_options validated(hot_key_detector_options o) {
