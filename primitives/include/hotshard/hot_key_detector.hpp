@@ -27,9 +27,10 @@
 // gets ≥ 64 samples per window; windowless detectors (W = 0) and small φ·W
 // get 1 (no sampling: the deterministic statements hold exactly).
 //
-// Per-thread sketches (sampled form only; why: measured on 2 cores, one
-// shared Count-Min fed with uniformly random keys does 26 M adds/s from one
-// thread and 9 M/s from two — every counter line, not only the hot keys',
+// Per-thread sketches (sampled form only; why: in a side microbenchmark on
+// the shared 2-core machine, one run, one shared Count-Min fed distinct keys
+// did 26 M adds/s from one thread and 9 M/s from two, one sketch per thread
+// 48 M/s from two — every counter line, not only the hot keys',
 // bounces, because both cores write all of it; pre-aggregating the hot keys
 // per thread cannot help the cold ones). Each thread that samples owns a
 // Count-Min sketch with the same width, depth and row hashes (so the
@@ -54,14 +55,15 @@
 // halving floors away < 1 per thread; earlier losses are halved with it).
 // Each thread also ages its own traffic D_t the same way.
 // Deciding on a kept sample of x (the thread's sketch already counted it):
-// if the table says hot, done; else a local filter: if 2·ĉ_t(x) <
+// if the table says hot, done; else a local filter: if 1.25·ĉ_t(x) <
 // σ·D_t (ĉ_t its own count of x, σ = threshold()/recent_traffic(), cached and
 // refreshed every 64 samples of the thread and at its epoch changes) it stops
 // there; else the summed estimate is compared with the bar and x is stamped
 // if it reaches it. The filter never hides a hot key for long: if x's true
-// sampled decayed count is f ≥ σ·D and Σ_t D_t ≤ 2D (the ticker's D lags the
-// exact per-thread sums by < (T + 16) × b, "Epochs" below, so this holds once
-// D ≥ 2(T + 16)·b), then Σ_t ĉ_t ≥ f forces 2·ĉ_t ≥ σ·D_t in some thread t, which
+// sampled decayed count is f ≥ σ·D and Σ_t D_t ≤ 1.25·D (the ticker's D lags
+// the exact per-thread sums by < (T + 16) × b, "Epochs" below, so this holds
+// once D ≥ 4(T + 16)·b), then Σ_t ĉ_t ≥ f forces 1.25·ĉ_t ≥ σ·D_t in some
+// thread t, which
 // checks x at its next sample of x (with keys spread over threads, in every
 // thread). So the statements below hold for the sampled form with the move
 // later by at most one sample of x by such a thread plus 64 samples of that
@@ -69,7 +71,7 @@
 // T samples of x by it (the re-check memo: a thread whose check of x failed
 // checks x again only at its T-th next sample of x — T = threads that have a
 // node — unless x lost its memo slot to another key, which only checks
-// sooner). So a key whose count sits between σ·D_t/2 and the bar costs one
+// sooner). So a key whose count sits between 0.8·σ·D_t and the bar costs one
 // summed estimate (T × depth loads) per T of its samples in each thread.
 // An observation from a thread_local destructor that runs after the thread's
 // node cache is gone is not counted in the sampled form (is_hot is answered).
@@ -332,9 +334,9 @@ class hot_key_detector {
   // epoch tags, and its decayed traffic D_t.
   struct alignas(detail::cache_line_bytes) sampler : detail::thread_node {
     sampler(const hot_key_detector& d, std::size_t index)
-        : rng(detail::mix64(d.seed_ + 0x9e3779b97f4a7c15ULL * (index + 1))),
-          inv_log_skip(d.inv_log_skip_),
-          cells(std::make_unique<std::atomic<cell_type>[]>(d.dims_.width * d.dims_.depth)) {
+        : cells(std::make_unique<std::atomic<cell_type>[]>(d.dims_.width * d.dims_.depth)),
+          rng(detail::mix64(d.seed_ + 0x9e3779b97f4a7c15ULL * (index + 1))),
+          inv_log_skip(d.inv_log_skip_) {
       left = gap();
       const std::uint64_t e = d.epoch_.load(std::memory_order_acquire);  // (2)
       base.store(e, std::memory_order_relaxed);  // published by the registry push (thread_summary.hpp (1))
@@ -363,10 +365,16 @@ class hot_key_detector {
       return 1 + (g < 1e18 ? static_cast<std::uint64_t>(g) : std::uint64_t{1} << 60);
     }
 
-    std::uint64_t rng;
+    // Read by other threads (estimate_at) and written only by a rebase sweep,
+    // so this first line (with the registry's `next`) stays clean in readers'
+    // caches: the rebase epoch Q and its seqlock (S1)..(S4), and the cells.
+    std::atomic<std::uint64_t> seq{0};   // odd while a rebase sweep runs
+    std::atomic<std::uint64_t> base{0};  // Q: every cell's tag lies in [Q, Q + rebase_after)
+    std::unique_ptr<std::atomic<cell_type>[]> cells;  // see cell_type
+    // Owner only, from the next cache line on (written on every observation).
+    alignas(detail::cache_line_bytes) std::uint64_t rng;
     double inv_log_skip;  // 1 / ln(1 − p)
     std::uint64_t left = 1;
-    // Owner only.
     std::uint64_t seen_epoch = 0;  // the epoch `traffic` is aged to
     std::uint64_t traffic = 0;     // D_t: this thread's decayed counted units
     std::uint64_t untold = 0;      // kept units not yet ticked (< the ticker's batch)
@@ -378,10 +386,6 @@ class hot_key_detector {
     memo_entry memo[memo_slots];   // keys whose last check failed (direct-mapped by table hash)
     double bar_share = 0;          // threshold() / recent_traffic(), refreshed every 64 samples
     std::uint32_t refresh = 0;
-    // Read by other threads (estimate_at): the rebase epoch Q and its seqlock (S1)..(S4).
-    std::atomic<std::uint64_t> seq{0};   // odd while a rebase sweep runs
-    std::atomic<std::uint64_t> base{0};  // Q: every cell's tag lies in [Q, Q + rebase_after)
-    std::unique_ptr<std::atomic<cell_type>[]> cells;  // see cell_type
   };
 
   // A cell's count aged to epoch e, its tag read against the node's base q.
@@ -457,8 +461,8 @@ class hot_key_detector {
     }
     --s.refresh;
     // The local filter (see "Per-thread sketches"): only a key with at least
-    // half the bar's share of this thread's traffic is checked against the sum.
-    if (2.0 * static_cast<double>(local) < s.bar_share * static_cast<double>(s.traffic)) return false;
+    // 0.8 × the bar's share of this thread's traffic is checked against the sum.
+    if (1.25 * static_cast<double>(local) < s.bar_share * static_cast<double>(s.traffic)) return false;
     // The re-check memo: after a failed check of x, this thread skips its next
     // T − 1 samples of x (T = threads with a node), so the O(T × depth) check
     // costs O(depth) per sample, amortized.
