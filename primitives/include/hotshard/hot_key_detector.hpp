@@ -79,7 +79,7 @@
 // Epochs: every `window` counted units (a striped ticker; with one thread and
 // no sampling, exactly at the window-th when window is a multiple of 64; with
 // T threads up to 16 × 64 late; with sampling each thread ticks its kept
-// units in batches of b = clamp(W/256, 64, 256), so epochs end up to
+// units in batches of b = 64 (no ticker RMW per sample), so epochs end up to
 // (T + 16) × b units late, and the count is the sampled estimate,
 // ± √(W·sample_every) typically), and whenever advance_epoch() is
 // called — so a time-based window is a timer that calls advance_epoch() with
@@ -236,7 +236,7 @@ class hot_key_detector {
         row_salts_(std::make_unique<std::uint64_t[]>(dims_.depth)),
         table_(opt_.table_slots != 0 ? opt_.table_slots : static_cast<std::size_t>(std::ceil(4.0 / opt_.hot_share)),
                salt_),
-        ticker_(sample_every_ == 1 ? 64 : sampled_ticker_batch(opt_.window)) {
+        ticker_(64) {
     for (std::size_t r = 0; r < dims_.depth; ++r) row_salts_[r] = detail::cms_row_salt(seed_ + r);
     if (sample_every_ == 1) shared_.emplace(dims_, count_min_options{update_policy::plain, seed_, 0});
   }
@@ -542,14 +542,6 @@ class hot_key_detector {
     const double room = o.hot_share * static_cast<double>(o.window) / 64.0;
     if (room < 2) return 1;
     return std::bit_floor(static_cast<std::uint64_t>(std::min(room, 16.0)));
-  }
-
-  // Sampled: b = 256 units (W/256 when smaller, ≥ 64 and dividing W when W is
-  // a power of two): each thread ticks once per b kept units, and each tick
-  // publishes (the shared total is written once per b/sample_every samples).
-  static std::uint64_t sampled_ticker_batch(std::uint64_t w) noexcept {
-    if (w == 0) return 256;
-    return std::clamp<std::uint64_t>(std::bit_floor(std::max<std::uint64_t>(w / 256, 1)), 64, 256);
   }
 
   [[nodiscard]] std::uint64_t table_hash(std::uint64_t h) const noexcept { return detail::mix64(h ^ salt_); }
