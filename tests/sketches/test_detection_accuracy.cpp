@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -182,6 +183,65 @@ TEST(detection_accuracy, sampled_counts_are_unbiased_within_the_chernoff_bound) 
     EXPECT_NEAR(est, 100'000.0, 5'000.0 + 0.001 * 400'000) << seed;  // + εD: the sketch's own error
     EXPECT_NEAR(static_cast<double>(d.recent_traffic()), 400'000.0, 20'000.0) << seed;
     EXPECT_TRUE(d.is_hot(7));
+  }
+}
+
+
+// The sampled form from several threads (per-thread sketches summed, local
+// filter; header "Per-thread sketches"): the same statement as the
+// one-thread test above, the stream dealt round-robin to 4 threads.
+TEST(detection_accuracy, the_sampled_detector_from_four_threads_reports_every_key_above_phi_and_none_well_below) {
+  for (const char* spec : {"zipf:n=1000000,s=0.8,scramble=1", "zipf:n=1000000,s=1.2,scramble=1"}) {
+    const auto keys = ht::keys_of(spec, 1'000'000, 23);
+    const auto exact = ht::count_exact(keys);
+    constexpr double phi = 0.002;
+    detector d({.hot_share = phi, .window = 1 << 18, .seed = 7});
+    ASSERT_EQ(d.sample_every(), 8u);
+    ht::run_threads(4, [&](unsigned t) {
+      for (std::size_t i = t; i < keys.size(); i += 4) d.observe(keys[i]);
+    });
+    std::size_t missed = 0, false_hot = 0, above = 0;
+    const double n = static_cast<double>(keys.size());
+    for (const auto& [k, c] : exact) {
+      const double share = static_cast<double>(c) / n;
+      if (share >= phi) {
+        ++above;
+        missed += d.is_hot(k) ? 0 : 1;
+      }
+      if (share <= 0.25 * phi && d.is_hot(k)) ++false_hot;
+    }
+    EXPECT_GT(above, 0u) << spec;
+    EXPECT_EQ(missed, 0u) << spec;
+    EXPECT_EQ(false_hot, 0u) << spec;
+  }
+}
+
+// Thread-affine keys, where the local filter matters: 4 threads of 400k
+// observations; key 100 + t is 1/8 of thread t's stream only, so 1/32 of the
+// whole (1.56 φ, φ = 0.02) — it can pass the filter only in its own thread
+// (the pigeonhole of the header) and must be found. Key 900 is 1/32 of
+// thread 0's stream only: above the bar in thread 0's own traffic, so it
+// passes that thread's filter, but 1/128 of the whole (0.39 φ; the lowered
+// bar is ≈ 0.78 φ here, twice its expected count, each check failing w.p.
+// < e^-40) — it must not be reported: hotness is the summed count against the
+// whole D, not one thread's share. (The threads move in step: with one
+// running after another, the recent traffic would be the last one's.)
+TEST(detection_accuracy, the_sampled_detector_finds_thread_affine_hot_keys_and_judges_them_by_the_sum) {
+  constexpr double phi = 0.02;
+  for (std::uint64_t seed : {1u, 2u}) {
+    detector d({.hot_share = phi, .window = 1 << 16, .seed = seed, .sample_every = 8});
+    std::barrier sync(4);  // hotness is over recent traffic: keep the threads in step (chunks of W/16)
+    ht::run_threads(4, [&](unsigned t) {
+      std::uint64_t cold = 1'000'000 * (t + 1);
+      for (std::uint64_t i = 0; i < 400'000; ++i) {
+        if (i % 4096 == 0) sync.arrive_and_wait();
+        if (i % 8 == 0) d.observe(100 + t);
+        else if (t == 0 && i % 32 == 1) d.observe(900);
+        else d.observe(cold + i % 200'000);
+      }
+    });
+    for (unsigned t = 0; t < 4; ++t) EXPECT_TRUE(d.is_hot(100 + t)) << "seed " << seed << " key " << 100 + t;
+    EXPECT_FALSE(d.is_hot(900)) << "seed " << seed;
   }
 }
 

@@ -153,4 +153,44 @@ TEST(detection_stress, a_key_seen_hot_stays_hot_within_its_epoch_under_schedule_
   a_key_seen_hot_stays_hot_within_its_epoch<yielding_hash>();
 }
 
+
+// The sampled detector's per-thread sketches under concurrent readers: a
+// window of 1024 units gives hundreds of epochs, so each writer runs rebase
+// sweeps (every 128 epochs, under the seqlock) while a reader sums the
+// sketches (estimate) and lists hot keys, and epoch ends (inline in observe)
+// carry over by the same summed estimates. Invariants: a summed estimate
+// never exceeds the decayed traffic bound (< 2W + the ticker's lag, far
+// below 8W: a cell decoded against a wrong base would read as unaged or
+// aged by hundreds of epochs); only key 5 (1/4 of the traffic) is ever
+// reported, and it is hot at the end.
+TEST(detection_stress, sampled_sketches_are_read_while_their_owners_rebase) {
+  constexpr unsigned writers = 3;
+  constexpr std::uint64_t window = 1024;
+  const std::size_t per = 400'000 / ht::scale;
+  hotshard::hot_key_detector<std::uint64_t, yielding_hash> d(
+      {.hot_share = 0.05, .window = window, .epsilon = 0.001, .seed = 8, .sample_every = 4});
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> too_large{0}, cold_reported{0}, reads{0};
+  std::thread reader([&] {
+    while (!stop.load(std::memory_order_acquire)) {
+      if (d.estimate(5) > 8 * window) too_large.fetch_add(1, std::memory_order_relaxed);
+      for (const auto k : d.hot_keys())
+        if (k != 5) cold_reported.fetch_add(1, std::memory_order_relaxed);
+      reads.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  ht::run_threads(writers, [&](unsigned t) {
+    std::uint64_t cold = 1'000'000 * (t + 1);
+    for (std::size_t i = 0; i < per; ++i) d.observe(i % 4 == 0 ? 5 : cold + i % 100'000);
+  });
+  stop.store(true, std::memory_order_release);
+  reader.join();
+  EXPECT_GT(d.epoch(), 130u);  // rebase sweeps ran in every writer
+  EXPECT_GT(reads.load(), 0u);
+  EXPECT_EQ(too_large.load(), 0u);
+  EXPECT_EQ(cold_reported.load(), 0u);
+  EXPECT_TRUE(d.is_hot(5));
+  EXPECT_LE(d.thread_sketches(), writers);
+}
+
 }  // namespace

@@ -187,4 +187,54 @@ TEST(hot_key_detector, sampling_is_on_by_default_only_where_a_window_leaves_room
   EXPECT_EQ(detector({.window = 0, .sample_every = 4}).sample_every(), 4u);
 }
 
+
+// Sampled form, lazy aging (header, "Per-thread sketches"): cells carry their
+// epoch mod 256 and are aged when read; a rebase sweep every 128 epochs keeps
+// the tags unambiguous. Over 300 manual epochs (past two rebases and the
+// mod-256 wrap): a key that stopped reads no more than its Count-Min
+// collisions (≤ 40 here, εD ≈ 16) once 56 epochs have aged its 8000 away,
+// and a steady key (n units per epoch, of which it is a quarter) stays at its
+// decayed steady state ≈ 2 × n/4 = n/2 — without the rebase its cells written
+// after epoch 256 would decode as 256 epochs old and read 0.
+TEST(hot_key_detector, sampled_counts_age_by_epoch_tags_across_hundreds_of_epochs) {
+  detector d({.hot_share = 0.1, .window = 0, .epsilon = 0.001, .seed = 3, .sample_every = 4});
+  constexpr std::uint64_t per_epoch = 8000;
+  for (std::uint64_t i = 0; i < per_epoch; ++i) d.observe(1);
+  const double first = static_cast<double>(d.estimate(1));
+  EXPECT_NEAR(first, 8000.0, 800.0);
+  std::uint64_t cold = 1000;
+  for (int epoch = 0; epoch < 300; ++epoch) {
+    ASSERT_TRUE(d.advance_epoch());
+    for (std::uint64_t i = 0; i < per_epoch; ++i) d.observe(i % 4 == 0 ? 2 : cold++ % 100'000 + 1000);
+    if (epoch >= 60) {
+      ASSERT_LE(d.estimate(1), 40u) << "epoch " << epoch;  // aged away: only collisions (εD ≈ 16) remain
+    }
+    if (epoch >= 10) {
+      const double steady = static_cast<double>(d.estimate(2));
+      // n/2 = 4000 ± sampling noise (≈ 2000 samples: ± 10% is > 4 sd) + εD (εD ≈ 16).
+      ASSERT_NEAR(steady, 4000.0, 500.0) << "epoch " << epoch;
+      ASSERT_TRUE(d.is_hot(2)) << "epoch " << epoch;
+    }
+  }
+  EXPECT_EQ(d.epoch(), 301u);
+  EXPECT_FALSE(d.is_hot(1));
+}
+
+// The summed estimate: 4 threads count key 7 in their own sketches; the sum
+// is the count of the union (±5%, Chernoff as in test_detection_accuracy); the
+// nodes of exited threads are reused by later ones and keep their counts.
+TEST(hot_key_detector, sampled_estimates_sum_the_threads_sketches_and_survive_thread_exit) {
+  detector d({.hot_share = 0.1, .window = 0, .epsilon = 0.001, .seed = 4, .sample_every = 16});
+  const std::uint64_t per = 100'000 / ht::scale;
+  for (int round = 1; round <= 2; ++round) {
+    ht::run_threads(4, [&](unsigned t) {
+      for (std::uint64_t i = 0; i < per; ++i) d.observe(i % 2 == 0 ? 7 : 1'000'000 * (t + 1) + i);
+    });
+    const double want = 4.0 * round * static_cast<double>(per) / 2;
+    EXPECT_NEAR(static_cast<double>(d.estimate(7)), want, 0.05 * want + 0.001 * 2 * want) << "round " << round;
+    EXPECT_TRUE(d.is_hot(7));
+    EXPECT_LE(d.thread_sketches(), 4u);
+  }
+}
+
 }  // namespace

@@ -27,15 +27,68 @@
 // gets ≥ 64 samples per window; windowless detectors (W = 0) and small φ·W
 // get 1 (no sampling: the deterministic statements hold exactly).
 //
+// Per-thread sketches (sampled form only; why: in a side microbenchmark on
+// the shared 2-core machine, one run, one shared Count-Min fed distinct keys
+// did 26 M adds/s from one thread and 9 M/s from two, one sketch per thread
+// 48 M/s from two — every counter line, not only the hot keys',
+// bounces, because both cores write all of it; pre-aggregating the hot keys
+// per thread cannot help the cold ones). Each thread that samples owns a
+// Count-Min sketch with the same width, depth and row hashes (so the
+// sketches add row by row, as mergeable summaries do: Agarwal et al.,
+// "Mergeable summaries", PODS 2012, doi:10.1145/2213556.2213562; and as in
+// the thread-local sketches of Stylianopoulos et al., "Delegation Sketch",
+// EuroSys 2020, doi:10.1145/3342195.3387542), written by its owner with plain
+// load + store. estimate(x) is the Count-Min of the union: for each row the
+// sum of the threads' counters, minimum over rows — the counter values one
+// shared sketch would hold, so the (ε, δ) bound is that of one sketch of the
+// whole sampled stream. A cell is 32 bits: the count of kept samples (24
+// bits, saturating at 2^24 − 1 — so with D > 2^24·sample_every/φ, windows or
+// manual epochs that long, the hottest keys' counts are capped there and may
+// read under the bar) and the epoch (mod 256, 8 bits) in which it was last
+// written. Aging is lazy: a read ages a cell by the epochs since its tag
+// (count >> age), so an epoch end halves nothing. The owner rewrites
+// all its cells against a new base epoch once every 128 epochs (a rebase
+// sweep, O(width × depth), under a seqlock), which keeps every tag within
+// 128 epochs of the node's base, so the mod-256 tags are never ambiguous.
+// Rounding: each thread's cell is floored separately when aged, so a summed
+// count can be below one shared sketch's by < 2 units per thread (each
+// halving floors away < 1 per thread; earlier losses are halved with it).
+// Each thread also ages its own traffic D_t the same way.
+// Deciding on a kept sample of x (the thread's sketch already counted it):
+// if the table says hot, done; else a local filter: if 1.25·ĉ_t(x) <
+// σ·D_t (ĉ_t its own count of x, σ = threshold()/recent_traffic(), cached and
+// refreshed every 64 samples of the thread and at its epoch changes) it stops
+// there; else the summed estimate is compared with the bar and x is stamped
+// if it reaches it. The filter never hides a hot key for long: if x's true
+// sampled decayed count is f ≥ σ·D and Σ_t D_t ≤ 1.25·D (the ticker's D lags
+// the exact per-thread sums by < (T + 16) × b, "Epochs" below, so this holds
+// once D ≥ 4(T + 16)·b), then Σ_t ĉ_t ≥ f forces 1.25·ĉ_t ≥ σ·D_t in some
+// thread t, which
+// checks x at its next sample of x (with keys spread over threads, in every
+// thread). So the statements below hold for the sampled form with the move
+// later by at most one sample of x by such a thread plus 64 samples of that
+// thread (the cached σ, at most 64 × sample_every of its observations) plus
+// T samples of x by it (the re-check memo: a thread whose check of x failed
+// checks x again only at its T-th next sample of x — T = threads that have a
+// node — unless x lost its memo slot to another key, which only checks
+// sooner). So a key whose count sits between 0.8·σ·D_t and the bar costs one
+// summed estimate (T × depth loads) per T of its samples in each thread.
+// An observation from a thread_local destructor that runs after the thread's
+// node cache is gone is not counted in the sampled form (is_hot is answered).
+//
 // Epochs: every `window` counted units (a striped ticker; with one thread and
 // no sampling, exactly at the window-th when window is a multiple of 64; with
-// T threads up to 16 × 64 late; with sampling the count is the sampled
-// estimate, ± √(W·sample_every) typically), and whenever advance_epoch() is
+// T threads up to 16 × 64 late; with sampling each thread ticks its kept
+// units in batches of b = 64 (no ticker RMW per sample), so epochs end up to
+// (T + 16) × b units late, and the count is the sampled estimate,
+// ± √(W·sample_every) typically), and whenever advance_epoch() is
 // called — so a time-based window is a timer that calls advance_epoch() with
-// window = 0. No window's end is dropped: when k windows come due while one
-// epoch end runs (a preempted thread), the next epoch end advances the epoch
-// by k with one halving (so those k windows weigh as one; halving k times
-// would decay traffic that has just arrived).
+// window = 0. No window's end is dropped: a crossing that finds an epoch end
+// running leaves it to that one, which re-checks the total before it returns.
+// When k windows come due while one epoch end runs (a preempted thread), they
+// end as one halving — halving k times would decay traffic that has just
+// arrived — and the epoch advances by k (unsampled) or by 1 (sampled: the
+// cells' epoch tags must stay within one rebase period).
 //
 // What a stable key gets (steady state, windows of W, key share s), for the
 // counted traffic (= the true traffic when sample_every = 1):
@@ -73,18 +126,29 @@
 // Keys must be trivially copyable and at most 8 bytes (the table stores keys).
 //
 // Progress guarantees:
-//  * observe(): wait-free after the thread's first observe on this instance
-//    (which allocates a sampler node, lock-free; none when sample_every = 1):
-//    a countdown, or a plain sketch add, a ticker tick and a bounded table
-//    claim — except an observation that carries the total past a window:
-//    it runs every epoch end due inline (lock-free; also ends that another
-//    thread's crossing made due while this one held the flag, so a crossing
-//    is never dropped).
+//  * observe(), sample_every = 1: wait-free — a shared sketch add, a ticker
+//    tick and a bounded table claim — except an observation whose tick
+//    crosses a window: it runs the epoch ends due inline (lock-free; also
+//    those that other threads' crossings made due while it held the flag).
+//  * observe(), sampled: a thread's first observe on this instance allocates
+//    its node (4 × width × depth bytes; lock-free push). Then a skipped
+//    observation is wait-free (a countdown and a table probe); a kept one
+//    writes depth cells of the thread's own sketch, once per b kept units
+//    ticks the ticker (wait-free), once per 128 epochs of the thread runs its rebase sweep
+//    (wait-free, O(width × depth)), and, when the local filter passes a key
+//    not hot yet, reads the summed estimate (below) and may claim a slot.
+//    An observation whose tick crosses a window runs the epoch ends due
+//    inline, as above.
+//  * estimate(), and the summed estimate inside observe()/advance_epoch():
+//    sample_every = 1: wait-free; sampled: depth loads per thread node, and
+//    blocking only while a node's owner is inside its rebase sweep (the
+//    reader yields and retries; an owner that is preempted there delays it).
 //  * is_hot(): wait-free (≤ 16 probes, one load of the epoch).
 //  * hot_keys(): wait-free per slot, allocates.
-//  * advance_epoch(): lock-free (sketch halving); if another advance is under
-//    way it returns false at once and does nothing (that epoch end is merged
-//    into the one running).
+//  * advance_epoch(): unsampled: lock-free (sketch halving); sampled: no
+//    halving, the carry-over's summed estimates as estimate(). If another
+//    advance is under way it returns false at once and does nothing (that
+//    epoch end is merged into the one running).
 //
 // What a concurrent reader may see: is_hot() answers for the epoch it loads;
 // a key being stamped or carried over while it runs may read as not hot once.
@@ -92,7 +156,11 @@
 // that epoch (the eviction claims the stamp first; see hot_key_table.hpp).
 // estimate(): without sampling ≥ the true decayed count (except observations
 // racing a halving — count_min_sketch.hpp) and ≤ it + εD w.p. ≥ 1 − δ; with
-// sampling, an unbiased estimate with the error above.
+// sampling, an unbiased estimate with the error above (and the rounding of
+// "Per-thread sketches"). Sampled: a unit counted by a thread that has not
+// yet loaded a new epoch is tagged with the old one and aged once more; a
+// reader sees each cell at some moment, and every kept unit whose observe()
+// happens-before the read.
 //
 // Memory ordering: counts, D and stamps are relaxed except: advance_epoch()
 // stamps the carried-over keys, then stores the new epoch with release (1);
@@ -102,15 +170,28 @@
 // epoch ends see each other's D and halving. An epoch end stores D's offset
 // with release (5); recent_traffic() loads it with acquire (6) before the
 // published total, so D is never read below the halved traffic. A crossing
-// that finds the flag taken and the holder dropping it are a store-buffer
+// that finds the flag taken and the holder dropping it form a store-buffer
 // pair: seq_cst fences (7) on both sides make one of them see the other. Table words: hot_key_table.hpp;
-// sampler nodes: detail/thread_summary.hpp (registry).
+// sampler nodes: detail/thread_summary.hpp (registry; a node's construction,
+// its base epoch included, is published by the registry's release push).
+// Per-thread cells are relaxed (one writer; a reader needs only each cell's
+// own coherence). The rebase sweep is Boehm's seqlock ("Can seqlocks get
+// along with programming language memory models?", MSPC 2012): the owner
+// stores an odd seq and a release fence (S1), rewrites the cells and the
+// base, and stores the even seq with release (S2); a reader loads seq with
+// acquire (S3), the base and its cells, then an acquire fence and seq again
+// (S4), and retries if it changed — so it never decodes a cell against the
+// wrong base.
 //
 // Hash flooding: the sketch's rows, the table's placement and its key
 // encoding derive from `seed`; by default a random per-instance seed.
 //
-// Memory: the sketch (8 × ⌈e/ε⌉ × ⌈ln 1/δ⌉) + 16 × table slots (default 4/φ,
-// rounded up to a power of two) + ~1.2 KiB + 128 bytes per sampling thread.
+// Memory: 16 × table slots (default 4/φ, rounded up to a power of two) + ~2.7
+// KiB + the sketch: 8 × ⌈e/ε⌉ × ⌈ln 1/δ⌉ bytes (217 KB at the defaults) once
+// when sample_every = 1; 4 × ⌈e/ε⌉ × ⌈ln 1/δ⌉ (109 KB) per thread that ever
+// observed when sampled
+// (+ ~2.3 KiB each, mostly the re-check memo; a node is reused after its
+// thread exits).
 #pragma once
 
 #include <hotshard/count_min_sketch.hpp>
@@ -127,9 +208,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace hotshard {
@@ -159,35 +243,29 @@ class hot_key_detector {
         sample_every_(opt_.sample_every != 0 ? opt_.sample_every : auto_sample_every(opt_)),
         min_count_(std::max(opt_.min_count, sample_every_ == 1 ? 0 : 8 * sample_every_)),
         inv_log_skip_(sample_every_ == 1 ? 0 : 1.0 / std::log1p(-1.0 / static_cast<double>(sample_every_))),
-        sketch_(opt_.epsilon, opt_.delta, count_min_options{update_policy::plain, seed_, 0}),
+        dims_(count_min_dimensions::from_error(opt_.epsilon, opt_.delta)),
+        row_salts_(std::make_unique<std::uint64_t[]>(dims_.depth)),
         table_(opt_.table_slots != 0 ? opt_.table_slots : static_cast<std::size_t>(std::ceil(4.0 / opt_.hot_share)),
-               salt_) {}
+               salt_),
+        ticker_(64) {
+    for (std::size_t r = 0; r < dims_.depth; ++r) row_salts_[r] = detail::cms_row_salt(seed_ + r);
+    if (sample_every_ == 1) shared_.emplace(dims_, count_min_options{update_policy::plain, seed_, 0});
+  }
 
   // Counts one request for `key` (of `weight` units); returns whether the key is hot now.
   bool observe(const Key& key, std::uint64_t weight = 1) {
     if (weight == 0) return is_hot(key);
-    if (sample_every_ != 1) {
-      if (sampler* s = samplers_.local([this] { return new sampler(seed_, samplers_.nodes(), inv_log_skip_); })) {
-        const std::uint64_t kept = s->keep(weight);
-        if (kept == 0) [[likely]] return is_hot(key);
-        weight = kept * sample_every_;
-      }  // else: a late thread_local destructor; count it in full (unbiased too)
-    }
     const std::uint64_t h = sketch_type::hash_of(key);
-    const std::uint64_t est = sketch_.add_hashed(h, weight);
-    const auto tick = ticker_.tick(weight);
-    if (opt_.window != 0 && tick.crossed(opt_.window)) [[unlikely]] end_due_windows();
-    if (est < threshold()) return false;
-    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
-    (void)table_.stamp(detail::key_to_word(key), table_hash(h), epoch);
-    return true;  // hot by its count, even if the table window is full of hot keys
+    if (sample_every_ == 1) return observe_shared(key, h, weight);
+    sampler* s = samplers_.local([this] { return new sampler(*this, samplers_.nodes()); });
+    if (s == nullptr) [[unlikely]] return hot_hashed(key, h);  // a late thread_local destructor: not counted
+    const std::uint64_t kept = s->keep(weight);
+    if (kept == 0) [[likely]] return hot_hashed(key, h);
+    return observe_sampled(*s, key, h, kept * sample_every_);
   }
 
   // Cheap: a probe of the hot table, no sketch read.
-  [[nodiscard]] bool is_hot(const Key& key) const noexcept {
-    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
-    return table_.hot(detail::key_to_word(key), table_hash(sketch_type::hash_of(key)), epoch);
-  }
+  [[nodiscard]] bool is_hot(const Key& key) const noexcept { return hot_hashed(key, sketch_type::hash_of(key)); }
 
   [[nodiscard]] std::vector<Key> hot_keys() const {
     const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
@@ -203,18 +281,20 @@ class hot_key_detector {
     return out;
   }
 
-  // Ends the current epoch: halves the sketch and D, keeps the keys still
+  // Ends the current epoch: halves the counts and D, keeps the keys still
   // above the bar. Returns false (doing nothing) if another call is under way.
   bool advance_epoch() noexcept {
     if (advancing_.exchange(true, std::memory_order_acquire)) return false;  // (3) pairs with (4)
-    end_epoch_locked();
+    end_epoch_locked(1);
     advancing_.store(false, std::memory_order_release);  // (4) pairs with (3)
     return true;
   }
 
   // The key's decayed count (see "What a concurrent reader may see").
-  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept { return sketch_.estimate(key); }
-  // D: the decayed traffic (lags by < 16 × 64 counted units).
+  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept {
+    return estimate_at(sketch_type::hash_of(key), epoch_.load(std::memory_order_acquire));  // (2)
+  }
+  // D: the decayed traffic (lags by < 16 × 64 counted units; sampled: < (T + 16) × b, see "Epochs").
   [[nodiscard]] std::uint64_t recent_traffic() const noexcept {
     // offset_ first, with acquire (6) pairing with its release store (5): a reader that sees an epoch
     // end's offset then reads a published total ≥ the one that epoch end read, so D is never below the
@@ -224,16 +304,19 @@ class hot_key_detector {
     const std::int64_t d = static_cast<std::int64_t>(ticker_.published()) + off;
     return d > 0 ? static_cast<std::uint64_t>(d) : 0;
   }
-
   // The decayed count a key needs now to be hot.
   [[nodiscard]] std::uint64_t threshold() const noexcept { return bar_for(recent_traffic()); }
   [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }  // (2)
   [[nodiscard]] const hot_key_detector_options& options() const noexcept { return opt_; }
   [[nodiscard]] std::uint64_t sample_every() const noexcept { return sample_every_; }
   [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
+  // Threads (sampler nodes) that ever observed a sampling detector.
+  [[nodiscard]] std::size_t thread_sketches() const noexcept { return samplers_.nodes(); }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
-    return sizeof(*this) - sizeof(sketch_) - sizeof(table_) + sketch_.memory_bytes() + table_.memory_bytes() +
-           samplers_.nodes() * sizeof(sampler);
+    const std::size_t cells = dims_.width * dims_.depth * sizeof(cell_type);
+    return sizeof(*this) - sizeof(table_) + table_.memory_bytes() + dims_.depth * sizeof(std::uint64_t) +
+           (shared_ ? shared_->memory_bytes() - sizeof(sketch_type) : 0) +
+           samplers_.nodes() * (sizeof(sampler) + cells);
   }
 
  private:
@@ -241,11 +324,11 @@ class hot_key_detector {
 
   // Runs the epoch ends the window ticker has made due, here or in the thread
   // already ending one: a crossing that finds an epoch end running is not
-  // lost (before: it was dropped, so under preemption epochs fell far behind
-  // the window and D grew without bound). The fences (7) make the store-buffer
-  // pattern safe: a crosser publishes its tick, then tries the flag; the
-  // holder drops the flag, then re-reads the total. At least one of them sees
-  // the other's write.
+  // lost (it was: under preemption epochs fell far behind the window, D grew
+  // without bound, and a cold key's inflated estimate could pass the bar).
+  // The fences (7) make the store-buffer pattern safe: a crosser publishes its
+  // tick, then tries the flag; the holder drops the flag, then re-reads the
+  // total. At least one of them sees the other's write.
   void end_due_windows() noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // (7) pairs with (7) below
     for (;;) {
@@ -253,48 +336,58 @@ class hot_key_detector {
       const std::uint64_t due = ticker_.published() / opt_.window;
       const std::uint64_t done = windows_ended_.load(std::memory_order_relaxed);  // written under the flag only
       if (due > done) {
-        // k windows due at once (the last epoch end was preempted or slow) end as one halving that
-        // advances the epoch by k: halving k times would weigh the k windows' traffic, which is all
-        // in the sketch and in D now, as if it were k windows old.
-        end_epoch_locked(due - done);
+        // k windows due at once (the last epoch end was preempted or slow) end as one halving:
+        // halving k times would decay traffic that has just arrived. Unsampled, the epoch advances
+        // by k; sampled, by 1 (the per-thread cells' epoch tags must stay within one rebase period).
+        end_epoch_locked(shared_ ? due - done : 1);
         windows_ended_.store(due, std::memory_order_relaxed);  // under the flag; read as a hint below
       }
       advancing_.store(false, std::memory_order_release);   // (4) pairs with (3)
       std::atomic_thread_fence(std::memory_order_seq_cst);  // (7) pairs with (7) above
-      if (windows_due_unlocked() == 0) return;
+      if (ticker_.published() / opt_.window <= windows_ended_.load(std::memory_order_relaxed)) return;
     }
   }
-  // Windows due but not ended, read without the flag (a hint for the re-check).
-  [[nodiscard]] std::uint64_t windows_due_unlocked() const noexcept {
-    const std::uint64_t due = ticker_.published() / opt_.window;
-    const std::uint64_t done = windows_ended_.load(std::memory_order_relaxed);  // a hint only
-    return due > done ? due - done : 0;
-  }
 
-  // One epoch end (a halving) that advances the epoch by `epochs`; the caller holds advancing_.
-  void end_epoch_locked(std::uint64_t epochs = 1) noexcept {
+  // One epoch end (one halving of the counts and of D) that advances the epoch
+  // by `epochs`; the caller holds advancing_.
+  void end_epoch_locked(std::uint64_t epochs) noexcept {
     const auto pub = static_cast<std::int64_t>(ticker_.published());
     const std::int64_t d_end = pub + offset_.load(std::memory_order_relaxed);  // D: counts only
-    sketch_.halve();
+    if (shared_) shared_->halve();  // sampled: each node ages lazily by its tags (see the header)
     const std::int64_t d_base = d_end / 2;
     offset_.store(d_base - pub, std::memory_order_release);  // (5) pairs with (6)
-    const std::uint64_t e = epoch_.load(std::memory_order_relaxed);  // only advance_epoch writes it
+    const std::uint64_t e = epoch_.load(std::memory_order_relaxed);  // only an epoch end writes it
     const std::uint64_t bar = bar_for(static_cast<std::uint64_t>(d_base));
     table_.for_each_slot([&](std::uint64_t w, detail::hot_key_table::slot& s) {
       const std::uint64_t st = s.stamp.load(std::memory_order_relaxed);  // stamps: see (1)
       if (st < e || st == detail::hot_key_table::claiming) return;
-      if (sketch_.estimate(detail::word_to_key<Key>(w)) >= bar)
+      if (estimate_at(sketch_type::hash_of(detail::word_to_key<Key>(w)), e + epochs) >= bar)
         detail::hot_key_table::stamp_at_least(s, e + epochs);
     });
     epoch_.store(e + epochs, std::memory_order_release);  // (1) release: pairs with (2)
   }
 
+  // A per-thread cell: (count of kept samples << 8) | (epoch mod 256); 0 = empty.
+  using cell_type = std::uint32_t;
+  static constexpr std::uint64_t tag_bits = 8;
+  static constexpr std::uint64_t tag_mask = (std::uint64_t{1} << tag_bits) - 1;
+  static constexpr std::uint64_t count_bits = 32 - tag_bits;
+  static constexpr std::uint64_t max_cell_count = (std::uint64_t{1} << count_bits) - 1;  // saturates
+  static constexpr std::uint64_t rebase_after = 128;  // epochs; < 2^tag_bits / 2
 
-  // One thread's geometric countdown: units left until the next kept one.
+  // One thread's state in a sampling detector: its geometric countdown, its
+  // own Count-Min sketch of its kept units (same width, depth and row hashes
+  // as every other thread's, so the sketches sum row by row), aged lazily by
+  // epoch tags, and its decayed traffic D_t.
   struct alignas(detail::cache_line_bytes) sampler : detail::thread_node {
-    sampler(std::uint64_t seed, std::size_t index, double inv_log)
-        : rng(detail::mix64(seed + 0x9e3779b97f4a7c15ULL * (index + 1))), inv_log_skip(inv_log) {
+    sampler(const hot_key_detector& d, std::size_t index)
+        : cells(std::make_unique<std::atomic<cell_type>[]>(d.dims_.width * d.dims_.depth)),
+          rng(detail::mix64(d.seed_ + 0x9e3779b97f4a7c15ULL * (index + 1))),
+          inv_log_skip(d.inv_log_skip_) {
       left = gap();
+      const std::uint64_t e = d.epoch_.load(std::memory_order_acquire);  // (2)
+      base.store(e, std::memory_order_relaxed);  // published by the registry push (thread_summary.hpp (1))
+      seen_epoch = e;
     }
     // How many of the next `w` units are kept (owner only).
     std::uint64_t keep(std::uint64_t w) noexcept {
@@ -318,10 +411,161 @@ class hot_key_detector {
       const double g = std::floor(std::log(u) * inv_log_skip);
       return 1 + (g < 1e18 ? static_cast<std::uint64_t>(g) : std::uint64_t{1} << 60);
     }
-    std::uint64_t rng;
+
+    // Read by other threads (estimate_at) and written only by a rebase sweep,
+    // so this first line (with the registry's `next`) stays clean in readers'
+    // caches: the rebase epoch Q and its seqlock (S1)..(S4), and the cells.
+    std::atomic<std::uint64_t> seq{0};   // odd while a rebase sweep runs
+    std::atomic<std::uint64_t> base{0};  // Q: every cell's tag lies in [Q, Q + rebase_after)
+    std::unique_ptr<std::atomic<cell_type>[]> cells;  // see cell_type
+    // Owner only, from the next cache line on (written on every observation).
+    alignas(detail::cache_line_bytes) std::uint64_t rng;
     double inv_log_skip;  // 1 / ln(1 − p)
     std::uint64_t left = 1;
+    std::uint64_t seen_epoch = 0;  // the epoch `traffic` is aged to
+    std::uint64_t traffic = 0;     // D_t: this thread's decayed counted units
+    std::uint64_t untold = 0;      // kept units not yet ticked (< the ticker's batch)
+    static constexpr std::size_t memo_slots = 128;
+    struct memo_entry {
+      std::uint64_t word = 0;
+      std::size_t skipped = 0;
+    };
+    memo_entry memo[memo_slots];   // keys whose last check failed (direct-mapped by table hash)
+    double bar_share = 0;          // threshold() / recent_traffic(), refreshed every 64 samples
+    std::uint32_t refresh = 0;
   };
+
+  // A cell's count aged to epoch e, its tag read against the node's base q.
+  static std::uint64_t decode(std::uint64_t cell, std::uint64_t q, std::uint64_t e) noexcept {
+    if (cell == 0) return 0;
+    const std::uint64_t tag = q + ((cell - q) & tag_mask);  // the tag's epoch: in [q, q + 2^8)
+    const std::uint64_t count = cell >> tag_bits;
+    if (tag >= e) return count;  // a reader behind the owner's epoch: not aged
+    const std::uint64_t age = e - tag;
+    return age >= count_bits ? 0 : count >> age;
+  }
+  static cell_type encode(std::uint64_t count, std::uint64_t e) noexcept {
+    return count == 0 ? 0 : static_cast<cell_type>((count << tag_bits) | (e & tag_mask));
+  }
+
+  [[nodiscard]] std::size_t cell_index(std::size_t r, std::uint64_t h) const noexcept {
+    return r * dims_.width + static_cast<std::size_t>(detail::reduce(detail::mix64(h ^ row_salts_[r]), dims_.width));
+  }
+
+  // Owner only: ages the node to epoch e (rebasing its tags when e has moved
+  // rebase_after epochs past Q) and its traffic.
+  void age_to(sampler& s, std::uint64_t e) noexcept {
+    const std::uint64_t q = s.base.load(std::memory_order_relaxed);  // own node
+    if (e - q >= rebase_after) {
+      const std::uint64_t v = s.seq.load(std::memory_order_relaxed);  // own node
+      s.seq.store(v + 1, std::memory_order_relaxed);                  // (S1)
+      std::atomic_thread_fence(std::memory_order_release);            // (S1) pairs with (S4)
+      const std::size_t n = dims_.width * dims_.depth;
+      for (std::size_t i = 0; i < n; ++i) {
+        const cell_type c = s.cells[i].load(std::memory_order_relaxed);  // own cell
+        if (c != 0) s.cells[i].store(encode(decode(c, q, e), e), std::memory_order_relaxed);
+      }
+      s.base.store(e, std::memory_order_relaxed);
+      s.seq.store(v + 2, std::memory_order_release);  // (S2) pairs with (S3)
+    }
+    const std::uint64_t age = e - s.seen_epoch;
+    s.traffic = age >= 64 ? 0 : s.traffic >> age;
+    s.seen_epoch = e;
+    s.refresh = 0;
+  }
+
+  bool observe_sampled(sampler& s, const Key& key, std::uint64_t h, std::uint64_t weight) {
+    std::uint64_t e = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
+    if (e < s.seen_epoch) e = s.seen_epoch;  // a reused node: never age backwards
+    if (e != s.seen_epoch) [[unlikely]] age_to(s, e);
+    const std::uint64_t q = s.base.load(std::memory_order_relaxed);  // own node
+    const std::uint64_t samples = weight / sample_every_;  // weight is kept × sample_every
+    std::uint64_t local = std::numeric_limits<std::uint64_t>::max();
+    for (std::size_t r = 0; r < dims_.depth; ++r) {
+      auto& cell = s.cells[cell_index(r, h)];
+      const std::uint64_t c = std::min(max_cell_count, decode(cell.load(std::memory_order_relaxed), q, e) + samples);
+      cell.store(encode(c, e), std::memory_order_relaxed);  // one writer; readers: (S3)/(S4)
+      local = std::min(local, c);
+    }
+    local *= sample_every_;  // in units
+    s.traffic += weight;
+    s.untold += weight;
+    if (s.untold >= ticker_.batch()) {  // one tick per batch of this thread's units: no RMW per sample
+      const auto tick = ticker_.tick(s.untold);
+      s.untold = 0;
+      if (opt_.window != 0 && tick.crossed(opt_.window)) [[unlikely]] {
+        end_due_windows();
+        e = epoch_.load(std::memory_order_acquire);  // (2)
+      }
+    }
+    const std::uint64_t word = detail::key_to_word(key);
+    const std::uint64_t th = table_hash(h);
+    if (table_.hot(word, th, e)) return true;
+    if (s.refresh == 0) {
+      const std::uint64_t d = recent_traffic();
+      s.bar_share = static_cast<double>(bar_for(d)) / static_cast<double>(std::max<std::uint64_t>(d, 1));
+      s.refresh = 64;
+    }
+    --s.refresh;
+    // The local filter (see "Per-thread sketches"): only a key with at least
+    // 0.8 × the bar's share of this thread's traffic is checked against the sum.
+    if (1.25 * static_cast<double>(local) < s.bar_share * static_cast<double>(s.traffic)) return false;
+    // The re-check memo: after a failed check of x, this thread skips its next
+    // T − 1 samples of x (T = threads with a node), so the O(T × depth) check
+    // costs O(depth) per sample, amortized.
+    auto& memo = s.memo[th & (sampler::memo_slots - 1)];
+    if (memo.word == word && ++memo.skipped < samplers_.nodes()) return false;
+    memo = {word, 0};
+    if (estimate_at(h, e) < threshold()) return false;
+    (void)table_.stamp(word, th, e);
+    return true;  // hot by its count, even if the table window is full of hot keys
+  }
+
+  bool observe_shared(const Key& key, std::uint64_t h, std::uint64_t weight) {
+    const std::uint64_t est = shared_->add_hashed(h, weight);
+    const auto tick = ticker_.tick(weight);
+    if (opt_.window != 0 && tick.crossed(opt_.window)) [[unlikely]] end_due_windows();
+    if (est < threshold()) return false;
+    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
+    (void)table_.stamp(detail::key_to_word(key), table_hash(h), epoch);
+    return true;  // hot by its count, even if the table window is full of hot keys
+  }
+
+  [[nodiscard]] bool hot_hashed(const Key& key, std::uint64_t h) const noexcept {
+    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
+    return table_.hot(detail::key_to_word(key), table_hash(h), epoch);
+  }
+
+  // The decayed count at epoch e: the shared sketch's, or the per-thread
+  // sketches summed row by row (the Count-Min of the union), minimum over rows.
+  [[nodiscard]] std::uint64_t estimate_at(std::uint64_t h, std::uint64_t e) const noexcept {
+    if (shared_) return shared_->estimate_hashed(h);
+    constexpr std::size_t inline_rows = 16;
+    std::uint64_t sums[inline_rows] = {};
+    std::uint64_t m = std::numeric_limits<std::uint64_t>::max();
+    for (std::size_t r0 = 0; r0 < dims_.depth; r0 += inline_rows) {
+      const std::size_t rows = std::min(inline_rows, dims_.depth - r0);
+      std::fill(sums, sums + rows, 0);
+      samplers_.for_each([&](const sampler& s) {
+        std::uint64_t part[inline_rows];
+        for (;;) {
+          const std::uint64_t v = s.seq.load(std::memory_order_acquire);  // (S3) pairs with (S2)
+          if ((v & 1) != 0) {
+            std::this_thread::yield();  // the owner is in a rebase sweep
+            continue;
+          }
+          const std::uint64_t q = s.base.load(std::memory_order_relaxed);  // published by (S2)
+          for (std::size_t i = 0; i < rows; ++i)
+            part[i] = decode(s.cells[cell_index(r0 + i, h)].load(std::memory_order_relaxed), q, e);  // counts only
+          std::atomic_thread_fence(std::memory_order_acquire);              // (S4) pairs with (S1)
+          if (s.seq.load(std::memory_order_relaxed) == v) break;            // (S4)
+        }
+        for (std::size_t i = 0; i < rows; ++i) sums[i] += part[i];
+      });
+      for (std::size_t i = 0; i < rows; ++i) m = std::min(m, sums[i]);
+    }
+    return m * sample_every_;  // cells count kept samples
+  }
 
   static hot_key_detector_options validated(hot_key_detector_options o) {
     const auto bad = [](const char* field, const std::string& what) {
@@ -365,14 +609,16 @@ class hot_key_detector {
   std::uint64_t sample_every_;
   std::uint64_t min_count_;
   double inv_log_skip_;
-  sketch_type sketch_;
+  count_min_dimensions dims_;
+  std::unique_ptr<std::uint64_t[]> row_salts_;  // detail::cms_row_salt(seed + r), as count_min_sketch's rows
+  std::optional<sketch_type> shared_;           // sample_every == 1 only
   mutable detail::hot_key_table table_;
   detail::sketch_ticker ticker_;
-  detail::thread_node_registry<sampler> samplers_;
   std::atomic<std::int64_t> offset_{0};  // D = ticker_.published() + offset_
   std::atomic<std::uint64_t> epoch_{1};  // 0 = the stamp of a never-stamped slot
   std::atomic<bool> advancing_{false};
   std::atomic<std::uint64_t> windows_ended_{0};  // epoch ends the window has driven (advancing_ held to write)
+  detail::thread_node_registry<sampler> samplers_;  // last: nodes read epoch_ when made
 };
 
 }  // namespace hotshard
