@@ -282,7 +282,7 @@ void for_each_sketch(F&& f) {
   f.template operator()<heavy_hitters_ours>(
       "heavy_hitters", "ours: one Misra-Gries summary per thread, merged at query; every key above N/m in top(k)");
   f.template operator()<hot_key_detector_ours>(
-      "hot_key_detector", "ours: sampled observe into a halving Count-Min + table of keys above a share φ");
+      "hot_key_detector", "ours: sampled observe into per-thread aged Count-Min sketches (summed on a check) + table of keys above a share φ");
 }
 
 }  // namespace hotshard::contenders
