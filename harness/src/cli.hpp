@@ -102,6 +102,7 @@ struct suite_args {
   std::string out = "results/latest";
   std::string scenarios;    // comma list; "" = every registered scenario
   std::string repetitions;  // "" = 3 (quick) or 5 (full)
+  std::string duration;     // "" = each step's own; else seconds per run of every time-bound step
   bool quiet = false, plots = true;
   bool anchors = false;     // run scripts/anchors.sh after the C++ steps and merge its results
 };

@@ -175,6 +175,10 @@ int suite(const invocation& inv, const suite_args& a) {
                                    : static_cast<unsigned>(std::min<std::uint64_t>(
                                          parse_count("--repetitions", a.repetitions, 1), 100));
   auto steps = plan(a, repetitions);
+  const double duration = a.duration.empty() ? 0.0 : parse_positive_seconds("--duration", a.duration);
+  if (duration > 0)
+    for (auto& st : steps)
+      if (st.options.ops == 0) st.options.duration_seconds = duration;  // steps sized by op count keep theirs
   if (a.out.empty()) throw usage_error("--out: the directory is empty");
   std::error_code ec;
   fs::create_directories(a.out, ec);
@@ -190,7 +194,7 @@ int suite(const invocation& inv, const suite_args& a) {
   // plans overshoot.
   constexpr double quick_budget_seconds = 150;
   double planned = planned_seconds(steps);
-  if (!a.full && planned > quick_budget_seconds) {
+  if (!a.full && duration == 0 && planned > quick_budget_seconds) {  // an explicit --duration is kept
     const double factor = quick_budget_seconds / planned;
     for (auto& st : steps)
       if (st.options.ops == 0) st.options.duration_seconds = std::max(0.05, st.options.duration_seconds * factor);
@@ -201,6 +205,7 @@ int suite(const invocation& inv, const suite_args& a) {
   for (const auto& st : steps) runs += st.impls.size() * st.options.threads.size() * st.options.repetitions;
   nlohmann::json config = {{"verb", "suite"},
                            {"mode", a.full ? "full" : "quick"},
+                           {"duration_seconds", duration > 0 ? nlohmann::json(duration) : nlohmann::json()},  // null: the plan's
                            {"out", a.out},
                            {"repetitions", repetitions},
                            {"pairing", "interleaved"},  // rep k of every impl (seed-shuffled) before rep k+1

@@ -64,6 +64,9 @@ int drive(int argc, char** argv) {
   suite->add_option("--out", sa.out, "output directory (default results/latest)");
   suite->add_option("--scenarios", sa.scenarios, "only these scenarios, comma-separated (calibrate runs first)");
   suite->add_option("--repetitions", sa.repetitions, "repetitions per run (default 3 quick, 5 full)");
+  suite->add_option("--duration", sa.duration,
+                    "seconds per run of every time-bound step (default: the plan's, 1 s in --full; "
+                    "--quick may shrink it to fit its budget)");
   suite->add_flag("--quiet", sa.quiet, "no progress on stderr");
   bool no_plots = false;
   suite->add_flag("--no-plots", no_plots, "skip scripts/plot.py");

@@ -91,6 +91,7 @@ TEST(cli_usage, bad_durations_and_counts_exit_2) {
   expect_usage_error("run calibrate --duration 1 --ops 10", "--duration and --ops");
   expect_usage_error("run calibrate --ops 0", "--ops: '0'");
   expect_usage_error("run calibrate --repetitions x", "--repetitions: 'x'");
+  expect_usage_error("suite --duration 0 --out /tmp/hotshard-never", "--duration: '0'");
 }
 
 TEST(cli_usage, a_bad_workload_spec_exits_2) {
@@ -298,8 +299,8 @@ TEST(cli_suite, anchors_merge_the_results_files_the_script_writes_and_never_fail
 TEST(cli_suite, a_failing_real_trace_step_is_reported_and_the_suite_goes_on) {
   // A trace path that cannot be read stands in for a reader that is missing.
   const auto dir = scratch("trace-step");
-  const auto o = bench("suite --quick --scenarios calibrate,sketch --repetitions 1 --no-plots --quiet --out " +
-                           dir.string(),
+  const auto o = bench("suite --quick --scenarios calibrate,sketch --repetitions 1 --duration 0.02 --no-plots --quiet "
+                       "--out " + dir.string(),
                        "HOTSHARD_REAL_TRACE=/nonexistent/web07.trace.xz HOTSHARD_RUN_TIMEOUT=300");
   const auto j = nlohmann::json::parse(read_all(dir / "results.json"));
   bool reported = false;
@@ -311,4 +312,19 @@ TEST(cli_suite, a_failing_real_trace_step_is_reported_and_the_suite_goes_on) {
   bool sketch_ran = false;
   for (const auto& r : j["results"]) sketch_ran = sketch_ran || r["scenario"] == "sketch";
   EXPECT_TRUE(sketch_ran);
+}
+
+TEST(cli_suite, duration_sets_every_time_bound_step_and_is_recorded) {
+  const auto dir = scratch("suite-duration");
+  const auto o = bench("suite --quick --scenarios calibrate --repetitions 1 --duration 0.02 --no-plots --quiet --out " +
+                       dir.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  const auto j = nlohmann::json::parse(read_all(dir / "results.json"));
+  EXPECT_DOUBLE_EQ(j["config"]["duration_seconds"].get<double>(), 0.02);
+  ASSERT_FALSE(j["config"]["steps"].empty());
+  for (const auto& st : j["config"]["steps"]) {
+    if (st.contains("duration_seconds")) {
+      EXPECT_DOUBLE_EQ(st["duration_seconds"].get<double>(), 0.02) << st.dump();
+    }
+  }
 }
