@@ -56,10 +56,17 @@ def knob_text(knobs_json):
     return ",".join(f"{k}={v}" for k, v in sorted(knobs.items()))
 
 
-def main(path):
-    with open(path) as f:
-        doc = json.load(f)
-    paired = doc.get("config", {}).get("pairing") == "interleaved"
+def main(paths):
+    # Several files (e.g. a reference run in parts) are read as one list of records; a
+    # record in a later file replaces one of an earlier file with the same group, impl and
+    # repetition (calibrate and fidelity run in every part). Ratios across files pair runs
+    # by repetition index only, so the header says "paired" only for one interleaved file.
+    docs = []
+    for path in paths:
+        with open(path) as f:
+            docs.append(json.load(f))
+    doc = {"results": [r for d in docs for r in d["results"]]}
+    paired = len(docs) == 1 and docs[0].get("config", {}).get("pairing") == "interleaved"
     reps = defaultdict(lambda: defaultdict(dict))  # group -> impl -> {repetition: ops_per_sec}
     first = {}  # (group, impl) -> the record of the lowest repetition (its metrics describe the run)
     for r in doc["results"]:
@@ -124,6 +131,6 @@ def main(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: headline.py RESULTS.json")
-    main(sys.argv[1])
+    if len(sys.argv) < 2:
+        sys.exit("usage: headline.py RESULTS.json [MORE.json ...]")
+    main(sys.argv[1:])
