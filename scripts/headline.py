@@ -63,8 +63,13 @@ def main(paths):
     # by repetition index only, so the header says "paired" only for one interleaved file.
     docs = []
     for path in paths:
-        with open(path) as f:
-            docs.append(json.load(f))
+        try:
+            with open(path) as f:
+                docs.append(json.load(f))
+        except (OSError, ValueError) as e:
+            sys.exit(f"headline.py: {path}: {e}")
+        if not isinstance(docs[-1], dict) or not isinstance(docs[-1].get("results"), list):
+            sys.exit(f"headline.py: {path}: not a hotshard.results/1 document (no results list)")
     doc = {"results": [r for d in docs for r in d["results"]]}
     paired = len(docs) == 1 and docs[0].get("config", {}).get("pairing") == "interleaved"
     reps = defaultdict(lambda: defaultdict(dict))  # group -> impl -> {repetition: ops_per_sec}
