@@ -1,6 +1,8 @@
 // `list`, `run` and `compare`.
 #include "cli.hpp"
 
+#include <hotshard/harness/runner.hpp>
+
 #include <hotshard/workloads/spec.hpp>
 
 #include <algorithm>
@@ -103,6 +105,7 @@ int run(const invocation& inv, const run_args& a) {
     config["ops"] = o.ops;
   else
     config["duration_seconds"] = o.duration_seconds;
+  config["harness_cost"] = harness_cost_method;
   auto doc = new_document(inv, std::move(config));
 
   const std::size_t runs = impls.size() * o.threads.size() * o.repetitions;

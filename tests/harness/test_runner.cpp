@@ -206,3 +206,77 @@ TEST(runner, make_record_puts_the_clock_figures_beside_the_percentiles) {
   EXPECT_EQ(rec.latency.samples, m.latency.count());
   EXPECT_EQ(rec.latency.below_timer, rec.latency.mean_ns < below_timer_factor * rec.latency.timer_cost_ns);
 }
+
+// --- the harness's own cost, measured and subtracted (no wall time) ---
+
+TEST(runner_harness_cost, net_is_the_mean_less_the_loop_and_never_negative) {
+  EXPECT_DOUBLE_EQ(detail_runner::net_of_harness(0.75, 0.25), 0.5);
+  EXPECT_DOUBLE_EQ(detail_runner::net_of_harness(10.0, 0.0), 10.0);
+  EXPECT_DOUBLE_EQ(detail_runner::net_of_harness(0.1, 0.25), 0.0);   // noise: a loop dearer than the op
+  EXPECT_DOUBLE_EQ(detail_runner::net_of_harness(2.0, -1.0), 2.0);   // not measured: nothing subtracted
+  EXPECT_DOUBLE_EQ(detail_runner::harness_share(0.5, 0.125), 0.25);
+  EXPECT_DOUBLE_EQ(detail_runner::harness_share(0.1, 0.25), 1.0);
+  EXPECT_DOUBLE_EQ(detail_runner::harness_share(0.0, 0.25), 0.0);
+}
+
+namespace {
+// A clock whose k-th batch (two reads) spans spans[k] ns: loop_cost_ns must
+// divide by the batch and keep the cheapest batch.
+struct scripted_clock {
+  static inline std::uint64_t spans[5] = {9000, 4096, 65536, 8192, 5000};
+  static inline std::uint64_t reads = 0, t = 0;
+  static std::uint64_t now() noexcept {
+    const std::uint64_t k = reads++;
+    if (k % 2 == 1) t += spans[(k / 2) % 5];
+    return t;
+  }
+  static void wait_until(std::uint64_t) noexcept {}
+};
+}  // namespace
+
+TEST(runner_harness_cost, the_loop_cost_is_the_cheapest_batch_divided_by_its_ops) {
+  scripted_clock::reads = 0;
+  EXPECT_DOUBLE_EQ(detail_runner::loop_cost_ns<scripted_clock>(4096, 5), 1.0);  // 4096 ns / 4096 ops
+  EXPECT_EQ(scripted_clock::reads, 10u);                                         // 5 batches, 2 reads each
+}
+
+TEST(runner_harness_cost, a_record_carries_the_loop_cost_and_the_op_net_of_it) {
+  measurement m;
+  m.ops = 1000;
+  m.seconds = 1e-6;  // 1 ns per op at 1 thread
+  m.harness_ns = 0.25;
+  run_options o;
+  const run_request req{o, "x", "y", 1, 0, "none", 1};
+  auto rec = make_record(req, m);
+  EXPECT_DOUBLE_EQ(rec.latency.mean_ns, 1.0);
+  EXPECT_DOUBLE_EQ(rec.metrics.at("harness_ns_per_op").get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(rec.metrics.at("net_ns_per_op").get<double>(), 0.75);
+
+  m.harness_ns = -1;  // built by hand, not by the runner: nothing claimed
+  rec = make_record(req, m);
+  EXPECT_FALSE(rec.metrics.contains("net_ns_per_op"));
+  m.harness_ns = 0.25;
+  m.open_loop = true;  // every op waits for its due time: no loop cost to speak of
+  rec = make_record(req, m);
+  EXPECT_FALSE(rec.metrics.contains("harness_ns_per_op"));
+}
+
+TEST(runner_harness_cost, the_runner_measures_its_loop_on_its_own_clock) {
+  // On the virtual clock empty ops take no time: the loop costs exactly 0 and
+  // the net figure is the whole mean (10 ns per op, moved by the op itself).
+  // One thread: the virtual clock is global, another thread's ops would move it.
+  runner_config cfg;
+  cfg.threads = 1;
+  cfg.ops = 2000;
+  cfg.sample_every = 8;
+  const auto m = run_workers_on<virtual_clock>(cfg, [](unsigned) {
+    return [](std::uint64_t) { virtual_clock::advance(10); };
+  });
+  EXPECT_DOUBLE_EQ(m.harness_ns, 0.0);
+  run_options o;
+  const run_request req{o, "x", "y", 1, 0, "none", 1};
+  const auto rec = make_record(req, m);
+  EXPECT_NEAR(rec.latency.mean_ns, 10.0, 1e-9);
+  EXPECT_DOUBLE_EQ(rec.metrics.at("harness_ns_per_op").get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(rec.metrics.at("net_ns_per_op").get<double>(), rec.latency.mean_ns);
+}
