@@ -6,11 +6,13 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #ifndef HOTSHARD_BENCH_BIN
 #error "HOTSHARD_BENCH_BIN must name the hotshard-bench binary"
@@ -326,5 +328,121 @@ TEST(cli_suite, duration_sets_every_time_bound_step_and_is_recorded) {
     if (st.contains("duration_seconds")) {
       EXPECT_DOUBLE_EQ(st["duration_seconds"].get<double>(), 0.02) << st.dump();
     }
+  }
+}
+
+TEST(cli_suite, ck_ring_is_left_out_where_its_threads_exceed_the_cores_and_the_summary_says_why) {
+  // HOTSHARD_SUITE_PLAN_ONLY=1: the plan is written, nothing runs.
+  const auto dir = scratch("suite-plan");
+  const auto o = bench("suite --quick --scenarios queue --no-plots --quiet --out " + dir.string(),
+                       "HOTSHARD_SUITE_PLAN_ONLY=1 HOTSHARD_REAL_TRACE=");
+  ASSERT_EQ(o.status, 0) << o.output;
+  const auto j = nlohmann::json::parse(read_all(dir / "results.json"));
+  EXPECT_TRUE(j["results"].empty());
+  const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
+  const auto consumers_of = [](const nlohmann::json& knobs) {
+    return knobs.contains("consumers") ? static_cast<unsigned>(std::stoul(knobs["consumers"].get<std::string>())) : 1u;
+  };
+  bool planned_16p = false;
+  for (const auto& st : j["config"]["steps"]) {
+    const bool has_ck = std::find(st["impls"].begin(), st["impls"].end(), "ck_ring") != st["impls"].end();
+    for (const auto& t : st["threads"]) {
+      if (has_ck) {
+        EXPECT_LE(t.get<unsigned>() + consumers_of(st["knobs"]), cores) << st.dump();
+      }
+      planned_16p = planned_16p || (t.get<unsigned>() == 16 && !has_ck);
+    }
+  }
+  EXPECT_TRUE(planned_16p);  // the others still run 16 producers
+  const auto& left = j["config"]["excluded"];
+  bool left_16p = false;
+  for (const auto& x : left) {
+    EXPECT_EQ(x["impl"], "ck_ring");
+    EXPECT_GT(x["threads"].get<unsigned>() + consumers_of(x["knobs"]), cores) << x.dump();
+    EXPECT_NE(x["reason"].get<std::string>().find("earlier producer"), std::string::npos);
+    left_16p = left_16p || x["threads"] == 16;
+  }
+  if (cores < 17) {
+    EXPECT_TRUE(left_16p) << left.dump();
+  }
+  const std::string md = read_all(dir / "summary.md");
+  EXPECT_EQ(md.find("## Left out of this run") != std::string::npos, !left.empty()) << md;
+  EXPECT_EQ(j["config"]["harness_cost"].get<std::string>().rfind("subtracted", 0), 0u);
+}
+
+TEST(cli_run, queue_reports_producers_consumers_paths_and_whether_depth_exceeded_capacity) {
+  // bounded_queue: bulk API, true capacity; tbb_bounded: no bulk API (its
+  // adapter loops); moodycamel: capacity a minimum, so only the flag's
+  // consistency with max_depth is certain.
+  // (Bulk: the two paths only; moodycamel's is the same as bounded_queue's.)
+  for (const char* bulk : {"0", "8"}) {
+    const bool single = std::string(bulk) == "0";
+    const auto json = scratch(std::string("queue") + bulk + ".json");
+    const auto o = bench(std::string("run queue --impl bounded_queue,tbb_bounded") + (single ? ",moodycamel" : "") +
+                         " --threads 2 --set consumers=2 --set capacity=64 --set bulk=" + bulk +
+                         " --ops 1000 --repetitions 1 --quiet --json " + json.string());
+    ASSERT_EQ(o.status, 0) << o.output;
+    const auto j = nlohmann::json::parse(read_all(json));
+    ASSERT_EQ(j["results"].size(), single ? 3u : 2u);
+    const std::uint64_t batch = single ? 1 : 8;
+    for (const auto& r : j["results"]) {
+      const auto& m = r["metrics"];
+      const std::string impl = r["impl"];
+      EXPECT_EQ(m["producers"], 2) << impl;
+      EXPECT_EQ(m["consumers"], 2) << impl;
+      EXPECT_EQ(m["threads_total"], 4) << impl;
+      EXPECT_EQ(r["ops"], 1000 * batch) << impl;  // items, measured
+      EXPECT_EQ(m["popped"], m["items"]) << impl;
+      const std::string path = batch == 1 ? "single" : impl == "tbb_bounded" ? "single_loop" : "bulk";
+      EXPECT_EQ(m["push_path"], path) << impl;
+      EXPECT_EQ(m["pop_path"], path) << impl;
+      const auto depth = m["max_depth"].get<std::uint64_t>();
+      EXPECT_LE(depth, m["items"].get<std::uint64_t>()) << impl;
+      const std::uint64_t slack = (2 - 1) * batch;
+      EXPECT_EQ(m["exceeded_capacity"].get<bool>(), depth > m["capacity"].get<std::uint64_t>() + slack) << impl;
+      if (impl == "bounded_queue" || impl == "tbb_bounded") {
+        EXPECT_FALSE(m["exceeded_capacity"].get<bool>()) << impl << " depth " << depth;
+      }
+    }
+  }
+}
+
+TEST(cli_run, herd_accounts_for_every_call_and_its_late_arrivals) {
+  // One thread: nobody can arrive after a flight of its own wave, so every
+  // key is loaded exactly once and nothing is late.
+  const auto one = scratch("herd1.json");
+  auto o = bench("run herd --threads 1 --workload herd:keys=3,waves=4 --set loader_us=50 --repetitions 1 --quiet --json " +
+                 one.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  auto j = nlohmann::json::parse(read_all(one));
+  ASSERT_FALSE(j["results"].empty());
+  for (const auto& r : j["results"]) {
+    const auto& m = r["metrics"];
+    EXPECT_EQ(m["late_arrivals"], 0) << r["impl"];
+    EXPECT_EQ(m["late_leaders"], 0) << r["impl"];
+    EXPECT_EQ(m["late_arrivals_per_wave"], nlohmann::json::array({0, 0, 0, 0})) << r["impl"];
+    EXPECT_EQ(m["backend_calls"], 12) << r["impl"];
+    EXPECT_DOUBLE_EQ(m["calls_per_wave"].get<double>(), 1.0) << r["impl"];
+  }
+  // More threads than cores: who is late varies, the accounting must not.
+  const auto six = scratch("herd6.json");
+  o = bench("run herd --threads 6 --workload herd:keys=3,waves=4 --set loader_us=2000 --repetitions 1 --quiet --json " +
+            six.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  j = nlohmann::json::parse(read_all(six));
+  for (const auto& r : j["results"]) {
+    const auto& m = r["metrics"];
+    const auto late = m["late_arrivals"].get<std::uint64_t>();
+    const auto calls = m["backend_calls"].get<std::uint64_t>();
+    ASSERT_EQ(m["late_arrivals_per_wave"].size(), 4u) << r["impl"];
+    std::uint64_t sum = 0;
+    for (const auto& w : m["late_arrivals_per_wave"]) sum += w.get<std::uint64_t>();
+    EXPECT_EQ(sum, late) << r["impl"];
+    EXPECT_LE(m["late_leaders"].get<std::uint64_t>(), late) << r["impl"];
+    // Every call either ran the loader or was served by another's load.
+    EXPECT_EQ(calls + m["waiters"].get<std::uint64_t>(), 6u * 4u * 3u) << r["impl"];
+    // Each key's first flight is led by a caller that was not late, so the
+    // loads beyond one per key are at least the late leaders.
+    EXPECT_GE(calls, 12u + m["late_leaders"].get<std::uint64_t>()) << r["impl"];
   }
 }
