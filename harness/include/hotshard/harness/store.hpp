@@ -115,6 +115,13 @@ class store_backend {
   virtual void end_run() {}
 };
 
+// The backend a scenario's `store` knob names: "sim" -> nullptr (the scenario
+// builds its simulated store from its own knobs); "redis://HOST:PORT" -> a
+// connected Redis Cluster client (redis_store.hpp; run_failure if it cannot
+// connect). usage_error naming `--set store` for anything else, or for a
+// redis:// URL in a build without hiredis.
+[[nodiscard]] std::unique_ptr<store_backend> open_store_backend(std::string_view name);
+
 // max / median of per-partition counts (median of an even count: mean of the
 // middle two; a zero median counts as 1 so the figure stays finite). 0 when idle.
 [[nodiscard]] double max_over_median_of(std::vector<std::uint64_t> counts);
