@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""One hot-partition (or write-buffer) run against the fixture's Redis Cluster, checked from
+"""One hot-partition (or write-buffer, or cache) run against the fixture's Redis Cluster, checked from
 Redis's own counts (INFO commandstats) and by reading Redis back.
 
   check_run.py BENCH STATE_DIR [SCENARIO/]IMPL EXPECT [KEY=VALUE ...]
-  SCENARIO: hot-partition (default) or write-buffer
+  SCENARIO: hot-partition (default), write-buffer or cache
   EXPECT: skewed (node max/median >= 3), balanced (<= 1.3), any
 
 Always: the run exits 0, nothing lost (the values read back from Redis sum to
@@ -47,6 +47,12 @@ if scenario == "write-buffer":
           f"every sink call is one INCRBY counted by Redis: {m['backend_writes']} == {sum(m['node_ops'])}")
     if impl == "combining":
         check(m["backend_writes"] < m["writes"], f"combined: {m['backend_writes']} INCRBY for {m['writes']} writes")
+elif scenario == "cache":
+    # Every miss is one GET through the cache's loader: the client's count is Redis's count.
+    check(m["errors"] == 0, f"loader errors {m['errors']}")
+    check(m["backend_calls"] == sum(m["node_ops"]),
+          f"every load is one GET counted by Redis: {m['backend_calls']} == {sum(m['node_ops'])}")
+    check(0 < m["backend_calls"] < m["reads"], f"the cache absorbs reads: {m['backend_calls']} GETs for {m['reads']} reads")
 else:
     check(m["lost"] == 0, f"lost = {m['lost']} (accepted {m['writes_accepted']}, read back {m['writes_applied']})")
     check(m["writes_accepted"] > 0 and m["writes_applied"] == m["writes_accepted"], "Redis holds exactly the accepted writes")
