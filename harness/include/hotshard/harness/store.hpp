@@ -113,6 +113,11 @@ class store_backend {
   // (before any verification read). No-ops for the simulated store.
   virtual void begin_run() {}
   virtual void end_run() {}
+  // Whether other processes write the same keys at the same time (hotshard-bench
+  // run --processes N: N application servers, one cluster). A read-back then
+  // sums every process's writes, so the scenario does not judge `lost` itself:
+  // the parent process checks the total against all processes' accepted writes.
+  [[nodiscard]] virtual bool shared_keys() const noexcept { return false; }
 };
 
 // The backend a scenario's `store` knob names: "sim" -> nullptr (the scenario
