@@ -276,9 +276,16 @@ struct redis_store::impl {
   }
 
   // A command on every node that is not a data command (CONFIG, INFO, SCAN).
+  // A node restarted since this thread's last command (its old connection is
+  // dead) or marked down is tried once more on a fresh connection: an admin
+  // command runs outside the measured run, where a node that is back must answer.
   reply_ptr admin(unsigned i, std::vector<std::string> cmd) const {
     thread_state& ts = local();
-    auto replies = pipeline(ts, i, {std::move(cmd)});
+    auto replies = pipeline(ts, i, {cmd});
+    if (replies.empty()) {
+      down_until[i].store(0, std::memory_order_relaxed);  // see down_until
+      replies = pipeline(ts, i, {std::move(cmd)});
+    }
     if (replies.empty() || replies[0]->type == REDIS_REPLY_ERROR) return nullptr;
     return std::move(replies[0]);
   }
