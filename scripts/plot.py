@@ -10,6 +10,12 @@ Writes PNGs into DIR:
   partitions_<scenario>.png   accepted ops per partition (metrics.partition_ops),
                               one panel per impl, at the highest thread count
   heatmap_<scenario>_<impl>.png  per-partition load over time (metrics.partition_series)
+  nodes_<scenario>.png        runs against a real store (metrics.node_ops, e.g. Redis
+                              Cluster): per-node calls as the servers counted them, one
+                              bar group per node and one bar per impl (unmitigated
+                              beside mitigated = before/after), and the client's
+                              per-node latency p50/p99 (metrics.node_latency_ns);
+                              the title names the Redis version and the nodes
   sweep_<scenario>.png        max/median, throttled, stale reads and backend calls per
                               read against metrics.viral_share, one line per impl and
                               read_fraction (runs that set those knobs: hot-partition's
@@ -157,6 +163,50 @@ def plot_partitions(scenario, recs, out):
     return path
 
 
+def plot_nodes(scenario, recs, out):
+    recs = [r for r in at_max_threads(recs)
+            if isinstance(r.get("metrics", {}).get("node_ops"), list) and r["metrics"]["node_ops"]]
+    first = {}
+    for r in sorted(recs, key=lambda r: r.get("repetition", 0)):
+        first.setdefault(series_key(r), r)
+    if not first:
+        return None
+    keys = sorted(first)
+    nodes = max(len(first[k]["metrics"]["node_ops"]) for k in keys)
+    width = 0.8 / len(keys)
+    fig, (ax_ops, ax_lat) = plt.subplots(2, 1, figsize=(max(8, 1.2 * nodes), 7))
+    for j, k in enumerate(keys):
+        m = first[k]["metrics"]
+        xs = [i + (j - (len(keys) - 1) / 2) * width for i in range(len(m["node_ops"]))]
+        mom = m.get("node_max_over_median")
+        label = f"{k[0]}" + (f" (max/median {mom:.2f})" if isinstance(mom, (int, float)) else "")
+        ax_ops.bar(xs, m["node_ops"], width, label=label)
+        lat = m.get("node_latency_ns") or []
+        if lat:
+            p50 = [(x.get("p50") or 0) / 1000 for x in lat]
+            p99 = [(x.get("p99") or 0) / 1000 for x in lat]
+            ax_lat.bar(xs[:len(lat)], p99, width, label=f"{k[0]} p99", alpha=0.45)
+            ax_lat.bar(xs[:len(lat)], p50, width, label=f"{k[0]} p50")
+    names = first[keys[0]]["metrics"].get("nodes") or [str(i) for i in range(nodes)]
+    for ax in (ax_ops, ax_lat):
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, fontsize=7)
+        ax.legend(fontsize=7)
+    ax_ops.set_ylabel("calls (server's count)")
+    ax_lat.set_ylabel("client latency, µs")
+    ax_lat.set_xlabel("node")
+    m0 = first[keys[0]]["metrics"]
+    version = m0.get("redis_version")
+    fig.suptitle(f"{scenario}: load and latency per node ({m0.get('store', '')}"
+                 + (f", Redis {version}" if version else "") + f", {len(names)} masters, "
+                 f"{recs[0]['threads']} threads)", fontsize=9)
+    path = os.path.join(out, f"nodes_{safe(scenario)}.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_heatmaps(scenario, recs, out):
     paths = []
     done = set()
@@ -249,7 +299,7 @@ def main():
             by_scenario[r["scenario"]].append(r)
     written = []
     for scenario, recs in by_scenario.items():
-        for fn in (plot_throughput, plot_latency, plot_partitions, plot_sweep):
+        for fn in (plot_throughput, plot_latency, plot_partitions, plot_nodes, plot_sweep):
             try:
                 p = fn(scenario, recs, args.out)
                 if p:

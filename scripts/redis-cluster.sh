@@ -72,6 +72,10 @@ start() {
   done
   rm -rf "$dir"
   mkdir -p "$dir"
+  # Absolute: redis-server applies --dir (a chdir) before it opens --logfile, so a
+  # relative D (the default build/redis-cluster) would put the log nowhere and the
+  # server would exit at once.
+  dir="$(cd "$dir" && pwd)"
   trap 'echo "redis-cluster: start failed; stopping what was started" >&2; stop_pids; rm -rf "$dir"' ERR
   : >"$dir/pids"
   : >"$dir/ports"

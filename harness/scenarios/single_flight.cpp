@@ -28,6 +28,8 @@
 // measured loop.
 #include "contenders/single_flight.hpp"
 
+#include <hotshard/harness/store.hpp>
+
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
@@ -348,11 +350,23 @@ hh::result_record run_cache(const hh::run_request& req) {
   o.capacity = static_cast<std::size_t>(std::max<std::uint64_t>(1, capacity));
   o.flight_capacity = std::max<std::size_t>(1024, 4 * std::size_t{req.threads});
   const unsigned T = std::max(1u, req.threads);
+  const std::string store_name = req.options.knob_string("store", "sim");
+  std::unique_ptr<hh::store_backend> remote = hh::open_store_backend(store_name);
+  if (remote && kn.fail_rate != 0)
+    throw hh::usage_error("--set fail_rate: a failure rate is the simulated backend's (--set store=sim)");
   std::optional<hh::result_record> rec;
   hc::for_each_cache([&]<class C>(const char* name, const char*) {
     if (rec || req.impl != name) return;
     C cache(o);
     backend be{kn.loader, kn.fail_rate, req.seed, T};
+    // The loader: the simulated backend, or a GET on the Redis Cluster (a failed GET throws, counted in errors).
+    const auto load = [&](unsigned t, std::uint64_t i, std::uint64_t key) -> std::uint64_t {
+      if (!remote) return be.load(t, i, key);
+      const auto v = remote->read(key);
+      if (!v) throw backend_failure("redis GET failed");
+      return static_cast<std::uint64_t>(*v);
+    };
+    if (remote) remote->begin_run();
     struct alignas(hotshard::detail::prefetch_pair_bytes) error_count {
       std::uint64_t n = 0;  // its thread's only; summed after join
     };
@@ -363,7 +377,7 @@ hh::result_record run_cache(const hh::run_request& req) {
       return [&, t, keys = std::move(keys)](std::uint64_t i) {
         const std::uint64_t key = keys[i & (n_keys - 1)];
         try {
-          (void)cache.get(key, [&] { return be.load(t, i, key); });
+          (void)cache.get(key, [&] { return load(t, i, key); });
         } catch (const backend_failure&) {
           ++errors[t].n;
         }
@@ -373,13 +387,21 @@ hh::result_record run_cache(const hh::run_request& req) {
     const double gets = static_cast<double>(std::max<std::uint64_t>(1, st.gets));
     std::uint64_t error_total = 0;
     for (const auto& e : errors) error_total += e.n;
-    nlohmann::json metrics = {{"backend_calls", be.calls()},
-                              {"backend_calls_per_read", static_cast<double>(be.calls()) / gets},
-                              {"hit_ratio", static_cast<double>(st.hits + st.stale_served) / gets},
-                              {"stale_served", st.stale_served},
-                              {"early_refreshes", st.early_refreshes},
-                              {"errors", error_total},
-                              {"reads", st.gets}};
+    nlohmann::json metrics = nlohmann::json::object();
+    std::uint64_t calls = be.calls();
+    if (remote) {
+      remote->end_run();
+      metrics = remote->metrics();  // node_ops (Redis's counts), client_node_ops, node_errors, node_latency_ns...
+      calls = remote->backend_calls();
+    }
+    metrics.update({{"store", store_name},
+                    {"backend_calls", calls},
+                    {"backend_calls_per_read", static_cast<double>(calls) / gets},
+                    {"hit_ratio", static_cast<double>(st.hits + st.stale_served) / gets},
+                    {"stale_served", st.stale_served},
+                    {"early_refreshes", st.early_refreshes},
+                    {"errors", error_total},
+                    {"reads", st.gets}});
     rec = hh::make_record(req, m, std::move(metrics));
   });
   if (!rec) throw hh::usage_error("--impl: unknown implementation '" + req.impl + "' for cache");
@@ -438,7 +460,9 @@ hh::scenario make_cache_scenario() {
              {"grace_us", "stale-while-revalidate window after expiry, in µs (coalescing_cache)", "5000"},
              {"beta", "XFetch early-refresh eagerness, 0 = off (coalescing_cache)", "1"},
              {"capacity", "cache entries", "10000"},
-             {"timeout_us", "unused by the cache (accepted for symmetry with herd)", "0"}};
+             {"timeout_us", "unused by the cache (accepted for symmetry with herd)", "0"},
+             {"store", "the loader's backend: sim (simulated, loader_us/fail_rate) or redis://HOST:PORT (GET on a Redis "
+                       "Cluster seed)", "sim"}};
   s.run = run_cache;
   s.suite = [](bool full) {
     std::vector<hh::run_options> v;

@@ -3,13 +3,34 @@
 // what is accepted); 1 failure while running.
 #include "cli.hpp"
 
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/harness/store.hpp>
 #include <hotshard/version.hpp>
+#if HOTSHARD_HAVE_HIREDIS
+#include <hotshard/harness/redis_store.hpp>
+#endif
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
 #include <string>
+#include <vector>
+
+extern char** environ;
 
 #ifndef HOTSHARD_ALLOCATOR
 #define HOTSHARD_ALLOCATOR "unknown"
@@ -24,6 +45,186 @@ constexpr const char* verbs[] = {"list", "run", "suite", "trace", "compare"};
 int usage(const std::string& message) {
   std::fprintf(stderr, "hotshard-bench: error: %s\n", message.c_str());
   return 2;
+}
+
+// `run --processes N`: N application servers against one store. This binary
+// is started N times (posix_spawn of /proc/self/exe) with the same arguments
+// and seed — each process its own cache, single-flight table and write buffer,
+// all seeing the same key stream — each writing its JSON to a temporary
+// directory; then their one result is merged into one record:
+//  - integer metrics and integer arrays (backend_calls, reads, node ops per
+//    node...) are summed; ratios are recomputed from the sums
+//    (backend_calls_per_read, max_over_median); every process's own metrics
+//    stay under `per_process`;
+//  - on a Redis Cluster the processes share their keys (the environment
+//    variable HOTSHARD_REDIS_SHARED_PREFIX, redis_store.hpp): this process
+//    sends CONFIG RESETSTAT once before starting them and reads INFO
+//    commandstats once after the last ended (node_ops, node_max_over_median),
+//    and checks nothing was lost: the values read back under the shared
+//    prefix must add up to every process's accepted writes (exit 1 if not).
+// A plan of one run only: one --impl, one --threads value, --repetitions 1.
+// Any process that fails makes the whole run fail with its exit status.
+int run_processes(int argc, char** argv, const cli::run_args& ra, unsigned n) {
+  namespace fs = std::filesystem;
+  if (ra.impl == "all" || ra.impl.find(',') != std::string::npos || ra.threads.find(',') != std::string::npos ||
+      (!ra.repetitions.empty() && ra.repetitions != "1"))
+    throw usage_error("--processes: the processes merge one run: give one --impl, one --threads value and "
+                      "--repetitions 1");
+  if (!ra.csv.empty() || !ra.md.empty()) throw usage_error("--processes: the merged run is written by --json only");
+  std::string store = "sim";
+  for (const auto& kv : ra.sets)
+    if (kv.rfind("store=", 0) == 0) store = kv.substr(6);
+
+  // The children's arguments: ours without --processes and the outputs.
+  std::vector<std::string> args{"/proc/self/exe"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    bool drop = false, with_value = false;
+    for (const std::string f : {"--processes", "--json", "--csv", "--md"}) {
+      with_value = with_value || a == f;
+      drop = drop || a == f || a.rfind(f + "=", 0) == 0;
+    }
+    if (with_value) ++i;
+    if (!drop) args.push_back(a);
+  }
+  if (ra.repetitions.empty()) args.insert(args.end(), {"--repetitions", "1"});
+  args.push_back("--quiet");
+
+  std::random_device rd;
+  const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(rd());
+  const fs::path tmp = fs::temp_directory_path() / ("hotshard-processes-" + tag);
+  fs::create_directories(tmp);
+  struct cleanup {
+    fs::path p;
+    ~cleanup() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } remove_tmp{tmp};
+
+  std::unique_ptr<store_backend> parent;
+  if (store != "sim") {
+    ::setenv("HOTSHARD_REDIS_SHARED_PREFIX", ("hs:" + tag + ":").c_str(), 1);
+    parent = open_store_backend(store);
+  }
+#if HOTSHARD_HAVE_HIREDIS
+  auto* redis = dynamic_cast<redis_store*>(parent.get());
+  if (redis) redis->reset_server_counts();
+#endif
+
+  // The children's own tables would interleave: their stdout goes to /dev/null (stderr stays).
+  posix_spawn_file_actions_t quiet_stdout;
+  ::posix_spawn_file_actions_init(&quiet_stdout);
+  ::posix_spawn_file_actions_addopen(&quiet_stdout, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  struct destroy_actions {
+    posix_spawn_file_actions_t* a;
+    ~destroy_actions() { ::posix_spawn_file_actions_destroy(a); }
+  } destroy{&quiet_stdout};
+  std::vector<pid_t> pids;
+  for (unsigned i = 0; i < n; ++i) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), {"--json", (tmp / ("p" + std::to_string(i) + ".json")).string()});
+    std::vector<char*> cargv;
+    for (auto& s : a) cargv.push_back(s.data());
+    cargv.push_back(nullptr);
+    ::setenv("HOTSHARD_PROCESS_INDEX", std::to_string(i).c_str(), 1);
+    pid_t pid = 0;
+    if (const int e = ::posix_spawn(&pid, "/proc/self/exe", &quiet_stdout, nullptr, cargv.data(), environ); e != 0) {
+      for (auto p : pids) ::waitpid(p, nullptr, 0);
+      throw run_failure("--processes: could not start process " + std::to_string(i) + ": " + std::strerror(e));
+    }
+    pids.push_back(pid);
+  }
+  int worst = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    int status = 0;
+    ::waitpid(pids[i], &status, 0);
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    if (rc != 0) std::fprintf(stderr, "hotshard-bench: --processes: process %u exited %d\n", i, rc);
+    if (rc != 0 && worst != 2) worst = rc;
+  }
+  if (worst != 0) return worst;
+
+  std::vector<nlohmann::json> docs;
+  for (unsigned i = 0; i < n; ++i) {
+    std::ifstream in(tmp / ("p" + std::to_string(i) + ".json"));
+    docs.push_back(nlohmann::json::parse(in));
+    if (docs.back()["results"].size() != 1)
+      throw run_failure("--processes: process " + std::to_string(i) + " wrote " +
+                        std::to_string(docs.back()["results"].size()) + " results, not 1");
+  }
+  nlohmann::json per = nlohmann::json::array();
+  for (const auto& d : docs) per.push_back(d["results"][0]["metrics"]);
+  // Sum what is a count in every process: integers, and integer arrays of one length.
+  nlohmann::json merged = nlohmann::json::object();
+  for (const auto& [key, v0] : per[0].items()) {
+    bool ints = v0.is_number_integer(), arrays = v0.is_array() && !v0.empty();
+    for (const auto& e : v0) arrays = arrays && e.is_number_integer();
+    for (const auto& m : per) {
+      ints = ints && m.contains(key) && m[key].is_number_integer();
+      arrays = arrays && m.contains(key) && m[key].is_array() && m[key].size() == v0.size();
+    }
+    if (ints) {
+      std::int64_t sum = 0;
+      for (const auto& m : per) sum += m[key].get<std::int64_t>();
+      merged[key] = sum;
+    } else if (arrays) {
+      std::vector<std::uint64_t> sum(v0.size(), 0);
+      for (const auto& m : per)
+        for (std::size_t j = 0; j < sum.size(); ++j) sum[j] += m[key][j].get<std::uint64_t>();
+      merged[key] = sum;
+    }
+  }
+  const auto ratio = [&](const char* a, const char* b) {
+    const double d = merged.value(b, std::int64_t{0});
+    return d > 0 ? static_cast<double>(merged.value(a, std::int64_t{0})) / d : 0.0;
+  };
+  if (merged.contains("reads"))
+    merged["backend_calls_per_read"] = ratio(merged.contains("backend_reads") ? "backend_reads" : "backend_calls", "reads");
+  if (merged.contains("partition_ops"))
+    merged["max_over_median"] = max_over_median_of(merged["partition_ops"].get<std::vector<std::uint64_t>>());
+  merged["store"] = store;
+  merged["processes"] = n;
+#if HOTSHARD_HAVE_HIREDIS
+  if (redis) {
+    redis->read_server_counts();
+    const auto server = redis->metrics();
+    for (const char* k : {"node_ops", "node_ops_by_command", "node_max_over_median", "nodes", "redis_version"})
+      merged[k] = server[k];
+    // Nothing lost: every process's accepted writes are in Redis, read back under the shared prefix.
+    const std::int64_t applied = parent->total();
+    std::int64_t expected = 0, unknown = merged.value("writes_unknown", std::int64_t{0});
+    bool writes = true;
+    if (merged.contains("writes_accepted"))  // hot-partition: each write +1
+      expected = merged["writes_accepted"].get<std::int64_t>() - merged.value("buffer_failed", std::int64_t{0});
+    else if (merged.contains("writes_accepted_sum"))  // write-buffer: the accepted deltas
+      expected = merged["writes_accepted_sum"].get<std::int64_t>();
+    else
+      writes = false;
+    if (writes) {
+      const std::int64_t missing = expected - applied;
+      merged["writes_applied"] = applied;
+      merged["lost"] = missing < 0 && -missing <= unknown ? 0 : missing;
+    }
+  }
+#endif
+  nlohmann::json doc = docs[0];
+  doc["config"]["processes"] = n;
+  doc["results"][0]["metrics"] = merged;
+  doc["results"][0]["per_process"] = std::move(per);
+  if (!ra.json.empty()) {
+    std::ofstream out(ra.json);
+    out << doc.dump(2) << "\n";
+    if (!out) throw run_failure("--json: could not write " + ra.json);
+  }
+  std::cout << "processes " << n << " (" << ra.scenario << "/" << ra.impl << ", store " << store << ")";
+  for (const char* k : {"reads", "backend_calls", "backend_reads", "backend_calls_per_read", "node_ops",
+                        "node_max_over_median", "writes_accepted", "writes_applied", "lost"})
+    if (merged.contains(k)) std::cout << "\n  " << k << ": " << merged[k].dump();
+  std::cout << "\n";
+  const std::int64_t lost = merged.value("lost", std::int64_t{0});
+  if (lost != 0) throw run_failure("--processes: " + std::to_string(lost) + " accepted writes are not in the store");
+  return 0;
 }
 
 int drive(int argc, char** argv) {
@@ -55,6 +256,10 @@ int drive(int argc, char** argv) {
   run->add_option("--md", ra.md, "write the Markdown summary here");
   run->add_option("--set", ra.sets, "scenario knob KEY=VALUE (repeatable)");
   run->add_flag("--quiet", ra.quiet, "no progress on stderr");
+  std::string processes;
+  run->add_option("--processes", processes,
+                  "N client processes (N application servers, each its own cache/single-flight/buffer) against the "
+                  "same store, their one run merged (default 1)");
 
   cli::suite_args sa;
   bool quick = false;
@@ -130,6 +335,13 @@ int drive(int argc, char** argv) {
   sa.plots = !no_plots;
 
   if (*list) return cli::list(list_json);
+  if (*run && !processes.empty()) {
+    unsigned n = 0;
+    const auto res = std::from_chars(processes.data(), processes.data() + processes.size(), n);
+    if (res.ec != std::errc{} || res.ptr != processes.data() + processes.size() || n < 1 || n > 64)
+      return usage("--processes: '" + processes + "' is not a process count in 1..64");
+    if (n > 1) return run_processes(argc, argv, ra, n);
+  }
   if (*run) return cli::run(inv, ra);
   if (*suite) return cli::suite(inv, sa);
   if (*gen) return cli::trace_gen(ga);

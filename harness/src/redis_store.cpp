@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <cstdlib>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -134,6 +135,7 @@ struct redis_store::impl {
   mutable std::mutex states_mu;
   mutable std::vector<std::unique_ptr<thread_state>> states;
   nlohmann::json server;  // end_run's snapshot
+  bool shared = false;    // HOTSHARD_REDIS_SHARED_PREFIX: see the header
   std::string version = "unknown";
 
   unsigned node_index(const std::string& host, int port) const {
@@ -274,9 +276,16 @@ struct redis_store::impl {
   }
 
   // A command on every node that is not a data command (CONFIG, INFO, SCAN).
+  // A node restarted since this thread's last command (its old connection is
+  // dead) or marked down is tried once more on a fresh connection: an admin
+  // command runs outside the measured run, where a node that is back must answer.
   reply_ptr admin(unsigned i, std::vector<std::string> cmd) const {
     thread_state& ts = local();
-    auto replies = pipeline(ts, i, {std::move(cmd)});
+    auto replies = pipeline(ts, i, {cmd});
+    if (replies.empty()) {
+      down_until[i].store(0, std::memory_order_relaxed);  // see down_until
+      replies = pipeline(ts, i, {std::move(cmd)});
+    }
     if (replies.empty() || replies[0]->type == REDIS_REPLY_ERROR) return nullptr;
     return std::move(replies[0]);
   }
@@ -319,6 +328,10 @@ redis_store::redis_store(redis_store_config cfg) : p_(std::make_unique<impl>()) 
   p_->id = impl::next_id();
   std::random_device rd;
   p_->prefix = "hs:" + std::to_string(::getpid()) + ":" + std::to_string(rd()) + ":" + std::to_string(p_->id) + ":";
+  if (const char* shared = std::getenv("HOTSHARD_REDIS_SHARED_PREFIX"); shared && *shared) {
+    p_->prefix = shared;
+    p_->shared = true;
+  }
   p_->load_slots();
   if (auto info = p_->admin(0, {"INFO", "server"})) {
     const std::string s(info->str, info->len);
@@ -384,7 +397,8 @@ std::optional<std::int64_t> redis_store::read_sum(const std::vector<std::uint64_
 
 std::int64_t redis_store::value(std::uint64_t key) const {
   const std::string k = redis_key(key);
-  auto v = integer_of(p_->command(p_->local(), k, {"GET", k}, false).get());
+  auto r = p_->command(p_->local(), k, {"MGET", k}, false);  // MGET: not counted as a data GET (see the header)
+  auto v = integer_of(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : nullptr);
   if (!v) throw run_failure("redis store: could not read back " + k);
   return *v;
 }
@@ -402,12 +416,12 @@ std::int64_t redis_store::total() const {
       cursor.assign(r->element[0]->str, r->element[0]->len);
       std::vector<std::vector<std::string>> gets;
       for (std::size_t i = 0; i < r->element[1]->elements; ++i)
-        gets.push_back({"GET", std::string(r->element[1]->element[i]->str, r->element[1]->element[i]->len)});
+        gets.push_back({"MGET", std::string(r->element[1]->element[i]->str, r->element[1]->element[i]->len)});
       if (!gets.empty()) {
         auto replies = p_->pipeline(p_->local(), n, gets);
         if (replies.size() != gets.size()) throw run_failure("redis store: read-back failed on node " + std::to_string(n));
         for (const auto& rep : replies) {
-          auto v = integer_of(rep.get());
+          auto v = integer_of(rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 ? rep->element[0] : nullptr);
           if (!v) throw run_failure("redis store: a key of this run does not hold an integer");
           sum += *v;
         }
@@ -448,14 +462,24 @@ std::uint64_t redis_store::throttled() const {
 
 double redis_store::max_over_median() const { return max_over_median_of(partition_ops()); }
 
+bool redis_store::shared_keys() const noexcept { return p_->shared; }
+
 void redis_store::begin_run() {
+  if (!p_->shared) reset_server_counts();
+}
+
+void redis_store::end_run() {
+  if (!p_->shared) read_server_counts();
+}
+
+void redis_store::reset_server_counts() {
   for (unsigned n = 0; n < p_->masters; ++n)
     if (!p_->admin(n, {"CONFIG", "RESETSTAT"}))
       throw run_failure("redis store: CONFIG RESETSTAT failed on " + p_->nodes[n].host + ":" +
                         std::to_string(p_->nodes[n].port));
 }
 
-void redis_store::end_run() {
+void redis_store::read_server_counts() {
   nlohmann::json ops = nlohmann::json::array(), by_cmd = nlohmann::json::array();
   std::vector<std::uint64_t> counts;
   for (unsigned n = 0; n < p_->masters; ++n) {

@@ -4,6 +4,9 @@
 
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/harness/histogram.hpp>
+#if HOTSHARD_HAVE_HIREDIS
+#include <hotshard/harness/redis_store.hpp>
+#endif
 #include <hotshard/harness/scenario.hpp>
 
 #include <algorithm>
@@ -418,6 +421,18 @@ nlohmann::json partitioned_store::metrics() const {
     m["series_interval_seconds"] = cfg_.series_interval_seconds;
   }
   return m;
+}
+
+std::unique_ptr<store_backend> open_store_backend(std::string_view name) {
+  if (name == "sim") return nullptr;
+  if (name.substr(0, 8) != "redis://")
+    throw usage_error("--set store: '" + std::string(name) + "' is not sim or redis://HOST:PORT");
+#if HOTSHARD_HAVE_HIREDIS
+  return std::make_unique<redis_store>(parse_redis_url(name));
+#else
+  throw usage_error("--set store=" + std::string(name) +
+                    ": this build has no Redis backend (install libhiredis-dev and reconfigure)");
+#endif
 }
 
 }  // namespace hotshard::harness

@@ -262,6 +262,21 @@ TEST(store_backend, max_over_median_of_uses_the_middle_two_of_an_even_count) {
   EXPECT_DOUBLE_EQ(max_over_median_of({9, 0, 0}), 9.0);      // a zero median counts as 1
 }
 
+// The `store` knob of every scenario: sim is the scenario's own simulated store
+// (nullptr), anything but sim or redis:// is a usage error naming the knob.
+TEST(store_backend, open_store_backend_names_the_knob_for_a_bad_value) {
+  using hotshard::harness::open_store_backend;
+  EXPECT_EQ(open_store_backend("sim"), nullptr);
+  for (const char* bad : {"", "simulated", "redis:/h:1", "memcached://h:1"}) {
+    try {
+      (void)open_store_backend(bad);
+      ADD_FAILURE() << "'" << bad << "' was accepted";
+    } catch (const hotshard::harness::usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find("--set store"), std::string::npos) << e.what();
+    }
+  }
+}
+
 #if HOTSHARD_HAVE_HIREDIS
 TEST(redis_store, url_parsing_names_a_bad_store_value) {
   using hotshard::harness::parse_redis_url;

@@ -8,7 +8,15 @@
 //    one implementation in the project); a partition is a master, numbered in
 //    the order CLUSTER SLOTS lists them;
 //  - a uint64 key k is the Redis key `<prefix><k>` in decimal, the prefix
-//    unique per store object, so a run never reads an earlier run's values;
+//    unique per store object, so a run never reads an earlier run's values —
+//    except under `run --processes N`, where the parent sets the environment
+//    variable HOTSHARD_REDIS_SHARED_PREFIX and every process's store uses it
+//    verbatim (the N processes address the same keys, shared_keys() is true),
+//    and begin_run()/end_run() leave the server counters to the parent (one
+//    CONFIG RESETSTAT before all processes, one INFO after);
+//  - verification reads (value(), total()) are single-key MGETs, so that
+//    Redis's own get/incrby counts are the clients' data commands only, even
+//    when another process reads back while others still run;
 //  - one connection per node per client thread, opened on first use, with a
 //    connect timeout and a read/write timeout (an unanswered request fails
 //    after io_timeout: nothing here waits without bound); a node that failed
@@ -79,8 +87,12 @@ class redis_store final : public store_backend {
   [[nodiscard]] nlohmann::json metrics() const override;
   [[nodiscard]] bool is_remote() const noexcept override { return true; }
 
-  void begin_run() override;  // CONFIG RESETSTAT on every node
-  void end_run() override;    // INFO commandstats from every node, kept for metrics()
+  void begin_run() override;  // CONFIG RESETSTAT on every node (not with a shared prefix)
+  void end_run() override;    // INFO commandstats from every node, kept for metrics() (not with a shared prefix)
+  [[nodiscard]] bool shared_keys() const noexcept override;
+  // The server side alone, whatever the prefix (the --processes parent): RESETSTAT / INFO.
+  void reset_server_counts();
+  void read_server_counts();
 
   // The key as Redis names it (for tests).
   [[nodiscard]] std::string redis_key(std::uint64_t key) const;

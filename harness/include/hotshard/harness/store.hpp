@@ -113,7 +113,19 @@ class store_backend {
   // (before any verification read). No-ops for the simulated store.
   virtual void begin_run() {}
   virtual void end_run() {}
+  // Whether other processes write the same keys at the same time (hotshard-bench
+  // run --processes N: N application servers, one cluster). A read-back then
+  // sums every process's writes, so the scenario does not judge `lost` itself:
+  // the parent process checks the total against all processes' accepted writes.
+  [[nodiscard]] virtual bool shared_keys() const noexcept { return false; }
 };
+
+// The backend a scenario's `store` knob names: "sim" -> nullptr (the scenario
+// builds its simulated store from its own knobs); "redis://HOST:PORT" -> a
+// connected Redis Cluster client (redis_store.hpp; run_failure if it cannot
+// connect). usage_error naming `--set store` for anything else, or for a
+// redis:// URL in a build without hiredis.
+[[nodiscard]] std::unique_ptr<store_backend> open_store_backend(std::string_view name);
 
 // max / median of per-partition counts (median of an even count: mean of the
 // middle two; a zero median counts as 1 so the figure stays finite). 0 when idle.
