@@ -58,6 +58,19 @@
 //  - an eviction listener (constructor argument) hears every value that
 //    leaves — pushed out (size), invalidate (invalidated), a newer value
 //    (replaced) — after the shard mutex is released, in the removing thread.
+//  - get_all(keys, bulk_loader) (Caffeine's getAll): fresh keys served, the
+//    rest through single_flight::run_all (keys in flight joined, the others
+//    loaded by one bulk call and stored under their invalidation epochs);
+//  - results: get returns the value or rethrows; get_for and get_all return
+//    load_result (detail/load_result.hpp): hit, stale, refreshed, loaded,
+//    shared, timed_out, cancelled, or failed with the exception and its
+//    origin (own load, shared load, remembered error);
+//  - cancellation: get / get_for take an optional std::stop_token and a
+//    loader may take one, as in single_flight (the refresh an executor runs
+//    gets an empty token);
+//  - keys: std::string keys accept std::string_view lookups (transparent
+//    policy::hash); a Key is built only for an entry that is stored. Pointer
+//    keys are rejected at compile time (they would cache by address).
 // Clock and random source are injectable (options::clock_ns, uniform01), so
 // tests are deterministic. `coalesce = false` turns single-flight off: the
 // "ttl_cache" baseline of the benchmarks (with grace = 0, beta = 0).
@@ -80,7 +93,7 @@
 // value copy); what is still retired when the cache is destroyed is freed by
 // its destructor.
 //
-// Statistics add up: every get (or get_for) lands in exactly one of hits,
+// Statistics add up: every get (or get_for, or key of get_all) lands in exactly one of hits,
 // stale_served, misses, refreshes, errors, timeouts, and `gets` is their sum
 // (exact once the calls have returned). Sub-counts: early_refreshes ⊆
 // refreshes, negative_hits ⊆ errors. backend_calls and load_failures count
@@ -106,6 +119,8 @@
 //  - get / get_for otherwise: blocking (the shard mutex, O(1) under it, and
 //    the wait for a load in flight; get_for's wait ends at its timeout);
 //  - peek / contains: lock-free, as a hit;
+//  - get_all: per cached key as a hit, the shard mutex once per other key,
+//    then single_flight::run_all (blocking);
 //  - put / invalidate: blocking (the shard mutex; a retirement is a
 //    lock-free push, every 16th also a try_lock and a scan of 72 stripes);
 //  - stats: wait-free (72 stripes). size: blocking (every shard mutex).

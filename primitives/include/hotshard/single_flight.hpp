@@ -36,14 +36,20 @@
 //
 // Progress guarantees (W = window, at most 32; A = max_attempts = 4):
 //  - run / run_for, everything except waiting for another thread's loader:
-//    wait-free, at most A attempts of at most 2W slot loads, W claim CASes,
+//    wait-free without a stop_token in play (with one: lock-free, see
+//    "Cancellation"), at most A attempts of at most 2W slot loads, W claim CASes,
 //    2W pins and one commit each; before joining a slot that another caller
 //    has just claimed with our hash tag, at most 64 pauses and 16 yields for
 //    it to show its key — then, if every attempt was beaten or the
 //    window was full, the caller runs the loader itself (counted as overflow);
 //  - waiting for the result: blocking (futex), never a spin loop;
-//  - run_for's wait: blocking until the result or the deadline (see
-//    detail/sf_timed_wait.hpp for how the deadline is kept);
+//  - run_for's wait, and a wait with a stoppable std::stop_token: blocking
+//    until the result, the deadline or the stop (on the slot's `bell` futex;
+//    see detail/sf_timed_wait.hpp for how the deadline is kept);
+//  - joining: one more RMW on the slot's interest count, a CAS loop that only
+//    fails when another joiner or leaver moved the count (lock-free);
+//  - run_all: per key as run (phase 1 never blocks), then one bulk call, then
+//    blocking waits for the joined flights;
 //  - forget: wait-free, W loads and at most W pins;
 //  - stats (O(capacity)), capacity, window: wait-free. unsafe_slots_in_use:
 //    not thread-safe.
@@ -52,9 +58,35 @@
 // gives the claim back; a joiner's throwing Value copy leaves first; a
 // leader's throwing own copy still publishes the value to its joiners. Bad
 // capacity (not in [1, 2^32]) or window (not in [1, 32]) throw
-// std::invalid_argument. Keys hash with a per-instance seed (random unless
-// given). run_for: timeout <= 0 gives up at once; nanoseconds::max() waits.
+// std::invalid_argument naming the single_flight_options field. Keys hash
+// with a per-instance seed (random unless given). run_for: timeout <= 0 gives
+// up at once; nanoseconds::max() waits.
 //
+// Results (detail/load_result.hpp): run, run_for and run_all return
+// load_result<Value> — status loaded (this caller's own load), shared,
+// timed_out, cancelled or failed; the value; for a failure the exception and
+// its origin (own load or shared). The loader's exception is never thrown
+// from run: `.get()` rethrows it. run still throws what the table's own steps
+// throw (a Key copy or ==, a joiner's Value copy, bad_alloc), slots given back.
+//
+// Cancellation. A loader that takes a std::stop_token gets its flight's (the
+// flight then owns a std::stop_source; a loader without one costs nothing).
+// Each flight counts the callers still interested: its leader's caller and
+// every joiner. A joiner leaves by its deadline (run_for) or by its own
+// std::stop_token (returning timed_out / cancelled); the leader's caller
+// leaves when its stop_token fires while the loader runs (the leader itself
+// returns when its loader does: cancelled if the loader threw after that
+// stop, its value otherwise). The caller that takes the count to 0 detaches
+// the flight (as forget: later callers start anew) and requests stop on its
+// stop_source — never while one caller still waits. A flight at 0 cannot be
+// joined again (the count only rises from nonzero).
+//
+// Keys. Heterogeneous lookup: with a transparent Hash (policy::hash<std::string>
+// is), run / run_for / forget accept any K that compares with and converts to
+// Key (std::string_view, a literal); a Key is built only for a claimed flight's
+// slot. Keys are stored only while their flight runs (the slot's copy is
+// destroyed when it is freed); pointer keys (const char*) are rejected at
+// compile time, since they would coalesce by address.//
 // What callers see. A flight is joinable from its claim until its result is
 // published; later callers start a new flight (this is coalescing, not a
 // cache). Every caller of one flight gets a copy of the same value, or the
@@ -74,7 +106,14 @@
 // in the same release sequence, so it sees both, and `published` can change
 // again only by its own flight's publish while the pin holds the slot. The leader writes the value or
 // exception before the release store of `published`; a waiter's acquire load
-// of `published` sees them. Every leave is acq_rel, so all reads of a flight
+// of `published` sees them. Timed and stoppable waiters sleep on `bell`
+// instead: the publisher bumps it (seq_cst, after its seq_cst store of
+// `published`) when it sees timed_waiters != 0, and a waiter's cancel bumps it
+// too; a waiter reads `bell` before `published` (both seq_cst), so an event
+// after its check changes the word it sleeps on (no lost wake-up). `interest`
+// RMWs are acq_rel (they pair with each other); the claimer's relaxed store of
+// 1 and of the stop_source precede the release (4) that joiners acquire.
+// Every leave is acq_rel, so all reads of a flight
 // happen before the last leaver destroys it; the freer's release return of
 // the slot to FREE pairs with the next claimer's acquire CAS.
 // Tested: tests/single_flight (regressions of issue 12, and the stress tests
