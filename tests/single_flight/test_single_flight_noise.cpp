@@ -10,10 +10,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
+#include <stop_token>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -188,6 +192,65 @@ TEST(coalescing_cache_noise, readers_never_see_a_value_loaded_before_an_invalida
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_EQ(stale.load(), 0u);
   EXPECT_LE(c.size(), 8u);
+}
+
+// Issue 16: callers that give up (their own stop_token, requested by another
+// thread at random moments, or a tiny deadline) race with loads that finish,
+// under schedule noise. A loader that sees its stop throws "stopped"; since
+// stop is requested only when no caller of the flight still waits, no caller
+// may ever receive that exception, and every value received is the key's.
+TEST(single_flight_noise, cancellations_racing_with_results_never_reach_a_caller_that_still_waits) {
+  noisy_table sf({.capacity = 16, .window = 4});
+  constexpr unsigned threads = 6;
+  const unsigned per_thread = 1500 * scale;
+  constexpr std::size_t n_sources = 256;
+  std::vector<std::stop_source> sources(n_sources);  // requested one by one by the canceller
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> wrong{0}, stopped_seen{0}, cancelled{0}, progress{0};
+  const std::uint64_t total = std::uint64_t{threads} * per_thread;
+  // Source i is requested once the callers are i/n_sources of the way through,
+  // and callers use the sources just ahead of that point: stops land mid-wait.
+  std::thread canceller([&] {
+    for (std::size_t i = 0; i < n_sources && !done.load(); ++i) {
+      while (progress.load() * n_sources < i * total && !done.load()) std::this_thread::yield();
+      sources[i].request_stop();
+    }
+  });
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::uint64_t x = t + 5;
+      for (unsigned i = 0; i < per_thread; ++i) {
+        x = hotshard::detail::mix64(x);
+        const std::uint64_t key = x % 4;
+        auto loader = [&](std::stop_token st) -> std::uint64_t {
+          for (int y = 0; y < 3; ++y) std::this_thread::yield();
+          if (st.stop_requested()) throw std::runtime_error("stopped");
+          return key * 7 + 1;
+        };
+        const std::uint64_t at = progress.fetch_add(1) * n_sources / total + (x >> 8) % 3;
+        const std::stop_token tok = sources[std::min<std::uint64_t>(at, n_sources - 1)].get_token();
+        const auto r = (x & 3) == 0 ? sf.run_for(key, std::chrono::nanoseconds(x % 2000), loader, tok)
+                                    : sf.run(key, loader, tok);
+        if (r.ok() && *r.value != key * 7 + 1) wrong.fetch_add(1);
+        if (r.cancelled()) cancelled.fetch_add(1);
+        if (r.failed()) {
+          try {
+            std::rethrow_exception(r.error);
+          } catch (const std::runtime_error& e) {
+            if (std::string(e.what()) == "stopped") stopped_seen.fetch_add(1);
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  done = true;
+  canceller.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_EQ(stopped_seen.load(), 0u);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+  std::printf("cancelled: %llu\n", static_cast<unsigned long long>(cancelled.load()));
 }
 
 }  // namespace

@@ -552,6 +552,7 @@ class coalescing_cache {
   void put(const K& key, const Value& value) {
     put_impl(key, value);
   }
+ private:
   template <class K>
   void put_impl(const K& key, const Value& value) {
     const std::uint64_t h = hash_of(key);
@@ -568,6 +569,7 @@ class coalescing_cache {
     step();
     flights_.forget(key);
   }
+ public:
 
   // The key's fresh value, if cached; never loads, never counted in stats,
   // does not mark the entry used.
@@ -576,6 +578,7 @@ class coalescing_cache {
   [[nodiscard]] std::optional<Value> peek(const K& key) const {
     return peek_impl(key);
   }
+ private:
   template <class K>
   std::optional<Value> peek_impl(const K& key) const {
     const std::uint64_t h = hash_of(key);
@@ -585,12 +588,14 @@ class coalescing_cache {
     if (n == nullptr || !n->value || now >= n->expiry) return std::nullopt;
     return n->value;
   }
+ public:
   // Whether peek(key) would return a value.
   [[nodiscard]] bool contains(const Key& key) const { return contains_impl(key); }
   template <detail::sf_hetero_key<Key, Hash> K>
   [[nodiscard]] bool contains(const K& key) const {
     return contains_impl(key);
   }
+ private:
   template <class K>
   bool contains_impl(const K& key) const {
     const std::uint64_t h = hash_of(key);
@@ -599,6 +604,7 @@ class coalescing_cache {
     const node* n = find(shard_of(h).tab.load(std::memory_order_acquire), h, key);
     return n != nullptr && n->value && now < n->expiry;
   }
+ public:
 
   // Drops `key`. When it returns, no value from a load (or refresh) of `key`
   // that began before it is ever stored, and no later call joins such a load.
@@ -608,6 +614,7 @@ class coalescing_cache {
   void invalidate(const K& key) {
     invalidate_impl(key);
   }
+ private:
   template <class K>
   void invalidate_impl(const K& key) {
     const std::uint64_t h = hash_of(key);
@@ -622,6 +629,7 @@ class coalescing_cache {
     step();
     flights_.forget(key);
   }
+ public:
 
   [[nodiscard]] coalescing_cache_stats stats() const noexcept {
     std::array<std::uint64_t, n_counters> c{};
