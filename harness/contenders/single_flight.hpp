@@ -34,6 +34,16 @@
 
 namespace hotshard::contenders {
 
+// A peer's outcome as the family's load_result (a failure is a status, as in ours).
+template <class F>
+load_result<std::uint64_t> as_result(bool shared, F&& f) {
+  try {
+    return load_result<std::uint64_t>::of_value(shared ? load_status::shared : load_status::loaded, f());
+  } catch (...) {
+    return load_result<std::uint64_t>::of_error(std::current_exception(), shared ? load_origin::shared : load_origin::own);
+  }
+}
+
 // One call in flight, shared by its leader and waiters (Go's `call`): a
 // heap-allocated state with a mutex and condition variable per call.
 struct shared_call {
@@ -82,12 +92,12 @@ class mutex_map_flight {
   explicit mutex_map_flight(std::size_t capacity) { map_.reserve(capacity); }
 
   template <class Loader>
-  flight_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
+  load_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
     std::unique_lock lock(m_);
     if (auto it = map_.find(key); it != map_.end()) {
       auto call = it->second;
       lock.unlock();
-      return {call->wait(), true};
+      return as_result(true, [&] { return call->wait(); });
     }
     auto call = std::make_shared<shared_call>();
     map_.emplace(key, call);
@@ -96,7 +106,7 @@ class mutex_map_flight {
     lock.lock();
     if (auto it = map_.find(key); it != map_.end() && it->second == call) map_.erase(it);
     lock.unlock();
-    return {call->result(), false};
+    return as_result(false, [&] { return call->result(); });
   }
   bool forget(std::uint64_t key) {
     std::scoped_lock lock(m_);
@@ -117,7 +127,7 @@ class tbb_chm_flight {
   explicit tbb_chm_flight(std::size_t capacity) : map_(capacity) {}
 
   template <class Loader>
-  flight_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
+  load_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
     std::shared_ptr<shared_call> call;
     bool leader = false;
     {
@@ -128,13 +138,13 @@ class tbb_chm_flight {
       }
       call = a->second;
     }
-    if (!leader) return {call->wait(), true};
+    if (!leader) return as_result(true, [&] { return call->wait(); });
     call->complete(loader);
     {
       map_type::accessor a;
       if (map_.find(a, key) && a->second == call) map_.erase(a);
     }
-    return {call->result(), false};
+    return as_result(false, [&] { return call->result(); });
   }
   bool forget(std::uint64_t key) { return map_.erase(key); }
 
@@ -159,7 +169,7 @@ class absl_map_flight {
   explicit absl_map_flight(std::size_t capacity) { map_.reserve(capacity); }
 
   template <class Loader>
-  flight_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
+  load_result<std::uint64_t> run(std::uint64_t key, Loader&& loader) {
     std::shared_ptr<call> c;
     bool leader = false;
     {
@@ -175,8 +185,10 @@ class absl_map_flight {
       absl::MutexLock lock(&c->m);
       detail::counting_stats::wait();
       c->m.Await(absl::Condition(&c->done));
-      if (c->error) std::rethrow_exception(c->error);
-      return {*c->value, true};
+      return as_result(true, [&] {
+        if (c->error) std::rethrow_exception(c->error);
+        return *c->value;
+      });
     }
     std::optional<std::uint64_t> v;
     std::exception_ptr e;
@@ -195,8 +207,10 @@ class absl_map_flight {
       absl::MutexLock lock(&m_);
       if (auto it = map_.find(key); it != map_.end() && it->second == c) map_.erase(it);
     }
-    if (e) std::rethrow_exception(e);
-    return {*v, false};
+    return as_result(false, [&] {
+      if (e) std::rethrow_exception(e);
+      return *v;
+    });
   }
   bool forget(std::uint64_t key) {
     absl::MutexLock lock(&m_);
@@ -221,8 +235,8 @@ class no_flight {
   using value_type = std::uint64_t;
   explicit no_flight(std::size_t /*capacity*/) {}
   template <class Loader>
-  flight_result<std::uint64_t> run(std::uint64_t /*key*/, Loader&& loader) {
-    return {loader(), false};
+  load_result<std::uint64_t> run(std::uint64_t /*key*/, Loader&& loader) {
+    return as_result(false, [&] { return std::uint64_t(loader()); });
   }
   bool forget(std::uint64_t /*key*/) { return false; }
 };
@@ -232,7 +246,7 @@ class single_flight_contender
     : public single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, detail::counting_stats> {
  public:
   explicit single_flight_contender(std::size_t capacity)
-      : single_flight(std::bit_ceil(std::max<std::size_t>(4 * capacity, 1024)), 8) {}
+      : single_flight({.capacity = std::bit_ceil(std::max<std::size_t>(4 * capacity, 1024)), .window = 8}) {}
 };
 
 static_assert(concepts::single_flight_table<absl_map_flight>);

@@ -119,11 +119,14 @@ call_outcome call(Table& table, std::uint64_t key, std::chrono::nanoseconds time
       if (timeout.count() > 0) {
         const auto r = table.run_for(key, timeout, loader);
         o.timed_out = r.timed_out();
-        o.shared = r.status == hotshard::flight_status::shared;
+        o.shared = r.shared();
+        if (r.failed()) std::rethrow_exception(r.error);
         return o;
       }
     }
-    o.shared = table.run(key, loader).shared;
+    const auto r = table.run(key, loader);
+    o.shared = r.shared();
+    if (r.failed()) std::rethrow_exception(r.error);
   } catch (const backend_failure&) {
     o.error = true;
   }

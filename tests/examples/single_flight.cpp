@@ -4,7 +4,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <map>
+#include <span>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -16,7 +20,8 @@ struct count_waiters {  // Stats hook: callers asleep on a flight, so this demo'
 };
 
 int main() {
-  hotshard::single_flight<int, std::string, std::hash<int>, count_waiters> flights;
+  hotshard::single_flight<std::string, std::string, hotshard::policy::hash<std::string>, count_waiters> flights(
+      {.capacity = 1024});
   std::atomic<int> loads{0};
   auto load_user = [&loads] {  // the slow backend call; returns once the 7 other callers wait on it
     const int n = loads.fetch_add(1, std::memory_order_seq_cst) + 1;
@@ -25,10 +30,20 @@ int main() {
   };
   std::vector<std::string> got(8);
   {
-    std::vector<std::jthread> herd;
-    for (auto& g : got) herd.emplace_back([&] { g = flights.run(7, load_user).value; });
+    std::vector<std::jthread> herd;  // .get(): the value, or the load's exception rethrown
+    for (auto& g : got) herd.emplace_back([&] { g = flights.run("user:7", load_user).get(); });
   }
-  if (loads.load(std::memory_order_relaxed) != 1 || std::count(got.begin(), got.end(), "alice") != 8) {
+  // Without .get() a failure is a status: the exception, and whose load threw.
+  const auto down = flights.run(std::string_view("user:8"), []() -> std::string { throw std::runtime_error("db down"); });
+  // Bulk: keys in flight are joined, the others loaded by ONE call of the bulk loader.
+  const std::vector<std::string> ids{"user:1", "user:2"};
+  const auto rows = flights.run_all(ids, [](std::span<const std::string> keys) {
+    std::map<std::string, std::string> found;
+    for (const auto& k : keys) found[k] = "row of " + k;
+    return found;
+  });
+  if (loads.load(std::memory_order_relaxed) != 1 || std::count(got.begin(), got.end(), "alice") != 8 ||
+      !down.failed() || down.origin != hotshard::load_origin::own || rows[1].value != "row of user:2") {
     std::printf("single_flight: %d loads for 8 callers\n", loads.load(std::memory_order_relaxed));
     return 1;
   }

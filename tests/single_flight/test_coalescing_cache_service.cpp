@@ -13,6 +13,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
@@ -156,7 +160,9 @@ TEST(coalescing_cache_service, stats_add_up_exactly_after_a_concurrent_run) {
         };
         try {
           if (x % 5 == 0) {
-            timed_out += c.get_for(key, 0ns, loader).timed_out() ? 1 : 0;
+            const auto r = c.get_for(key, 0ns, loader);  // a failure is a status here, not a throw
+            timed_out += r.timed_out() ? 1 : 0;
+            thrown += r.failed() ? 1 : 0;
           } else {
             EXPECT_EQ(c.get(key, loader), key);
           }
@@ -322,7 +328,7 @@ TEST(coalescing_cache_service, get_for_times_out_while_the_load_goes_on_for_the_
       await_flag(release);
       return std::uint64_t{10};
     });
-    EXPECT_EQ(r.status, hotshard::cache_status::loaded);
+    EXPECT_EQ(r.status, hotshard::load_status::loaded);
     EXPECT_EQ(r.value, std::optional<std::uint64_t>(10));
   });
   await_flag(started);
@@ -331,7 +337,7 @@ TEST(coalescing_cache_service, get_for_times_out_while_the_load_goes_on_for_the_
   EXPECT_EQ(gave_up.value, std::nullopt);
   std::thread patient([&] {
     const auto r = c.get_for(1, std::chrono::nanoseconds::max(), never_called);
-    EXPECT_EQ(r.status, hotshard::cache_status::shared);
+    EXPECT_EQ(r.status, hotshard::load_status::shared);
     EXPECT_EQ(r.value, std::optional<std::uint64_t>(10));
   });
   await([] { return waiters::net.load() >= 2; });  // the timed-out caller and the patient one went to sleep
@@ -339,7 +345,7 @@ TEST(coalescing_cache_service, get_for_times_out_while_the_load_goes_on_for_the_
   leader.join();
   patient.join();
   const auto hit = c.get_for(1, 0ns, never_called);
-  EXPECT_EQ(hit.status, hotshard::cache_status::hit);
+  EXPECT_EQ(hit.status, hotshard::load_status::hit);
   EXPECT_EQ(hit.value, std::optional<std::uint64_t>(10));
   const auto s = c.stats();
   EXPECT_EQ(s.timeouts, 1u);
@@ -352,7 +358,7 @@ TEST(coalescing_cache_service, get_for_times_out_while_the_load_goes_on_for_the_
 struct deadline_error_tag {};
 using error_waiters = sf_test::waiter_count<deadline_error_tag>;
 
-TEST(coalescing_cache_service, get_for_rethrows_the_error_of_the_load_it_waited_for) {
+TEST(coalescing_cache_service, get_for_reports_the_error_of_the_load_it_waited_for_as_shared) {
   fake_clock clk;
   hotshard::coalescing_cache<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, error_waiters> c(
       clk.options(1h));
@@ -367,7 +373,10 @@ TEST(coalescing_cache_service, get_for_rethrows_the_error_of_the_load_it_waited_
   });
   await_flag(started);
   std::thread waiter([&] {
-    EXPECT_THROW((void)c.get_for(1, std::chrono::hours(1), never_called), std::runtime_error);
+    const auto r = c.get_for(1, std::chrono::hours(1), never_called);
+    ASSERT_TRUE(r.failed());
+    EXPECT_EQ(r.origin, hotshard::load_origin::shared);  // the leader's load threw, not ours
+    EXPECT_THROW((void)r.get(), std::runtime_error);
   });
   await([] { return error_waiters::net.load() >= 1; });
   release = true;
@@ -380,8 +389,8 @@ TEST(coalescing_cache_service, get_for_rethrows_the_error_of_the_load_it_waited_
 TEST(coalescing_cache_service, get_for_serves_a_fresh_or_stale_value_without_waiting) {
   fake_clock clk;
   cache c(clk.options(100ns, 1000ns));
-  EXPECT_EQ(c.get_for(1, 0ns, [] { return std::uint64_t{1}; }).status, hotshard::cache_status::loaded);
-  EXPECT_EQ(c.get_for(1, 0ns, never_called).status, hotshard::cache_status::hit);
+  EXPECT_EQ(c.get_for(1, 0ns, [] { return std::uint64_t{1}; }).status, hotshard::load_status::loaded);
+  EXPECT_EQ(c.get_for(1, 0ns, never_called).status, hotshard::load_status::hit);
   clk.now += 150;
   std::atomic<bool> started{false}, release{false};
   std::thread refresher([&] {
@@ -390,12 +399,12 @@ TEST(coalescing_cache_service, get_for_serves_a_fresh_or_stale_value_without_wai
       await_flag(release);
       return std::uint64_t{2};
     });
-    EXPECT_EQ(r.status, hotshard::cache_status::refreshed);
+    EXPECT_EQ(r.status, hotshard::load_status::refreshed);
     EXPECT_EQ(r.value, std::optional<std::uint64_t>(2));
   });
   await_flag(started);
   const auto r = c.get_for(1, 0ns, never_called);
-  EXPECT_EQ(r.status, hotshard::cache_status::stale);
+  EXPECT_EQ(r.status, hotshard::load_status::stale);
   EXPECT_EQ(r.value, std::optional<std::uint64_t>(1));
   release = true;
   refresher.join();
@@ -427,7 +436,7 @@ TEST(coalescing_cache_service, with_an_executor_the_caller_that_triggers_a_refre
   EXPECT_TRUE(ex.tasks.empty());
   clk.now += 150;
   const auto r = c.get_for(1, 0ns, loader);
-  EXPECT_EQ(r.status, hotshard::cache_status::refreshed);
+  EXPECT_EQ(r.status, hotshard::load_status::refreshed);
   EXPECT_EQ(r.value, std::optional<std::uint64_t>(10));  // the old value, at once
   EXPECT_EQ(loads.load(), 1);
   ASSERT_EQ(ex.tasks.size(), 1u);
@@ -544,6 +553,110 @@ TEST(coalescing_cache_service, a_hit_is_served_while_the_shard_mutex_is_held) {
   sticky_key::release = true;
   holder.join();
   EXPECT_EQ(c.stats().hits, 1u);
+}
+
+// --- issue 16: get_all, string_view lookup, options naming the field -------
+
+struct get_all_tag {};
+using get_all_waiters = sf_test::waiter_count<get_all_tag>;
+// Caffeine's getAll: of 100 keys, 25 cached are served, 25 in flight are
+// joined, and ONE bulk call loads the other 50, which are then cached.
+TEST(coalescing_cache_service, get_all_serves_cached_keys_joins_flights_and_loads_the_rest_in_one_bulk_call) {
+  fake_clock clk;
+  hotshard::coalescing_cache<std::uint64_t, std::uint64_t, hotshard::policy::hash<std::uint64_t>, get_all_waiters> c(
+      clk.options(1h));
+  for (std::uint64_t k = 0; k < 25; ++k) c.put(k, k + 1000);
+  std::atomic<int> started{0}, bulk_calls{0};
+  std::atomic<bool> release{false};
+  std::vector<std::thread> loaders;
+  for (std::uint64_t k = 25; k < 50; ++k)
+    loaders.emplace_back([&, k] {
+      EXPECT_EQ(c.get(k, [&, k] {
+        started.fetch_add(1);
+        await_flag(release);
+        return k + 2000;
+      }),
+                k + 2000);
+    });
+  await([&] { return started.load() == 25; });
+  std::vector<std::uint64_t> keys(100), asked;
+  for (std::uint64_t k = 0; k < 100; ++k) keys[k] = k;
+  std::vector<hotshard::load_result<std::uint64_t>> got;
+  std::thread bulk_caller([&] {
+    got = c.get_all(keys, [&](std::span<const std::uint64_t> ks) {
+      bulk_calls.fetch_add(1);
+      asked.assign(ks.begin(), ks.end());
+      std::map<std::uint64_t, std::uint64_t> m;
+      for (auto k : ks) m[k] = k + 3000;
+      return m;
+    });
+  });
+  await([&] { return bulk_calls.load() == 1; });
+  release = true;
+  bulk_caller.join();
+  for (auto& t : loaders) t.join();
+  EXPECT_EQ(bulk_calls.load(), 1);
+  ASSERT_EQ(asked.size(), 50u);
+  for (auto k : asked) EXPECT_GE(k, 50u);
+  for (std::uint64_t k = 0; k < 100; ++k) {
+    const auto want = k < 25 ? hotshard::load_status::hit
+                             : (k < 50 ? hotshard::load_status::shared : hotshard::load_status::loaded);
+    EXPECT_EQ(got[k].status, want) << k;
+    EXPECT_EQ(got[k].value, k < 25 ? k + 1000 : (k < 50 ? k + 2000 : k + 3000)) << k;
+  }
+  for (std::uint64_t k = 50; k < 100; ++k) EXPECT_EQ(c.peek(k), k + 3000) << "cached by the bulk load";
+  const auto st = c.stats();
+  EXPECT_EQ(st.gets, 125u);  // 25 gets + 100 keys of get_all
+  EXPECT_EQ(sum_of_categories(st), st.gets);
+  EXPECT_EQ(st.hits, 25u);
+  EXPECT_EQ(st.backend_calls, 26u);  // 25 single loads + 1 bulk call
+}
+
+TEST(coalescing_cache_service, get_all_fails_omitted_keys_and_caches_nothing_for_them) {
+  fake_clock clk;
+  cache c(clk.options(1h));
+  const std::vector<std::uint64_t> keys{1, 2};
+  auto r = c.get_all(keys, [](std::span<const std::uint64_t>) {
+    return std::vector<std::pair<std::uint64_t, std::uint64_t>>{{1, 11}};
+  });
+  EXPECT_EQ(r[0].value, 11u);
+  ASSERT_TRUE(r[1].failed());
+  EXPECT_THROW(std::rethrow_exception(r[1].error), hotshard::missing_key);
+  EXPECT_FALSE(c.contains(2));
+  EXPECT_EQ(c.get(2, [] { return std::uint64_t{22}; }), 22u);  // no remembered error: loads anew
+  auto t = c.get_all(std::vector<std::uint64_t>{3}, [](std::span<const std::uint64_t>) -> std::map<std::uint64_t, std::uint64_t> {
+    throw std::runtime_error("bulk down");
+  });
+  ASSERT_TRUE(t[0].failed());
+  EXPECT_EQ(t[0].origin, hotshard::load_origin::own);
+  EXPECT_EQ(sum_of_categories(c.stats()), c.stats().gets);
+}
+
+TEST(coalescing_cache_service, a_string_view_finds_the_entry_of_its_std_string_key) {
+  hotshard::coalescing_cache<std::string, int> c({.capacity = 16, .ttl = 1h});
+  c.put(std::string("AAPL"), 101);
+  EXPECT_EQ(c.peek(std::string_view("AAPL")), 101);
+  EXPECT_EQ(c.get(std::string_view("AAPL"), [] { return 0; }), 101);
+  c.invalidate(std::string_view("AAPL"));
+  EXPECT_FALSE(c.contains("AAPL"));
+}
+
+TEST(coalescing_cache_service, every_bad_option_throws_naming_its_field) {
+  auto msg = [](hotshard::coalescing_cache_options o) -> std::string {
+    try {
+      cache c(std::move(o));
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "(no exception)";
+  };
+  EXPECT_NE(msg({.capacity = 0}).find("capacity"), std::string::npos);
+  EXPECT_NE(msg({.shards = 0}).find("shards"), std::string::npos);
+  EXPECT_NE(msg({.ttl = -1ns}).find("ttl"), std::string::npos);
+  EXPECT_NE(msg({.grace = -1ns}).find("grace"), std::string::npos);
+  EXPECT_NE(msg({.negative_ttl = -1ns}).find("negative_ttl"), std::string::npos);
+  EXPECT_NE(msg({.beta = -1}).find("beta"), std::string::npos);
+  EXPECT_NE(msg({.flight_capacity = 0}).find("flight_capacity"), std::string::npos);
 }
 
 }  // namespace

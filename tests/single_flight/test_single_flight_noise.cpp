@@ -10,10 +10,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
+#include <stop_token>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -30,7 +34,7 @@ using noisy_table = hotshard::single_flight<std::uint64_t, std::uint64_t, std::h
 TEST(single_flight_noise, values_never_mix_and_no_slot_leaks_under_schedule_noise) {
   constexpr unsigned threads = 8;
   const std::uint64_t per_thread = 5000 * scale;
-  noisy_table sf(16, 4);  // small: slots are reused constantly, windows overlap
+  noisy_table sf({.capacity = 16, .window = 4});  // small: slots are reused constantly, windows overlap
   std::atomic<std::uint64_t> loads{0}, wrong{0}, forgets{0};
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) {
@@ -68,7 +72,7 @@ TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_und
   constexpr unsigned threads = 6;
   constexpr std::uint64_t keys = 3;
   const unsigned per_thread = 1500 * scale;
-  noisy_table sf(64, 32);  // 6 threads hold at most 12 slots: no window fills
+  noisy_table sf({.capacity = 64, .window = 32});  // 6 threads hold at most 12 slots: no window fills
   std::array<std::atomic<int>, keys> active{};
   std::atomic<std::uint64_t> overlaps{0};
   std::vector<std::thread> pool;
@@ -100,7 +104,7 @@ TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_und
 // throws), mixed with ordinary callers: every exception path gives its slot back.
 TEST(single_flight_noise, throwing_copies_under_schedule_noise_leave_no_slot_held) {
   using bomb = sf_test::copy_bomb;
-  hotshard::single_flight<bomb, bomb, sf_test::copy_bomb_hash, sf_test::noise> sf(16, 4);
+  hotshard::single_flight<bomb, bomb, sf_test::copy_bomb_hash, sf_test::noise> sf({.capacity = 16, .window = 4});
   constexpr unsigned threads = 6;
   const unsigned per_thread = 1000 * scale;
   std::atomic<std::uint64_t> wrong{0};
@@ -115,7 +119,11 @@ TEST(single_flight_noise, throwing_copies_under_schedule_noise_leave_no_slot_hel
         bomb::armed = x % 4 == 0;  // a quarter of the calls: every copy in this thread throws
         try {
           const auto r = sf.run(k, [&] { return bomb(key * 10); });
-          if (r.value.v != key * 10) wrong.fetch_add(1);
+          if (r.failed()) {  // the leader's own copy threw: status failed, origin own
+            if (!bomb::armed || r.origin != hotshard::load_origin::own) wrong.fetch_add(1);
+          } else if (r.value->v != key * 10) {
+            wrong.fetch_add(1);
+          }
         } catch (const std::runtime_error&) {
           if (!bomb::armed) wrong.fetch_add(1);  // only an armed thread's own copies may throw
         }
@@ -184,6 +192,65 @@ TEST(coalescing_cache_noise, readers_never_see_a_value_loaded_before_an_invalida
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_EQ(stale.load(), 0u);
   EXPECT_LE(c.size(), 8u);
+}
+
+// Issue 16: callers that give up (their own stop_token, requested by another
+// thread at random moments, or a tiny deadline) race with loads that finish,
+// under schedule noise. A loader that sees its stop throws "stopped"; since
+// stop is requested only when no caller of the flight still waits, no caller
+// may ever receive that exception, and every value received is the key's.
+TEST(single_flight_noise, cancellations_racing_with_results_never_reach_a_caller_that_still_waits) {
+  noisy_table sf({.capacity = 16, .window = 4});
+  constexpr unsigned threads = 6;
+  const unsigned per_thread = 1500 * scale;
+  constexpr std::size_t n_sources = 256;
+  std::vector<std::stop_source> sources(n_sources);  // requested one by one by the canceller
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> wrong{0}, stopped_seen{0}, cancelled{0}, progress{0};
+  const std::uint64_t total = std::uint64_t{threads} * per_thread;
+  // Source i is requested once the callers are i/n_sources of the way through,
+  // and callers use the sources just ahead of that point: stops land mid-wait.
+  std::thread canceller([&] {
+    for (std::size_t i = 0; i < n_sources && !done.load(); ++i) {
+      while (progress.load() * n_sources < i * total && !done.load()) std::this_thread::yield();
+      sources[i].request_stop();
+    }
+  });
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::uint64_t x = t + 5;
+      for (unsigned i = 0; i < per_thread; ++i) {
+        x = hotshard::detail::mix64(x);
+        const std::uint64_t key = x % 4;
+        auto loader = [&](std::stop_token st) -> std::uint64_t {
+          for (int y = 0; y < 3; ++y) std::this_thread::yield();
+          if (st.stop_requested()) throw std::runtime_error("stopped");
+          return key * 7 + 1;
+        };
+        const std::uint64_t at = progress.fetch_add(1) * n_sources / total + (x >> 8) % 3;
+        const std::stop_token tok = sources[std::min<std::uint64_t>(at, n_sources - 1)].get_token();
+        const auto r = (x & 3) == 0 ? sf.run_for(key, std::chrono::nanoseconds(x % 2000), loader, tok)
+                                    : sf.run(key, loader, tok);
+        if (r.ok() && *r.value != key * 7 + 1) wrong.fetch_add(1);
+        if (r.cancelled()) cancelled.fetch_add(1);
+        if (r.failed()) {
+          try {
+            std::rethrow_exception(r.error);
+          } catch (const std::runtime_error& e) {
+            if (std::string(e.what()) == "stopped") stopped_seen.fetch_add(1);
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  done = true;
+  canceller.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_EQ(stopped_seen.load(), 0u);
+  EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+  std::printf("cancelled: %llu\n", static_cast<unsigned long long>(cancelled.load()));
 }
 
 }  // namespace

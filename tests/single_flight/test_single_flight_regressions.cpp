@@ -52,22 +52,22 @@ struct wrap_tag {};
 // with an old value while the real loader still ran.
 TEST(single_flight_regression, a_joiner_never_sees_an_earlier_flights_value_after_the_generation_wraps) {
   using hook = waiter_count<wrap_tag>;
-  hotshard::single_flight<int, int, std::hash<int>, hook> sf(8, 1);  // window 1: every flight of key 5 in one slot
+  hotshard::single_flight<int, int, std::hash<int>, hook> sf({.capacity = 8, .window = 1});  // window 1: every flight of key 5 in one slot
   auto join = [&] { return sf.run(5, [] { return -1; }); };
   const auto first = lead_with_one_joiner<hook>(sf, 5, 1, join);
-  ASSERT_TRUE(first.shared);
+  ASSERT_TRUE(first.shared());
   ASSERT_EQ(first.value, 1);
   // 2^16 - 1 solo flights: the next flight's 16-bit generation is the first one's again.
   for (int i = 0; i < 65535; ++i) ASSERT_EQ(sf.run(5, [] { return 2; }).value, 2);
   const auto r = lead_with_one_joiner<hook>(sf, 5, 3, join);
-  EXPECT_TRUE(r.shared);
+  EXPECT_TRUE(r.shared());
   EXPECT_EQ(r.value, 3);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
 
 // Old code: the slot stayed CLAIMED forever when copying the key into it threw.
 TEST(single_flight_regression, a_throwing_key_copy_leaves_no_slot_held) {
-  hotshard::single_flight<copy_bomb, int, copy_bomb_hash> sf(8, 8);
+  hotshard::single_flight<copy_bomb, int, copy_bomb_hash> sf({.capacity = 8, .window = 8});
   copy_bomb::armed = true;
   EXPECT_THROW((void)sf.run(copy_bomb(3), [] { return 1; }), std::runtime_error);
   copy_bomb::armed = false;
@@ -82,7 +82,7 @@ struct joiner_copy_tag {};
 // Old code: a joiner whose copy of the value threw never released its pin.
 TEST(single_flight_regression, a_joiner_whose_value_copy_throws_releases_its_pin) {
   using hook = waiter_count<joiner_copy_tag>;
-  hotshard::single_flight<int, copy_bomb, std::hash<int>, hook> sf(8, 8);
+  hotshard::single_flight<int, copy_bomb, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
   hook::net.store(0);
   std::atomic<bool> started{false}, joiner_done{false};
   std::thread leader([&] {
@@ -91,7 +91,7 @@ TEST(single_flight_regression, a_joiner_whose_value_copy_throws_releases_its_pin
       await([&] { return hook::net.load() >= 1 || joiner_done.load(); });
       return copy_bomb(44);
     });
-    EXPECT_EQ(r.value.v, 44);
+    EXPECT_EQ(r.value->v, 44);
   });
   await_flag(started);
   std::thread joiner([&] {
@@ -111,7 +111,7 @@ struct leader_copy_tag {};
 // the value.
 TEST(single_flight_regression, a_leader_whose_own_copy_throws_still_gives_the_joiners_the_value) {
   using hook = waiter_count<leader_copy_tag>;
-  hotshard::single_flight<int, copy_bomb, std::hash<int>, hook> sf(8, 8);
+  hotshard::single_flight<int, copy_bomb, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
   hook::net.store(0);
   std::atomic<bool> started{false}, joiner_done{false};
   std::thread leader([&] {
@@ -120,7 +120,7 @@ TEST(single_flight_regression, a_leader_whose_own_copy_throws_still_gives_the_jo
       started.store(true, std::memory_order_release);
       await([&] { return hook::net.load() >= 1 || joiner_done.load(); });
       return copy_bomb(66);
-    }),
+    }).get(),  // the leader's failed copy comes back as status failed, origin own
                  std::runtime_error);
     copy_bomb::armed = false;
   });
@@ -128,8 +128,8 @@ TEST(single_flight_regression, a_leader_whose_own_copy_throws_still_gives_the_jo
   std::thread joiner([&] {
     try {
       const auto r = sf.run(6, [] { return copy_bomb(0); });
-      EXPECT_TRUE(r.shared);
-      EXPECT_EQ(r.value.v, 66);
+      EXPECT_TRUE(r.shared());
+      EXPECT_EQ(r.value->v, 66);
     } catch (const std::exception& e) {
       ADD_FAILURE() << "the joiner got the leader's copy exception: " << e.what();
     }
@@ -155,23 +155,23 @@ std::string invalid_argument_of(F f) {
 TEST(single_flight_regression, absurd_capacity_and_window_are_rejected_naming_the_field) {
   using table = hotshard::single_flight<int, int>;
   const auto max = std::numeric_limits<std::size_t>::max();
-  EXPECT_NE(invalid_argument_of([&] { table t(max); }).find("capacity"), std::string::npos);
-  EXPECT_NE(invalid_argument_of([&] { table t(table::max_capacity + 1); }).find("capacity"), std::string::npos);
-  EXPECT_NE(invalid_argument_of([] { table t(0); }).find("capacity"), std::string::npos);
-  EXPECT_NE(invalid_argument_of([] { table t(64, 0); }).find("window"), std::string::npos);
-  EXPECT_NE(invalid_argument_of([] { table t(64, table::max_window + 1); }).find("window"), std::string::npos);
-  EXPECT_EQ(table(1, 1).capacity(), 8u);  // the smallest table: one cache line of slot words
+  EXPECT_NE(invalid_argument_of([&] { table t({.capacity = max}); }).find("capacity"), std::string::npos);
+  EXPECT_NE(invalid_argument_of([&] { table t({.capacity = table::max_capacity + 1}); }).find("capacity"), std::string::npos);
+  EXPECT_NE(invalid_argument_of([] { table t({.capacity = 0}); }).find("capacity"), std::string::npos);
+  EXPECT_NE(invalid_argument_of([] { table t({.capacity = 64, .window = 0}); }).find("window"), std::string::npos);
+  EXPECT_NE(invalid_argument_of([] { table t({.capacity = 64, .window = table::max_window + 1}); }).find("window"), std::string::npos);
+  EXPECT_EQ(table({.capacity = 1, .window = 1}).capacity(), 8u);  // the smallest table: one cache line of slot words
 }
 
 struct forever_tag {};
 // Old code: now + nanoseconds::max() overflowed and run_for timed out at once.
 TEST(single_flight_regression, run_for_with_the_largest_timeout_waits_as_long_as_it_takes) {
   using hook = waiter_count<forever_tag>;
-  hotshard::single_flight<int, int, std::hash<int>, hook> sf(8, 8);
+  hotshard::single_flight<int, int, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
   const auto r = lead_with_one_joiner<hook>(sf, 9, 99, [&] {
     return sf.run_for(9, std::chrono::nanoseconds::max(), [] { return -1; });
   });
-  EXPECT_EQ(r.status, hotshard::flight_status::shared);
+  EXPECT_EQ(r.status, hotshard::load_status::shared);
   EXPECT_EQ(r.value.value_or(0), 99);
   EXPECT_EQ(sf.stats().timeouts, 0u);
 }
@@ -179,7 +179,7 @@ TEST(single_flight_regression, run_for_with_the_largest_timeout_waits_as_long_as
 struct never_tag {};
 TEST(single_flight_regression, run_for_with_the_most_negative_timeout_gives_up_at_once) {
   using hook = waiter_count<never_tag>;
-  hotshard::single_flight<int, int, std::hash<int>, hook> sf(8, 8);
+  hotshard::single_flight<int, int, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
   const auto r = lead_with_one_joiner<hook>(sf, 9, 99, [&] {
     return sf.run_for(9, std::chrono::nanoseconds::min(), [] { return -1; });
   });
@@ -191,9 +191,9 @@ TEST(single_flight_regression, each_table_gets_its_own_random_hash_seed_unless_o
   using table = hotshard::single_flight<int, int>;
   const table a, b;
   EXPECT_NE(a.seed(), b.seed());  // 2^-64 chance of a false failure
-  const table c(64, 8, 42);
+  const table c({.seed = 42});
   EXPECT_EQ(c.seed(), 42u);
-  EXPECT_EQ(table(64, 8, 42).run(1, [] { return 3; }).value, 3);
+  EXPECT_EQ(table({.capacity = 64, .window = 8, .seed = 42}).run(1, [] { return 3; }).value, 3);
 }
 
 }  // namespace

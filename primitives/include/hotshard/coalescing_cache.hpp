@@ -58,6 +58,19 @@
 //  - an eviction listener (constructor argument) hears every value that
 //    leaves — pushed out (size), invalidate (invalidated), a newer value
 //    (replaced) — after the shard mutex is released, in the removing thread.
+//  - get_all(keys, bulk_loader) (Caffeine's getAll): fresh keys served, the
+//    rest through single_flight::run_all (keys in flight joined, the others
+//    loaded by one bulk call and stored under their invalidation epochs);
+//  - results: get returns the value or rethrows; get_for and get_all return
+//    load_result (detail/load_result.hpp): hit, stale, refreshed, loaded,
+//    shared, timed_out, cancelled, or failed with the exception and its
+//    origin (own load, shared load, remembered error);
+//  - cancellation: get / get_for take an optional std::stop_token and a
+//    loader may take one, as in single_flight (the refresh an executor runs
+//    gets an empty token);
+//  - keys: std::string keys accept std::string_view lookups (transparent
+//    policy::hash); a Key is built only for an entry that is stored. Pointer
+//    keys are rejected at compile time (they would cache by address).
 // Clock and random source are injectable (options::clock_ns, uniform01), so
 // tests are deterministic. `coalesce = false` turns single-flight off: the
 // "ttl_cache" baseline of the benchmarks (with grace = 0, beta = 0).
@@ -80,7 +93,7 @@
 // value copy); what is still retired when the cache is destroyed is freed by
 // its destructor.
 //
-// Statistics add up: every get (or get_for) lands in exactly one of hits,
+// Statistics add up: every get (or get_for, or key of get_all) lands in exactly one of hits,
 // stale_served, misses, refreshes, errors, timeouts, and `gets` is their sum
 // (exact once the calls have returned). Sub-counts: early_refreshes ⊆
 // refreshes, negative_hits ⊆ errors. backend_calls and load_failures count
@@ -106,6 +119,8 @@
 //  - get / get_for otherwise: blocking (the shard mutex, O(1) under it, and
 //    the wait for a load in flight; get_for's wait ends at its timeout);
 //  - peek / contains: lock-free, as a hit;
+//  - get_all: per cached key as a hit, the shard mutex once per other key,
+//    then single_flight::run_all (blocking);
 //  - put / invalidate: blocking (the shard mutex; a retirement is a
 //    lock-free push, every 16th also a try_lock and a scan of 72 stripes);
 //  - stats: wait-free (72 stripes). size: blocking (every shard mutex).
@@ -133,6 +148,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/load_result.hpp>
 #include <hotshard/detail/sf_timed_wait.hpp>
 #include <hotshard/single_flight.hpp>
 
@@ -150,9 +166,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -167,9 +186,9 @@ struct coalescing_cache_options {
   double beta = 1.0;                                       // XFetch eagerness; 0 = no early refresh; finite, >= 0
   bool coalesce = true;                                    // false: every miss calls the loader
   std::size_t flight_capacity = 1024;                      // single_flight table size, in [1, 2^32]
-  std::function<std::int64_t()> clock_ns;                  // empty: steady_clock
-  std::function<double()> uniform01;                       // in (0, 1]; empty: a thread-local generator
-  std::optional<std::uint64_t> seed;                       // hash seed; empty: a random one per instance
+  std::function<std::int64_t()> clock_ns{};                // empty: steady_clock
+  std::function<double()> uniform01{};                     // in (0, 1]; empty: a thread-local generator
+  std::optional<std::uint64_t> seed{};                     // hash seed; empty: a random one per instance
   // Runs a refresh (stale-while-revalidate or early). Empty: the caller that
   // triggers the refresh runs it inline and gets the new value. Set: the
   // refresh task is handed to it and that caller is served the old value. The
@@ -178,7 +197,7 @@ struct coalescing_cache_options {
   // without running gives its refresh back; an executor that throws means an
   // inline refresh. Every task must have run or been destroyed before the
   // cache is destroyed.
-  std::function<void(std::function<void()>)> executor;
+  std::function<void(std::function<void()>)> executor{};
 };
 
 struct coalescing_cache_stats {
@@ -200,23 +219,6 @@ enum class eviction_cause : std::uint8_t {
   size,         // pushed out to make room (capacity)
   invalidated,  // invalidate(key)
   replaced,     // a newer value (load, refresh or put) took its place
-};
-
-// What get_for did.
-enum class cache_status : std::uint8_t {
-  hit,        // fresh value
-  stale,      // old value, somebody else's refresh runs
-  refreshed,  // this caller started a refresh (new value, or the old one if it failed or went to the executor)
-  loaded,     // this caller's own load
-  shared,     // another caller's load
-  timed_out,  // gave up waiting for another caller's load; that load goes on
-};
-
-template <class Value>
-struct cache_result {
-  cache_status status = cache_status::timed_out;
-  std::optional<Value> value;  // empty exactly when timed_out
-  [[nodiscard]] bool timed_out() const noexcept { return status == cache_status::timed_out; }
 };
 
 namespace detail {
@@ -452,13 +454,13 @@ class cc_reclaimer {
 
 }  // namespace detail
 
-template <class Key, class Value, class Hash = std::hash<Key>, class Stats = detail::no_stats>
+template <class Key, class Value, class Hash = policy::hash<Key>, class Stats = detail::no_stats>
 class coalescing_cache {
  public:
   using key_type = Key;
   using value_type = Value;
   using options = coalescing_cache_options;
-  using result_type = cache_result<Value>;
+  using result_type = load_result<Value>;
   // Called after an entry holding a value left the cache, outside every lock,
   // by the thread that removed it; must not throw (std::terminate). It may
   // call into the cache, but it may run in a loader's thread before that
@@ -468,6 +470,9 @@ class coalescing_cache {
   static constexpr std::size_t max_shards = std::size_t{1} << 16;
   static constexpr std::size_t epochs_per_shard = 64;
   static_assert(std::is_copy_constructible_v<Value>, "every caller receives a copy of the cached value");
+  static_assert(!std::is_pointer_v<Key>,
+                "coalescing_cache: a pointer key (e.g. const char*) would cache by address, not by content; "
+                "use std::string keys (lookups may pass std::string_view) or a value type");
 
   // Throws std::invalid_argument naming the field for a bad option.
   explicit coalescing_cache(options o = {}) : coalescing_cache(std::move(o), eviction_listener{}) {}
@@ -475,7 +480,7 @@ class coalescing_cache {
       : opt_(validated(std::move(o))),
         seed_(opt_.seed ? *opt_.seed : detail::random_seed()),
         on_evict_(std::move(on_evict)),
-        flights_(opt_.flight_capacity, 8, detail::mix64(seed_ ^ 0x5f1c6a7e3d2b9481ULL)),
+        flights_(single_flight_options{.capacity = opt_.flight_capacity, .window = 8, .seed = detail::mix64(seed_ ^ 0x5f1c6a7e3d2b9481ULL)}),
         n_shards_(std::min(opt_.shards, opt_.capacity)),
         shards_(std::make_unique<shard[]>(n_shards_)) {
     for (std::size_t i = 0; i < n_shards_; ++i) {
@@ -500,8 +505,12 @@ class coalescing_cache {
   // The cached value of `key`, loading it with `loader()` when needed.
   // Rethrows the load's exception (or a remembered one).
   template <class Loader>
-  Value get(const Key& key, Loader&& loader) {
-    return std::move(*counted(key, loader, nullptr).value);
+  Value get(const Key& key, Loader&& loader, std::stop_token stop = {}) {
+    return counted(key, loader, nullptr, stop).get();
+  }
+  template <detail::sf_hetero_key<Key, Hash> K, class Loader>
+  Value get(const K& key, Loader&& loader, std::stop_token stop = {}) {
+    return counted(key, loader, nullptr, stop).get();
   }
 
   // As get, but a caller that would wait longer than `timeout` for another
@@ -510,14 +519,42 @@ class coalescing_cache {
   // <= 0: gives up at once unless the value is cached or it loads itself;
   // nanoseconds::max(): waits as long as it takes. Rethrows a load's error.
   template <class Loader>
-  result_type get_for(const Key& key, std::chrono::nanoseconds timeout, Loader&& loader) {
-    return counted(key, loader, &timeout);
+  [[nodiscard]] result_type get_for(const Key& key, std::chrono::nanoseconds timeout, Loader&& loader,
+                                    std::stop_token stop = {}) {
+    return counted(key, loader, &timeout, stop);
+  }
+  template <detail::sf_hetero_key<Key, Hash> K, class Loader>
+  [[nodiscard]] result_type get_for(const K& key, std::chrono::nanoseconds timeout, Loader&& loader,
+                                    std::stop_token stop = {}) {
+    return counted(key, loader, &timeout, stop);
+  }
+
+  // Bulk (Caffeine's getAll): one result per key, in order. Fresh cached
+  // keys are served (hit; a remembered error: failed, origin remembered);
+  // the others go to single_flight::run_all: keys with a load in flight join
+  // it, the rest are loaded by ONE call bulk_loader(std::span<const Key>)
+  // returning a range of (key, value) pairs, and stored (unless invalidated
+  // meanwhile, as for get). A key the result omits: failed with
+  // hotshard::missing_key, nothing cached for it; a throwing bulk loader:
+  // every key it was asked for failed with its exception, nothing cached.
+  // Stale entries are reloaded in the bulk call (no stale-while-revalidate,
+  // no early refresh in bulk). Each key counts as one get in stats().
+  template <class BulkLoader>
+  [[nodiscard]] std::vector<result_type> get_all(std::span<const Key> keys, BulkLoader&& bulk_loader) {
+    return get_all_impl(keys, bulk_loader);
   }
 
   // Stores `value` as the key's fresh value (write-through: the caller has
   // written its backend). Like invalidate, loads of the key begun before it
   // are neither joined by later callers nor stored.
-  void put(const Key& key, const Value& value) {
+  void put(const Key& key, const Value& value) { put_impl(key, value); }
+  template <detail::sf_hetero_key<Key, Hash> K>
+  void put(const K& key, const Value& value) {
+    put_impl(key, value);
+  }
+ private:
+  template <class K>
+  void put_impl(const K& key, const Value& value) {
     const std::uint64_t h = hash_of(key);
     shard& sh = shard_of(h);
     std::unique_ptr<node> fresh(new node(key, h, std::optional<Value>(value), nullptr, 0));
@@ -532,10 +569,18 @@ class coalescing_cache {
     step();
     flights_.forget(key);
   }
+ public:
 
   // The key's fresh value, if cached; never loads, never counted in stats,
   // does not mark the entry used.
-  [[nodiscard]] std::optional<Value> peek(const Key& key) const {
+  [[nodiscard]] std::optional<Value> peek(const Key& key) const { return peek_impl(key); }
+  template <detail::sf_hetero_key<Key, Hash> K>
+  [[nodiscard]] std::optional<Value> peek(const K& key) const {
+    return peek_impl(key);
+  }
+ private:
+  template <class K>
+  std::optional<Value> peek_impl(const K& key) const {
     const std::uint64_t h = hash_of(key);
     const std::int64_t now = now_ns();
     auto g = reclaim_.enter();
@@ -543,19 +588,35 @@ class coalescing_cache {
     if (n == nullptr || !n->value || now >= n->expiry) return std::nullopt;
     return n->value;
   }
+ public:
   // Whether peek(key) would return a value.
-  [[nodiscard]] bool contains(const Key& key) const {
+  [[nodiscard]] bool contains(const Key& key) const { return contains_impl(key); }
+  template <detail::sf_hetero_key<Key, Hash> K>
+  [[nodiscard]] bool contains(const K& key) const {
+    return contains_impl(key);
+  }
+ private:
+  template <class K>
+  bool contains_impl(const K& key) const {
     const std::uint64_t h = hash_of(key);
     const std::int64_t now = now_ns();
     auto g = reclaim_.enter();
     const node* n = find(shard_of(h).tab.load(std::memory_order_acquire), h, key);
     return n != nullptr && n->value && now < n->expiry;
   }
+ public:
 
   // Drops `key`. When it returns, no value from a load (or refresh) of `key`
   // that began before it is ever stored, and no later call joins such a load.
   // A key that is not cached: nothing is evicted.
-  void invalidate(const Key& key) {
+  void invalidate(const Key& key) { invalidate_impl(key); }
+  template <detail::sf_hetero_key<Key, Hash> K>
+  void invalidate(const K& key) {
+    invalidate_impl(key);
+  }
+ private:
+  template <class K>
+  void invalidate_impl(const K& key) {
     const std::uint64_t h = hash_of(key);
     shard& sh = shard_of(h);
     batch b(this);
@@ -568,6 +629,7 @@ class coalescing_cache {
     step();
     flights_.forget(key);
   }
+ public:
 
   [[nodiscard]] coalescing_cache_stats stats() const noexcept {
     std::array<std::uint64_t, n_counters> c{};
@@ -616,7 +678,8 @@ class coalescing_cache {
   // Immutable once published, except the two relaxed hints and the fields
   // only the shard's mutex holder touches (ring_pos, cause).
   struct node : detail::cc_retired {
-    node(const Key& k, std::uint64_t h, std::optional<Value> v, std::exception_ptr e, std::int64_t d)
+    template <class K>
+    node(const K& k, std::uint64_t h, std::optional<Value> v, std::exception_ptr e, std::int64_t d)
         : hash(h), key(k), value(std::move(v)), error(std::move(e)), delta(d) {
       destroy = [](detail::cc_retired* r) noexcept { delete static_cast<node*>(r); };
     }
@@ -691,7 +754,7 @@ class coalescing_cache {
   static node* tombstone() noexcept { return reinterpret_cast<node*>(std::uintptr_t{1}); }  // never dereferenced
 
   static options validated(options o) {
-    auto bad = [](const char* what) { throw std::invalid_argument(std::string("coalescing_cache: ") + what); };
+    auto bad = [](const char* what) { throw std::invalid_argument(std::string("coalescing_cache_options::") + what); };
     if (o.capacity < 1) bad("capacity must be at least 1");
     if (o.shards < 1 || o.shards > max_shards) bad("shards must be in [1, 65536]");
     if (o.ttl.count() < 0) bad("ttl must not be negative");
@@ -732,7 +795,10 @@ class coalescing_cache {
     return static_cast<double>(now) + gap >= static_cast<double>(n.expiry);
   }
 
-  std::uint64_t hash_of(const Key& key) const { return detail::seeded_hash(detail::hash_key(key, Hash{}), seed_); }
+  template <class K>
+  std::uint64_t hash_of(const K& key) const {
+    return detail::seeded_hash(detail::mix64(static_cast<std::uint64_t>(Hash{}(key))), seed_);
+  }
   shard& shard_of(std::uint64_t h) const { return shards_[detail::reduce(h, n_shards_)]; }
   static std::size_t epoch_of(std::uint64_t h) noexcept { return h % epochs_per_shard; }  // low bits; reduce uses high
   static std::size_t home_of(std::uint64_t h, std::size_t mask) noexcept { return (h >> 6) & mask; }
@@ -749,7 +815,8 @@ class coalescing_cache {
 
   // The node of `key` in slot array t, or nullptr. Lock-free (a reader guard
   // held) or under the mutex.
-  static const node* find(const table* t, std::uint64_t h, const Key& key) {
+  template <class K>
+  static const node* find(const table* t, std::uint64_t h, const K& key) {
     const std::uint64_t tag = tag_of(h);
     for (std::size_t i = home_of(h, t->mask), n = 0; n <= t->mask; i = (i + 1) & t->mask, ++n) {
       const std::uint64_t g = t->tags[i].load(std::memory_order_relaxed);  // a filter: the node is checked below
@@ -761,7 +828,8 @@ class coalescing_cache {
     return nullptr;
   }
   // Mutex held: the slot index of `key`, or npos.
-  static std::size_t find_slot(shard& sh, std::uint64_t h, const Key& key) {
+  template <class K>
+  static std::size_t find_slot(shard& sh, std::uint64_t h, const K& key) {
     table* t = sh.tab.load(std::memory_order_relaxed);
     const std::uint64_t tag = tag_of(h);
     for (std::size_t i = home_of(h, t->mask), n = 0; n <= t->mask; i = (i + 1) & t->mask, ++n) {
@@ -884,37 +952,36 @@ class coalescing_cache {
     }
   }
 
-  struct outcome_t {
-    cache_status status;
-    std::optional<Value> value;
-  };
-
   // One get, counted in exactly one category.
-  template <class Loader>
-  result_type counted(const Key& key, Loader& loader, const std::chrono::nanoseconds* timeout) {
+  template <class K, class Loader>
+  result_type counted(const K& key, Loader& loader, const std::chrono::nanoseconds* timeout,
+                      const std::stop_token& stop) {
     try {
-      outcome_t o = lookup(key, loader, timeout);
+      result_type o = lookup(key, loader, timeout, stop);
       count(category(o.status));
-      return result_type{o.status, std::move(o.value)};
+      return o;
     } catch (...) {
       count(c_error);
       throw;
     }
   }
-  static counter category(cache_status s) noexcept {
+  static counter category(load_status s) noexcept {
     switch (s) {
-      case cache_status::hit: return c_hit;
-      case cache_status::stale: return c_stale;
-      case cache_status::refreshed: return c_refresh;
-      case cache_status::loaded:
-      case cache_status::shared: return c_miss;
-      case cache_status::timed_out: return c_timeout;
+      case load_status::hit: return c_hit;
+      case load_status::stale: return c_stale;
+      case load_status::refreshed: return c_refresh;
+      case load_status::loaded:
+      case load_status::shared: return c_miss;
+      case load_status::timed_out:
+      case load_status::cancelled: return c_timeout;
+      case load_status::failed: return c_error;
     }
     return c_error;
   }
 
-  template <class Loader>
-  outcome_t lookup(const Key& key, Loader& loader, const std::chrono::nanoseconds* timeout) {
+  template <class K, class Loader>
+  result_type lookup(const K& key, Loader& loader, const std::chrono::nanoseconds* timeout,
+                     const std::stop_token& stop) {
     const std::int64_t now = now_ns();
     const std::uint64_t h = hash_of(key);
     shard& sh = shard_of(h);
@@ -926,27 +993,28 @@ class coalescing_cache {
         if (n->error) {
           if (now < n->expiry) {
             count(c_negative);
-            std::rethrow_exception(n->error);
+            return result_type::of_error(n->error, load_origin::remembered);
           }
         } else if (now < n->expiry) {
           if (now < n->early_from || n->refreshing.load(std::memory_order_relaxed) ||
               !(want_early = early(now, *n))) {
             mark_used(n);
-            return {cache_status::hit, n->value};
+            return result_type::of_value(load_status::hit, *n->value);
           }
         } else if (now < sat_add(n->expiry, opt_.grace.count()) && n->refreshing.load(std::memory_order_relaxed)) {
           mark_used(n);
-          return {cache_status::stale, n->value};
+          return result_type::of_value(load_status::stale, *n->value);
         }
       }
     }
     step();
-    return locked_lookup(key, h, sh, now, want_early, loader, timeout);
+    if (stop.stop_requested()) return result_type::of(load_status::cancelled);
+    return locked_lookup(key, h, sh, now, want_early, loader, timeout, stop);
   }
 
-  template <class Loader>
-  outcome_t locked_lookup(const Key& key, std::uint64_t h, shard& sh, std::int64_t now, bool want_early,
-                          Loader& loader, const std::chrono::nanoseconds* timeout) {
+  template <class K, class Loader>
+  result_type locked_lookup(const K& key, std::uint64_t h, shard& sh, std::int64_t now, bool want_early,
+                            Loader& loader, const std::chrono::nanoseconds* timeout, const std::stop_token& stop) {
     std::optional<Value> fallback;  // an old value to serve if the refresh fails
     std::uint64_t start_epoch = 0;
     std::uint64_t refresh_of = 0;  // version of the node whose refresh we run
@@ -959,18 +1027,18 @@ class coalescing_cache {
         if (n->error) {
           if (now < n->expiry) {
             count(c_negative);
-            std::rethrow_exception(n->error);
+            return result_type::of_error(n->error, load_origin::remembered);
           }
         } else if (now < n->expiry) {
           if (n->refreshing.load(std::memory_order_relaxed) || !want_early) {
             mark_used(n);
-            return {cache_status::hit, n->value};  // fresh, even if an early refresh is running
+            return result_type::of_value(load_status::hit, *n->value);  // fresh, even if an early refresh runs
           }
           refresh = true;
           count(c_early);
         } else if (now < sat_add(n->expiry, opt_.grace.count())) {
           mark_used(n);
-          if (n->refreshing.load(std::memory_order_relaxed)) return {cache_status::stale, n->value};
+          if (n->refreshing.load(std::memory_order_relaxed)) return result_type::of_value(load_status::stale, *n->value);
           refresh = true;
         }
         if (refresh) {
@@ -983,15 +1051,19 @@ class coalescing_cache {
     step();
     if (refresh_of != 0 && opt_.executor) {
       if (submit_refresh(key, h, start_epoch, refresh_of, loader))
-        return {cache_status::refreshed, std::move(fallback)};
+        return result_type::of_value(load_status::refreshed, std::move(*fallback));
       // Not submitted (the executor threw, or the loader cannot be copied): refresh inline.
     }
-    auto load = [&]() -> Value { return load_and_store(key, h, start_epoch, refresh_of, loader); };
+    // The flight's loader takes a stop_token only when the user's does (the
+    // flight then carries a stop_source).
+    auto load = [&]<class... S>(const S&... st) -> Value
+      requires(sizeof...(S) == 0 || detail::sf_takes_stop_token<Loader>)
+    { return load_and_store(key, h, start_epoch, refresh_of, loader, st...); };
     // A refresh that joined somebody else's flight, or whose store was
     // refused, gives its mark back (a no-op once a store replaced the node).
     struct mark_release {
       coalescing_cache* c;
-      const Key& key;
+      const K& key;
       std::uint64_t h, refresh_of;
       bool armed = true;
       ~mark_release() {
@@ -999,37 +1071,45 @@ class coalescing_cache {
       }
     } release_mark{this, key, h, refresh_of};
     try {
-      if (!opt_.coalesce) return {refresh_of != 0 ? cache_status::refreshed : cache_status::loaded, load()};
-      if (timeout == nullptr) {
-        auto r = flights_.run(key, load);
-        return {refresh_of != 0 ? cache_status::refreshed : (r.shared ? cache_status::shared : cache_status::loaded),
-                std::move(r.value)};
-      }
-      auto r = flights_.run_for(key, *timeout, load);
-      if (refresh_of != 0) {
-        if (r.timed_out()) {
-          release_mark.armed = false;  // the flight goes on: its leader stores or gives the mark back
-          return {cache_status::refreshed, std::move(fallback)};
+      result_type r;
+      if (!opt_.coalesce) {
+        try {
+          r = result_type::of_value(load_status::loaded, load());
+        } catch (...) {
+          r = result_type::of_error(std::current_exception(), load_origin::own);
         }
-        return {cache_status::refreshed, std::move(r.value)};
+      } else if (timeout == nullptr) {
+        r = flights_.run(key, load, stop);
+      } else {
+        r = flights_.run_for(key, *timeout, load, stop);
       }
-      if (r.timed_out()) return {cache_status::timed_out, std::nullopt};
-      return {r.status == flight_status::shared ? cache_status::shared : cache_status::loaded, std::move(r.value)};
+      if (refresh_of != 0) {
+        if (r.timed_out() || r.cancelled())
+          release_mark.armed = false;  // the flight goes on: its leader stores or gives the mark back
+        if (!r.ok()) return result_type::of_value(load_status::refreshed, std::move(*fallback));
+        r.status = load_status::refreshed;
+      }
+      return r;
     } catch (...) {
-      if (fallback) return {cache_status::refreshed, std::move(fallback)};
+      if (fallback) return result_type::of_value(load_status::refreshed, std::move(*fallback));
       throw;
     }
   }
 
   // The leader's load: call the loader, store the result if no invalidate
   // intervened. Rethrows the loader's exception.
-  template <class Loader>
-  Value load_and_store(const Key& key, std::uint64_t h, std::uint64_t start_epoch, std::uint64_t refresh_of,
-                       Loader& loader) {
+  template <class K, class Loader, class... S>
+  Value load_and_store(const K& key, std::uint64_t h, std::uint64_t start_epoch, std::uint64_t refresh_of,
+                       Loader& loader, const S&... stop) {
     count(c_backend);
     const std::int64_t t0 = now_ns();
     try {
-      Value v = loader();
+      Value v = [&]() -> Value {
+        if constexpr (sizeof...(S) == 0)
+          return detail::sf_invoke(loader, std::stop_token{});
+        else
+          return loader(stop...);
+      }();
       step();
       store_value(key, h, v, now_ns() - t0, start_epoch, refresh_of);
       return v;
@@ -1040,9 +1120,87 @@ class coalescing_cache {
     }
   }
 
+  template <class BulkLoader>
+  std::vector<result_type> get_all_impl(std::span<const Key> keys, BulkLoader& bulk) {
+    std::vector<result_type> out(keys.size());
+    std::vector<Key> missing;
+    std::vector<std::size_t> missing_pos;
+    std::unordered_map<Key, std::uint64_t, Hash> start_epoch;  // per key to load: its epoch before the load
+    const std::int64_t now = now_ns();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const std::uint64_t h = hash_of(keys[i]);
+      shard& sh = shard_of(h);
+      {  // lock-free: a fresh value or a remembered error
+        auto g = reclaim_.enter();
+        const node* n = find(sh.tab.load(std::memory_order_acquire), h, keys[i]);  // pairs with rebuild's release
+        if (n != nullptr && now < n->expiry) {
+          if (n->error) {
+            count(c_negative);
+            count(c_error);
+            out[i] = result_type::of_error(n->error, load_origin::remembered);
+          } else {
+            mark_used(n);
+            count(c_hit);
+            out[i] = result_type::of_value(load_status::hit, *n->value);
+          }
+          continue;
+        }
+      }
+      std::scoped_lock lock(sh.mutex);  // the epoch, read before the load (as get does)
+      start_epoch.try_emplace(keys[i], sh.epoch[epoch_of(h)]);
+      missing.push_back(keys[i]);
+      missing_pos.push_back(i);
+    }
+    if (missing.empty()) return out;
+    // The leader's bulk call: load, then store each value under its epoch.
+    auto load_all = [&](std::span<const Key> ks) {
+      count(c_backend);
+      const std::int64_t t0 = now_ns();
+      try {
+        auto got = bulk(ks);
+        step();
+        const std::int64_t delta = now_ns() - t0;
+        for (auto&& [k, v] : got) {
+          const Key& kk = k;
+          if (auto it = start_epoch.find(kk); it != start_epoch.end()) store_value(kk, hash_of(kk), v, delta, it->second, 0);
+        }
+        return got;
+      } catch (...) {
+        count(c_load_failure);
+        throw;
+      }
+    };
+    std::vector<result_type> loaded;
+    if (opt_.coalesce) {
+      loaded = flights_.run_all(std::span<const Key>(missing), load_all);
+    } else {  // no coalescing: one bulk call for every missing key, as single_flight's alone keys
+      loaded.resize(missing.size());
+      try {
+        auto got = load_all(std::span<const Key>(missing));
+        std::unordered_map<Key, std::size_t, Hash> where;
+        for (std::size_t j = 0; j < missing.size(); ++j) where.try_emplace(missing[j], j);
+        std::vector<std::optional<Value>> vals(missing.size());
+        for (auto&& [k, v] : got)
+          if (auto it = where.find(k); it != where.end()) vals[it->second].emplace(v);
+        for (std::size_t j = 0; j < missing.size(); ++j) {
+          const auto& v = vals[where.at(missing[j])];
+          loaded[j] = v ? result_type::of_value(load_status::loaded, *v)
+                        : result_type::of_error(std::make_exception_ptr(missing_key{}), load_origin::own);
+        }
+      } catch (...) {
+        for (auto& r : loaded) r = result_type::of_error(std::current_exception(), load_origin::own);
+      }
+    }
+    for (std::size_t j = 0; j < missing.size(); ++j) {
+      count(category(loaded[j].status));
+      out[missing_pos[j]] = std::move(loaded[j]);
+    }
+    return out;
+  }
+
   // Hands the refresh to the executor. False if it was not taken.
-  template <class Loader>
-  bool submit_refresh(const Key& key, std::uint64_t h, std::uint64_t start_epoch, std::uint64_t refresh_of,
+  template <class K, class Loader>
+  bool submit_refresh(const K& key, std::uint64_t h, std::uint64_t start_epoch, std::uint64_t refresh_of,
                       Loader& loader) {
     using L = std::decay_t<Loader>;
     if constexpr (!std::is_copy_constructible_v<L>) {
@@ -1055,7 +1213,7 @@ class coalescing_cache {
         Key key;
         std::uint64_t h, start_epoch, refresh_of;
         bool give_back = true;  // false: the caller refreshes inline after all, mark kept
-        ticket(coalescing_cache* c, const Key& k, std::uint64_t hh, std::uint64_t e, std::uint64_t r)
+        ticket(coalescing_cache* c, const K& k, std::uint64_t hh, std::uint64_t e, std::uint64_t r)
             : cache(c), key(k), h(hh), start_epoch(e), refresh_of(r) {}
         ticket(const ticket&) = delete;
         ticket& operator=(const ticket&) = delete;
@@ -1085,7 +1243,8 @@ class coalescing_cache {
   }
 
   // Mutex taken: the refresh of node version `refresh_of` ended without a store.
-  void clear_refresh(std::uint64_t h, const Key& key, std::uint64_t refresh_of) noexcept {
+  template <class K>
+  void clear_refresh(std::uint64_t h, const K& key, std::uint64_t refresh_of) noexcept {
     try {
       shard& sh = shard_of(h);
       std::scoped_lock lock(sh.mutex);
@@ -1093,7 +1252,8 @@ class coalescing_cache {
     } catch (...) {
     }
   }
-  static void clear_refresh_locked(shard& sh, std::uint64_t h, const Key& key, std::uint64_t refresh_of) {
+  template <class K>
+  static void clear_refresh_locked(shard& sh, std::uint64_t h, const K& key, std::uint64_t refresh_of) {
     if (refresh_of == 0) return;
     if (const std::size_t i = find_slot(sh, h, key); i != npos) {
       node* n = sh.tab.load(std::memory_order_relaxed)->slots[i].load(std::memory_order_relaxed);
@@ -1101,7 +1261,8 @@ class coalescing_cache {
     }
   }
 
-  void store_value(const Key& key, std::uint64_t h, const Value& v, std::int64_t delta, std::uint64_t start_epoch,
+  template <class K>
+  void store_value(const K& key, std::uint64_t h, const Value& v, std::int64_t delta, std::uint64_t start_epoch,
                    std::uint64_t refresh_of) {
     // Built before the lock: a throwing copy leaves the entry as it was.
     std::unique_ptr<node> fresh(new node(key, h, std::optional<Value>(v), nullptr, delta));
@@ -1119,7 +1280,8 @@ class coalescing_cache {
     }
   }
 
-  void store_error(const Key& key, std::uint64_t h, std::exception_ptr err, std::uint64_t start_epoch,
+  template <class K>
+  void store_error(const K& key, std::uint64_t h, std::exception_ptr err, std::uint64_t start_epoch,
                    std::uint64_t refresh_of) noexcept {
     try {
       std::unique_ptr<node> fresh(new node(key, h, std::nullopt, std::move(err), 0));

@@ -36,14 +36,20 @@
 //
 // Progress guarantees (W = window, at most 32; A = max_attempts = 4):
 //  - run / run_for, everything except waiting for another thread's loader:
-//    wait-free, at most A attempts of at most 2W slot loads, W claim CASes,
+//    wait-free without a stop_token in play (with one: lock-free, see
+//    "Cancellation"), at most A attempts of at most 2W slot loads, W claim CASes,
 //    2W pins and one commit each; before joining a slot that another caller
 //    has just claimed with our hash tag, at most 64 pauses and 16 yields for
 //    it to show its key — then, if every attempt was beaten or the
 //    window was full, the caller runs the loader itself (counted as overflow);
 //  - waiting for the result: blocking (futex), never a spin loop;
-//  - run_for's wait: blocking until the result or the deadline (see
-//    detail/sf_timed_wait.hpp for how the deadline is kept);
+//  - run_for's wait, and a wait with a stoppable std::stop_token: blocking
+//    until the result, the deadline or the stop (on the slot's `bell` futex;
+//    see detail/sf_timed_wait.hpp for how the deadline is kept);
+//  - joining: one more RMW on the slot's interest count, a CAS loop that only
+//    fails when another joiner or leaver moved the count (lock-free);
+//  - run_all: per key as run (phase 1 never blocks), then one bulk call, then
+//    blocking waits for the joined flights;
 //  - forget: wait-free, W loads and at most W pins;
 //  - stats (O(capacity)), capacity, window: wait-free. unsafe_slots_in_use:
 //    not thread-safe.
@@ -52,9 +58,35 @@
 // gives the claim back; a joiner's throwing Value copy leaves first; a
 // leader's throwing own copy still publishes the value to its joiners. Bad
 // capacity (not in [1, 2^32]) or window (not in [1, 32]) throw
-// std::invalid_argument. Keys hash with a per-instance seed (random unless
-// given). run_for: timeout <= 0 gives up at once; nanoseconds::max() waits.
+// std::invalid_argument naming the single_flight_options field. Keys hash
+// with a per-instance seed (random unless given). run_for: timeout <= 0 gives
+// up at once; nanoseconds::max() waits.
 //
+// Results (detail/load_result.hpp): run, run_for and run_all return
+// load_result<Value> — status loaded (this caller's own load), shared,
+// timed_out, cancelled or failed; the value; for a failure the exception and
+// its origin (own load or shared). The loader's exception is never thrown
+// from run: `.get()` rethrows it. run still throws what the table's own steps
+// throw (a Key copy or ==, a joiner's Value copy, bad_alloc), slots given back.
+//
+// Cancellation. A loader that takes a std::stop_token gets its flight's (the
+// flight then owns a std::stop_source; a loader without one costs nothing).
+// Each flight counts the callers still interested: its leader's caller and
+// every joiner. A joiner leaves by its deadline (run_for) or by its own
+// std::stop_token (returning timed_out / cancelled); the leader's caller
+// leaves when its stop_token fires while the loader runs (the leader itself
+// returns when its loader does: cancelled if the loader threw after that
+// stop, its value otherwise). The caller that takes the count to 0 detaches
+// the flight (as forget: later callers start anew) and requests stop on its
+// stop_source — never while one caller still waits. A flight at 0 cannot be
+// joined again (the count only rises from nonzero).
+//
+// Keys. Heterogeneous lookup: with a transparent Hash (policy::hash<std::string>
+// is), run / run_for / forget accept any K that compares with and converts to
+// Key (std::string_view, a literal); a Key is built only for a claimed flight's
+// slot. Keys are stored only while their flight runs (the slot's copy is
+// destroyed when it is freed); pointer keys (const char*) are rejected at
+// compile time, since they would coalesce by address.//
 // What callers see. A flight is joinable from its claim until its result is
 // published; later callers start a new flight (this is coalescing, not a
 // cache). Every caller of one flight gets a copy of the same value, or the
@@ -74,7 +106,14 @@
 // in the same release sequence, so it sees both, and `published` can change
 // again only by its own flight's publish while the pin holds the slot. The leader writes the value or
 // exception before the release store of `published`; a waiter's acquire load
-// of `published` sees them. Every leave is acq_rel, so all reads of a flight
+// of `published` sees them. Timed and stoppable waiters sleep on `bell`
+// instead: the publisher bumps it (seq_cst, after its seq_cst store of
+// `published`) when it sees timed_waiters != 0, and a waiter's cancel bumps it
+// too; a waiter reads `bell` before `published` (both seq_cst), so an event
+// after its check changes the word it sleeps on (no lost wake-up). `interest`
+// RMWs are acq_rel (they pair with each other); the claimer's relaxed store of
+// 1 and of the stop_source precede the release (4) that joiners acquire.
+// Every leave is acq_rel, so all reads of a flight
 // happen before the last leaver destroys it; the freer's release return of
 // the slot to FREE pairs with the next claimer's acquire CAS.
 // Tested: tests/single_flight (regressions of issue 12, and the stress tests
@@ -86,6 +125,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/load_result.hpp>
 #include <hotshard/detail/sf_timed_wait.hpp>
 
 #include <algorithm>
@@ -93,115 +133,163 @@
 #include <atomic>
 #include <bit>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace hotshard {
 
-enum class flight_status : std::uint8_t {
-  loaded,     // this caller ran the loader (as leader, or alone on overflow)
-  shared,     // this caller received another caller's result
-  timed_out,  // run_for gave up waiting; the flight goes on for the others
-};
-
-template <class Value>
-struct flight_result {
-  Value value;
-  bool shared = false;
-};
-
-template <class Value>
-struct timed_flight_result {
-  flight_status status = flight_status::timed_out;
-  std::optional<Value> value;  // empty exactly when timed_out
-  [[nodiscard]] bool timed_out() const noexcept { return status == flight_status::timed_out; }
+// Construction options (designated initialisers: single_flight<K, V> t({.capacity = 4096});).
+// Every bad value throws std::invalid_argument naming the field; nothing is clamped.
+struct single_flight_options {
+  std::size_t capacity = 1024;          // slots, in [1, 2^32]; rounded up to a power of two (at least 8 and the window)
+  std::size_t window = 8;               // probe window, in [1, 32]
+  std::optional<std::uint64_t> seed{};  // hash seed; empty: a random one per instance
 };
 
 struct single_flight_stats {
   std::uint64_t flights = 0;   // loader runs as leader of a coalesced flight
   std::uint64_t joins = 0;     // results shared (loads saved)
-  std::uint64_t timeouts = 0;  // run_for waiters that gave up
+  std::uint64_t timeouts = 0;  // waiters that gave up (run_for's deadline or the caller's stop_token)
   std::uint64_t overflow = 0;  // loads run alone: window full or claim beaten A times
 };
 
-template <class Key, class Value, class Hash = std::hash<Key>, class Stats = detail::no_stats>
+namespace policy {
+// The default key hash: std::hash<Key>, made transparent for std::string keys
+// (lookups may pass std::string_view or a string literal without building a
+// std::string; std::hash<std::string_view> equals std::hash<std::string> on
+// equal contents). A user hash is transparent when it declares is_transparent.
+template <class Key>
+struct hash : std::hash<Key> {};
+template <>
+struct hash<std::string> {
+  using is_transparent = void;
+  [[nodiscard]] std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+}  // namespace policy
+
+namespace detail {
+// A lookup key K other than Key itself, accepted when the hash is transparent
+// and K compares with and converts to Key (std::string_view for std::string).
+template <class K, class Key, class Hash>
+concept sf_hetero_key = !std::same_as<std::remove_cvref_t<K>, Key> && requires { typename Hash::is_transparent; } &&
+                        std::is_constructible_v<Key, const K&> && std::is_invocable_v<const Hash&, const K&> &&
+                        requires(const Key& a, const K& b) {
+                          { a == b } -> std::convertible_to<bool>;
+                        };
+// Calls a loader with the flight's stop_token if it takes one.
+template <class Loader>
+decltype(auto) sf_invoke(Loader& loader, const std::stop_token& st) {
+  if constexpr (std::is_invocable_v<Loader&, std::stop_token>)
+    return loader(st);
+  else
+    return loader();
+}
+template <class Loader>
+inline constexpr bool sf_takes_stop_token = std::is_invocable_v<Loader&, std::stop_token>;
+}  // namespace detail
+
+template <class Key, class Value, class Hash = policy::hash<Key>, class Stats = detail::no_stats>
 class single_flight {
  public:
   using key_type = Key;
   using value_type = Value;
-  using result_type = flight_result<Value>;
+  using result_type = load_result<Value>;
+  using options = single_flight_options;
   static constexpr std::size_t max_window = 32;
   static constexpr unsigned max_attempts = 4;
   static constexpr unsigned claim_spins = 64;
   static constexpr unsigned claim_yields = 16;
   static_assert(std::is_copy_constructible_v<Value>, "every caller of a flight receives a copy of its value");
+  static_assert(!std::is_pointer_v<Key>,
+                "single_flight: a pointer key (e.g. const char*) would coalesce by address, not by content; "
+                "use std::string keys (lookups may pass std::string_view) or a value type");
 
   static constexpr std::size_t max_capacity = std::size_t{1} << 32;
 
-  // capacity in [1, 2^32] (rounded up to a power of two, at least 8 and at
-  // least the window), window in [1, 32]; anything else throws
-  // std::invalid_argument naming the field. `seed` keys the table's hash: a
-  // random one per instance by default, an explicit one for reproducible runs.
-  explicit single_flight(std::size_t capacity = 1024, std::size_t window = 8,
-                         std::uint64_t seed = detail::random_seed())
-      : window_(checked_window(window)),
-        mask_(checked_size(capacity, window_) - 1),
-        seed_(seed),
+  // Throws std::invalid_argument naming the field for a bad option.
+  explicit single_flight(options o = {})
+      : window_(checked_window(o.window)),
+        mask_(checked_size(o.capacity, window_) - 1),
+        seed_(o.seed ? *o.seed : detail::random_seed()),
         lines_(std::make_unique<word_line[]>((mask_ + 1) / words_per_line)),
         slots_(std::make_unique<slot[]>(mask_ + 1)) {}
 
   single_flight(const single_flight&) = delete;
   single_flight& operator=(const single_flight&) = delete;
 
-  // Returns the loader's value (or rethrows its exception) and whether it was
-  // another caller's load.
+  // Runs `loader` for `key`, or shares the result of the flight of `key` in
+  // progress. Never throws the loader's exception: it comes back as status
+  // failed (origin own or shared); `run(k, l).get()` is the one-line form that
+  // returns the value or rethrows. The loader is called as loader(stop_token)
+  // if it takes one (see "Cancellation" above), else as loader(). A caller
+  // that passes `stop` and sees it requested while it waits for another
+  // caller's load returns cancelled; a leader runs its loader to the end.
   template <class Loader>
-  result_type run(const Key& key, Loader&& loader) {
-    outcome o = run_impl(key, loader, nullptr);
-    if (o.error) std::rethrow_exception(o.error);
-    return result_type{std::move(*o.value), o.status == flight_status::shared};
+  [[nodiscard]] result_type run(const Key& key, Loader&& loader, std::stop_token stop = {}) {
+    return run_impl(key, loader, nullptr, stop);
+  }
+  template <detail::sf_hetero_key<Key, Hash> K, class Loader>
+  [[nodiscard]] result_type run(const K& key, Loader&& loader, std::stop_token stop = {}) {
+    return run_impl(key, loader, nullptr, stop);
   }
 
   // As run, but a caller that would wait longer than `timeout` for somebody
-  // else's load returns timed_out instead. The leader is never timed out: its
-  // own loader runs to completion (a loader cannot be interrupted from here).
-  // A timeout too long to represent as a deadline (nanoseconds::max()) means
+  // else's load returns timed_out instead (the flight goes on for the others).
+  // The leader is never timed out: its own loader runs to completion. A
+  // timeout too long to represent as a deadline (nanoseconds::max()) means
   // "wait as long as it takes"; a timeout <= 0 gives up at once.
   template <class Loader>
-  timed_flight_result<Value> run_for(const Key& key, std::chrono::nanoseconds timeout, Loader&& loader) {
+  [[nodiscard]] result_type run_for(const Key& key, std::chrono::nanoseconds timeout, Loader&& loader,
+                                    std::stop_token stop = {}) {
     deadline_t deadline{};
-    outcome o = run_impl(key, loader, detail::sf_deadline_after(timeout, deadline));
-    if (o.error) std::rethrow_exception(o.error);
-    return timed_flight_result<Value>{o.status, std::move(o.value)};
+    return run_impl(key, loader, detail::sf_deadline_after(timeout, deadline), stop);
+  }
+  template <detail::sf_hetero_key<Key, Hash> K, class Loader>
+  [[nodiscard]] result_type run_for(const K& key, std::chrono::nanoseconds timeout, Loader&& loader,
+                                    std::stop_token stop = {}) {
+    deadline_t deadline{};
+    return run_impl(key, loader, detail::sf_deadline_after(timeout, deadline), stop);
+  }
+
+  // Bulk: one result per key, in order. Keys with a flight in progress join
+  // it; the others are loaded by ONE call bulk_loader(std::span<const Key>)
+  // (the keys this caller leads, each once), which returns a range of
+  // (key, value) pairs (e.g. std::unordered_map<Key, Value> or
+  // std::vector<std::pair<Key, Value>>). A key the result omits gets status
+  // failed with a hotshard::missing_key exception (origin own); if the bulk
+  // loader throws, every key it was asked for gets failed with that exception
+  // (origin own); joiners of those keys' flights get the same (origin shared).
+  // A joined flight whose claim was beaten (a race with another claimer) is
+  // retried as run() with bulk_loader called for that one key: a second call,
+  // only under that race. Duplicate keys share one flight. Every flight this
+  // call leads is published before it waits for any other, so bulk callers
+  // cannot wait for each other in a cycle.
+  template <class BulkLoader>
+  [[nodiscard]] std::vector<result_type> run_all(std::span<const Key> keys, BulkLoader&& bulk_loader) {
+    return run_all_impl(keys, bulk_loader);
   }
 
   // Detaches the flights of `key` now in the table: later callers start anew.
   // Returns whether there was one.
-  bool forget(const Key& key) {
-    const std::uint64_t h = hash_of(key);
-    const std::uint64_t tag = tag_of_hash(h);
-    bool found = false;
-    for (std::size_t i = 0; i < window_; ++i) {
-      const std::size_t idx = (h + i) & mask_;
-      auto& word = word_at(idx);
-      const std::uint64_t w = word.load(std::memory_order_acquire);  // (1) acquire: pairs with the release of (4)
-      if (!joinable(w) || (w & tag_mask) != tag) continue;
-      const std::uint64_t p = word.fetch_add(1, std::memory_order_acq_rel);  // (2) pin: same release sequence as (4)
-      if (joinable(p) && key_matches(idx, key)) {
-        word.fetch_or(forgotten_bit, std::memory_order_acq_rel);  // (2a) pairs with the pins (2) of later callers
-        found = true;
-      }
-      leave(idx);
-    }
-    return found;
+  bool forget(const Key& key) { return forget_impl(key); }
+  template <detail::sf_hetero_key<Key, Hash> K>
+  bool forget(const K& key) {
+    return forget_impl(key);
   }
 
   // Sums per-slot counters (kept on the slot's own line, so counting adds no
@@ -273,12 +361,12 @@ class single_flight {
     return (st == st_pending && !verdict) || (st == st_loading && verdict);
   }
   static std::size_t checked_window(std::size_t window) {
-    if (window < 1 || window > max_window) throw std::invalid_argument("single_flight: window must be in [1, 32]");
+    if (window < 1 || window > max_window) throw std::invalid_argument("single_flight_options::window must be in [1, 32]");
     return window;
   }
   static std::size_t checked_size(std::size_t capacity, std::size_t window) {
     if (capacity < 1 || capacity > max_capacity)
-      throw std::invalid_argument("single_flight: capacity must be in [1, 2^32]");
+      throw std::invalid_argument("single_flight_options::capacity must be in [1, 2^32]");
     return std::bit_ceil(std::max({capacity, window, words_per_line}));  // <= 2^32: cannot overflow
   }
   // A `published` value no generation (16 bits) can equal: the claimer stores
@@ -289,10 +377,14 @@ class single_flight {
 
   static void step() noexcept { detail::sf_schedule_point<Stats>(); }
 
-  std::uint64_t hash_of(const Key& key) const { return detail::seeded_hash(detail::hash_key(key, hash_), seed_); }
+  template <class K>
+  std::uint64_t hash_of(const K& key) const {
+    return detail::seeded_hash(detail::mix64(static_cast<std::uint64_t>(hash_(key))), seed_);
+  }
 
   // Whether pinned slot idx holds `key`. A throwing operator== drops our pin first.
-  bool key_matches(std::size_t idx, const Key& key) {
+  template <class K>
+  bool key_matches(std::size_t idx, const K& key) {
     try {
       return *slots_[idx].key == key;
     } catch (...) {
@@ -310,7 +402,14 @@ class single_flight {
   // What only the owner, its joiners and the freer touch.
   struct alignas(detail::cache_line_bytes) slot {
     std::atomic<std::uint32_t> published{no_result};  // generation of this flight once it has a result
-    std::atomic<std::uint32_t> timed_waiters{0};       // run_for callers asleep in sf_wait_until
+    std::atomic<std::uint32_t> timed_waiters{0};       // timed / stoppable waiters asleep on `bell`
+    std::atomic<std::uint32_t> bell{0};                // bumped on publish (if timed_waiters) and on a cancel
+    // Callers still interested in the flight: 1 for the leader at the claim,
+    // +1 per joiner, -1 per waiter that gives up (and for the leader when its
+    // caller's stop_token fires). Reaching 0 closes it for good: the flight is
+    // forgotten and its stop_source asked to stop.
+    std::atomic<std::uint32_t> interest{0};
+    std::stop_source stop{std::nostopstate};  // the flight's; written by the claimer before (4)
     result_kind kind = result_kind::none;
     std::optional<Key> key;
     std::optional<Value> value;
@@ -318,11 +417,7 @@ class single_flight {
     std::atomic<std::uint64_t> flights{0}, joins{0}, timeouts{0};  // statistics only
   };
 
-  struct outcome {
-    flight_status status = flight_status::loaded;
-    std::optional<Value> value;
-    std::exception_ptr error;
-  };
+  using outcome = result_type;
 
   using deadline_t = std::chrono::steady_clock::time_point;
 
@@ -331,7 +426,8 @@ class single_flight {
   }
 
   // Pins slot idx if it holds a live flight of `key`; returns the pinned word.
-  std::optional<std::uint64_t> try_pin(std::size_t idx, const Key& key, std::memory_order order) {
+  template <class K>
+  std::optional<std::uint64_t> try_pin(std::size_t idx, const K& key, std::memory_order order) {
     const std::uint64_t p = word_at(idx).fetch_add(1, order);  // (2) pin: same release sequence as (4)
     step();
     if (joinable(p) && key_matches(idx, key)) return p;
@@ -339,126 +435,269 @@ class single_flight {
     return std::nullopt;
   }
 
-  template <class Loader>
-  outcome run_impl(const Key& key, Loader& loader, const deadline_t* deadline) {
+  template <class K>
+  bool forget_impl(const K& key) {
     const std::uint64_t h = hash_of(key);
     const std::uint64_t tag = tag_of_hash(h);
-    for (unsigned attempt = 0; attempt < max_attempts; ++attempt) {
-      // Pass 1: join a live flight of this key, or note the free slots.
-      std::array<std::pair<std::size_t, std::uint64_t>, max_window> free_slots;
-      std::size_t n_free = 0;
-      std::size_t joined = npos;
-      std::uint64_t joined_word = 0;
-      for (std::size_t i = 0; i < window_ && joined == npos; ++i) {
-        const std::size_t idx = (h + i) & mask_;
-        std::uint64_t w = word_at(idx).load(std::memory_order_acquire);  // (1) see forget
-        if ((w & tag_mask) == tag && state_of(w) == st_claimed) w = await_reveal(idx, w);
-        if (joinable(w) && (w & tag_mask) == tag) {
-          if (auto p = try_pin(idx, key, std::memory_order_acq_rel)) {
-            joined = idx;
-            joined_word = *p;
-          }
-        } else if (w == generation_only(w)) {
-          free_slots[n_free++] = {idx, w};
-        }
+    bool found = false;
+    for (std::size_t i = 0; i < window_; ++i) {
+      const std::size_t idx = (h + i) & mask_;
+      auto& word = word_at(idx);
+      const std::uint64_t w = word.load(std::memory_order_acquire);  // (1) acquire: pairs with the release of (4)
+      if (!joinable(w) || (w & tag_mask) != tag) continue;
+      const std::uint64_t p = word.fetch_add(1, std::memory_order_acq_rel);  // (2) pin: same release sequence as (4)
+      if (joinable(p) && key_matches(idx, key)) {
+        word.fetch_or(forgotten_bit, std::memory_order_acq_rel);  // (2a) pairs with the pins (2) of later callers
+        found = true;
       }
-      // Claim the first free slot we can.
-      std::size_t own = npos;
-      std::uint64_t claimed = 0;
-      for (std::size_t f = 0; f < n_free && joined == npos; ++f) {
-        const std::size_t idx = free_slots[f].first;
-        std::uint64_t expected = free_slots[f].second;
-        const std::uint64_t desired =
-            tag | ((expected + (std::uint64_t{1} << gen_shift)) & gen_mask) | (st_claimed << state_shift) | 1u;
-        // (3) acquire: pairs with the release return to FREE in (7), so the
-        // previous flight's destruction happens before we construct.
-        if (word_at(idx).compare_exchange_strong(expected, desired, std::memory_order_acquire,
-                                                 std::memory_order_relaxed)) {
-          own = idx;
-          claimed = desired;
-          break;
-        }
-        Stats::cas_failure();
-        step();
-        // Somebody claimed it first, most likely for this very key (a herd
-        // claims the same first free slot): if the tag says so, give it a
-        // bounded moment to show its key, then join it.
-        if ((expected & tag_mask) == tag && joinable(await_reveal(idx, expected))) {
-          if (auto p = try_pin(idx, key, std::memory_order_acq_rel)) {
-            joined = idx;
-            joined_word = *p;
-          }
-        }
-      }
-      if (joined != npos) {
-        if (auto o = wait_for(joined, gen_of(joined_word), deadline)) return std::move(*o);
-        continue;  // that claim was beaten: try again
-      }
-      if (own == npos) break;  // window full
-      slot& mine = slots_[own];
-      const std::uint32_t gen = gen_of(claimed);
-      // Relaxed: ordered before the release (4), which every joiner's pin acquires.
-      mine.published.store(no_result, std::memory_order_relaxed);
-      step();
-      try {
-        mine.key.emplace(key);
-      } catch (...) {
-        retire(own, gen, st_claimed);  // nobody can have joined a CLAIMED slot: it goes straight back to FREE
-        throw;
-      }
-      // (4) seq_cst: publishes the key and the cleared `published` (release
-      // for the pins (2)) and is the store half of the Dekker pair with other
-      // claimers' scan loads (5).
-      word_at(own).fetch_add(state_delta(st_claimed, st_pending), std::memory_order_seq_cst);
-      step();
-      const std::size_t own_pos = (own - h) & mask_;
+      leave(idx);
+    }
+    return found;
+  }
 
-      std::size_t target = npos;
-      std::uint64_t target_word = 0;
-      try {
-        for (std::size_t i = 0; i < window_ && target == npos; ++i) {
-          const std::size_t idx = (h + i) & mask_;
-          if (idx == own) continue;
-          auto& word = word_at(idx);
-          const std::uint64_t w = word.load(std::memory_order_seq_cst);  // (5) seq_cst: Dekker with (4)
-          if (!joinable(w) || (w & tag_mask) != tag) continue;
-          const auto p = try_pin(idx, key, std::memory_order_seq_cst);
-          if (!p) continue;
-          if (state_of(*p) == st_loading || i < own_pos) {
-            target = idx;  // a committed flight, or a claim that beats ours: join it
-            target_word = *p;
-            break;
-          }
-          // A later PENDING claim loses to ours, unless it committed first.
-          const std::uint64_t k = word.fetch_or(verdict_bit, std::memory_order_seq_cst);  // (6) races with commit (6a)
-          if (joinable(k) && state_of(k) == st_loading) {
-            target = idx;
-            target_word = k;
-            break;
-          }
-          leave(idx);
-          step();
-        }
-      } catch (...) {  // a throwing Key::operator== (try_pin dropped its pin): give our claim back
-        retire(own, gen, st_pending);
-        throw;
-      }
-      if (target == npos) {
-        // (6a) seq_cst commit; a kill (6) ordered before it means we lost.
-        const std::uint64_t c = word_at(own).fetch_xor(((st_pending ^ st_loading) << state_shift) | verdict_bit,
-                                                       std::memory_order_seq_cst);
-        if ((c & verdict_bit) == 0) {
-          const std::uint64_t alone = (c & (tag_mask | gen_mask)) | (st_loading << state_shift) | verdict_bit | 1u;
-          return lead(own, gen, alone, loader);
-        }
-        retire(own, gen, st_loading);
-      } else {
-        retire(own, gen, st_pending);
-        if (auto o = wait_for(target, gen_of(target_word), deadline)) return std::move(*o);
+  // One attempt to join or claim a flight of `key` (never blocks).
+  enum class acq_kind : std::uint8_t { joined, own, retry, full };
+  struct acquired {
+    acq_kind kind = acq_kind::full;
+    std::size_t idx = 0;
+    std::uint64_t word = 0;  // joined: the pinned word; own: our word if nobody else pinned the slot
+  };
+
+  template <class K>
+  acquired acquire(const K& key, std::uint64_t h, bool wants_stop) {
+    const std::uint64_t tag = tag_of_hash(h);
+    // Pass 1: join a live flight of this key, or note the free slots.
+    std::array<std::pair<std::size_t, std::uint64_t>, max_window> free_slots;
+    std::size_t n_free = 0;
+    for (std::size_t i = 0; i < window_; ++i) {
+      const std::size_t idx = (h + i) & mask_;
+      std::uint64_t w = word_at(idx).load(std::memory_order_acquire);  // (1) see forget
+      if ((w & tag_mask) == tag && state_of(w) == st_claimed) w = await_reveal(idx, w);
+      if (joinable(w) && (w & tag_mask) == tag) {
+        if (auto p = try_pin(idx, key, std::memory_order_acq_rel)) return {acq_kind::joined, idx, *p};
+      } else if (w == generation_only(w)) {
+        free_slots[n_free++] = {idx, w};
       }
     }
+    // Claim the first free slot we can.
+    std::size_t own = npos;
+    std::uint64_t claimed = 0;
+    for (std::size_t f = 0; f < n_free; ++f) {
+      const std::size_t idx = free_slots[f].first;
+      std::uint64_t expected = free_slots[f].second;
+      const std::uint64_t desired =
+          tag | ((expected + (std::uint64_t{1} << gen_shift)) & gen_mask) | (st_claimed << state_shift) | 1u;
+      // (3) acquire: pairs with the release return to FREE in (7), so the
+      // previous flight's destruction happens before we construct.
+      if (word_at(idx).compare_exchange_strong(expected, desired, std::memory_order_acquire,
+                                               std::memory_order_relaxed)) {
+        own = idx;
+        claimed = desired;
+        break;
+      }
+      Stats::cas_failure();
+      step();
+      // Somebody claimed it first, most likely for this very key (a herd
+      // claims the same first free slot): if the tag says so, give it a
+      // bounded moment to show its key, then join it.
+      if ((expected & tag_mask) == tag && joinable(await_reveal(idx, expected))) {
+        if (auto p = try_pin(idx, key, std::memory_order_acq_rel)) return {acq_kind::joined, idx, *p};
+      }
+    }
+    if (own == npos) return {acq_kind::full, 0, 0};
+    slot& mine = slots_[own];
+    const std::uint32_t gen = gen_of(claimed);
+    // Relaxed: ordered before the release (4), which every joiner's pin acquires.
+    mine.published.store(no_result, std::memory_order_relaxed);
+    mine.interest.store(1, std::memory_order_relaxed);  // the leader; published by (4) as well
+    step();
+    try {
+      mine.key.emplace(key);
+      // The flight's stop source (an allocation) only for a loader that takes a stop_token.
+      mine.stop = wants_stop ? std::stop_source{} : std::stop_source{std::nostopstate};
+    } catch (...) {
+      retire(own, gen, st_claimed);  // nobody can have joined a CLAIMED slot: it goes straight back to FREE
+      throw;
+    }
+    // (4) seq_cst: publishes the key and the cleared `published` (release
+    // for the pins (2)) and is the store half of the Dekker pair with other
+    // claimers' scan loads (5).
+    word_at(own).fetch_add(state_delta(st_claimed, st_pending), std::memory_order_seq_cst);
+    step();
+    const std::size_t own_pos = (own - h) & mask_;
+
+    std::size_t target = npos;
+    std::uint64_t target_word = 0;
+    try {
+      for (std::size_t i = 0; i < window_ && target == npos; ++i) {
+        const std::size_t idx = (h + i) & mask_;
+        if (idx == own) continue;
+        auto& word = word_at(idx);
+        const std::uint64_t w = word.load(std::memory_order_seq_cst);  // (5) seq_cst: Dekker with (4)
+        if (!joinable(w) || (w & tag_mask) != tag) continue;
+        const auto p = try_pin(idx, key, std::memory_order_seq_cst);
+        if (!p) continue;
+        if (state_of(*p) == st_loading || i < own_pos) {
+          target = idx;  // a committed flight, or a claim that beats ours: join it
+          target_word = *p;
+          break;
+        }
+        // A later PENDING claim loses to ours, unless it committed first.
+        const std::uint64_t k = word.fetch_or(verdict_bit, std::memory_order_seq_cst);  // (6) races with commit (6a)
+        if (joinable(k) && state_of(k) == st_loading) {
+          target = idx;
+          target_word = k;
+          break;
+        }
+        leave(idx);
+        step();
+      }
+    } catch (...) {  // a throwing Key::operator== (try_pin dropped its pin): give our claim back
+      retire(own, gen, st_pending);
+      throw;
+    }
+    if (target == npos) {
+      // (6a) seq_cst commit; a kill (6) ordered before it means we lost.
+      const std::uint64_t c = word_at(own).fetch_xor(((st_pending ^ st_loading) << state_shift) | verdict_bit,
+                                                     std::memory_order_seq_cst);
+      if ((c & verdict_bit) == 0) {
+        const std::uint64_t alone = (c & (tag_mask | gen_mask)) | (st_loading << state_shift) | verdict_bit | 1u;
+        return {acq_kind::own, own, alone};
+      }
+      retire(own, gen, st_loading);
+      return {acq_kind::retry, 0, 0};
+    }
+    retire(own, gen, st_pending);
+    return {acq_kind::joined, target, target_word};
+  }
+
+  template <class K, class Loader>
+  outcome run_impl(const K& key, Loader& loader, const deadline_t* deadline, const std::stop_token& stop) {
+    if (stop.stop_requested()) return outcome::of(load_status::cancelled);
+    const std::uint64_t h = hash_of(key);
+    for (unsigned attempt = 0; attempt < max_attempts; ++attempt) {
+      const acquired a = acquire(key, h, detail::sf_takes_stop_token<Loader>);
+      if (a.kind == acq_kind::full) break;  // window full
+      if (a.kind == acq_kind::retry) continue;
+      if (a.kind == acq_kind::own) {
+        return lead(a.idx, gen_of(a.word), a.word, stop,
+                    [&](const std::stop_token& st) -> Value { return detail::sf_invoke(loader, st); });
+      }
+      if (auto o = wait_for(a.idx, gen_of(a.word), deadline, &stop)) return std::move(*o);
+      // that claim was beaten (or the flight abandoned): try again
+    }
     overflow_->fetch_add(1, std::memory_order_relaxed);  // statistics only, no ordering
-    return outcome{flight_status::loaded, std::optional<Value>(loader()), nullptr};
+    try {
+      return outcome::of_value(load_status::loaded, detail::sf_invoke(loader, stop));
+    } catch (...) {
+      if (stop.stop_requested()) return outcome::of(load_status::cancelled);
+      return outcome::of_error(std::current_exception(), load_origin::own);
+    }
+  }
+
+  template <class BulkLoader>
+  std::vector<outcome> run_all_impl(std::span<const Key> keys, BulkLoader& bulk) {
+    struct held {
+      std::size_t pos, idx;
+      std::uint64_t word;
+    };
+    std::vector<outcome> results(keys.size());
+    std::vector<held> joined, led;
+    std::vector<std::size_t> alone, retry;
+    joined.reserve(keys.size());
+    led.reserve(keys.size());
+    alone.reserve(keys.size());
+    // Phase 1 (never blocks): join or claim a flight for every key.
+    std::size_t next = 0;
+    try {
+      for (; next < keys.size(); ++next) {
+        const std::uint64_t h = hash_of(keys[next]);
+        bool placed = false;
+        for (unsigned attempt = 0; attempt < max_attempts && !placed; ++attempt) {
+          const acquired a = acquire(keys[next], h, false);
+          if (a.kind == acq_kind::full) break;
+          if (a.kind == acq_kind::retry) continue;
+          (a.kind == acq_kind::own ? led : joined).push_back({next, a.idx, a.word});  // reserved: no throw
+          placed = true;
+        }
+        if (!placed) {
+          overflow_->fetch_add(1, std::memory_order_relaxed);  // statistics only
+          alone.push_back(next);
+        }
+      }
+    } catch (...) {  // a throwing Key copy or ==: give back every flight and pin taken so far
+      const std::exception_ptr e = std::current_exception();
+      for (const held& l : led)
+        (void)lead(l.idx, gen_of(l.word), l.word, {}, [&](const std::stop_token&) -> Value { std::rethrow_exception(e); });
+      for (const held& j : joined) leave(j.idx);
+      throw;
+    }
+    // Phase 2: one bulk call for the keys we lead and those that found no slot.
+    std::vector<std::optional<Value>> got(led.size() + alone.size());
+    std::exception_ptr bulk_error;
+    if (!got.empty()) {
+      try {
+        std::vector<Key> batch;
+        batch.reserve(got.size());
+        std::unordered_map<Key, std::size_t, Hash> where;
+        where.reserve(got.size());
+        for (const held& l : led) {
+          where.emplace(keys[l.pos], batch.size());
+          batch.push_back(keys[l.pos]);
+        }
+        for (std::size_t p : alone) {
+          where.emplace(keys[p], batch.size());  // a duplicate key without a slot: its first place
+          batch.push_back(keys[p]);
+        }
+        auto&& loaded = bulk(std::span<const Key>(batch));
+        for (auto&& [k, v] : loaded)
+          if (auto it = where.find(k); it != where.end()) got[it->second].emplace(v);
+        for (std::size_t i = 0; i < alone.size(); ++i)  // duplicates among the alone keys share the first's value
+          if (!got[led.size() + i]) {
+            auto it = where.find(keys[alone[i]]);
+            if (it != where.end() && got[it->second]) got[led.size() + i].emplace(*got[it->second]);
+          }
+      } catch (...) {
+        bulk_error = std::current_exception();
+      }
+    }
+    auto produce = [&](std::size_t b) {
+      return [&, b](const std::stop_token&) -> Value {
+        if (got[b]) return std::move(*got[b]);
+        if (bulk_error) std::rethrow_exception(bulk_error);
+        throw missing_key{};
+      };
+    };
+    for (std::size_t i = 0; i < led.size(); ++i)
+      results[led[i].pos] = lead(led[i].idx, gen_of(led[i].word), led[i].word, {}, produce(i));
+    for (std::size_t i = 0; i < alone.size(); ++i) {
+      try {
+        results[alone[i]] = outcome::of_value(load_status::loaded, produce(led.size() + i)(std::stop_token{}));
+      } catch (...) {
+        results[alone[i]] = outcome::of_error(std::current_exception(), load_origin::own);
+      }
+    }
+    // Phase 3: wait for the flights we joined (ours are all published).
+    for (const held& j : joined) {
+      try {
+        if (auto o = wait_for(j.idx, gen_of(j.word), nullptr, nullptr))
+          results[j.pos] = std::move(*o);
+        else
+          retry.push_back(j.pos);
+      } catch (...) {  // a throwing Value copy (wait_for left its pin)
+        results[j.pos] = outcome::of_error(std::current_exception(), load_origin::shared);
+      }
+    }
+    for (std::size_t p : retry) {
+      auto one = [&]() -> Value {
+        auto&& loaded = bulk(std::span<const Key>(&keys[p], 1));
+        for (auto&& [k, v] : loaded)
+          if (k == keys[p]) return Value(v);
+        throw missing_key{};
+      };
+      results[p] = run_impl(keys[p], one, nullptr, std::stop_token{});
+    }
+    return results;
   }
 
   // A slot just claimed with our tag is most likely a claim for this very key
@@ -478,31 +717,42 @@ class single_flight {
   }
 
   // The leader: run the loader, publish, close the flight and leave in one RMW.
-  // `alone` is our word if nobody else has pinned the slot.
-  template <class Loader>
-  outcome lead(std::size_t idx, std::uint32_t gen, std::uint64_t alone, Loader& loader) {
+  // `alone` is our word if nobody else has pinned the slot. `stop` is the
+  // leader's caller's token: when it fires, the leader gives up its interest
+  // (the loader is told to stop once no joiner wants the result either).
+  template <class Produce>
+  outcome lead(std::size_t idx, std::uint32_t gen, std::uint64_t alone, const std::stop_token& stop,
+               Produce&& produce) {
     slot& s = slots_[idx];
     // Only the slot's owner writes `flights`, and owners follow one another
     // through the claim CAS (3) and the free (7): a plain increment, no RMW.
     s.flights.store(s.flights.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     outcome o;
-    try {
-      s.value.emplace(loader());
-      s.kind = result_kind::value;
-    } catch (...) {
-      s.error = std::current_exception();
-      s.kind = result_kind::error;
-      o.error = s.error;
+    {
+      std::optional<std::stop_callback<interest_dropper>> leaving;
+      try {
+        if (stop.stop_possible()) leaving.emplace(stop, interest_dropper{this, idx});
+        s.value.emplace(produce(s.stop.get_token()));
+        s.kind = result_kind::value;
+      } catch (...) {
+        s.error = std::current_exception();
+        s.kind = result_kind::error;
+      }
+      // `leaving` is destroyed here: its callback has run or never will.
     }
     step();
-    // Our own copy: if it throws, the joiners still get the value and only we
-    // see the copy's exception.
     if (s.kind == result_kind::value) {
+      // Our own copy: if it throws, the joiners still get the value and only we
+      // see the copy's exception.
       try {
-        o.value.emplace(*s.value);
+        o = outcome::of_value(load_status::loaded, *s.value);
       } catch (...) {
-        o.error = std::current_exception();
+        o = outcome::of_error(std::current_exception(), load_origin::own);
       }
+    } else if (stop.stop_requested()) {
+      o = outcome::of(load_status::cancelled);
+    } else {
+      o = outcome::of_error(s.error, load_origin::own);
     }
     // Nobody joined (the common case without a herd): no waiter to publish
     // to, so one CAS frees the slot. A pin or forget makes it fail.
@@ -533,36 +783,92 @@ class single_flight {
                                                      std::memory_order_acq_rel);  // pairs with the pins (2)
     if (refs_of(old) > 1) {
       s.published.notify_all();
-      if (s.timed_waiters.load(std::memory_order_seq_cst) != 0) detail::sf_wake_all(s.published);  // (10) Dekker with (11)
+      if (s.timed_waiters.load(std::memory_order_seq_cst) != 0) ring(s);  // (10) Dekker with (11)
     } else {
       try_free(idx, old - 1 + state_delta(from, done ? st_done : st_dead));
     }
   }
 
-  // Wait (pinned) for flight `gen` of slot idx; empty result = its claim was beaten.
-  std::optional<outcome> wait_for(std::size_t idx, std::uint32_t gen, const deadline_t* deadline) {
+  // Wakes the timed and stoppable waiters of s (they sleep on `bell`).
+  static void ring(slot& s) noexcept {
+    s.bell.fetch_add(1, std::memory_order_seq_cst);  // (12) seq_cst: after (8), seen by the waiters' (13)
+    detail::sf_wake_all(s.bell);
+  }
+
+  // One caller less wants the flight (caller pinned). The last one closes it:
+  // forgotten (later callers start anew) and its loader asked to stop.
+  void drop_interest(std::size_t idx) noexcept {
     slot& s = slots_[idx];
+    // acq_rel: pairs with the other droppers' and the joiners' RMWs on `interest`.
+    if (s.interest.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    word_at(idx).fetch_or(forgotten_bit, std::memory_order_acq_rel);  // as forget (2a)
+    if (s.stop.stop_possible()) s.stop.request_stop();  // s.stop is the claimer's, stable while we are pinned
+  }
+  // A joiner's interest: fails once the flight was abandoned (interest 0).
+  // Lock-free: a CAS loop that fails only when another joiner or dropper moved the count.
+  static bool add_interest(slot& s) noexcept {
+    std::uint32_t n = s.interest.load(std::memory_order_relaxed);
+    while (n != 0)
+      if (s.interest.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel, std::memory_order_relaxed))
+        return true;
+    return false;
+  }
+  struct interest_dropper {
+    single_flight* t;
+    std::size_t idx;
+    void operator()() const noexcept { t->drop_interest(idx); }
+  };
+  struct waiter_cancel {
+    std::atomic<bool>* cancelled;
+    slot* s;
+    void operator()() const noexcept {
+      cancelled->store(true, std::memory_order_seq_cst);
+      ring(*s);
+    }
+  };
+
+  // Wait (pinned) for flight `gen` of slot idx; empty result = its claim was
+  // beaten, or the flight was abandoned by all its callers: try again.
+  std::optional<outcome> wait_for(std::size_t idx, std::uint32_t gen, const deadline_t* deadline,
+                                  const std::stop_token* stop) {
+    slot& s = slots_[idx];
+    if (!add_interest(s)) {
+      leave(idx);
+      return std::nullopt;
+    }
     std::uint32_t p = s.published.load(std::memory_order_acquire);  // (9) acquire: pairs with (8)
     const bool waited = p != gen;
     if (waited) {
       Stats::wait();
-      if (deadline == nullptr) {
+      const bool stoppable = stop != nullptr && stop->stop_possible();
+      if (deadline == nullptr && !stoppable) {
         do {
           s.published.wait(p, std::memory_order_acquire);  // (9)
           p = s.published.load(std::memory_order_acquire);  // (9)
         } while (p != gen);
       } else {
+        // Timed or stoppable: sleep on `bell`, which every event that ends
+        // this wait bumps after it happened (publish (12), our cancel).
+        std::atomic<bool> cancelled{false};
         s.timed_waiters.fetch_add(1, std::memory_order_seq_cst);  // (11) Dekker with (10)
-        p = s.published.load(std::memory_order_seq_cst);          // (9)
-        while (p != gen && std::chrono::steady_clock::now() < *deadline) {
-          detail::sf_wait_until(s.published, p, *deadline);
-          p = s.published.load(std::memory_order_acquire);  // (9)
-        }
+        {
+          std::optional<std::stop_callback<waiter_cancel>> cb;
+          if (stoppable) cb.emplace(*stop, waiter_cancel{&cancelled, &s});
+          for (;;) {
+            const std::uint32_t b = s.bell.load(std::memory_order_seq_cst);  // (13)
+            p = s.published.load(std::memory_order_seq_cst);                  // (9)
+            if (p == gen || cancelled.load(std::memory_order_seq_cst)) break;
+            if (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline) break;
+            detail::sf_wait(s.bell, b, deadline);
+          }
+        }  // the callback has run or never will
         s.timed_waiters.fetch_sub(1, std::memory_order_relaxed);  // a stale count costs one spare wake only
         if (p != gen) {
           s.timeouts.fetch_add(1, std::memory_order_relaxed);  // statistics only, no ordering
+          drop_interest(idx);
           leave(idx);
-          return outcome{flight_status::timed_out, std::nullopt, nullptr};
+          return outcome::of(cancelled.load(std::memory_order_relaxed) ? load_status::cancelled
+                                                                       : load_status::timed_out);
         }
       }
     }
@@ -570,17 +876,16 @@ class single_flight {
     if (s.kind == result_kind::aborted && waited) Stats::spin();  // the wait was for nothing: a re-check
     step();
     if (s.kind != result_kind::aborted) {
-      o.emplace();
-      o->status = flight_status::shared;
       if (s.kind == result_kind::value) {
         try {
-          o->value.emplace(*s.value);
+          o.emplace(outcome::of_value(load_status::shared, *s.value));
         } catch (...) {
           leave(idx);  // a throwing copy must not keep the slot pinned
           throw;
         }
+      } else {
+        o.emplace(outcome::of_error(s.error, load_origin::shared));
       }
-      o->error = s.error;
       s.joins.fetch_add(1, std::memory_order_relaxed);  // statistics only, no ordering
     }
     leave(idx);

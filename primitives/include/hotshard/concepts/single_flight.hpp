@@ -2,9 +2,9 @@
 // offers, so the harness and the benchmarks compare ours with the contenders
 // through one interface.
 //
-// `run(key, loader)` returns an object with `.value` (the loader's value, from
-// this caller's load or a concurrent caller's) and `.shared` (true when the
-// value came from another caller's load), or rethrows the loader's exception.
+// `run(key, loader)` returns a hotshard::load_result: `.get()` is the loader's
+// value (from this caller's load or a concurrent caller's) or rethrows its
+// exception, `.shared()` is true when it came from another caller's load.
 // `forget(key)` makes later callers start a new load. The loader is any
 // callable with no arguments returning something convertible to the value.
 // Progress guarantees are each implementation's own (see its header).
@@ -19,8 +19,8 @@ template <class T>
 concept single_flight_table = requires(T& t, const typename T::key_type& key, typename T::value_type (*loader)()) {
   typename T::key_type;
   typename T::value_type;
-  { t.run(key, loader).value } -> std::convertible_to<typename T::value_type>;
-  { t.run(key, loader).shared } -> std::convertible_to<bool>;
+  { t.run(key, loader).get() } -> std::convertible_to<typename T::value_type>;
+  { t.run(key, loader).shared() } -> std::convertible_to<bool>;
   { t.forget(key) } -> std::convertible_to<bool>;
 };
 

@@ -1,5 +1,5 @@
 // hotshard/detail/sf_timed_wait.hpp — a deadline-bounded wait on a 32-bit
-// atomic, for single_flight::run_for, and the few other internals single_flight
+// atomic, for single_flight::run_for and stoppable waits, and the few other internals single_flight
 // and coalescing_cache share (owned by the single-flight family):
 //  - sf_deadline_after: run_for's saturating deadline;
 //  - sf_schedule_point<Stats>: an optional test hook. A Stats policy with a
@@ -67,6 +67,20 @@ inline bool sf_wait_until(std::atomic<std::uint32_t>& a, std::uint32_t old,
     if (nap < std::chrono::milliseconds(1)) nap *= 2;
   }
   return true;
+#endif
+}
+
+// As sf_wait_until, without a deadline when `deadline` is nullptr (a wait
+// that only a wake, a change of `a` or a spurious return ends).
+inline bool sf_wait(std::atomic<std::uint32_t>& a, std::uint32_t old,
+                    const std::chrono::steady_clock::time_point* deadline) noexcept {
+  if (deadline != nullptr) return sf_wait_until(a, old, *deadline);
+#if defined(__linux__)
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&a), FUTEX_WAIT_BITSET_PRIVATE, old, nullptr, nullptr,
+            FUTEX_BITSET_MATCH_ANY);
+  return true;
+#else
+  return sf_wait_until(a, old, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
 #endif
 }
 
