@@ -149,8 +149,8 @@ struct write_buffer_options {
   sink_failure_policy on_sink_failure = sink_failure_policy::retry;
   std::chrono::nanoseconds retry_backoff{std::chrono::microseconds(100)};
   unsigned shutdown_retries = 16;
-  std::function<void(const Key&, const Delta&, std::uint64_t writes)> on_failure;  // given-up entries
-  std::function<std::int64_t()> clock_ns;  // empty = steady_clock
+  std::function<void(const Key&, const Delta&, std::uint64_t writes)> on_failure{};  // given-up entries
+  std::function<std::int64_t()> clock_ns{};  // empty = steady_clock
   bool measure_lag = false;  // stamp writes with the clock to report max_lag_ns
   std::uint64_t flush_refusal_limit = 1000;  // flush() throws after this many refusals in a row; 0 = never
 };
