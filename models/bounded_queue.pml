@@ -63,6 +63,7 @@ bit  fx[2 * NPROC];        /* fx[w * NPROC + pid]: pid sleeps in the futex of ev
 byte pushed;               /* successful pushes */
 byte popped;               /* successful pops */
 byte done_pushing;
+bit  stop;                 /* the timed consumer's stop_token: stop requested */
 
 inline notify_one(w) {
   atomic {
@@ -197,6 +198,78 @@ inline sleep_while_full(go_on) {
   sleepers[NF]--
 }
 
+/* The futex wait of a timed waiter (FUTEX_WAIT_BITSET with a deadline): as
+ * atomic_wait, but the deadline may pass at any moment, leaving the futex
+ * queue without a notify. */
+inline timed_wait(w, old) {
+  do
+  :: atomic { event[w] != old -> break }
+  :: atomic { event[w] == old -> fx[w * NPROC + _pid] = 1 };
+     if
+     :: (fx[w * NPROC + _pid] == 0) -> skip               /* notified */
+     :: timed -> atomic { fx[w * NPROC + _pid] = 0 }; break  /* deadline */
+     fi
+  od
+}
+
+/* sleep_while_empty(deadline, stop_token): as above, plus the stop check
+ * after `event` is read (under STOP_CHECK_EARLY: before it, the mutant). */
+inline sleep_while_empty_t(go_on) {
+  go_on = 1;
+#ifdef STOP_CHECK_EARLY
+  sc = stop;
+  myev = event[NE];
+#else
+  myev = event[NE];
+#endif
+  register_and_recheck(NE);
+#ifndef STOP_CHECK_EARLY
+  sc = stop;
+#endif
+  if
+  :: t > h -> skip
+  :: t <= h && c -> go_on = 0
+  :: t <= h && !c && stoppable && sc -> skip          /* the caller returns stopped */
+  :: t <= h && !c && !(stoppable && sc) -> timed_wait(NE, myev); slept = 1
+  fi;
+  sleepers[NE]--
+}
+
+/* pop_until(out, deadline, stop_token): after a failed try, give up if stop
+ * was requested or (nondeterministically, when timed) the deadline passed.
+ * Mutant GIVE_UP_ON_WAKE: a waiter whose deadline passed gives up straight
+ * out of its sleep, without the retry — possibly with a notify_one meant for
+ * the queue. */
+inline pop_until(result) {
+  do
+  :: try_pop(result);
+     if
+     :: result -> break
+     :: else -> skip
+     fi;
+     if
+     :: stoppable && stop -> break
+     :: else -> skip
+     fi;
+     if
+     :: timed -> break                                /* deadline passed */
+     :: true -> skip
+     fi;
+     slept = 0;
+     sleep_while_empty_t(go_on);
+     if
+     :: !go_on -> break
+     :: else -> skip
+     fi;
+#ifdef GIVE_UP_ON_WAKE
+     if
+     :: timed && slept -> break
+     :: true -> skip
+     fi
+#endif
+  od
+}
+
 /* bounded_queue::push: false once closed. */
 inline push(result) {
   do
@@ -263,6 +336,40 @@ proctype consumer(byte items) {
   od
 }
 
+/* One pop_until (timed: the deadline may pass; stoppable: watches `stop`),
+ * then, once all `n` items are popped, closes so that `waiter` may end. */
+proctype tconsumer(bit timed; bit stoppable; byte n) {
+  byte pos, s, t, h, myev; bit c, ok, go_on, result, sc, slept;
+  pop_until(result);
+  if
+  :: popped == n ->
+     closed = 1;
+     event[NE]++; notify_all(NE);
+     event[NF]++; notify_all(NF)
+  :: else -> skip
+  fi
+}
+
+/* Pops with plain pop() until `n` items are popped in all (or closed). */
+proctype waiter(byte n) {
+  byte pos, s, t, h, myev; bit c, ok, go_on, result;
+  do
+  :: popped < n ->
+     pop(result);
+     if
+     :: result -> skip
+     :: else -> break
+     fi
+  :: else -> break
+  od
+}
+
+/* request_stop(): the stop state is set, then the stop_callback runs. */
+proctype stopper() {
+  stop = 1;
+  event[NE]++; notify_all(NE)                          /* (5') */
+}
+
 proctype closer() {
   closed = 1;                                         /* (8) */
   event[NE]++; notify_all(NE);                        /* (5) */
@@ -273,7 +380,7 @@ inline reset() {
   push_pos = 0; closed = 0; pop_pos = 0;
   seq[0] = 0; seq[1] = 1;
   event[NE] = 0; sleepers[NE] = 0; event[NF] = 0; sleepers[NF] = 0;
-  pushed = 0; popped = 0; done_pushing = 0
+  pushed = 0; popped = 0; done_pushing = 0; stop = 0
 }
 
 init {
@@ -293,5 +400,19 @@ init {
   /* S3 */
   atomic { run producer(3); run consumer(0); run closer() };
   (_nr_pr == 1);
-  assert(popped == pushed && closed)
+  assert(popped == pushed && closed);
+
+  reset();
+  /* S4: a timed pop_until beside a plain pop(), one item: the item is popped
+   * by one of them and both end (a timed waiter never swallows the wake-up). */
+  atomic { run producer(1); run tconsumer(1, 0, 1); run waiter(1) };
+  (_nr_pr == 1);
+  assert(pushed == 1 && popped == 1);
+
+  reset();
+  /* S5: a stoppable pop (no deadline) beside a plain pop(), one item, and a
+   * stop request at any moment: the stoppable one ends (the stop wakes it). */
+  atomic { run producer(1); run tconsumer(0, 1, 1); run waiter(1); run stopper() };
+  (_nr_pr == 1);
+  assert(pushed == 1 && popped == 1)
 }

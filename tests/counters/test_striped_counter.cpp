@@ -116,3 +116,13 @@ TEST(striped_counter, concurrent_reads_are_monotone_and_bounded_by_the_total) {
 }
 
 }  // namespace
+
+#include "counters_in_containers.cpp"
+
+TEST(striped_counter, works_in_value_initialised_containers_and_structs) {
+  EXPECT_EQ(hotshard_counters_in_containers::sum_of_an_array_of_counters(), 51);
+  hotshard_counters_in_containers::endpoint_stats s;
+  s.requests.add(2);
+  EXPECT_EQ(s.requests.read(), 2);
+  EXPECT_EQ(s.errors.read(), 0);
+}

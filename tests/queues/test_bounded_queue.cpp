@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <stop_token>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -427,4 +429,163 @@ TEST(bounded_queue, a_throwing_output_iterator_keeps_the_ring_usable) {
   EXPECT_EQ(q.size_approx(), 0u);
   for (int i = 0; i < 8; ++i) ASSERT_TRUE(q.try_push(i));
   EXPECT_FALSE(q.try_push(9));
+}
+
+// ---- timed and stoppable operations ----------------------------------------
+
+using hotshard::queue_status;
+using namespace std::chrono_literals;
+
+TEST(bounded_queue, pop_for_on_an_empty_queue_times_out_and_leaves_the_output) {
+  bounded_queue<int> q(4);
+  int out = 7;
+  EXPECT_EQ(q.pop_for(out, 2ms), queue_status::timed_out);
+  EXPECT_EQ(q.pop_for(out, 0ms), queue_status::timed_out);
+  EXPECT_EQ(q.pop_for(out, -5s), queue_status::timed_out);
+  EXPECT_EQ(q.pop_until(out, std::chrono::steady_clock::now() - 1s), queue_status::timed_out);
+  EXPECT_EQ(out, 7);
+  ASSERT_TRUE(q.try_push(3));
+  EXPECT_EQ(q.pop_for(out, 0ms), queue_status::ok);  // a zero timeout is one try
+  EXPECT_EQ(out, 3);
+}
+
+TEST(bounded_queue, push_for_on_a_full_queue_times_out_and_leaves_the_value) {
+  bounded_queue<std::unique_ptr<int>> q(2);
+  ASSERT_TRUE(q.try_push(std::make_unique<int>(1)));
+  ASSERT_TRUE(q.try_push(std::make_unique<int>(2)));
+  auto v = std::make_unique<int>(3);
+  EXPECT_EQ(q.push_for(std::move(v), 2ms), queue_status::timed_out);
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(*v, 3);
+  EXPECT_EQ(q.size_approx(), 2u);
+}
+
+TEST(bounded_queue, timed_operations_report_closed) {
+  bounded_queue<int> q(2);
+  ASSERT_TRUE(q.try_push(1));
+  q.close();
+  EXPECT_EQ(q.push_for(2, 1h), queue_status::closed);
+  int out = 0;
+  EXPECT_EQ(q.pop_for(out, 1h), queue_status::ok);  // drains first
+  EXPECT_EQ(out, 1);
+  EXPECT_EQ(q.pop_for(out, 1h), queue_status::closed);
+  std::stop_source never;
+  EXPECT_EQ(q.pop(out, never.get_token()), queue_status::closed);
+}
+
+// A push made by another thread while pop_for waits (a huge timeout: the
+// outcome cannot depend on timing) is received; the same for a pop freeing
+// room for push_for. The clock saturates instead of overflowing.
+TEST(bounded_queue, pop_for_receives_a_push_made_while_it_waits) {
+  bounded_queue<int, sleep_stats> q(2);
+  const auto before = sleep_stats::waits.load();
+  int out = 0;
+  queue_status st = queue_status::closed;
+  std::thread consumer([&] { st = q.pop_for(out, std::chrono::hours::max()); });
+  wait_for_sleepers(before + 1);
+  ASSERT_TRUE(q.try_push(42));
+  consumer.join();
+  EXPECT_EQ(st, queue_status::ok);
+  EXPECT_EQ(out, 42);
+
+  ASSERT_TRUE(q.try_push(1));
+  ASSERT_TRUE(q.try_push(2));
+  const auto before_push = sleep_stats::waits.load();
+  std::thread producer([&] { st = q.push_for(3, 24h); });
+  wait_for_sleepers(before_push + 1);
+  ASSERT_TRUE(q.try_pop(out));
+  producer.join();
+  EXPECT_EQ(st, queue_status::ok);
+  for (int want : {2, 3}) {
+    ASSERT_TRUE(q.try_pop(out));
+    EXPECT_EQ(out, want);
+  }
+}
+
+TEST(bounded_queue, a_stop_request_wakes_sleeping_pops_and_pushes) {
+  bounded_queue<int, sleep_stats> q(2);
+  std::stop_source stop;
+  constexpr int n = 8;
+  std::atomic<int> stopped{0};
+  std::vector<std::thread> threads;
+  const auto before = sleep_stats::waits.load();
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      int out = 0;
+      const queue_status st = i % 2 == 0 ? q.pop(out, stop.get_token()) : q.pop_for(out, 24h, stop.get_token());
+      if (st == queue_status::stopped) stopped.fetch_add(1);
+    });
+  wait_for_sleepers(before + n);
+  stop.request_stop();
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(stopped.load(), n);
+
+  ASSERT_TRUE(q.try_push(1));
+  ASSERT_TRUE(q.try_push(2));
+  std::stop_source stop_push;
+  const auto before_push = sleep_stats::waits.load();
+  queue_status st = queue_status::ok;
+  std::thread producer([&] { st = q.push(3, stop_push.get_token()); });
+  wait_for_sleepers(before_push + 1);
+  stop_push.request_stop();
+  producer.join();
+  EXPECT_EQ(st, queue_status::stopped);
+  EXPECT_EQ(q.size_approx(), 2u);
+  int out = 0;
+  EXPECT_EQ(q.pop(out, stop_push.get_token()), queue_status::ok);  // an element wins over the stop
+  EXPECT_EQ(out, 1);
+}
+
+// Workers popping with tiny timeouts (they retry on timed_out) and stoppable
+// workers beside plain ones, 8x the cores, on tiny rings: every item is popped
+// exactly once, nobody stays asleep, and the stop ends the stoppable workers.
+TEST(bounded_queue, timed_and_stoppable_workers_lose_and_duplicate_nothing) {
+  for (std::size_t capacity : {std::size_t{2}, std::size_t{16}}) {
+    bounded_queue<std::uint64_t, hotshard::detail::yielding_stats> q(capacity);
+    constexpr unsigned producers = 4, consumers = 12;
+    const std::uint64_t per = 2000 / scale;
+    std::stop_source stop;
+    std::atomic<std::uint64_t> popped{0};
+    std::vector<std::vector<std::uint64_t>> seen(consumers);
+    std::vector<std::thread> threads;
+    for (unsigned c = 0; c < consumers; ++c)
+      threads.emplace_back([&, c] {
+        std::uint64_t v = 0;
+        for (;;) {
+          queue_status st = queue_status::ok;
+          if (c % 3 == 0) st = q.pop_for(v, std::chrono::microseconds(1 + c * 7));
+          else if (c % 3 == 1) st = q.pop(v, stop.get_token());
+          else st = q.pop(v) ? queue_status::ok : queue_status::closed;
+          if (st == queue_status::ok) {
+            seen[c].push_back(v);
+            popped.fetch_add(1);
+          } else if (st != queue_status::timed_out) {
+            return;  // stopped, or closed and drained
+          }
+        }
+      });
+    std::vector<std::thread> prods;
+    for (unsigned p = 0; p < producers; ++p)
+      prods.emplace_back([&, p] {
+        for (std::uint64_t i = 0; i < per;) {
+          const queue_status st = p % 2 == 0 ? q.push_for(item(p, i), std::chrono::microseconds(3)) : q.push(item(p, i), stop.get_token());
+          ASSERT_NE(st, queue_status::closed);
+          ASSERT_NE(st, queue_status::stopped);
+          if (st == queue_status::ok) ++i;
+        }
+      });
+    for (auto& th : prods) th.join();
+    const auto deadline = std::chrono::steady_clock::now() + 60s;  // hang guard only
+    while (popped.load() < producers * per) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "items left queued: a lost wake-up";
+      std::this_thread::sleep_for(1ms);
+    }
+    stop.request_stop();
+    q.close();
+    for (auto& th : threads) th.join();
+    std::vector<std::uint8_t> count(producers * per, 0);
+    for (const auto& s : seen)
+      for (auto v : s) ++count[producer_of(v) * per + seq_of(v)];
+    for (std::size_t i = 0; i < count.size(); ++i) ASSERT_EQ(count[i], 1u) << "item " << i;
+  }
 }

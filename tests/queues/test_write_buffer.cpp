@@ -487,3 +487,81 @@ INSTANTIATE_TEST_SUITE_P(each_backpressure_policy, write_buffer_policy,
                              default: return std::string("help_drain");
                            }
                          });
+
+// ---- flush_for and a sink that keeps refusing --------------------------------
+
+// A sink that refuses until `open` is set, counting its refusals.
+struct gate_sink {
+  std::atomic<bool> open{false};
+  std::atomic<std::uint64_t> refusals{0};
+  recording_sink applied;
+  auto fn() {
+    return [this](const std::uint64_t& k, const std::int64_t& d) {
+      if (!open.load()) {
+        refusals.fetch_add(1);
+        return false;
+      }
+      return applied(k, d);
+    };
+  }
+};
+
+// Regression: flush() used to wait on the refusing sink until close(). Now it
+// throws write_buffer_stalled naming the pending writes after the refusal
+// limit, and nothing is lost: once the sink accepts, every write lands.
+TEST(write_buffer, flush_on_a_sink_that_keeps_refusing_throws_naming_the_pending_writes) {
+  for (bool thread : {true, false}) {
+    gate_sink sink;
+    config c = manual(16);
+    c.drain_thread = thread;
+    c.combine = false;
+    c.retry_backoff = std::chrono::microseconds(1);
+    c.flush_refusal_limit = 5;
+    write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), c);
+    for (std::uint64_t k = 0; k < 3; ++k) ASSERT_TRUE(wb.write(k, 1));
+    try {
+      wb.flush();
+      ADD_FAILURE() << "flush returned with a refusing sink";
+    } catch (const hotshard::write_buffer_stalled& e) {
+      EXPECT_EQ(e.pending(), 3u);
+      EXPECT_GE(e.refusals(), 5u);
+      EXPECT_NE(std::string(e.what()).find("3 writes still pending"), std::string::npos) << e.what();
+    }
+    const auto r = wb.flush_for(std::chrono::milliseconds(1));
+    EXPECT_FALSE(r.done());
+    EXPECT_EQ(r.pending, 3u);
+    sink.open = true;
+    const auto done = wb.flush_for(std::chrono::hours(24));  // returns as soon as it is done
+    EXPECT_TRUE(done.done());
+    EXPECT_FALSE(done.stalled);
+    EXPECT_EQ(wb.stats().applied_writes, 3u);
+    EXPECT_EQ(wb.stats().failed, 0u);
+    std::lock_guard lock(sink.applied.m);
+    EXPECT_EQ(sink.applied.totals.size(), 3u);
+  }
+}
+
+// flush_for bounds the wait (no refusal limit here) and reports what is
+// pending; the shutdown order (flush_for → close → destroy) then reports every
+// write: failed, handed to on_failure, nothing silently dropped.
+TEST(write_buffer, flush_for_returns_the_pending_writes_then_shutdown_reports_them) {
+  std::atomic<std::uint64_t> reported{0};
+  gate_sink refusing;
+  config c = manual(16);
+  c.drain_thread = true;
+  c.shutdown_retries = 0;
+  c.retry_backoff = std::chrono::microseconds(10);
+  c.flush_refusal_limit = 0;  // flush_for alone bounds the wait
+  c.on_failure = [&](const std::uint64_t&, const std::int64_t&, std::uint64_t writes) { reported += writes; };
+  {
+    write_buffer<std::uint64_t, std::int64_t> wb(refusing.fn(), c);
+    for (std::uint64_t k = 0; k < 4; ++k) ASSERT_TRUE(wb.write(k, 1));
+    const auto r = wb.flush_for(std::chrono::milliseconds(2));
+    EXPECT_EQ(r.pending, 4u);
+    EXPECT_FALSE(r.stalled);
+    EXPECT_FALSE(wb.flush_for(std::chrono::seconds(-1)).done());
+    wb.close();
+  }  // destroy: each entry gets shutdown_retries more tries, then is reported
+  EXPECT_EQ(reported.load(), 4u);
+  EXPECT_GE(refusing.refusals.load(), 4u);
+}

@@ -22,8 +22,13 @@
 //    claiming and publishing makes them return false ("full"/"empty") although
 //    later cells may be ready — the known caveat of this design.
 //  - push, pop, pop_bulk: blocking. A short bounded spin and a few yields, then the thread sleeps
-//    in C++20 atomic wait (a futex on Linux), so waiters do not burn a core when
-//    threads outnumber cores.
+//    in a futex (detail/queue_wait.hpp; C++20 atomic wait off Linux), so waiters
+//    do not burn a core when threads outnumber cores.
+//  - push_for/push_until/pop_for/pop_until and push/pop with a std::stop_token:
+//    blocking, bounded by the deadline (steady_clock; the futex sleeps until it
+//    on Linux) or ended by a stop request, which wakes the sleeper at once.
+//    They return a queue_status (ok, closed, timed_out, stopped): load
+//    shedding (push_for) and stoppable workers (pop with the worker's token).
 //  - close, is_closed, capacity, size_approx, push_count, pop_count: wait-free.
 //
 // Waking sleepers without losing a wake-up (the "waiter counter" scheme). A
@@ -35,15 +40,21 @@
 // and notifies — or the claim comes first and the consumer sees push_pos past
 // pop_pos and does not sleep (it yields until the claimed cell is published).
 // The consumer read `event` before registering, so a bump it has not seen ends
-// its wait. The same argument, with pop_pos and not_full, wakes producers that
+// its wait. A timed or stoppable waiter may leave its sleep without being
+// notified (deadline, stop); one that WAS notified may be the one notify_one
+// chose — so it tries once more before giving up, and a wake-up meant for the
+// queue is never swallowed by a leaving waiter. A stop request bumps `event`
+// and wakes all; the waiter checks stop_requested() after reading `event`. The same argument, with pop_pos and not_full, wakes producers that
 // sleep on a full queue, and close() (a seq_cst RMW on push_pos, then a bump of
 // both events and notify_all) wakes everyone. On x86 the fast path pays nothing
 // for this: the CAS is a locked instruction anyway and a seq_cst load is a
 // plain load; the notify (a futex syscall) happens only when somebody sleeps.
 // The protocol is checked exhaustively for small configurations by spin
-// (models/bounded_queue.pml): no lost wake-up, close wakes all; its
-// WEAK_ORDERING mutant (registration not ordered before the re-check) loses
-// one.
+// (models/bounded_queue.pml): no lost wake-up, close wakes all, a stop wakes
+// its waiter, a timed waiter never swallows another's wake-up; its mutants —
+// WEAK_ORDERING (registration not ordered before the re-check), GIVE_UP_ON_WAKE
+// (a timed waiter gives up straight out of its sleep) and STOP_CHECK_EARLY
+// (stop checked before `event` is read) — each lose one.
 //
 // What a concurrent observer may see: every element pushed is popped exactly
 // once. Elements pushed by one thread are popped in that order (by one consumer
@@ -72,8 +83,10 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/queue_wait.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -81,11 +94,18 @@
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <thread>
 #include <type_traits>
 #include <utility>
 
 namespace hotshard {
+
+// The outcome of a timed or stoppable queue operation.
+//  ok: pushed / popped. closed: push — the queue is closed (value untouched);
+//  pop — closed and drained. timed_out: the deadline passed first (value
+//  untouched). stopped: the stop_token's stop was requested first.
+enum class queue_status { ok, closed, timed_out, stopped };
 
 template <class T, class Stats = detail::no_stats>
 class bounded_queue {
@@ -265,13 +285,53 @@ class bounded_queue {
     }
   }
 
+  // ---- blocking with a deadline or a stop_token ------------------------------
+  //
+  // As push/pop, but giving up with timed_out once `deadline` (steady_clock)
+  // has passed, or with stopped once `st` has had stop requested; a stop
+  // request wakes a sleeping caller at once (a std::stop_callback bumps the
+  // event word and wakes its sleepers). The deadline and the stop request are
+  // checked only after a failed try, never straight out of a sleep: a caller
+  // woken by a push (or pop) always tries once more before giving up, so it
+  // never swallows the wake-up meant for another sleeper (models/bounded_queue.pml,
+  // scenarios S4 and S5). A timeout ≤ 0 or a deadline already past is one try.
+  // An element pushed by another thread before the deadline may still be
+  // reported timed_out if the caller's try ran before that push was published.
+  // Progress: blocking, like push/pop; on failure the value is untouched.
+  // Priority when several hold after a failed try: closed (push), stopped, timed_out.
+  using clock = std::chrono::steady_clock;
+
+  [[nodiscard]] queue_status push_until(T&& v, clock::time_point deadline, std::stop_token st = {}) noexcept {
+    return blocking_push(v, &deadline, st);
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] queue_status push_for(T&& v, std::chrono::duration<Rep, Period> timeout, std::stop_token st = {}) noexcept {
+    return push_until(std::move(v), deadline_after(timeout), std::move(st));
+  }
+  // Waits for room with no deadline: ok, closed or stopped.
+  [[nodiscard]] queue_status push(T&& v, std::stop_token st) noexcept { return blocking_push(v, nullptr, st); }
+
+  [[nodiscard]] queue_status pop_until(T& out, clock::time_point deadline, std::stop_token st = {}) noexcept
+      requires std::is_nothrow_move_assignable_v<T> {
+    return blocking_pop(out, &deadline, st);
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] queue_status pop_for(T& out, std::chrono::duration<Rep, Period> timeout, std::stop_token st = {}) noexcept
+      requires std::is_nothrow_move_assignable_v<T> {
+    return pop_until(out, deadline_after(timeout), std::move(st));
+  }
+  // Waits for an element with no deadline: ok, closed (and drained) or stopped.
+  [[nodiscard]] queue_status pop(T& out, std::stop_token st) noexcept requires std::is_nothrow_move_assignable_v<T> {
+    return blocking_pop(out, nullptr, st);
+  }
+
   // Later pushes fail; pops drain what remains (including pushes that had
   // claimed a cell before the close), then report closed. Idempotent.
   void close() noexcept {
     index_.push->fetch_or(closed_bit, std::memory_order_seq_cst);  // (8) seq_cst: ordered against (6)/(7)
     for (waiters* w : {&*not_empty_, &*not_full_}) {
       w->event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
-      w->event.notify_all();
+      detail::queue_wake(w->event, true);
     }
   }
 
@@ -447,15 +507,75 @@ class bounded_queue {
     // seq_cst load: after our seq_cst claim (6)/(7) in the total order; see header
     if (w.sleepers.load(std::memory_order_seq_cst) == 0) return;
     w.event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
-    if (all)
-      w.event.notify_all();
-    else
-      w.event.notify_one();
+    detail::queue_wake(w.event, all);
+  }
+
+  // Wakes every sleeper of one waiters block when a caller's stop is
+  // requested. Runs in the thread calling request_stop(), after the stop state
+  // is set: its release bump (5') pairs with the acquire read of `event` (9)
+  // in sleep_while_*, so a sleeper that reads the bumped value also sees
+  // stop_requested() and does not sleep; one that read the old value is woken
+  // by the futex (the value differs, or the wake finds it queued).
+  struct stop_waker {
+    waiters* w;
+    void operator()() const noexcept {
+      w->event.fetch_add(1, std::memory_order_release);  // (5') release: pairs with the acquire in (9)
+      detail::queue_wake(w->event, true);
+    }
+  };
+
+  template <class Rep, class Period>
+  static clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout) noexcept {
+    const auto now = clock::now();
+    if (timeout <= timeout.zero()) return now;
+    // Saturate: a timeout past the clock's range means "no deadline in practice".
+    using ld = std::chrono::duration<long double>;
+    if (std::chrono::duration_cast<ld>(timeout) >= std::chrono::duration_cast<ld>(clock::time_point::max() - now))
+      return clock::time_point::max();
+    return now + std::chrono::ceil<clock::duration>(timeout);
+  }
+
+  // The loop of the timed/stoppable operations: try, spin, then sleep (with
+  // the deadline) until the try succeeds, the queue is closed (push) or closed
+  // and drained (pop), stop is requested, or the deadline passes.
+  template <bool ForPush, class Attempt>
+  queue_status blocking_loop(Attempt&& attempt, const clock::time_point* deadline, const std::stop_token& st) noexcept {
+    waiters& w = ForPush ? *not_full_ : *not_empty_;
+    std::optional<std::stop_callback<stop_waker>> on_stop;
+    if (st.stop_possible()) on_stop.emplace(st, stop_waker{&w});
+    for (unsigned n = 0;; ++n) {
+      if (attempt()) return queue_status::ok;
+      if (ForPush ? is_closed() : closed_and_drained()) return queue_status::closed;
+      if (st.stop_requested()) return queue_status::stopped;
+      if (deadline != nullptr && clock::now() >= *deadline) return queue_status::timed_out;
+      if (n < spin_attempts) {
+        spin(n);
+        continue;
+      }
+      const bool go_on = ForPush ? sleep_while_full(deadline, &st) : sleep_while_empty(deadline, &st);
+      if (!go_on) return queue_status::closed;
+    }
+  }
+
+  // seq_cst loads, as in sleep_while_empty: a pop must not report closed while
+  // an element claimed before the close is still being published.
+  bool closed_and_drained() const noexcept {
+    const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
+    if ((tail & closed_bit) == 0) return false;
+    return (tail & ~closed_bit) <= index_.pop->load(std::memory_order_seq_cst);
+  }
+
+  queue_status blocking_push(T& v, const clock::time_point* deadline, const std::stop_token& st) noexcept {
+    return blocking_loop<true>([&] { return try_push(std::move(v)); }, deadline, st);
+  }
+  queue_status blocking_pop(T& out, const clock::time_point* deadline, const std::stop_token& st) noexcept {
+    return blocking_loop<false>([&] { return try_pop(out); }, deadline, st);
   }
 
   // Sleeps unless the ring has moved since the caller's failed attempt; false
   // when the caller must give up (closed, and for pops: drained).
-  bool sleep_while_empty() noexcept {
+  bool sleep_while_empty(const clock::time_point* deadline = nullptr,
+                         const std::stop_token* st = nullptr) noexcept {
     waiters& w = *not_empty_;
     const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
     detail::schedule_point<Stats>();
@@ -468,15 +588,19 @@ class bounded_queue {
       std::this_thread::yield();  // a claimed element is being published (or was just taken)
     } else if (tail & closed_bit) {
       go_on = false;
+    } else if (st != nullptr && st->stop_requested()) {
+      // after reading `event` (9): see stop_waker. The caller returns stopped.
     } else {
       Stats::wait();
-      w.event.wait(ev, std::memory_order_acquire);  // (9) acquire: pairs with (5)
+      detail::queue_wait(w.event, ev, deadline);
+      (void)w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)/(5')
     }
     w.sleepers.fetch_sub(1, std::memory_order_relaxed);  // only makes later wakes cheaper; no ordering needed
     return go_on;
   }
 
-  bool sleep_while_full() noexcept {
+  bool sleep_while_full(const clock::time_point* deadline = nullptr,
+                         const std::stop_token* st = nullptr) noexcept {
     waiters& w = *not_full_;
     const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
     detail::schedule_point<Stats>();
@@ -489,9 +613,12 @@ class bounded_queue {
       go_on = false;
     } else if (tail - head < capacity()) {
       std::this_thread::yield();  // a pop has claimed the cell we need and is releasing it
+    } else if (st != nullptr && st->stop_requested()) {
+      // after reading `event` (9): see stop_waker. The caller returns stopped.
     } else {
       Stats::wait();
-      w.event.wait(ev, std::memory_order_acquire);  // (9) acquire: pairs with (5)
+      detail::queue_wait(w.event, ev, deadline);
+      (void)w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)/(5')
     }
     w.sleepers.fetch_sub(1, std::memory_order_relaxed);
     return go_on;

@@ -80,7 +80,10 @@ class per_thread_counter {
 
   // capacity: slots for threads at once, 1 ≤ capacity ≤ max_capacity
   // (std::invalid_argument naming "capacity" otherwise).
-  explicit per_thread_counter(std::size_t capacity = default_capacity())
+  // default_capacity() slots. Not explicit, so containers value-initialise
+  // counters as users write them: std::array<per_thread_counter<>, 6> a{};
+  per_thread_counter() : per_thread_counter(default_capacity()) {}
+  explicit per_thread_counter(std::size_t capacity)
       : table_(std::make_shared<detail::thread_slot_table>(checked_capacity(capacity))) {}
 
   // Far above any thread count a process can run (Linux caps threads at a

@@ -40,6 +40,8 @@
 //  * promote(): lock-free.
 //  * read(), salt_of(): wait-free (≤ probe_limit probes, ≤ max_salt loads).
 //  * unsafe_size(): not thread-safe with inserts (a plain scan).
+//  * for_each(): safe beside adds; wait-free per entry (see there).
+//  * unsafe_reset(): not thread-safe at all (per-window counts, see there).
 //
 // What a concurrent read(key) may return: the value word, or for a salted key
 // each sub-counter's value at some moment while read() ran; each add is
@@ -82,13 +84,14 @@
 
 namespace hotshard {
 
-struct salted_counter_map_config {
+struct salted_counter_map_options {
   std::size_t capacity = std::size_t{1} << 16;  // entries (keys); rounded up to a power of two
   std::size_t hot_capacity = 64;                // keys that can be salted over the table's life
   std::uint32_t max_salt = 0;                   // bound on K (power of two ≥ 2); 0 = cores rounded up
   std::uint32_t grow_after = 8;                 // CAS failures on a key before its K doubles
   std::uint64_t seed = 0;                       // 0 = random per instance
 };
+using salted_counter_map_config = salted_counter_map_options;  // the old name (migration)
 
 namespace detail {
 // Per-thread tally of CAS failures by key word (direct-mapped, 64 entries):
@@ -150,22 +153,13 @@ class salted_counter_map {
   // 0 for a key never added.
   [[nodiscard]] std::int64_t read(Key key) const noexcept {
     const entry* e = find(word_of(key));
-    if (e == nullptr) return 0;
-    // (2) acquire: pairs with the release in (1).
-    const std::int64_t v = e->value.load(std::memory_order_acquire);
-    if (!is_tag(v)) return v;
-    const std::uint32_t b = block_of(v);
-    const cell* c = &cells_[b * std::size_t{max_salt_}];
-    const std::uint32_t k = heads_[b]->salt.load(std::memory_order_relaxed);  // ≥ the K released in (1)
-    std::int64_t sum = 0;
-    for (std::uint32_t i = 0; i < k; ++i) sum += c[i]->load(std::memory_order_relaxed);
-    return sum;
+    return e == nullptr ? 0 : count_of(*e);
   }
 
   // The hot-key detector's verdict: salt `key` over at least k sub-counters
   // (rounded up to a power of two, capped at max_salt). Inserts the key if
   // needed. false if the table is full or the hot pool is exhausted.
-  bool promote(Key key, std::uint32_t k) {
+  [[nodiscard]] bool promote(Key key, std::uint32_t k) {
     entry* e = find_or_insert(word_of(key));
     if (e == nullptr) return false;
     const std::uint32_t want = std::bit_ceil(std::clamp(k, 1u, max_salt_));
@@ -193,6 +187,52 @@ class salted_counter_map {
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return sizeof(entry) * capacity() + sizeof(cell) * (std::max<std::size_t>(hot_capacity_, 1) * (max_salt_ + 1)) +
            sizeof(*this);
+  }
+
+  // Export: calls f(key, count) for every key present, in table order (the
+  // key is recovered from its stored word: mix64 is a bijection). Safe beside
+  // concurrent adds: each count is what read(key) would return at that moment
+  // (not a snapshot across keys); a key inserted while it runs may or may not
+  // be visited. Wait-free per entry, O(capacity + hot_capacity × max_salt).
+  template <class F>
+  void for_each(F&& f) const {
+    if (zero_.value.word.load(std::memory_order_relaxed) != 0)
+      f(static_cast<Key>(static_cast<std::make_unsigned_t<Key>>(seed_)), count_of(zero_.value));
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      // Relaxed: as in find(); the word is the whole key.
+      const std::uint64_t w = entries_[i].word.load(std::memory_order_relaxed);
+      if (w == 0) continue;
+      f(static_cast<Key>(static_cast<std::make_unsigned_t<Key>>(detail::unmix64(w) ^ seed_)), count_of(entries_[i]));
+    }
+  }
+
+  // Per-window counts: empties the table and gives every salting block back
+  // to the pool, as if newly constructed (same seed). NOT thread-safe: no
+  // other operation may run concurrently, and the caller's quiescence (e.g.
+  // joining or parking the writers) must happen-before it. For windows with
+  // writers that never stop, rotate two tables: writers load the current
+  // table from an atomic pointer; at the window's end swap in the other one,
+  // wait until no writer still uses the old one (the caller's grace period:
+  // a per-writer epoch, or the request that started before the swap has
+  // finished), then for_each() it for export and unsafe_reset() it for reuse.
+  // (Keys are never un-salted while the table is live: a hot set that moves
+  // forever needs this rotation, or hot_capacity for every key ever promoted
+  // in a window.)
+  void unsafe_reset() noexcept {
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      entries_[i].word.store(0, std::memory_order_relaxed);
+      entries_[i].value.store(0, std::memory_order_relaxed);
+    }
+    zero_.value.word.store(0, std::memory_order_relaxed);
+    zero_.value.value.store(0, std::memory_order_relaxed);
+    const std::size_t used = std::min<std::size_t>(next_block_->load(std::memory_order_relaxed), hot_capacity_);
+    for (std::size_t b = 0; b < used; ++b) {
+      heads_[b]->salt.store(0, std::memory_order_relaxed);
+      heads_[b]->failures.store(0, std::memory_order_relaxed);
+      for (std::size_t i = 0; i < max_salt_; ++i) cells_[b * std::size_t{max_salt_} + i]->store(0, std::memory_order_relaxed);
+    }
+    next_block_->store(0, std::memory_order_relaxed);
+    spare_->store(0, std::memory_order_relaxed);
   }
 
   // Keys present. Exact only when no insert runs concurrently.
@@ -242,6 +282,19 @@ class salted_counter_map {
   };
   using cell = detail::padded<std::atomic<std::int64_t>>;
   static_assert(sizeof(cell) == detail::cache_line_bytes);
+
+  std::int64_t count_of(const entry& en) const noexcept {
+    const entry* e = &en;
+    // (2) acquire: pairs with the release in (1).
+    const std::int64_t v = e->value.load(std::memory_order_acquire);
+    if (!is_tag(v)) return v;
+    const std::uint32_t b = block_of(v);
+    const cell* c = &cells_[b * std::size_t{max_salt_}];
+    const std::uint32_t k = heads_[b]->salt.load(std::memory_order_relaxed);  // ≥ the K released in (1)
+    std::int64_t sum = 0;
+    for (std::uint32_t i = 0; i < k; ++i) sum += c[i]->load(std::memory_order_relaxed);
+    return sum;
+  }
 
   static constexpr bool is_tag(std::int64_t v) noexcept { return v < min_count; }
   static constexpr std::int64_t tag_of(std::uint32_t b) noexcept {

@@ -38,11 +38,27 @@
 // fixed when its push succeeds, and the drainer publishes `completed`, the
 // number of queue positions whose batch is fully settled. Writes that keep
 // arriving during flush() do not delay it beyond their batch.
+// A sink that keeps refusing does not hang flush() silently: once the sink has
+// refused options.flush_refusal_limit times in a row (no batch settled in
+// between) during the flush, flush() throws write_buffer_stalled, which names
+// the writes still pending and the refusals seen (0 = no limit: wait as long
+// as it takes, the old behaviour). flush_for(timeout) never throws for that: it
+// returns a flush_result {pending, refusals, stalled} — pending == 0 when
+// everything accepted before the call has settled. Neither drops anything:
+// entries the sink refused stay pending (retried), and close() then gives
+// each at most shutdown_retries more attempts before counting it `failed` and
+// handing it to on_failure — every accepted write is applied or reported.
+//
+// Shutdown order: stop the producers (no write() after this point) →
+// flush_for(timeout) (bounded; look at `pending`) → close() (later writes are
+// rejected; what is left gets shutdown_retries attempts each) → destroy (joins
+// the drain thread once everything accepted is applied or counted failed).
 //
 // Progress: write — lock-free with on_full = fail (the queue's try_push),
 // blocking otherwise; drain — blocking (it takes the drain mutex with
 // try_lock, and returns 0 at once if another thread holds it; the sink is
-// called under it); flush, close, the destructor — blocking; stats — wait-free.
+// called under it); flush, close, the destructor — blocking;
+// stats — wait-free; flush_for — blocking, bounded by its timeout.
 // With drain_thread = false nothing moves unless somebody calls drain() or
 // flush(): a blocked writer waits for that.
 //
@@ -66,6 +82,8 @@
 // never holds more); rate_per_sec finite ≥ 0; burst finite, 0 (the default
 // depth) or ≥ 1 (a bucket that cannot hold one token would never drain);
 // retry_backoff ≥ 0; on_full and on_sink_failure one of their enumerators.
+// (Migration: write_buffer_config is now write_buffer_options; the old name is
+// an alias.)
 //
 // Exceptions: write() copies key and delta first (may throw: nothing changed).
 // Key and Delta must be copyable, default constructible (the drainer's batch
@@ -77,6 +95,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/queue_wait.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -86,6 +105,8 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
@@ -117,7 +138,7 @@ enum class backpressure { block, fail, help_drain };
 enum class sink_failure_policy { retry, count };
 
 template <class Key, class Delta>
-struct write_buffer_config {
+struct write_buffer_options {
   std::size_t capacity = 4096;  // queue slots: a power of two >= 2
   std::size_t batch_size = 256; // >= 1; capped at capacity
   bool combine = true;          // false: one sink call per write ("plain")
@@ -128,9 +149,36 @@ struct write_buffer_config {
   sink_failure_policy on_sink_failure = sink_failure_policy::retry;
   std::chrono::nanoseconds retry_backoff{std::chrono::microseconds(100)};
   unsigned shutdown_retries = 16;
-  std::function<void(const Key&, const Delta&, std::uint64_t writes)> on_failure;  // given-up entries
-  std::function<std::int64_t()> clock_ns;  // empty = steady_clock
+  std::function<void(const Key&, const Delta&, std::uint64_t writes)> on_failure{};  // given-up entries
+  std::function<std::int64_t()> clock_ns{};  // empty = steady_clock
   bool measure_lag = false;  // stamp writes with the clock to report max_lag_ns
+  std::uint64_t flush_refusal_limit = 1000;  // flush() throws after this many refusals in a row; 0 = never
+};
+template <class Key, class Delta>
+using write_buffer_config = write_buffer_options<Key, Delta>;  // the old name (migration)
+
+// What flush_for() saw when it returned.
+struct flush_result {
+  std::uint64_t pending = 0;   // writes accepted before the call, not yet applied or counted failed
+  std::uint64_t refusals = 0;  // sink refusals (false or a throw) seen while it waited
+  bool stalled = false;        // it gave up on the refusal limit (flush() throws then)
+  [[nodiscard]] bool done() const noexcept { return pending == 0; }
+};
+
+// Thrown by flush() when the sink refused flush_refusal_limit times in a row.
+// Nothing was dropped: the pending writes are still retried (see the header).
+class write_buffer_stalled : public std::runtime_error {
+ public:
+  write_buffer_stalled(std::uint64_t pending, std::uint64_t refusals)
+      : std::runtime_error("write_buffer: flush stalled: the sink refused " + std::to_string(refusals) +
+                           " times in a row; " + std::to_string(pending) + " writes still pending"),
+        pending_(pending),
+        refusals_(refusals) {}
+  [[nodiscard]] std::uint64_t pending() const noexcept { return pending_; }
+  [[nodiscard]] std::uint64_t refusals() const noexcept { return refusals_; }
+
+ private:
+  std::uint64_t pending_, refusals_;
 };
 
 struct write_buffer_stats {
@@ -153,7 +201,8 @@ class write_buffer {
  public:
   using key_type = Key;
   using delta_type = Delta;
-  using config_type = write_buffer_config<Key, Delta>;
+  using options_type = write_buffer_options<Key, Delta>;
+  using config_type = options_type;
   using sink_type = std::function<bool(const Key&, const Delta&)>;
 
   explicit write_buffer(sink_type sink, config_type cfg = {})
@@ -184,7 +233,7 @@ class write_buffer {
   }
 
   // False = not accepted (queue full with on_full = fail, or closed): counted in `rejected`.
-  bool write(const Key& key, const Delta& delta) {
+  [[nodiscard]] bool write(const Key& key, const Delta& delta) {
     entry e{key, delta, cfg_.measure_lag ? now_ns() : 0};
     if (queue_.try_push(std::move(e))) return true;
     return write_slow(std::move(e));
@@ -199,26 +248,26 @@ class write_buffer {
     return drain_locked(false);
   }
 
-  // Returns when every write accepted before this call has reached the sink.
+  // Returns when every write accepted before this call has reached the sink
+  // (applied or counted failed). Throws write_buffer_stalled once the sink has
+  // refused options.flush_refusal_limit times in a row meanwhile (see the header).
   void flush() {
-    const std::uint64_t target = queue_.push_count();
-    if (thread_.joinable()) {
-      for (std::uint64_t c = completed_->load(std::memory_order_acquire); c < target;
-           c = completed_->load(std::memory_order_acquire)) {  // (2) acquire: pairs with (1)
-        completed_->wait(c, std::memory_order_acquire);           // (2) acquire: pairs with (1)
-      }
-      return;
-    }
-    while (completed_->load(std::memory_order_acquire) < target) {  // (2) acquire: pairs with (1)
-      bool stalled = false;
-      std::chrono::nanoseconds pause{0};
-      {
-        std::lock_guard lock(drain_mutex_);
-        // The pause is computed under the mutex: it reads drainer state.
-        if (drain_locked(false) == 0) stalled = true, pause = pause_locked();
-      }
-      if (stalled) std::this_thread::sleep_for(pause);
-    }
+    const flush_result r = flush_until(nullptr, cfg_.flush_refusal_limit);
+    if (r.stalled) throw write_buffer_stalled(r.pending, r.refusals);
+  }
+
+  // As flush(), but returns after `timeout` at the latest, or on the refusal
+  // limit (stalled), with the writes still pending; never throws for either.
+  template <class Rep, class Period>
+  [[nodiscard]] flush_result flush_for(std::chrono::duration<Rep, Period> timeout) {
+    const auto now = std::chrono::steady_clock::now();
+    auto deadline = std::chrono::steady_clock::time_point::max();
+    using ld = std::chrono::duration<long double>;
+    if (timeout <= timeout.zero())
+      deadline = now;
+    else if (std::chrono::duration_cast<ld>(timeout) < std::chrono::duration_cast<ld>(deadline - now))
+      deadline = now + std::chrono::ceil<std::chrono::steady_clock::duration>(timeout);
+    return flush_until(&deadline, cfg_.flush_refusal_limit);
   }
 
   // Later writes are rejected; what was accepted is still drained.
@@ -274,6 +323,69 @@ class write_buffer {
     }
   }
 
+  using clock = std::chrono::steady_clock;
+
+  // Waits (drain thread) or drains (caller-driven) until every position
+  // accepted before the call is settled, the deadline passes, or the sink
+  // refused `refusal_limit` times in a row (no new batch settled in between).
+  //
+  // Sleeping without a lost wake-up (the queue's scheme): the flusher
+  // registers in flush_waiters_ (seq_cst RMW), then reads `progress_`
+  // (seq_cst) and re-checks; the drainer bumps `progress_` (seq_cst RMW) after
+  // each settled batch (after storing `completed`) and each refusal, then reads
+  // flush_waiters_ (seq_cst) and wakes if nonzero. In the total order either
+  // the registration precedes the drainer's read (it wakes us, or our futex
+  // sees the bumped value) or the bump precedes our read of progress_, which
+  // then synchronizes with it and the re-check sees `completed`.
+  flush_result flush_until(const clock::time_point* deadline, std::uint64_t refusal_limit) {
+    const std::uint64_t target = queue_.push_count();
+    const std::uint64_t fails0 = sink_failures_.load(std::memory_order_relaxed);
+    std::uint64_t streak_base = fails0;
+    std::uint64_t last_completed = completed_->load(std::memory_order_acquire);  // (2) acquire: pairs with (1)
+    flush_result r;
+    const bool waiting = thread_.joinable();
+    if (waiting) flush_waiters_->fetch_add(1, std::memory_order_seq_cst);
+    for (;;) {
+      const std::uint32_t ev = progress_->load(std::memory_order_seq_cst);
+      const std::uint64_t c = completed_->load(std::memory_order_acquire);  // (2) acquire: pairs with (1)
+      const std::uint64_t fails = sink_failures_.load(std::memory_order_relaxed);
+      r.refusals = fails - fails0;
+      r.pending = c >= target ? 0 : target - c;
+      if (r.pending == 0) break;
+      if (c != last_completed) last_completed = c, streak_base = fails;
+      if (refusal_limit != 0 && fails - streak_base >= refusal_limit) {
+        r.stalled = true;
+        break;
+      }
+      if (deadline != nullptr && clock::now() >= *deadline) break;
+      if (waiting) {
+        detail::queue_wait(*progress_, ev, deadline);
+        continue;
+      }
+      bool stalled = false;
+      std::chrono::nanoseconds pause{0};
+      {
+        std::lock_guard lock(drain_mutex_);
+        // The pause is computed under the mutex: it reads drainer state.
+        if (drain_locked(false) == 0) stalled = true, pause = pause_locked();
+      }
+      if (stalled) {
+        if (deadline != nullptr)
+          pause = std::min<std::chrono::nanoseconds>(
+              pause, std::max<clock::duration>(*deadline - clock::now(), clock::duration::zero()));
+        std::this_thread::sleep_for(pause);
+      }
+    }
+    if (waiting) flush_waiters_->fetch_sub(1, std::memory_order_relaxed);  // only spares later wakes
+    return r;
+  }
+
+  // After a batch settled or a refusal: wake flushers, if any (see flush_until).
+  void note_progress() noexcept {
+    progress_->fetch_add(1, std::memory_order_seq_cst);
+    if (flush_waiters_->load(std::memory_order_seq_cst) != 0) detail::queue_wake(*progress_, true);
+  }
+
   bool write_slow(entry&& e) {
     for (;;) {
       if (queue_.is_closed()) break;
@@ -326,6 +438,7 @@ class write_buffer {
         if (cfg_.measure_lag) note_lag(p.oldest_ns);
       } else {
         sink_failures_.fetch_add(1, std::memory_order_relaxed);
+        note_progress();  // a flusher counts refusals
         const bool give_up = cfg_.on_sink_failure == sink_failure_policy::count ||
                              (closing_.load(std::memory_order_relaxed) && ++p.failures > cfg_.shutdown_retries);
         if (!give_up) {
@@ -345,7 +458,7 @@ class write_buffer {
       ++next_;
     }
     completed_->store(popped_, std::memory_order_release);  // (1) release: pairs with the acquire in (2)
-    completed_->notify_all();
+    note_progress();
     return settled;
   }
 
@@ -464,6 +577,8 @@ class write_buffer {
 
   std::atomic<bool> closing_{false};
   detail::padded<std::atomic<std::uint64_t>> completed_;  // flush() waiters read it; keep it off the counters' line
+  detail::padded<std::atomic<std::uint32_t>> progress_;   // bumped per settled batch and per refusal; flushers sleep on it
+  detail::padded<std::atomic<std::uint32_t>> flush_waiters_;
   std::atomic<std::uint64_t> rejected_{0}, combined_{0}, applied_{0}, applied_writes_{0};
   std::atomic<std::uint64_t> sink_failures_{0}, failed_{0}, max_depth_{0};
   std::atomic<std::int64_t> max_lag_ns_{0};
