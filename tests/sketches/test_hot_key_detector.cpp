@@ -13,6 +13,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -238,3 +239,54 @@ TEST(hot_key_detector, sampled_estimates_sum_the_threads_sketches_and_survive_th
 }
 
 }  // namespace
+
+// A hash that parks the thread that set `park_here` at its first call until
+// the test opens the gate: it stops an epoch end inside its carry-over (which
+// hashes each stamped key) while another thread keeps observing.
+std::atomic<bool> parked{false};
+std::atomic<bool> gate_open{false};
+thread_local bool park_here = false;
+struct parking_hash {
+  std::size_t operator()(std::uint64_t k) const noexcept {
+    if (park_here) {
+      park_here = false;
+      parked.store(true);
+      while (!gate_open.load()) std::this_thread::yield();
+    }
+    return std::hash<std::uint64_t>{}(k);
+  }
+};
+
+// Issue 19, 64 threads: an epoch end whose thread is preempted (64 threads
+// on 2 cores) while the others keep observing. The units counted meanwhile
+// are tagged with the old epoch in the threads' cells and aged once more
+// when the new epoch is stored; D must age them the same way, or it counts
+// them in full while the keys' counts are halved, and every key's share
+// reads as half its true share — the hot keys near φ were missed (hot_recall
+// 0.64 at 64 threads). Deterministic: the epoch end is parked by the hash.
+// On the old code (D from the window ticker) the key's share read ≈ 0.53 of
+// its true share and it was dropped at the next epoch end.
+TEST(hot_key_detector, traffic_counted_during_a_stalled_epoch_end_keeps_every_share) {
+  using parking_detector = hotshard::hot_key_detector<std::uint64_t, parking_hash>;
+  parking_detector d({.hot_share = 0.01, .window = 0, .seed = 12, .sample_every = 8});
+  const auto feed = [&](std::uint64_t n, std::uint64_t& cold) {
+    for (std::uint64_t i = 0; i < n; ++i) d.observe(i % 64 == 0 ? 42 : ++cold);  // key 42: 1/64 = 1.56 φ
+  };
+  std::uint64_t cold = 1'000'000;
+  feed(100'000, cold);
+  ASSERT_TRUE(d.is_hot(42));
+  parked = false;
+  gate_open = false;
+  std::thread ender([&] {
+    park_here = true;
+    EXPECT_TRUE(d.advance_epoch());
+  });
+  while (!parked.load()) std::this_thread::yield();
+  feed(2'000'000 / ht::scale, cold);  // twenty times the traffic before, during the epoch end
+  gate_open = true;
+  ender.join();
+  ASSERT_TRUE(d.advance_epoch());  // the next carry-over judges 42 by its share
+  const double share = static_cast<double>(d.estimate(42)) / static_cast<double>(d.recent_traffic());
+  EXPECT_NEAR(share, 1.0 / 64, 0.15 / 64);
+  EXPECT_TRUE(d.is_hot(42));
+}
