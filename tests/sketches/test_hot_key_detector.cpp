@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -290,3 +292,48 @@ TEST(hot_key_detector, traffic_counted_during_a_stalled_epoch_end_keeps_every_sh
   EXPECT_NEAR(share, 1.0 / 64, 0.15 / 64);
   EXPECT_TRUE(d.is_hot(42));
 }
+
+namespace {
+
+// Issue 19 / 16: the events a caller needs to promote and demote keys in a
+// salted map without re-checking every request.
+using change_list = std::vector<std::pair<std::uint64_t, bool>>;
+change_list drained(const detector& d, detector::change_cursor& c) {
+  change_list out;
+  const std::size_t n = d.drain_changes(c, [&](std::uint64_t k, bool hot) { out.emplace_back(k, hot); });
+  EXPECT_EQ(n, out.size());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(hot_key_detector, drain_changes_reports_each_key_that_became_hot_and_each_that_cooled_once) {
+  for (const std::uint64_t every : {1u, 8u}) {  // the shared sketch and the sampled form
+    detector d({.hot_share = 0.1, .window = 0, .seed = 13, .sample_every = every});
+    detector::change_cursor c, late;
+    std::uint64_t cold = 1'000'000;
+    const auto feed = [&](std::uint64_t hot) {
+      for (int i = 0; i < 20'000; ++i) d.observe(i % 4 == 0 ? hot : ++cold);  // hot: a quarter of it
+    };
+    EXPECT_TRUE(drained(d, c).empty());
+    feed(42);
+    EXPECT_EQ(drained(d, c), (change_list{{42, true}})) << every;
+    EXPECT_TRUE(drained(d, c).empty()) << every;  // nothing new: nothing reported
+    feed(7);                                      // 7 becomes hot; 42 stays stamped until the epoch ends
+    EXPECT_EQ(drained(d, c), (change_list{{7, true}})) << every;
+    for (int e = 0; e < 4; ++e) {  // 42's traffic stopped: it cools within ⌈log2(s/φ)⌉ + 1 = 3 epochs
+      d.advance_epoch();
+      feed(7);
+    }
+    EXPECT_EQ(c.epoch(), 1u);
+    EXPECT_EQ(drained(d, c), (change_list{{42, false}})) << every;
+    EXPECT_EQ(c.epoch(), d.epoch());
+    EXPECT_EQ(c.size(), 1u);
+    // A cursor first drained now sees only the present hot set: 42 was hot
+    // and cooled before it looked, so it is not reported.
+    EXPECT_EQ(drained(d, late), (change_list{{7, true}})) << every;
+    EXPECT_FALSE(d.is_hot(42));
+    EXPECT_TRUE(d.is_hot(7));
+  }
+}
+
+}  // namespace

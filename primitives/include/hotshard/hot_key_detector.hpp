@@ -151,7 +151,7 @@
 //    blocking only while a node's owner is inside its rebase sweep (the
 //    reader yields and retries; an owner that is preempted there delays it).
 //  * is_hot(): wait-free (≤ 16 probes, one load of the epoch).
-//  * hot_keys(): wait-free per slot, allocates.
+//  * hot_keys(), drain_changes(): wait-free per slot, allocate.
 //  * advance_epoch(): unsampled: lock-free (sketch halving); sampled: no
 //    halving, the carry-over's summed estimates as estimate(). If another
 //    advance is under way it returns false at once and does nothing (that
@@ -276,17 +276,59 @@ class hot_key_detector {
   [[nodiscard]] bool is_hot(const Key& key) const noexcept { return hot_hashed(key, sketch_type::hash_of(key)); }
 
   [[nodiscard]] std::vector<Key> hot_keys() const {
-    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
-    std::vector<std::uint64_t> words;
-    table_.for_each([&](std::uint64_t w, std::uint64_t stamp) {
-      if (stamp >= epoch && stamp != detail::hot_key_table::claiming) words.push_back(w);
-    });
-    std::sort(words.begin(), words.end());
-    words.erase(std::unique(words.begin(), words.end()), words.end());
+    const std::vector<std::uint64_t> words = hot_words(epoch_.load(std::memory_order_acquire));  // (2) pairs with (1)
     std::vector<Key> out;
     out.reserve(words.size());
     for (const std::uint64_t w : words) out.push_back(detail::word_to_key<Key>(w));
     return out;
+  }
+
+  // A caller's view of the hot set, for drain_changes(): the keys it was last
+  // told are hot. One cursor per consumer (not shared between threads); any
+  // number of cursors on one detector.
+  class change_cursor {
+   public:
+    [[nodiscard]] std::size_t size() const noexcept { return words_.size(); }
+    [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }  // the epoch of the last drain
+
+   private:
+    friend class hot_key_detector;
+    std::vector<std::uint64_t> words_;  // sorted key words
+    std::uint64_t epoch_ = 0;
+  };
+
+  // The hot set's changes since this cursor's last drain: f(key, true) for
+  // each key hot now and not then (promote it), f(key, false) for each key
+  // hot then and not now (demote it); returns the number of calls. A key
+  // cools only at an epoch end (its stamp is not carried over), so draining
+  // when epoch() changes sees every demotion; a key becomes hot at any
+  // observation, so drain also every so often (or promote on observe()
+  // returning true). A key that became hot and cooled between two drains is
+  // not reported. Cost: one pass over the table (hot_keys()) and a merge
+  // with the cursor's keys; wait-free per slot, allocates. What it sees is
+  // hot_keys()'s snapshot (each slot at some moment; see "What a concurrent
+  // reader may see"), and callbacks run after the snapshot is taken.
+  template <class F>
+  std::size_t drain_changes(change_cursor& cursor, F&& f) const {
+    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
+    std::vector<std::uint64_t> now = hot_words(epoch);
+    std::size_t calls = 0, i = 0, j = 0;
+    const auto& was = cursor.words_;
+    while (i < now.size() || j < was.size()) {
+      if (j == was.size() || (i < now.size() && now[i] < was[j])) {
+        f(detail::word_to_key<Key>(now[i++]), true);
+        ++calls;
+      } else if (i == now.size() || was[j] < now[i]) {
+        f(detail::word_to_key<Key>(was[j++]), false);
+        ++calls;
+      } else {
+        ++i;
+        ++j;
+      }
+    }
+    cursor.words_ = std::move(now);
+    cursor.epoch_ = epoch;
+    return calls;
   }
 
   // Ends the current epoch: halves the counts and D, keeps the keys still
@@ -331,6 +373,17 @@ class hot_key_detector {
 
  private:
   using sketch_type = count_min_sketch<Key, Hash, Stats>;
+
+  // The words of the keys stamped ≥ epoch, sorted, without duplicates.
+  [[nodiscard]] std::vector<std::uint64_t> hot_words(std::uint64_t epoch) const {
+    std::vector<std::uint64_t> words;
+    table_.for_each([&](std::uint64_t w, std::uint64_t stamp) {
+      if (stamp >= epoch && stamp != detail::hot_key_table::claiming) words.push_back(w);
+    });
+    std::sort(words.begin(), words.end());
+    words.erase(std::unique(words.begin(), words.end()), words.end());
+    return words;
+  }
 
   // Runs the epoch ends the window ticker has made due, here or in the thread
   // already ending one: a crossing that finds an epoch end running is not
