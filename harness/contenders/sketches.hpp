@@ -256,6 +256,7 @@ class hot_key_detector_ours {
   [[nodiscard]] std::vector<sketch_key> hot_keys() const { return d_.hot_keys(); }
   [[nodiscard]] double hot_share() const noexcept { return d_.options().hot_share; }
   [[nodiscard]] std::uint64_t sample_every() const noexcept { return d_.sample_every(); }
+  [[nodiscard]] std::size_t thread_sketches() const noexcept { return d_.thread_sketches(); }
   [[nodiscard]] hot_key_detector<sketch_key>& detector() noexcept { return d_; }
   [[nodiscard]] double epsilon() const noexcept { return d_.options().epsilon; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return d_.memory_bytes(); }

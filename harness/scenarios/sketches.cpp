@@ -29,7 +29,9 @@
 // < φ/2), detection_delay_ops and drop_delay_ops (untimed replay of
 // shift:n=100000,s=1.0,every=20W into a fresh detector: observations after the
 // move until the new top key is hot / the old one is no longer hot),
-// sample_every, and query_ns (one hot_keys()).
+// sample_every, hot_missed (keys ≥ φ not hot at the end: the goal is 0),
+// query_ns (one hot_keys()), estimate_ns (one estimate(): the per-thread
+// sketches summed, so it grows with thread_sketches, the nodes made).
 // Knobs: --set epsilon=E --set delta=D (defaults 0.0002 and 0.01: 5 rows of
 // 13,592 counters, 544 KB), --set hh_capacity=M (heavy_hitters' m, 2048),
 // --set hot_share=F --set window=W (the detector's φ and epoch, 0.01 and 65536).
@@ -136,6 +138,11 @@ nlohmann::json detector_metrics(hc::hot_key_detector_ours& d, const hc::sketch_p
   std::size_t false_hot = 0;
   for (const auto k : reported) false_hot += share(k) < phi / 2 ? 1 : 0;
   const double query = mean_ns(20, [&] { (void)d.hot_keys(); });
+  // One estimate() of the hottest reported key (or key 0): the summed read, O(threads × depth) when sampled.
+  const std::uint64_t probe = reported.empty() ? 0 : reported.front();
+  std::uint64_t sink = 0;
+  const double estimate_query = mean_ns(200, [&] { sink += d.estimate(probe); });
+  (void)sink;
 
   // Detection delay: an untimed replay of a shift stream into a fresh detector.
   const std::uint64_t w = params.window == 0 ? 65536 : params.window;
@@ -156,6 +163,7 @@ nlohmann::json detector_metrics(hc::hot_key_detector_ours& d, const hc::sketch_p
   }
   return {{"hot_true_keys", truly_hot},
           {"hot_recall", truly_hot == 0 ? 1.0 : static_cast<double>(found) / static_cast<double>(truly_hot)},
+          {"hot_missed", truly_hot - found},
           {"hot_precision", reported.empty() ? 1.0
                                              : static_cast<double>(reported.size() - false_hot) /
                                                    static_cast<double>(reported.size())},
@@ -164,7 +172,9 @@ nlohmann::json detector_metrics(hc::hot_key_detector_ours& d, const hc::sketch_p
           {"drop_delay_ops", gone == never ? -1.0 : static_cast<double>(gone)},
           {"window", w},
           {"sample_every", d.sample_every()},
-          {"query_ns", query}};
+          {"query_ns", query},
+          {"estimate_ns", estimate_query},
+          {"thread_sketches", d.thread_sketches()}};
 }
 
 // Keys above N/m against top(): the heavy-hitters guarantee, measured.

@@ -53,17 +53,24 @@
 // Rounding: each thread's cell is floored separately when aged, so a summed
 // count can be below one shared sketch's by < 2 units per thread (each
 // halving floors away < 1 per thread; earlier losses are halved with it).
-// Each thread also ages its own traffic D_t the same way.
+// Each thread also ages its own traffic D_t the same way, and publishes it
+// tagged with its epoch like a cell; the sampled D (recent_traffic()) is
+// Σ_t D_t aged to the reader's epoch. So D and every count age alike: units
+// a thread counts while an epoch end runs (tagged with the old epoch, aged
+// once more when the new one is stored) are aged in D too. (D was the window
+// ticker's total, halved at each epoch end: an epoch end stalled by
+// preemption — 64 threads on 2 cores — let D count such units in full while
+// the counts were halved, every share read low, and keys near φ were missed:
+// hot_recall 0.64; tests/sketches/test_hot_key_detector.cpp stalls one.)
 // Deciding on a kept sample of x (the thread's sketch already counted it):
 // if the table says hot, done; else a local filter: if 1.25·ĉ_t(x) <
 // σ·D_t (ĉ_t its own count of x, σ = threshold()/recent_traffic(), cached and
 // refreshed every 64 samples of the thread and at its epoch changes) it stops
 // there; else the summed estimate is compared with the bar and x is stamped
 // if it reaches it. The filter never hides a hot key for long: if x's true
-// sampled decayed count is f ≥ σ·D and Σ_t D_t ≤ 1.25·D (the ticker's D lags
-// the exact per-thread sums by < (T + 16) × b, "Epochs" below, so this holds
-// once D ≥ 4(T + 16)·b), then Σ_t ĉ_t ≥ f forces 1.25·ĉ_t ≥ σ·D_t in some
-// thread t, which
+// sampled decayed count is f ≥ σ·D, D = Σ_t D_t, then Σ_t ĉ_t ≥ f forces
+// ĉ_t ≥ σ·D_t in some thread t (pigeonhole; the 1.25 is slack for σ
+// cached and the counts moving since), which
 // checks x at its next sample of x (with keys spread over threads, in every
 // thread). So the statements below hold for the sampled form with the move
 // later by at most one sample of x by such a thread plus 64 samples of that
@@ -144,7 +151,7 @@
 //    blocking only while a node's owner is inside its rebase sweep (the
 //    reader yields and retries; an owner that is preempted there delays it).
 //  * is_hot(): wait-free (≤ 16 probes, one load of the epoch).
-//  * hot_keys(): wait-free per slot, allocates.
+//  * hot_keys(), drain_changes(): wait-free per slot, allocate.
 //  * advance_epoch(): unsampled: lock-free (sketch halving); sampled: no
 //    halving, the carry-over's summed estimates as estimate(). If another
 //    advance is under way it returns false at once and does nothing (that
@@ -167,9 +174,10 @@
 // is_hot()/hot_keys() load the epoch with acquire (2), so a reader that sees
 // the new epoch sees the carried stamps. The advancing flag is taken with an
 // acquire exchange (3) and dropped with a release store (4), so consecutive
-// epoch ends see each other's D and halving. An epoch end stores D's offset
-// with release (5); recent_traffic() loads it with acquire (6) before the
-// published total, so D is never read below the halved traffic. A crossing
+// epoch ends see each other's D and halving. Unsampled, an epoch end stores
+// D's offset with release (5); recent_traffic() loads it with acquire (6)
+// before the published total, so D is never read below the halved traffic.
+// Sampled, each D_t is a relaxed word of its node read like a cell (below). A crossing
 // that finds the flag taken and the holder dropping it form a store-buffer
 // pair: seq_cst fences (7) on both sides make one of them see the other. Table words: hot_key_table.hpp;
 // sampler nodes: detail/thread_summary.hpp (registry; a node's construction,
@@ -268,17 +276,59 @@ class hot_key_detector {
   [[nodiscard]] bool is_hot(const Key& key) const noexcept { return hot_hashed(key, sketch_type::hash_of(key)); }
 
   [[nodiscard]] std::vector<Key> hot_keys() const {
-    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
-    std::vector<std::uint64_t> words;
-    table_.for_each([&](std::uint64_t w, std::uint64_t stamp) {
-      if (stamp >= epoch && stamp != detail::hot_key_table::claiming) words.push_back(w);
-    });
-    std::sort(words.begin(), words.end());
-    words.erase(std::unique(words.begin(), words.end()), words.end());
+    const std::vector<std::uint64_t> words = hot_words(epoch_.load(std::memory_order_acquire));  // (2) pairs with (1)
     std::vector<Key> out;
     out.reserve(words.size());
     for (const std::uint64_t w : words) out.push_back(detail::word_to_key<Key>(w));
     return out;
+  }
+
+  // A caller's view of the hot set, for drain_changes(): the keys it was last
+  // told are hot. One cursor per consumer (not shared between threads); any
+  // number of cursors on one detector.
+  class change_cursor {
+   public:
+    [[nodiscard]] std::size_t size() const noexcept { return words_.size(); }
+    [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }  // the epoch of the last drain
+
+   private:
+    friend class hot_key_detector;
+    std::vector<std::uint64_t> words_;  // sorted key words
+    std::uint64_t epoch_ = 0;
+  };
+
+  // The hot set's changes since this cursor's last drain: f(key, true) for
+  // each key hot now and not then (promote it), f(key, false) for each key
+  // hot then and not now (demote it); returns the number of calls. A key
+  // cools only at an epoch end (its stamp is not carried over), so draining
+  // when epoch() changes sees every demotion; a key becomes hot at any
+  // observation, so drain also every so often (or promote on observe()
+  // returning true). A key that became hot and cooled between two drains is
+  // not reported. Cost: one pass over the table (hot_keys()) and a merge
+  // with the cursor's keys; wait-free per slot, allocates. What it sees is
+  // hot_keys()'s snapshot (each slot at some moment; see "What a concurrent
+  // reader may see"), and callbacks run after the snapshot is taken.
+  template <class F>
+  std::size_t drain_changes(change_cursor& cursor, F&& f) const {
+    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
+    std::vector<std::uint64_t> now = hot_words(epoch);
+    std::size_t calls = 0, i = 0, j = 0;
+    const auto& was = cursor.words_;
+    while (i < now.size() || j < was.size()) {
+      if (j == was.size() || (i < now.size() && now[i] < was[j])) {
+        f(detail::word_to_key<Key>(now[i++]), true);
+        ++calls;
+      } else if (i == now.size() || was[j] < now[i]) {
+        f(detail::word_to_key<Key>(was[j++]), false);
+        ++calls;
+      } else {
+        ++i;
+        ++j;
+      }
+    }
+    cursor.words_ = std::move(now);
+    cursor.epoch_ = epoch;
+    return calls;
   }
 
   // Ends the current epoch: halves the counts and D, keeps the keys still
@@ -294,8 +344,10 @@ class hot_key_detector {
   [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept {
     return estimate_at(sketch_type::hash_of(key), epoch_.load(std::memory_order_acquire));  // (2)
   }
-  // D: the decayed traffic (lags by < 16 × 64 counted units; sampled: < (T + 16) × b, see "Epochs").
+  // D: the decayed traffic (unsampled: lags by < 16 × 64 counted units; sampled: Σ_t D_t, O(T) loads,
+  // see "Per-thread sketches").
   [[nodiscard]] std::uint64_t recent_traffic() const noexcept {
+    if (!shared_) return summed_traffic(epoch_.load(std::memory_order_acquire));  // (2)
     // offset_ first, with acquire (6) pairing with its release store (5): a reader that sees an epoch
     // end's offset then reads a published total ≥ the one that epoch end read, so D is never below the
     // halved traffic. (Read the other way round, a reader preempted between the loads could add a stale
@@ -321,6 +373,17 @@ class hot_key_detector {
 
  private:
   using sketch_type = count_min_sketch<Key, Hash, Stats>;
+
+  // The words of the keys stamped ≥ epoch, sorted, without duplicates.
+  [[nodiscard]] std::vector<std::uint64_t> hot_words(std::uint64_t epoch) const {
+    std::vector<std::uint64_t> words;
+    table_.for_each([&](std::uint64_t w, std::uint64_t stamp) {
+      if (stamp >= epoch && stamp != detail::hot_key_table::claiming) words.push_back(w);
+    });
+    std::sort(words.begin(), words.end());
+    words.erase(std::unique(words.begin(), words.end()), words.end());
+    return words;
+  }
 
   // Runs the epoch ends the window ticker has made due, here or in the thread
   // already ending one: a crossing that finds an epoch end running is not
@@ -351,13 +414,19 @@ class hot_key_detector {
   // One epoch end (one halving of the counts and of D) that advances the epoch
   // by `epochs`; the caller holds advancing_.
   void end_epoch_locked(std::uint64_t epochs) noexcept {
-    const auto pub = static_cast<std::int64_t>(ticker_.published());
-    const std::int64_t d_end = pub + offset_.load(std::memory_order_relaxed);  // D: counts only
-    if (shared_) shared_->halve();  // sampled: each node ages lazily by its tags (see the header)
-    const std::int64_t d_base = d_end / 2;
-    offset_.store(d_base - pub, std::memory_order_release);  // (5) pairs with (6)
     const std::uint64_t e = epoch_.load(std::memory_order_relaxed);  // only an epoch end writes it
-    const std::uint64_t bar = bar_for(static_cast<std::uint64_t>(d_base));
+    std::uint64_t d_next = 0;
+    if (shared_) {
+      const auto pub = static_cast<std::int64_t>(ticker_.published());
+      const std::int64_t d_end = pub + offset_.load(std::memory_order_relaxed);  // D: counts only
+      shared_->halve();
+      const std::int64_t d_base = d_end / 2;
+      offset_.store(d_base - pub, std::memory_order_release);  // (5) pairs with (6)
+      d_next = static_cast<std::uint64_t>(d_base);
+    } else {
+      d_next = summed_traffic(e + epochs);  // sampled: each node ages lazily by its tags (see the header)
+    }
+    const std::uint64_t bar = bar_for(d_next);
     table_.for_each_slot([&](std::uint64_t w, detail::hot_key_table::slot& s) {
       const std::uint64_t st = s.stamp.load(std::memory_order_relaxed);  // stamps: see (1)
       if (st < e || st == detail::hot_key_table::claiming) return;
@@ -424,6 +493,9 @@ class hot_key_detector {
     std::uint64_t left = 1;
     std::uint64_t seen_epoch = 0;  // the epoch `traffic` is aged to
     std::uint64_t traffic = 0;     // D_t: this thread's decayed counted units
+    // D_t as others read it: (traffic << 8) | (seen_epoch mod 256), decoded
+    // against `base` like a cell (rewritten inside a rebase sweep's seqlock).
+    std::atomic<std::uint64_t> told_traffic{0};
     std::uint64_t untold = 0;      // kept units not yet ticked (< the ticker's batch)
     static constexpr std::size_t memo_slots = 128;
     struct memo_entry {
@@ -466,12 +538,52 @@ class hot_key_detector {
         if (c != 0) s.cells[i].store(encode(decode(c, q, e), e), std::memory_order_relaxed);
       }
       s.base.store(e, std::memory_order_relaxed);
+      age_traffic(s, e);  // its tag must be read against the new base: inside the seqlock
       s.seq.store(v + 2, std::memory_order_release);  // (S2) pairs with (S3)
+    } else {
+      age_traffic(s, e);
     }
+    s.refresh = 0;
+  }
+  static void age_traffic(sampler& s, std::uint64_t e) noexcept {
     const std::uint64_t age = e - s.seen_epoch;
     s.traffic = age >= 64 ? 0 : s.traffic >> age;
     s.seen_epoch = e;
-    s.refresh = 0;
+    s.told_traffic.store(pack_traffic(s.traffic, e), std::memory_order_relaxed);  // one writer; readers: (S3)/(S4)
+  }
+  static std::uint64_t pack_traffic(std::uint64_t t, std::uint64_t e) noexcept {
+    return t == 0 ? 0 : (std::min<std::uint64_t>(t, std::uint64_t{1} << 55) << tag_bits) | (e & tag_mask);
+  }
+  static std::uint64_t unpack_traffic(std::uint64_t w, std::uint64_t q, std::uint64_t e) noexcept {
+    if (w == 0) return 0;
+    const std::uint64_t tag = q + ((w - q) & tag_mask);
+    const std::uint64_t t = w >> tag_bits;
+    if (tag >= e) return t;
+    return e - tag >= 56 ? 0 : t >> (e - tag);
+  }
+
+  // Sampled D at epoch e: the threads' D_t summed, each aged by its tag the
+  // way its cells are (so units counted while an epoch end runs are aged
+  // alike in D and in the counts: issue 19's 64-thread misses).
+  [[nodiscard]] std::uint64_t summed_traffic(std::uint64_t e) const noexcept {
+    std::uint64_t sum = 0;
+    samplers_.for_each([&](const sampler& s) {
+      for (;;) {
+        const std::uint64_t v = s.seq.load(std::memory_order_acquire);  // (S3) pairs with (S2)
+        if ((v & 1) != 0) {
+          std::this_thread::yield();  // the owner is in a rebase sweep
+          continue;
+        }
+        const std::uint64_t q = s.base.load(std::memory_order_relaxed);       // published by (S2)
+        const std::uint64_t w = s.told_traffic.load(std::memory_order_relaxed);  // one writer
+        std::atomic_thread_fence(std::memory_order_acquire);                  // (S4) pairs with (S1)
+        if (s.seq.load(std::memory_order_relaxed) == v) {                      // (S4)
+          sum += unpack_traffic(w, q, e);
+          break;
+        }
+      }
+    });
+    return sum;
   }
 
   bool observe_sampled(sampler& s, const Key& key, std::uint64_t h, std::uint64_t weight) {
@@ -489,6 +601,7 @@ class hot_key_detector {
     }
     local *= sample_every_;  // in units
     s.traffic += weight;
+    s.told_traffic.store(pack_traffic(s.traffic, e), std::memory_order_relaxed);  // one writer; readers: (S3)/(S4)
     s.untold += weight;
     if (s.untold >= ticker_.batch()) {  // one tick per batch of this thread's units: no RMW per sample
       const auto tick = ticker_.tick(s.untold);
@@ -502,7 +615,7 @@ class hot_key_detector {
     const std::uint64_t th = table_hash(h);
     if (table_.hot(word, th, e)) return true;
     if (s.refresh == 0) {
-      const std::uint64_t d = recent_traffic();
+      const std::uint64_t d = summed_traffic(e);
       s.bar_share = static_cast<double>(bar_for(d)) / static_cast<double>(std::max<std::uint64_t>(d, 1));
       s.refresh = 64;
     }
@@ -516,7 +629,7 @@ class hot_key_detector {
     auto& memo = s.memo[th & (sampler::memo_slots - 1)];
     if (memo.word == word && ++memo.skipped < samplers_.nodes()) return false;
     memo = {word, 0};
-    if (estimate_at(h, e) < threshold()) return false;
+    if (estimate_at(h, e) < bar_for(summed_traffic(e))) return false;
     (void)table_.stamp(word, th, e);
     return true;  // hot by its count, even if the table window is full of hot keys
   }
