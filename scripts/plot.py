@@ -136,12 +136,19 @@ def plot_latency(scenario, recs, out):
     return path
 
 
-def plot_partitions(scenario, recs, out):
+def first_rep_with(recs, metric):
+    """Repetition 0 (the first present) of each series at the highest thread
+    count that has a non-empty list `metric`: series key -> record."""
     recs = [r for r in at_max_threads(recs)
-            if isinstance(r.get("metrics", {}).get("partition_ops"), list) and r["metrics"]["partition_ops"]]
+            if isinstance(r.get("metrics", {}).get(metric), list) and r["metrics"][metric]]
     first = {}
     for r in sorted(recs, key=lambda r: r.get("repetition", 0)):
         first.setdefault(series_key(r), r)
+    return recs, first
+
+
+def plot_partitions(scenario, recs, out):
+    recs, first = first_rep_with(recs, "partition_ops")
     if not first:
         return None
     keys = sorted(first)
@@ -164,11 +171,7 @@ def plot_partitions(scenario, recs, out):
 
 
 def plot_nodes(scenario, recs, out):
-    recs = [r for r in at_max_threads(recs)
-            if isinstance(r.get("metrics", {}).get("node_ops"), list) and r["metrics"]["node_ops"]]
-    first = {}
-    for r in sorted(recs, key=lambda r: r.get("repetition", 0)):
-        first.setdefault(series_key(r), r)
+    recs, first = first_rep_with(recs, "node_ops")
     if not first:
         return None
     keys = sorted(first)

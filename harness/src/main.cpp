@@ -2,6 +2,7 @@
 // Exit status: 0 success; 2 usage error (stderr names the flag or value and
 // what is accepted); 1 failure while running.
 #include "cli.hpp"
+#include "contenders/peer_tsan_suppressions.hpp"  // the peers' fence-based hand-offs, under TSan only
 
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/store.hpp>

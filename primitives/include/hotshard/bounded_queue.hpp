@@ -22,7 +22,7 @@
 //    claiming and publishing makes them return false ("full"/"empty") although
 //    later cells may be ready — the known caveat of this design.
 //  - push, pop, pop_bulk: blocking. A short bounded spin and a few yields, then the thread sleeps
-//    in a futex (detail/queue_wait.hpp; C++20 atomic wait off Linux), so waiters
+//    in a futex (detail/futex_wait.hpp; C++20 atomic wait off Linux), so waiters
 //    do not burn a core when threads outnumber cores.
 //  - push_for/push_until/pop_for/pop_until and push/pop with a std::stop_token:
 //    blocking, bounded by the deadline (steady_clock; the futex sleeps until it
@@ -83,7 +83,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
-#include <hotshard/detail/queue_wait.hpp>
+#include <hotshard/detail/futex_wait.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -331,7 +331,7 @@ class bounded_queue {
     index_.push->fetch_or(closed_bit, std::memory_order_seq_cst);  // (8) seq_cst: ordered against (6)/(7)
     for (waiters* w : {&*not_empty_, &*not_full_}) {
       w->event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
-      detail::queue_wake(w->event, true);
+      detail::futex_wake(w->event, true);
     }
   }
 
@@ -507,7 +507,7 @@ class bounded_queue {
     // seq_cst load: after our seq_cst claim (6)/(7) in the total order; see header
     if (w.sleepers.load(std::memory_order_seq_cst) == 0) return;
     w.event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
-    detail::queue_wake(w.event, all);
+    detail::futex_wake(w.event, all);
   }
 
   // Wakes every sleeper of one waiters block when a caller's stop is
@@ -520,7 +520,7 @@ class bounded_queue {
     waiters* w;
     void operator()() const noexcept {
       w->event.fetch_add(1, std::memory_order_release);  // (5') release: pairs with the acquire in (9)
-      detail::queue_wake(w->event, true);
+      detail::futex_wake(w->event, true);
     }
   };
 
@@ -592,7 +592,7 @@ class bounded_queue {
       // after reading `event` (9): see stop_waker. The caller returns stopped.
     } else {
       Stats::wait();
-      detail::queue_wait(w.event, ev, deadline);
+      detail::futex_wait(w.event, ev, deadline);
       (void)w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)/(5')
     }
     w.sleepers.fetch_sub(1, std::memory_order_relaxed);  // only makes later wakes cheaper; no ordering needed
@@ -617,7 +617,7 @@ class bounded_queue {
       // after reading `event` (9): see stop_waker. The caller returns stopped.
     } else {
       Stats::wait();
-      detail::queue_wait(w.event, ev, deadline);
+      detail::futex_wait(w.event, ev, deadline);
       (void)w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)/(5')
     }
     w.sleepers.fetch_sub(1, std::memory_order_relaxed);

@@ -149,7 +149,7 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
-#include <hotshard/detail/sf_timed_wait.hpp>
+#include <hotshard/detail/single_flight_support.hpp>
 #include <hotshard/single_flight.hpp>
 
 #include <algorithm>

@@ -568,22 +568,30 @@ class hot_key_detector {
   [[nodiscard]] std::uint64_t summed_traffic(std::uint64_t e) const noexcept {
     std::uint64_t sum = 0;
     samplers_.for_each([&](const sampler& s) {
-      for (;;) {
-        const std::uint64_t v = s.seq.load(std::memory_order_acquire);  // (S3) pairs with (S2)
-        if ((v & 1) != 0) {
-          std::this_thread::yield();  // the owner is in a rebase sweep
-          continue;
-        }
-        const std::uint64_t q = s.base.load(std::memory_order_relaxed);       // published by (S2)
-        const std::uint64_t w = s.told_traffic.load(std::memory_order_relaxed);  // one writer
-        std::atomic_thread_fence(std::memory_order_acquire);                  // (S4) pairs with (S1)
-        if (s.seq.load(std::memory_order_relaxed) == v) {                      // (S4)
-          sum += unpack_traffic(w, q, e);
-          break;
-        }
-      }
+      std::uint64_t w = 0;
+      const std::uint64_t q = read_stable(s, [&] { w = s.told_traffic.load(std::memory_order_relaxed); });  // one writer
+      sum += unpack_traffic(w, q, e);
     });
     return sum;
+  }
+
+  // The seqlock read side of one thread's node: runs read() (relaxed loads of
+  // the node's cells or told_traffic) until it saw no rebase sweep, and
+  // returns the base those values are relative to. Waits only while the owner
+  // is inside a sweep (see "Progress").
+  template <class Read>
+  static std::uint64_t read_stable(const sampler& s, Read&& read) noexcept {
+    for (;;) {
+      const std::uint64_t v = s.seq.load(std::memory_order_acquire);  // (S3) pairs with (S2)
+      if ((v & 1) != 0) {
+        std::this_thread::yield();  // the owner is in a rebase sweep
+        continue;
+      }
+      const std::uint64_t q = s.base.load(std::memory_order_relaxed);  // published by (S2)
+      read();
+      std::atomic_thread_fence(std::memory_order_acquire);    // (S4) pairs with (S1)
+      if (s.seq.load(std::memory_order_relaxed) == v) return q;  // (S4)
+    }
   }
 
   bool observe_sampled(sampler& s, const Key& key, std::uint64_t h, std::uint64_t weight) {
@@ -660,20 +668,11 @@ class hot_key_detector {
       const std::size_t rows = std::min(inline_rows, dims_.depth - r0);
       std::fill(sums, sums + rows, 0);
       samplers_.for_each([&](const sampler& s) {
-        std::uint64_t part[inline_rows];
-        for (;;) {
-          const std::uint64_t v = s.seq.load(std::memory_order_acquire);  // (S3) pairs with (S2)
-          if ((v & 1) != 0) {
-            std::this_thread::yield();  // the owner is in a rebase sweep
-            continue;
-          }
-          const std::uint64_t q = s.base.load(std::memory_order_relaxed);  // published by (S2)
-          for (std::size_t i = 0; i < rows; ++i)
-            part[i] = decode(s.cells[cell_index(r0 + i, h)].load(std::memory_order_relaxed), q, e);  // counts only
-          std::atomic_thread_fence(std::memory_order_acquire);              // (S4) pairs with (S1)
-          if (s.seq.load(std::memory_order_relaxed) == v) break;            // (S4)
-        }
-        for (std::size_t i = 0; i < rows; ++i) sums[i] += part[i];
+        std::uint64_t word[inline_rows];
+        const std::uint64_t q = read_stable(s, [&] {
+          for (std::size_t i = 0; i < rows; ++i) word[i] = s.cells[cell_index(r0 + i, h)].load(std::memory_order_relaxed);
+        });
+        for (std::size_t i = 0; i < rows; ++i) sums[i] += decode(word[i], q, e);
       });
       for (std::size_t i = 0; i < rows; ++i) m = std::min(m, sums[i]);
     }

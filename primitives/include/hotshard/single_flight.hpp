@@ -45,7 +45,7 @@
 //  - waiting for the result: blocking (futex), never a spin loop;
 //  - run_for's wait, and a wait with a stoppable std::stop_token: blocking
 //    until the result, the deadline or the stop (on the slot's `bell` futex;
-//    see detail/sf_timed_wait.hpp for how the deadline is kept);
+//    see detail/futex_wait.hpp for how the deadline is kept);
 //  - joining: one more RMW on the slot's interest count, a CAS loop that only
 //    fails when another joiner or leaver moved the count (lock-free);
 //  - run_all: per key as run (phase 1 never blocks), then one bulk call, then
@@ -124,9 +124,10 @@
 #include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/futex_wait.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
-#include <hotshard/detail/sf_timed_wait.hpp>
+#include <hotshard/detail/single_flight_support.hpp>
 
 #include <algorithm>
 #include <array>
@@ -792,7 +793,7 @@ class single_flight {
   // Wakes the timed and stoppable waiters of s (they sleep on `bell`).
   static void ring(slot& s) noexcept {
     s.bell.fetch_add(1, std::memory_order_seq_cst);  // (12) seq_cst: after (8), seen by the waiters' (13)
-    detail::sf_wake_all(s.bell);
+    detail::futex_wake(s.bell, true);
   }
 
   // One caller less wants the flight (caller pinned). The last one closes it:
@@ -859,7 +860,7 @@ class single_flight {
             p = s.published.load(std::memory_order_seq_cst);                  // (9)
             if (p == gen || cancelled.load(std::memory_order_seq_cst)) break;
             if (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline) break;
-            detail::sf_wait(s.bell, b, deadline);
+            detail::futex_wait(s.bell, b, deadline);
           }
         }  // the callback has run or never will
         s.timed_waiters.fetch_sub(1, std::memory_order_relaxed);  // a stale count costs one spare wake only

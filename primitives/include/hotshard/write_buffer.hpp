@@ -95,7 +95,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
-#include <hotshard/detail/queue_wait.hpp>
+#include <hotshard/detail/futex_wait.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -359,7 +359,7 @@ class write_buffer {
       }
       if (deadline != nullptr && clock::now() >= *deadline) break;
       if (waiting) {
-        detail::queue_wait(*progress_, ev, deadline);
+        detail::futex_wait(*progress_, ev, deadline);
         continue;
       }
       bool stalled = false;
@@ -383,7 +383,7 @@ class write_buffer {
   // After a batch settled or a refusal: wake flushers, if any (see flush_until).
   void note_progress() noexcept {
     progress_->fetch_add(1, std::memory_order_seq_cst);
-    if (flush_waiters_->load(std::memory_order_seq_cst) != 0) detail::queue_wake(*progress_, true);
+    if (flush_waiters_->load(std::memory_order_seq_cst) != 0) detail::futex_wake(*progress_, true);
   }
 
   bool write_slow(entry&& e) {

@@ -1,10 +1,12 @@
-// hotshard/detail/queue_wait.hpp — the sleep and wake of bounded_queue's
-// waiter protocol, with an optional deadline (owned by the queues family).
+// hotshard/detail/futex_wait.hpp — sleep on a 32-bit atomic word until it
+// changes, with an optional deadline, and the matching wake: the one wait
+// primitive of bounded_queue's and write_buffer's waiters and of
+// single_flight's timed and stoppable waiters.
 //
 // C++20 std::atomic::wait has no timeout, and libstdc++'s notify may skip the
-// wake syscall when its own waiter table says nobody waits — so a queue whose
-// waiters may sleep in a raw timed futex must wake with a raw futex too. On
-// Linux every sleep and wake of the queue goes through the futex syscall on the
+// wake syscall when its own waiter table says nobody waits — so a word whose
+// waiters may sleep in a raw timed futex must be woken with futex_wake. On
+// Linux every sleep and wake goes through the futex syscall on the
 // event word itself: FUTEX_WAIT_BITSET with an absolute CLOCK_MONOTONIC
 // deadline (what std::chrono::steady_clock reads on Linux), or none, and
 // FUTEX_WAKE. The kernel compares the word with `old` atomically with going to
@@ -14,8 +16,10 @@
 // 1 ms late there.
 //
 // Both functions may return spuriously; callers re-check their condition.
-// Memory ordering: none of its own — callers re-read the word or the ring with
-// acquire (the queue's (9)) after a return.
+// Memory ordering: none of its own — callers re-read the word (or what it
+// guards) with acquire or seq_cst after a return.
+// Progress: futex_wait is blocking (that is the point); futex_wake is
+// wait-free (one syscall).
 #pragma once
 
 #include <algorithm>
@@ -37,7 +41,7 @@ static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
 // Sleeps while `a` holds `old`; with a deadline, at most until it passes.
-inline void queue_wait(std::atomic<std::uint32_t>& a, std::uint32_t old,
+inline void futex_wait(std::atomic<std::uint32_t>& a, std::uint32_t old,
                        const std::chrono::steady_clock::time_point* deadline) noexcept {
 #if defined(__linux__)
   timespec ts{};
@@ -66,8 +70,8 @@ inline void queue_wait(std::atomic<std::uint32_t>& a, std::uint32_t old,
 #endif
 }
 
-// Wakes one (or every) thread sleeping in queue_wait on `a`.
-inline void queue_wake(std::atomic<std::uint32_t>& a, bool all) noexcept {
+// Wakes one (or every) thread sleeping in futex_wait on `a`.
+inline void futex_wake(std::atomic<std::uint32_t>& a, bool all) noexcept {
 #if defined(__linux__)
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&a), FUTEX_WAKE_PRIVATE, all ? 0x7fffffff : 1, nullptr,
             nullptr, 0);
