@@ -24,16 +24,18 @@ using sf_test::copy_bomb_hash;
 using sf_test::waiter_count;
 
 // Runs `key` on `sf` as leader with a loader that returns `value` only once a
-// second caller (a joiner) has returned or is asleep on the flight; returns
-// what the joiner got. Hook must be the table's waiter_count.
+// second caller (a joiner) has returned or is asleep on the flight (or, with
+// until_joiner_returns, only once it has returned: a joiner that must give up
+// then never sees the value); returns what the joiner got. Hook must be the
+// table's waiter_count.
 template <class Hook, class Table, class Join>
-auto lead_with_one_joiner(Table& sf, int key, int value, Join join) {
+auto lead_with_one_joiner(Table& sf, int key, int value, Join join, bool until_joiner_returns = false) {
   Hook::net.store(0);
   std::atomic<bool> started{false}, joiner_done{false};
   std::thread leader([&] {
     const auto r = sf.run(key, [&] {
       started.store(true, std::memory_order_release);
-      await([&] { return Hook::net.load() >= 1 || joiner_done.load(); });
+      await([&] { return (!until_joiner_returns && Hook::net.load() >= 1) || joiner_done.load(); });
       return value;
     });
     EXPECT_EQ(r.value, value);
@@ -182,7 +184,7 @@ TEST(single_flight_regression, run_for_with_the_most_negative_timeout_gives_up_a
   hotshard::single_flight<int, int, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
   const auto r = lead_with_one_joiner<hook>(sf, 9, 99, [&] {
     return sf.run_for(9, std::chrono::nanoseconds::min(), [] { return -1; });
-  });
+  }, /*until_joiner_returns=*/true);  // else the value may be published before the joiner looks (flaky)
   EXPECT_TRUE(r.timed_out());
   EXPECT_EQ(sf.stats().timeouts, 1u);
 }
