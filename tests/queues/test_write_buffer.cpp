@@ -691,7 +691,7 @@ TEST(write_buffer_batch_sink, partial_refusals_are_retried_and_every_write_lands
     SCOPED_TRACE(combine ? "combine" : "plain");
     batch_recorder sink;
     sink.decide = [](std::size_t, std::size_t i, const batch_entry&) { return i % 2 == 0; };
-    auto c = manual(64);
+    auto c = manual(128);  // room for all 100 writes: nothing drains until flush()
     c.batch_size = 32;
     c.combine = combine;
     c.retry_backoff = std::chrono::nanoseconds(0);
