@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
@@ -108,6 +109,7 @@ struct redis_store::impl {
     std::vector<latency_histogram> latency;  // grown on first use of a node (~20 KB each)
     std::uint64_t moved = 0, asked = 0;
     std::uint64_t unknown_writes = 0;  // INCRBY sent, no reply (timeout): applied or not, unknown
+    std::uint64_t write_pipelines = 0, pipelined_writes = 0;  // write_batch: per-node batches, INCRBY in them
     void record(unsigned i, std::uint64_t ns) {
       if (latency.size() <= i) latency.resize(i + 1);
       latency[i].record(ns);
@@ -199,17 +201,19 @@ struct redis_store::impl {
     down_until[i].store(now_ns() + d, std::memory_order_relaxed);  // see down_until
   }
 
-  // Sends the pipelined commands to node i and returns their replies (empty on failure).
-  // `sent` (if given) is set once the commands were written to the socket.
-  std::vector<reply_ptr> pipeline(thread_state& ts, unsigned i, const std::vector<std::vector<std::string>>& cmds,
+  // Sends the pipelined commands to node i and returns the replies read, in
+  // order: all of them, or on failure (timeout or closed: the connection is
+  // dropped) those that came before it — the later commands' effect is
+  // unknown. `sent` (if given) is set once the commands were written to the socket.
+  std::vector<reply_ptr> exchange(thread_state& ts, unsigned i, const std::vector<const std::vector<std::string>*>& cmds,
                                   bool* sent = nullptr) const {
     std::vector<reply_ptr> out;
     redisContext* c = connection(ts, i);
     if (!c) return out;
-    for (const auto& cmd : cmds) {
+    for (const auto* cmd : cmds) {
       std::vector<const char*> argv;
       std::vector<std::size_t> lens;
-      for (const auto& a : cmd) {
+      for (const auto& a : *cmd) {
         argv.push_back(a.c_str());
         lens.push_back(a.size());
       }
@@ -223,9 +227,64 @@ struct redis_store::impl {
       void* r = nullptr;
       if (redisGetReply(c, &r) != REDIS_OK || !r) {  // timeout or closed: bounded by io_timeout
         drop(ts, i);
-        return {};
+        return out;
       }
       out.emplace_back(static_cast<redisReply*>(r));
+    }
+    return out;
+  }
+
+  // As exchange(), all or nothing: the replies, or empty on failure.
+  std::vector<reply_ptr> pipeline(thread_state& ts, unsigned i, const std::vector<std::vector<std::string>>& cmds,
+                                  bool* sent = nullptr) const {
+    std::vector<const std::vector<std::string>*> ptrs;
+    ptrs.reserve(cmds.size());
+    for (const auto& cmd : cmds) ptrs.push_back(&cmd);
+    auto out = exchange(ts, i, ptrs, sent);
+    if (out.size() != cmds.size()) out.clear();
+    return out;
+  }
+
+  // One entry of scatter(): the reply to its command.
+  struct scattered {
+    reply_ptr reply;       // nullptr: no reply (node down, failed, timed out, or not tried)
+    unsigned node = 0;     // the node it was sent to: its slot's owner in the map
+    bool sent = false;     // written to that node: without a reply, its effect is unknown
+    std::uint64_t ns = 0;  // the node's batch round trip
+  };
+
+  // The data commands cmds[j] (each on the Redis key keys[j]) as one
+  // pipelined batch per node — the owner of the key's slot in the map (a
+  // stale owner answers MOVED) — the nodes one after another, so a node's
+  // round trip is its own. The replies come back per entry, in order; the
+  // caller judges each (an error reply included: re-send it with command()).
+  // stop_on_failure: after a node failed, the later nodes are not tried.
+  std::vector<scattered> scatter(thread_state& ts, const std::vector<std::string>& keys,
+                                 const std::vector<std::vector<std::string>>& cmds, bool stop_on_failure) const {
+    std::vector<scattered> out(cmds.size());
+    unsigned used = 0;
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      out[j].node = slot_owner[redis_key_slot(keys[j])].load(std::memory_order_relaxed);  // see the header
+      used = std::max(used, out[j].node + 1);
+    }
+    std::vector<std::vector<std::size_t>> by_node(used);
+    for (std::size_t j = 0; j < keys.size(); ++j) by_node[out[j].node].push_back(j);
+    std::vector<const std::vector<std::string>*> batch;
+    for (unsigned n = 0; n < used; ++n) {
+      if (by_node[n].empty()) continue;
+      batch.clear();
+      for (const auto j : by_node[n]) batch.push_back(&cmds[j]);
+      const std::int64_t t0 = now_ns();
+      bool sent = false;
+      auto replies = exchange(ts, n, batch, &sent);
+      const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - t0));
+      for (std::size_t k = 0; k < by_node[n].size(); ++k) {
+        scattered& e = out[by_node[n][k]];
+        e.sent = sent;
+        e.ns = ns;
+        if (k < replies.size()) e.reply = std::move(replies[k]);
+      }
+      if (stop_on_failure && replies.size() != batch.size()) break;
     }
     return out;
   }
@@ -363,36 +422,86 @@ std::optional<std::int64_t> redis_store::read(std::uint64_t key) {
 
 std::optional<std::int64_t> redis_store::read_sum(const std::vector<std::uint64_t>& keys) {
   auto& ts = p_->local();
-  // One pipelined batch of GETs per node; a key whose node redirects is re-sent alone.
-  std::vector<std::vector<std::string>> names(max_nodes);
-  for (auto key : keys) names[partition_of(key)].push_back(redis_key(key));
-  std::int64_t sum = 0;
-  for (unsigned n = 0; n < p_->count(); ++n) {
-    if (names[n].empty()) continue;
-    std::vector<std::vector<std::string>> cmds;
-    for (const auto& k : names[n]) cmds.push_back({"GET", k});
-    const std::int64_t t0 = now_ns();
-    auto replies = p_->pipeline(ts, n, cmds);
-    if (replies.empty()) return std::nullopt;
-    const auto dt = static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - t0));
-    for (std::size_t i = 0; i < replies.size(); ++i) {
-      if (replies[i]->type == REDIS_REPLY_ERROR) {
-        auto v = integer_of(p_->command(ts, names[n][i], {"GET", names[n][i]}, true).get());
-        if (!v) return std::nullopt;
-        sum += *v;
-        continue;
-      }
-      auto v = integer_of(replies[i].get());
-      if (!v) {
-        ++ts.errors[n];
-        return std::nullopt;
-      }
-      ++ts.ops[n];
-      ts.record(n, dt);
-      sum += *v;
-    }
+  // One pipelined batch of GETs per node (scatter); a key whose node redirects is re-sent alone.
+  std::vector<std::string> names;
+  std::vector<std::vector<std::string>> cmds;
+  names.reserve(keys.size());
+  cmds.reserve(keys.size());
+  for (auto key : keys) {
+    names.push_back(redis_key(key));
+    cmds.push_back({"GET", names.back()});
   }
+  auto replies = p_->scatter(ts, names, cmds, true);
+  bool ok = true;
+  std::int64_t sum = 0;
+  // Every reply read is judged (and counted), even after a failure: Redis counted its GET.
+  for (std::size_t j = 0; j < replies.size(); ++j) {
+    const auto& r = replies[j];
+    if (!r.reply) {
+      ok = false;  // the node failed (counted there)
+      continue;
+    }
+    if (r.reply->type == REDIS_REPLY_ERROR) {
+      auto v = integer_of(p_->command(ts, names[j], cmds[j], true).get());
+      if (v) {
+        sum += *v;
+      } else {
+        ok = false;
+      }
+      continue;
+    }
+    auto v = integer_of(r.reply.get());
+    if (!v) {
+      ++ts.errors[r.node];
+      ok = false;
+      continue;
+    }
+    ++ts.ops[r.node];
+    ts.record(r.node, r.ns);
+    sum += *v;
+  }
+  if (!ok) return std::nullopt;
   return sum;
+}
+
+void redis_store::write_batch(std::span<store_write> writes) {
+  auto& ts = p_->local();
+  // One pipelined batch of INCRBY per node (scatter): every node is tried, a
+  // failed one fails its entries only. Per entry, as write() would count it.
+  std::vector<std::string> names;
+  std::vector<std::vector<std::string>> cmds;
+  names.reserve(writes.size());
+  cmds.reserve(writes.size());
+  for (const auto& w : writes) {
+    names.push_back(redis_key(w.key));
+    cmds.push_back({"INCRBY", names.back(), std::to_string(w.delta)});
+  }
+  auto replies = p_->scatter(ts, names, cmds, false);
+  std::vector<bool> node_tried(max_nodes, false);
+  for (std::size_t j = 0; j < replies.size(); ++j) {
+    const auto& r = replies[j];
+    store_write& w = writes[j];
+    w.applied = false;
+    if (r.sent) {
+      ++ts.pipelined_writes;
+      if (!node_tried[r.node]) {
+        node_tried[r.node] = true;
+        ++ts.write_pipelines;
+      }
+    }
+    if (!r.reply) {
+      if (r.sent) ++ts.unknown_writes;  // sent, no reply: applied or not, unknown (as write())
+      continue;
+    }
+    if (r.reply->type == REDIS_REPLY_ERROR) {  // MOVED, ASK, TRYAGAIN...: not applied; this entry alone, as write()
+      auto again = p_->command(ts, names[j], cmds[j], true);
+      w.applied = again && again->type == REDIS_REPLY_INTEGER;
+      continue;
+    }
+    ++ts.ops[r.node];  // Redis ran it (an incrby call)
+    ts.record(r.node, r.ns);
+    w.applied = r.reply->type == REDIS_REPLY_INTEGER;
+  }
 }
 
 std::int64_t redis_store::value(std::uint64_t key) const {
@@ -515,7 +624,7 @@ nlohmann::json redis_store::metrics() const {
   nlohmann::json m = p_->server;
   const unsigned n = p_->masters;
   std::vector<latency_histogram> lat(n);
-  std::uint64_t moved = 0, asked = 0, unknown = 0;
+  std::uint64_t moved = 0, asked = 0, unknown = 0, pipelines = 0, pipelined = 0;
   {
     std::scoped_lock lock(p_->states_mu);
     for (const auto& s : p_->states) {
@@ -523,6 +632,8 @@ nlohmann::json redis_store::metrics() const {
       moved += s->moved;
       asked += s->asked;
       unknown += s->unknown_writes;
+      pipelines += s->write_pipelines;
+      pipelined += s->pipelined_writes;
     }
   }
   nlohmann::json latency = nlohmann::json::array(), nodes = nlohmann::json::array();
@@ -542,6 +653,8 @@ nlohmann::json redis_store::metrics() const {
   m["redis_version"] = p_->version;
   m["redirects"] = {{"moved", moved}, {"ask", asked}};
   m["writes_unknown"] = unknown;  // failed by timeout after being sent: the server may have applied them
+  m["write_pipelines"] = pipelines;  // write_batch: per-node pipelined INCRBY batches
+  m["writes_per_pipeline"] = pipelines ? static_cast<double>(pipelined) / static_cast<double>(pipelines) : 0.0;
   m["routing"] = "slots";
   return m;
 }

@@ -262,6 +262,28 @@ TEST(store_backend, max_over_median_of_uses_the_middle_two_of_an_even_count) {
   EXPECT_DOUBLE_EQ(max_over_median_of({9, 0, 0}), 9.0);      // a zero median counts as 1
 }
 
+// write_batch's default (the simulated store): write() on each entry in
+// order — the same verdicts, values and counts as writing one by one.
+TEST(store_backend, write_batch_default_is_write_on_each_entry_in_order) {
+  fake_time t1, t2;
+  partitioned_store batched({.partitions = 2, .capacity_ops_per_sec = 100, .burst_seconds = 0.03, .clock_ns = t1.clock()});
+  partitioned_store single({.partitions = 2, .capacity_ops_per_sec = 100, .burst_seconds = 0.03, .clock_ns = t2.clock()});
+  std::vector<store_write> writes;
+  for (std::uint64_t i = 0; i < 12; ++i) writes.push_back({i % 3, static_cast<std::int64_t>(i + 1), false});
+  store_backend& b = batched;
+  b.write_batch(writes);  // through the interface: the default
+  std::size_t applied = 0;
+  for (const auto& w : writes) {
+    EXPECT_EQ(w.applied, single.write(w.key, w.delta)) << "key " << w.key << " delta " << w.delta;
+    applied += w.applied ? 1 : 0;
+  }
+  EXPECT_GT(applied, 0u);
+  EXPECT_LT(applied, writes.size());  // the buckets (3 tokens each) refused some
+  for (std::uint64_t k = 0; k < 3; ++k) EXPECT_EQ(batched.value(k), single.value(k)) << "key " << k;
+  EXPECT_EQ(batched.partition_ops(), single.partition_ops());
+  EXPECT_EQ(batched.partition_throttled(), single.partition_throttled());
+}
+
 // The `store` knob of every scenario: sim is the scenario's own simulated store
 // (nullptr), anything but sim or redis:// is a usage error naming the knob.
 TEST(store_backend, open_store_backend_names_the_knob_for_a_bad_value) {

@@ -9,7 +9,9 @@
 #include <limits>
 #include <string>
 #include <map>
+#include <functional>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -564,4 +566,372 @@ TEST(write_buffer, flush_for_returns_the_pending_writes_then_shutdown_reports_th
   }  // destroy: each entry gets shutdown_retries more tries, then is reported
   EXPECT_EQ(reported.load(), 4u);
   EXPECT_GE(refusing.refusals.load(), 4u);
+}
+
+// ---- a batch sink (several backend writes per call, e.g. pipelined INCRBY) ----
+
+namespace {
+
+using batch_entry = hotshard::write_batch_entry<std::uint64_t, std::int64_t>;
+using batch_span = std::span<batch_entry>;
+using batch_buffer = write_buffer<std::uint64_t, std::int64_t>;
+
+// One batch-sink call as the sink saw it: (key, delta, writes) per entry.
+struct seen_entry {
+  std::uint64_t key;
+  std::int64_t delta;
+  std::uint64_t writes;
+  bool operator==(const seen_entry&) const = default;
+};
+
+// Applies every entry for which decide(call number, index in the call,
+// entry) is true; records every call and every applied delta (in order, per
+// key). Thread-safe (help_drain writers may drain).
+struct batch_recorder {
+  std::mutex m;
+  std::vector<std::vector<seen_entry>> calls;
+  std::map<std::uint64_t, std::vector<std::int64_t>> applied;  // per key, in the order applied
+  std::function<bool(std::size_t, std::size_t, const batch_entry&)> decide = [](std::size_t, std::size_t,
+                                                                                const batch_entry&) { return true; };
+  std::uint64_t refused = 0;
+  void operator()(batch_span entries) {
+    std::lock_guard lock(m);
+    const std::size_t call = calls.size();
+    calls.emplace_back();
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      batch_entry& e = entries[i];
+      calls.back().push_back({e.key, e.delta, e.writes});
+      if (decide(call, i, e)) {
+        e.applied = true;
+        applied[e.key].push_back(e.delta);
+      } else {
+        ++refused;
+      }
+    }
+  }
+  auto fn() {
+    return [this](batch_span entries) { (*this)(entries); };
+  }
+  std::int64_t total(std::uint64_t key) {
+    std::int64_t sum = 0;
+    for (auto d : applied[key]) sum += d;
+    return sum;
+  }
+  std::size_t applied_entries() {
+    std::size_t n = 0;
+    for (auto& [k, v] : applied) n += v.size();
+    return n;
+  }
+};
+
+// No call holds a key twice, and none holds more than `limit` entries.
+void expect_calls_well_formed(const std::vector<std::vector<seen_entry>>& calls, std::size_t limit) {
+  for (std::size_t c = 0; c < calls.size(); ++c) {
+    EXPECT_GE(calls[c].size(), 1u) << "call " << c;
+    EXPECT_LE(calls[c].size(), limit) << "call " << c;
+    std::map<std::uint64_t, int> keys;
+    for (const auto& e : calls[c]) EXPECT_EQ(++keys[e.key], 1) << "key " << e.key << " twice in call " << c;
+  }
+}
+
+}  // namespace
+
+TEST(write_buffer_batch_sink, gets_up_to_a_batch_per_call_each_key_once_with_exact_combined_deltas) {
+  batch_recorder sink;
+  auto c = manual(64);
+  c.batch_size = 8;
+  batch_buffer wb(sink.fn(), c);
+  EXPECT_TRUE(wb.batched());
+  // 24 writes: keys 0,1,2 repeating, deltas 1..24 — three batches of 8.
+  std::map<std::uint64_t, std::int64_t> want;
+  for (std::int64_t i = 1; i <= 24; ++i) {
+    const auto k = static_cast<std::uint64_t>(i % 3);
+    ASSERT_TRUE(wb.write(k, i));
+    want[k] += i;
+  }
+  EXPECT_EQ(wb.drain(), 8u);  // one batch, one call
+  ASSERT_EQ(sink.calls.size(), 1u);
+  // Batch 1 is deltas 1..8: key 1 gets 1+4+7, key 2 gets 2+5+8, key 0 gets 3+6 — in first-seen order.
+  EXPECT_EQ(sink.calls[0], (std::vector<seen_entry>{{1, 12, 3}, {2, 15, 3}, {0, 9, 2}}));
+  wb.flush();
+  EXPECT_EQ(sink.calls.size(), 3u);
+  expect_calls_well_formed(sink.calls, c.batch_size);
+  for (auto& [k, sum] : want) EXPECT_EQ(sink.total(k), sum) << "key " << k;
+  const auto s = wb.stats();
+  EXPECT_EQ(s.accepted, 24u);
+  EXPECT_EQ(s.applied, 9u);  // 3 keys x 3 batches
+  EXPECT_EQ(s.applied_writes, 24u);
+  EXPECT_EQ(s.combined, 15u);
+  EXPECT_EQ(s.batch_calls, 3u);
+  EXPECT_EQ(s.sink_failures, 0u);
+  EXPECT_EQ(s.lag, 0u);
+}
+
+TEST(write_buffer_batch_sink, plain_mode_cuts_each_call_before_a_repeated_key) {
+  batch_recorder sink;
+  auto c = manual(16);
+  c.combine = false;  // accepted: calls are cut instead (see the header)
+  batch_buffer wb(sink.fn(), c);
+  // A B A C B: [A B] | [A C B]
+  for (const std::uint64_t k : {10, 11, 10, 12, 11}) ASSERT_TRUE(wb.write(k, static_cast<std::int64_t>(k)));
+  EXPECT_EQ(wb.drain(), 5u);
+  ASSERT_EQ(sink.calls.size(), 2u);
+  EXPECT_EQ(sink.calls[0], (std::vector<seen_entry>{{10, 10, 1}, {11, 11, 1}}));
+  EXPECT_EQ(sink.calls[1], (std::vector<seen_entry>{{10, 10, 1}, {12, 12, 1}, {11, 11, 1}}));
+  EXPECT_EQ(wb.stats().applied, 5u);
+  EXPECT_EQ(wb.stats().combined, 0u);
+}
+
+// Each call applies the entries at even positions and refuses the others; the
+// refused are handed again (before the next batch) until every write is
+// applied exactly once. A settled entry handed again would show up twice in
+// `applied` (and the per-key sequences below would break).
+TEST(write_buffer_batch_sink, partial_refusals_are_retried_and_every_write_lands_exactly_once) {
+  for (const bool combine : {true, false}) {
+    SCOPED_TRACE(combine ? "combine" : "plain");
+    batch_recorder sink;
+    sink.decide = [](std::size_t, std::size_t i, const batch_entry&) { return i % 2 == 0; };
+    auto c = manual(128);  // room for all 100 writes: nothing drains until flush()
+    c.batch_size = 32;
+    c.combine = combine;
+    c.retry_backoff = std::chrono::nanoseconds(0);
+    batch_buffer wb(sink.fn(), c);
+    constexpr std::uint64_t keys = 7;
+    std::map<std::uint64_t, std::vector<std::int64_t>> written;  // per key, deltas in write order
+    for (std::int64_t i = 1; i <= 100; ++i) {
+      const auto k = static_cast<std::uint64_t>(i * 5 % keys);
+      ASSERT_TRUE(wb.write(k, i));
+      written[k].push_back(i);
+    }
+    wb.flush();
+    expect_calls_well_formed(sink.calls, c.batch_size);
+    const auto s = wb.stats();
+    EXPECT_EQ(s.applied_writes, 100u);
+    EXPECT_EQ(s.failed, 0u);
+    EXPECT_EQ(s.applied, sink.applied_entries());
+    EXPECT_EQ(s.sink_failures, sink.refused);
+    EXPECT_GT(sink.refused, 0u);
+    std::size_t handed = 0;
+    for (auto& call : sink.calls) handed += call.size();
+    EXPECT_EQ(handed, s.applied + s.sink_failures);  // one entry handed = one applied or one refusal
+    for (auto& [k, deltas] : written) {
+      if (combine) {
+        std::int64_t sum = 0;
+        for (auto d : deltas) sum += d;
+        EXPECT_EQ(sink.total(k), sum) << "key " << k;
+      } else {
+        EXPECT_EQ(sink.applied[k], deltas) << "key " << k << ": every write once, in write order";
+      }
+    }
+  }
+}
+
+TEST(write_buffer_batch_sink, count_policy_fails_each_refused_entry_and_reports_it) {
+  batch_recorder sink;
+  sink.decide = [](std::size_t, std::size_t, const batch_entry& e) { return e.key % 2 == 0; };
+  std::uint64_t reported = 0;
+  std::int64_t reported_sum = 0;
+  auto c = manual(64);
+  c.batch_size = 16;
+  c.on_sink_failure = sink_failure_policy::count;
+  c.on_failure = [&](const std::uint64_t& k, const std::int64_t& d, std::uint64_t writes) {
+    EXPECT_EQ(k % 2, 1u);
+    reported += writes;
+    reported_sum += d;
+  };
+  batch_buffer wb(sink.fn(), c);
+  std::uint64_t odd_writes = 0;
+  std::int64_t odd_sum = 0, even_sum = 0;
+  for (std::int64_t i = 0; i < 48; ++i) {  // 3 batches of 16 over keys 0..5
+    const auto k = static_cast<std::uint64_t>(i % 6);
+    ASSERT_TRUE(wb.write(k, i));
+    (k % 2 ? odd_sum : even_sum) += i;
+    odd_writes += k % 2;
+  }
+  wb.flush();
+  const auto s = wb.stats();
+  EXPECT_EQ(s.failed, odd_writes);
+  EXPECT_EQ(reported, odd_writes);
+  EXPECT_EQ(reported_sum, odd_sum);
+  EXPECT_EQ(s.sink_failures, 9u);  // 3 odd keys x 3 batches, each refused once and given up
+  EXPECT_EQ(s.applied, 9u);
+  EXPECT_EQ(s.applied_writes + s.failed, 48u);
+  EXPECT_EQ(sink.total(0) + sink.total(2) + sink.total(4), even_sum);
+  EXPECT_EQ(sink.calls.size(), 3u);  // nothing handed twice
+}
+
+// Rate R per second, injected clock: each call gets min(unsettled entries,
+// whole tokens) — one token per backend write, as with the per-key sink.
+TEST(write_buffer_batch_sink, each_call_gets_the_whole_tokens_of_an_injected_clock) {
+  batch_recorder sink;
+  std::int64_t now = 0;
+  auto c = manual(64);
+  c.rate_per_sec = 10;  // one token per 100 ms
+  c.burst = 4;
+  c.clock_ns = [&] { return now; };
+  batch_buffer wb(sink.fn(), c);
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_TRUE(wb.write(k, 1));
+  EXPECT_EQ(wb.drain(), 4u);  // the burst
+  EXPECT_EQ(wb.drain(), 0u);  // no token: no call at all
+  now += 250'000'000;         // 2.5 tokens
+  EXPECT_EQ(wb.drain(), 2u);
+  now += 50'000'000;  // 0.5 left + 0.5
+  EXPECT_EQ(wb.drain(), 1u);
+  now += 10'000'000'000;  // the bucket refills to its depth (4), 3 entries are left
+  EXPECT_EQ(wb.drain(), 3u);
+  ASSERT_EQ(sink.calls.size(), 4u);
+  std::vector<std::size_t> sizes;
+  for (auto& call : sink.calls) sizes.push_back(call.size());
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{4, 2, 1, 3}));
+  EXPECT_EQ(wb.stats().batch_calls, 4u);
+  EXPECT_EQ(wb.stats().applied, 10u);
+}
+
+// A throw refuses every entry the sink had not marked applied. This sink
+// applies the first entry of each call, then throws: K distinct keys take K
+// calls and K(K-1)/2 refusals, each write applied once.
+TEST(write_buffer_batch_sink, a_throw_refuses_the_entries_not_marked_applied) {
+  std::map<std::uint64_t, std::int64_t> totals;
+  std::size_t calls = 0;
+  auto c = manual(16);
+  c.retry_backoff = std::chrono::nanoseconds(0);
+  batch_buffer wb(
+      [&](batch_span entries) {
+        ++calls;
+        entries[0].applied = true;
+        totals[entries[0].key] += entries[0].delta;
+        throw std::runtime_error("connection reset");
+      },
+      c);
+  constexpr std::uint64_t keys = 6;
+  for (std::uint64_t k = 0; k < keys; ++k) ASSERT_TRUE(wb.write(k, static_cast<std::int64_t>(k + 1)));
+  wb.flush();
+  EXPECT_EQ(calls, keys);
+  const auto s = wb.stats();
+  EXPECT_EQ(s.applied, keys);
+  EXPECT_EQ(s.sink_failures, keys * (keys - 1) / 2);
+  EXPECT_EQ(s.failed, 0u);
+  for (std::uint64_t k = 0; k < keys; ++k) EXPECT_EQ(totals[k], static_cast<std::int64_t>(k + 1)) << "key " << k;
+
+  // A sink that throws before marking anything, with the count policy: all failed, reported.
+  std::uint64_t reported = 0;
+  auto d = manual(16);
+  d.on_sink_failure = sink_failure_policy::count;
+  d.on_failure = [&](const std::uint64_t&, const std::int64_t&, std::uint64_t w) { reported += w; };
+  batch_buffer dead([](batch_span) { throw std::runtime_error("down"); }, d);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(dead.write(static_cast<std::uint64_t>(i % 4), 1));
+  dead.flush();
+  EXPECT_EQ(dead.stats().failed, 10u);
+  EXPECT_EQ(dead.stats().sink_failures, 4u);
+  EXPECT_EQ(reported, 10u);
+}
+
+// After close() a refused entry gets shutdown_retries more calls, then is
+// failed and reported: the destructor of a buffer on a dead batch sink ends.
+TEST(write_buffer_batch_sink, destructor_gives_up_on_a_dead_batch_sink_after_bounded_retries) {
+  std::atomic<std::uint64_t> given_up{0};
+  std::atomic<std::uint64_t> calls{0};
+  auto c = manual();
+  c.shutdown_retries = 2;
+  c.retry_backoff = std::chrono::nanoseconds(0);
+  c.on_failure = [&](const std::uint64_t&, const std::int64_t&, std::uint64_t w) { given_up += w; };
+  {
+    batch_buffer wb([&](batch_span) { ++calls; }, c);  // never applies anything
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(wb.write(static_cast<std::uint64_t>(i % 2), 1));
+  }
+  EXPECT_EQ(given_up.load(), 5u);
+  EXPECT_EQ(calls.load(), 3u);  // the first try, then 2 shutdown retries (both keys in each call)
+}
+
+TEST(write_buffer_batch_sink, rejects_a_bad_configuration_naming_the_field) {
+  const auto rejection = [](config c) -> std::string {
+    try {
+      batch_buffer wb([](batch_span) {}, std::move(c));
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  config c = manual();
+  c.capacity = 6;
+  EXPECT_NE(rejection(c).find("capacity"), std::string::npos);
+  c = manual();
+  c.batch_size = 0;
+  EXPECT_NE(rejection(c).find("batch_size"), std::string::npos);
+  c = manual();
+  c.rate_per_sec = 10, c.burst = 0.5;
+  EXPECT_NE(rejection(c).find("burst"), std::string::npos);
+  c = manual();
+  c.on_sink_failure = static_cast<sink_failure_policy>(9);
+  EXPECT_NE(rejection(c).find("on_sink_failure"), std::string::npos);
+  c = manual();
+  c.combine = false;  // accepted: calls are cut before a repeated key
+  EXPECT_EQ(rejection(c), "accepted");
+}
+
+// 16 writers (more than cores), the drain thread and help_drain writers
+// draining, a sink that refuses about a quarter of the entries: totals exact
+// key by key (combine), or — plain, one key per writer, deltas its sequence
+// numbers — every write applied once and in the writer's order.
+void batch_sink_stress(bool combine, backpressure on_full, std::uint64_t per) {
+  constexpr unsigned writers = 16;
+  const std::uint64_t keys = combine ? 8 : writers;
+  batch_recorder sink;
+  std::uint64_t x = 42;  // under the recorder's mutex
+  sink.decide = [&x](std::size_t, std::size_t, const batch_entry&) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (x >> 33) % 4 != 0;
+  };
+  std::vector<std::atomic<std::int64_t>> accepted_total(keys);
+  std::size_t batch = 0;
+  {
+    config c;
+    c.capacity = 128;
+    c.batch_size = 32;
+    c.combine = combine;
+    c.on_full = on_full;
+    c.retry_backoff = std::chrono::microseconds(1);
+    batch = c.batch_size;
+    batch_buffer wb(sink.fn(), c);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < writers; ++t)
+      threads.emplace_back([&, t] {
+        for (std::uint64_t i = 1; i <= per; ++i) {
+          const std::uint64_t k = combine ? (i % 3 == 0 ? (i + t) % keys : 0) : t;  // combine: key 0 is hot
+          const auto d = combine ? static_cast<std::int64_t>(i % 5) - 1 : static_cast<std::int64_t>(i);
+          ASSERT_TRUE(wb.write(k, d));
+          accepted_total[k].fetch_add(d, std::memory_order_relaxed);
+        }
+      });
+    for (auto& th : threads) th.join();
+    wb.flush();
+    const auto s = wb.stats();
+    EXPECT_EQ(s.accepted, writers * per);
+    EXPECT_EQ(s.applied_writes, s.accepted);
+    EXPECT_EQ(s.failed, 0u);
+    EXPECT_EQ(s.applied + s.combined, s.accepted);
+    std::lock_guard lock(sink.m);
+    EXPECT_EQ(s.sink_failures, sink.refused);
+    EXPECT_EQ(s.batch_calls, sink.calls.size());
+  }
+  std::lock_guard lock(sink.m);
+  expect_calls_well_formed(sink.calls, batch);
+  for (std::uint64_t k = 0; k < keys; ++k) {
+    EXPECT_EQ(sink.total(k), accepted_total[k].load()) << "key " << k;
+    if (!combine) {
+      const auto& seq = sink.applied[k];
+      ASSERT_EQ(seq.size(), per) << "key " << k;
+      for (std::uint64_t i = 0; i < per; ++i)
+        ASSERT_EQ(seq[i], static_cast<std::int64_t>(i + 1)) << "key " << k << ": out of order or repeated";
+    }
+  }
+}
+
+TEST(write_buffer_batch_sink, loses_nothing_with_more_writers_than_cores_combining) {
+  batch_sink_stress(true, backpressure::block, 4000 / scale);
+  batch_sink_stress(true, backpressure::help_drain, 4000 / scale);
+}
+TEST(write_buffer_batch_sink, keeps_each_keys_order_with_more_writers_than_cores_plain) {
+  batch_sink_stress(false, backpressure::block, 2000 / scale);
+  batch_sink_stress(false, backpressure::help_drain, 2000 / scale);
 }

@@ -107,4 +107,8 @@ check(m["lost"] == 0, f"lost = {m['lost']}")
 check(m["writes_accepted"] > 0 and m["writes_applied"] == m["writes_accepted"],
       f"Redis holds exactly the accepted writes (accepted {m['writes_accepted']}, read back {m['writes_applied']})")
 check(m["node_ops"] == m["client_node_ops"], f"server node_ops {m['node_ops']} == client's {m['client_node_ops']}")
+if impl in ("buffer", "mitigated"):  # the redirects came back inside pipelined batches
+    check(m.get("write_pipelines", 0) > 0 and m.get("buffer_writes_per_batch", 0) > 1,
+          f"pipelined drain: {m.get('write_pipelines')} node batches, "
+          f"{m.get('buffer_writes_per_batch', 0):.2f} INCRBY per batch-sink call")
 sys.exit(1 if fails else 0)

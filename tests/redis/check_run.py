@@ -44,9 +44,14 @@ if scenario == "write-buffer":
     # lost = accepted deltas - the sum read back from Redis (SCAN of the run's keys, then GET).
     check(m["writes"] > 0 and m["lost"] == 0, f"lost = {m['lost']} of {m['writes']} writes (sum {m['writes_accepted_sum']})")
     check(m["backend_writes"] == sum(m["node_ops"]),
-          f"every sink call is one INCRBY counted by Redis: {m['backend_writes']} == {sum(m['node_ops'])}")
+          f"every backend write is one INCRBY counted by Redis: {m['backend_writes']} == {sum(m['node_ops'])}")
     if impl == "combining":
         check(m["backend_writes"] < m["writes"], f"combined: {m['backend_writes']} INCRBY for {m['writes']} writes")
+    # The drain is pipelined: each batch-sink call carries several INCRBY, sent as one batch per node.
+    check(m["write_batches"] > 0 and m["writes_per_batch"] > 1,
+          f"pipelined: {m['write_batches']} batch-sink calls, {m['writes_per_batch']:.1f} INCRBY per call")
+    check(m["write_pipelines"] > 0 and m["writes_per_pipeline"] > 1,
+          f"pipelined per node: {m['write_pipelines']} node batches, {m['writes_per_pipeline']:.1f} INCRBY per batch")
 elif scenario == "cache":
     # Every miss is one GET through the cache's loader: the client's count is Redis's count.
     check(m["errors"] == 0, f"loader errors {m['errors']}")
@@ -55,6 +60,10 @@ elif scenario == "cache":
     check(0 < m["backend_calls"] < m["reads"], f"the cache absorbs reads: {m['backend_calls']} GETs for {m['reads']} reads")
 else:
     check(m["lost"] == 0, f"lost = {m['lost']} (accepted {m['writes_accepted']}, read back {m['writes_applied']})")
+    if impl in ("buffer", "mitigated"):  # the buffer's drain is pipelined (a batch sink on Redis)
+        check(m.get("buffer_write_batches", 0) > 0 and m.get("buffer_writes_per_batch", 0) > 1,
+              f"pipelined drain: {m.get('buffer_write_batches')} batch-sink calls, "
+              f"{m.get('buffer_writes_per_batch', 0):.2f} INCRBY per call")
     check(m["writes_accepted"] > 0 and m["writes_applied"] == m["writes_accepted"], "Redis holds exactly the accepted writes")
 check(m["node_ops"] == m["client_node_ops"], f"server node_ops {m['node_ops']} == client's {m['client_node_ops']}")
 check(sum(m["node_errors"]) == 0, f"node errors {m['node_errors']}")

@@ -23,6 +23,25 @@
 // held it back, it blocks when the buffer has its own drain thread and sleeps
 // briefly and helps again when it has none).
 //
+// A batch sink (the second constructor) takes several backend writes per
+// call — a store that pipelines them (Redis: one batch of INCRBY per node,
+// one round trip) pays one round trip for many keys. The drainer hands it,
+// as a std::span<write_batch_entry>, the batch's unsettled entries in queue
+// order, as many as whole tokens allow (one token per entry, as one per call
+// of the per-key sink); the sink sets `applied` on each entry it applied.
+// After the call every applied entry is settled; every other one is a
+// refusal, exactly as a per-key sink's false: one sink failure each; with
+// ::retry it stays pending and is handed again (after retry_backoff, with
+// the batch's other unsettled entries) before the next batch; with ::count,
+// or after close() past shutdown_retries, it is failed and given to
+// on_failure. A throw from the batch sink refuses every entry it had not
+// marked applied. Per-key order: with combine = true a key is in a batch
+// once and batches never overlap; with combine = false a key may repeat in a
+// batch, so each call is cut before the first key it already holds — an
+// entry never shares a call with a later entry of its key, and the walk in
+// queue order hands a refused entry again before any later entry of its key.
+// `batch_calls` counts the calls.
+//
 // Sink failures: a sink returns false to reject a write, or throws (caught and
 // treated as a rejection, counted in `sink_failures`). Nothing is dropped
 // silently. With sink_failure_policy::retry (default) the entry stays pending
@@ -56,8 +75,8 @@
 //
 // Progress: write — lock-free with on_full = fail (the queue's try_push),
 // blocking otherwise; drain — blocking (it takes the drain mutex with
-// try_lock, and returns 0 at once if another thread holds it; the sink is
-// called under it); flush, close, the destructor — blocking;
+// try_lock, and returns 0 at once if another thread holds it; the sink, or
+// the batch sink, is called under it); flush, close, the destructor — blocking;
 // stats — wait-free; flush_for — blocking, bounded by its timeout.
 // With drain_thread = false nothing moves unless somebody calls drain() or
 // flush(): a blocked writer waits for that.
@@ -67,8 +86,11 @@
 // the largest depth seen by the drainer before a batch (or `capacity` once a
 // writer found the queue full); `lag` = writes accepted but not yet settled.
 //
-// Memory ordering: a write happens-before the sink call that applies it (the
-// queue's push/pop pairing, then the drain mutex). The drainer's release store
+// Memory ordering: a write happens-before the sink (or batch sink) call that
+// applies it (the queue's push/pop pairing, then the drain mutex); a batch
+// sink's `applied` flags are plain bools, read by the drainer on the thread
+// that made the call, after it returned (a sink that sets them from other
+// threads must join those first). The drainer's release store
 // of `completed` (1) pairs with the acquire load in flush() (2), so the sink
 // calls of a flushed write happen-before flush() returns. The statistics are
 // relaxed counters with no ordering promise. The drainer's own state (the
@@ -87,8 +109,9 @@
 //
 // Exceptions: write() copies key and delta first (may throw: nothing changed).
 // Key and Delta must be copyable, default constructible (the drainer's batch
-// buffer is pre-sized), nothrow move constructible, and Key std::hash-able. The sink and on_failure
-// may throw; both are caught. The constructor may throw (allocation, thread).
+// buffer is pre-sized), nothrow move constructible, and Key std::hash-able. The sink, the batch
+// sink and on_failure may throw; all are caught (a batch sink's throw: see
+// above). The constructor may throw (allocation, thread).
 #pragma once
 
 #include <hotshard/bounded_queue.hpp>
@@ -105,6 +128,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -157,6 +181,18 @@ struct write_buffer_options {
 template <class Key, class Delta>
 using write_buffer_config = write_buffer_options<Key, Delta>;  // the old name (migration)
 
+// One backend write handed to a batch sink (see the header): the key, its
+// delta (combined, with combine = true) and how many accepted writes it
+// carries. The sink sets `applied` on each entry it applied; an entry left
+// false was refused. The references are valid during the call only.
+template <class Key, class Delta>
+struct write_batch_entry {
+  const Key& key;
+  const Delta& delta;
+  std::uint64_t writes;
+  bool applied;
+};
+
 // What flush_for() saw when it returned.
 struct flush_result {
   std::uint64_t pending = 0;   // writes accepted before the call, not yet applied or counted failed
@@ -185,13 +221,14 @@ struct write_buffer_stats {
   std::uint64_t accepted = 0;        // writes taken into the queue
   std::uint64_t rejected = 0;        // writes refused: queue full (policy fail) or closed
   std::uint64_t combined = 0;        // writes folded into another write for the same key
-  std::uint64_t applied = 0;         // successful sink calls (backend writes)
+  std::uint64_t applied = 0;         // backend writes applied (successful sink calls, or batch entries)
   std::uint64_t applied_writes = 0;  // writes that reached the sink inside those calls
-  std::uint64_t sink_failures = 0;   // sink calls that returned false or threw
+  std::uint64_t sink_failures = 0;   // refusals: sink calls that returned false or threw, batch entries not applied
   std::uint64_t failed = 0;          // writes given up after sink failures
   std::uint64_t max_depth = 0;
   std::uint64_t lag = 0;             // accepted - (applied_writes + failed), now
   std::int64_t max_lag_ns = 0;       // oldest write's age when applied (measure_lag)
+  std::uint64_t batch_calls = 0;     // calls of a batch sink (0 with a per-key sink)
 };
 
 template <class Key, class Delta, class Combine = combine_sum, class Stats = detail::no_stats>
@@ -204,17 +241,16 @@ class write_buffer {
   using options_type = write_buffer_options<Key, Delta>;
   using config_type = options_type;
   using sink_type = std::function<bool(const Key&, const Delta&)>;
+  using batch_entry = write_batch_entry<Key, Delta>;
+  using batch_sink_type = std::function<void(std::span<batch_entry>)>;
 
+  // A per-key sink: one call per backend write; false (or a throw) = refused.
   explicit write_buffer(sink_type sink, config_type cfg = {})
-      : cfg_(checked(std::move(cfg))), sink_(std::move(sink)), queue_(cfg_.capacity) {
-    if (cfg_.burst == 0) cfg_.burst = std::max(1.0, cfg_.rate_per_sec / 100);
-    batch_.resize(cfg_.batch_size);
-    pending_.reserve(cfg_.batch_size);
-    if (cfg_.combine) slot_of_.reserve(2 * cfg_.batch_size);
-    tokens_ = cfg_.burst;
-    last_refill_ns_ = now_ns();
-    if (cfg_.drain_thread) thread_ = std::thread([this] { drain_loop(); });
-  }
+      : write_buffer(std::move(sink), batch_sink_type{}, std::move(cfg)) {}
+
+  // A batch sink: several backend writes per call (see the header).
+  explicit write_buffer(batch_sink_type sink, config_type cfg = {})
+      : write_buffer(sink_type{}, std::move(sink), std::move(cfg)) {}
 
   write_buffer(const write_buffer&) = delete;
   write_buffer& operator=(const write_buffer&) = delete;
@@ -289,14 +325,32 @@ class write_buffer {
     const std::uint64_t settled = s.applied_writes + s.failed;
     s.lag = s.accepted > settled ? s.accepted - settled : 0;
     s.max_lag_ns = max_lag_ns_.load(std::memory_order_relaxed);
+    s.batch_calls = batch_calls_.load(std::memory_order_relaxed);
     return s;
   }
 
   [[nodiscard]] std::size_t depth() const noexcept { return queue_.size_approx(); }
+  [[nodiscard]] bool batched() const noexcept { return static_cast<bool>(batch_sink_); }  // a batch sink
   [[nodiscard]] std::size_t capacity() const noexcept { return queue_.capacity(); }
   [[nodiscard]] const config_type& config() const noexcept { return cfg_; }
 
  private:
+  write_buffer(sink_type sink, batch_sink_type batch_sink, config_type cfg)
+      : cfg_(checked(std::move(cfg))), sink_(std::move(sink)), batch_sink_(std::move(batch_sink)),
+        queue_(cfg_.capacity) {
+    if (cfg_.burst == 0) cfg_.burst = std::max(1.0, cfg_.rate_per_sec / 100);
+    batch_.resize(cfg_.batch_size);
+    pending_.reserve(cfg_.batch_size);
+    if (cfg_.combine || batch_sink_) slot_of_.reserve(2 * cfg_.batch_size);
+    if (batch_sink_) {
+      call_.reserve(cfg_.batch_size);
+      call_index_.reserve(cfg_.batch_size);
+    }
+    tokens_ = cfg_.burst;
+    last_refill_ns_ = now_ns();
+    if (cfg_.drain_thread) thread_ = std::thread([this] { drain_loop(); });
+  }
+
   struct entry {
     Key key;
     Delta delta;
@@ -308,6 +362,7 @@ class write_buffer {
     std::uint64_t writes;
     std::int64_t oldest_ns;
     unsigned failures;
+    bool done;  // settled (batch sink only: its entries settle out of order)
   };
 
   std::int64_t now_ns() const {
@@ -422,6 +477,7 @@ class write_buffer {
   // it as tokens and the sink allow. Returns the writes settled.
   std::size_t drain_locked(bool may_block) {
     if (next_ == pending_.size() && !refill(may_block)) return 0;
+    if (batch_sink_) return drain_batch_locked();
     std::size_t settled = 0;
     while (next_ < pending_.size()) {
       if (!take_token()) return settled;
@@ -445,17 +501,80 @@ class write_buffer {
           retry_pending_ = true;
           return settled;
         }
-        failed_.fetch_add(p.writes, std::memory_order_relaxed);
-        if (cfg_.on_failure) {
-          try {
-            cfg_.on_failure(p.key, p.delta, p.writes);
-          } catch (...) {  // a reporting hook must not stop the drainer
-          }
-        }
+        give_up_entry(p);
       }
       retry_pending_ = false;
       settled += p.writes;
       ++next_;
+    }
+    completed_->store(popped_, std::memory_order_release);  // (1) release: pairs with the acquire in (2)
+    note_progress();
+    return settled;
+  }
+
+  // An entry given up after sink failures: counted failed, reported.
+  void give_up_entry(const pending& p) {
+    failed_.fetch_add(p.writes, std::memory_order_relaxed);
+    if (cfg_.on_failure) {
+      try {
+        cfg_.on_failure(p.key, p.delta, p.writes);
+      } catch (...) {  // a reporting hook must not stop the drainer
+      }
+    }
+  }
+
+  // drain_locked with a batch sink (see the header): each call gets the
+  // batch's unsettled entries in queue order — with combine = false cut
+  // before the first key the call already holds —, at most one per whole
+  // token; then each entry is settled by its `applied`, or refused.
+  std::size_t drain_batch_locked() {
+    std::size_t settled = 0;
+    while (next_ < pending_.size()) {
+      const std::size_t limit = whole_tokens(pending_.size() - next_);
+      if (limit == 0) return settled;
+      call_index_.clear();
+      if (!cfg_.combine) slot_of_.clear();
+      for (std::size_t i = next_; i < pending_.size() && call_index_.size() < limit; ++i) {
+        if (pending_[i].done) continue;
+        if (!cfg_.combine && !slot_of_.try_emplace(pending_[i].key, i).second) break;  // a repeated key: cut
+        call_index_.push_back(i);
+      }
+      const std::size_t n = call_index_.size();  // >= 1: pending_[next_] is never done
+      if (cfg_.rate_per_sec > 0) tokens_ -= static_cast<double>(n);  // one token per backend write
+      call_.clear();
+      for (const std::size_t i : call_index_)
+        call_.push_back(batch_entry{pending_[i].key, pending_[i].delta, pending_[i].writes, false});
+      batch_calls_.fetch_add(1, std::memory_order_relaxed);
+      try {
+        batch_sink_(std::span<batch_entry>(call_));
+      } catch (...) {  // every entry not marked applied is refused
+      }
+      bool keep = false, refused = false;
+      for (std::size_t c = 0; c < n; ++c) {
+        pending& p = pending_[call_index_[c]];
+        if (call_[c].applied) {
+          applied_.fetch_add(1, std::memory_order_relaxed);
+          applied_writes_.fetch_add(p.writes, std::memory_order_relaxed);
+          if (cfg_.measure_lag) note_lag(p.oldest_ns);
+        } else {
+          sink_failures_.fetch_add(1, std::memory_order_relaxed);
+          refused = true;
+          const bool give_up = cfg_.on_sink_failure == sink_failure_policy::count ||
+                               (closing_.load(std::memory_order_relaxed) && ++p.failures > cfg_.shutdown_retries);
+          if (!give_up) {
+            keep = true;  // stays pending: handed again after retry_backoff
+            continue;
+          }
+          give_up_entry(p);
+        }
+        p.done = true;
+        settled += p.writes;
+      }
+      call_.clear();  // its references must not outlive the call
+      if (refused) note_progress();  // a flusher counts refusals
+      while (next_ < pending_.size() && pending_[next_].done) ++next_;
+      retry_pending_ = keep;
+      if (keep) return settled;
     }
     completed_->store(popped_, std::memory_order_release);  // (1) release: pairs with the acquire in (2)
     note_progress();
@@ -473,7 +592,7 @@ class write_buffer {
     popped_ += n;
     if (!cfg_.combine) {
       for (std::size_t i = 0; i < n; ++i)
-        pending_.push_back({std::move(batch_[i].key), std::move(batch_[i].delta), 1, batch_[i].stamp_ns, 0});
+        pending_.push_back({std::move(batch_[i].key), std::move(batch_[i].delta), 1, batch_[i].stamp_ns, 0, false});
       return true;
     }
     slot_of_.clear();
@@ -481,7 +600,7 @@ class write_buffer {
       entry& e = batch_[i];
       auto [it, fresh] = slot_of_.try_emplace(e.key, pending_.size());
       if (fresh) {
-        pending_.push_back({std::move(e.key), std::move(e.delta), 1, e.stamp_ns, 0});
+        pending_.push_back({std::move(e.key), std::move(e.delta), 1, e.stamp_ns, 0, false});
       } else {
         pending& p = pending_[it->second];
         combine_(p.delta, e.delta);
@@ -495,14 +614,26 @@ class write_buffer {
 
   bool take_token() {
     if (cfg_.rate_per_sec <= 0) return true;
+    refill_tokens();
+    if (tokens_ < 1) return false;
+    tokens_ -= 1;
+    return true;
+  }
+
+  // The batch sink's allowance: the whole tokens in the bucket (refilled
+  // now), at most `want`; not taken yet. Unlimited rate: `want`.
+  std::size_t whole_tokens(std::size_t want) {
+    if (cfg_.rate_per_sec <= 0) return want;
+    refill_tokens();
+    return static_cast<std::size_t>(std::min(tokens_, static_cast<double>(want)));  // floor
+  }
+
+  void refill_tokens() {
     const std::int64_t now = now_ns();
     if (now > last_refill_ns_) {
       tokens_ = std::min(cfg_.burst, tokens_ + static_cast<double>(now - last_refill_ns_) * cfg_.rate_per_sec * 1e-9);
       last_refill_ns_ = now;
     }
-    if (tokens_ < 1) return false;
-    tokens_ -= 1;
-    return true;
   }
 
   void note_lag(std::int64_t oldest_ns) {
@@ -560,7 +691,8 @@ class write_buffer {
   }
 
   config_type cfg_;
-  sink_type sink_;
+  sink_type sink_;              // one of the two sinks is set
+  batch_sink_type batch_sink_;
   [[no_unique_address]] Combine combine_{};
   bounded_queue<entry, Stats> queue_;
 
@@ -568,7 +700,9 @@ class write_buffer {
   std::mutex drain_mutex_;
   std::vector<entry> batch_;
   std::vector<pending> pending_;
-  std::unordered_map<Key, std::size_t> slot_of_;
+  std::unordered_map<Key, std::size_t> slot_of_;  // refill: key -> entry; a batch call (combine = false): its keys
+  std::vector<batch_entry> call_;                 // the batch sink's call, cleared after it
+  std::vector<std::size_t> call_index_;           // pending_ index of each entry of call_
   std::size_t next_ = 0;            // first pending entry not yet settled
   std::uint64_t popped_ = 0;        // queue positions taken by the drainer
   double tokens_ = 0;
@@ -580,7 +714,7 @@ class write_buffer {
   detail::padded<std::atomic<std::uint32_t>> progress_;   // bumped per settled batch and per refusal; flushers sleep on it
   detail::padded<std::atomic<std::uint32_t>> flush_waiters_;
   std::atomic<std::uint64_t> rejected_{0}, combined_{0}, applied_{0}, applied_writes_{0};
-  std::atomic<std::uint64_t> sink_failures_{0}, failed_{0}, max_depth_{0};
+  std::atomic<std::uint64_t> sink_failures_{0}, failed_{0}, max_depth_{0}, batch_calls_{0};
   std::atomic<std::int64_t> max_lag_ns_{0};
   std::thread thread_;
 };

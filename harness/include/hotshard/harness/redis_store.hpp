@@ -21,7 +21,14 @@
 //    connect timeout and a read/write timeout (an unanswered request fails
 //    after io_timeout: nothing here waits without bound); a node that failed
 //    fails fast for down_interval before it is tried again;
-//  - read_sum() pipelines one batch of GETs per node;
+//  - read_sum() and write_batch() send one pipelined batch (GET, INCRBY) per
+//    node, every node's batch written before any reply is read (the nodes
+//    answer in parallel); an entry whose reply is an error (MOVED, ASK,
+//    TRYAGAIN...) is re-sent alone as read()/write() send it (redirects
+//    followed); a node that does not answer fails its entries — an INCRBY
+//    sent without a reply counts in writes_unknown, as with write(). Per
+//    node, each entry answered counts one op (Redis's incrby/get calls) and
+//    its latency is the node's batch round trip;
 //  - MOVED: the slot's owner is updated in the map and the command retried;
 //    ASK: ASKING then the command on the target's connection, map unchanged;
 //    at most max_redirects per command;
@@ -42,6 +49,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -71,6 +79,7 @@ class redis_store final : public store_backend {
   [[nodiscard]] unsigned partitions() const noexcept override;
   [[nodiscard]] unsigned partition_of(std::uint64_t key) const override;
   bool write(std::uint64_t key, std::int64_t delta) override;    // INCRBY
+  void write_batch(std::span<store_write> writes) override;        // pipelined INCRBY, one batch per node
   std::optional<std::int64_t> read(std::uint64_t key) override;  // GET (missing = 0)
   std::optional<std::int64_t> read_sum(const std::vector<std::uint64_t>& keys) override;
   [[nodiscard]] std::int64_t value(std::uint64_t key) const override;
@@ -83,7 +92,9 @@ class redis_store final : public store_backend {
   [[nodiscard]] double max_over_median() const override;
   // partitions, partition_ops (client), node_errors, node_latency_ns,
   // node_ops (server: get + incrby calls), node_ops_by_command,
-  // node_max_over_median, nodes ["host:port"], redis_version, redirects.
+  // node_max_over_median, nodes ["host:port"], redis_version, redirects,
+  // writes_unknown, write_pipelines (per-node INCRBY batches of write_batch)
+  // and writes_per_pipeline (INCRBY sent per such batch, mean).
   [[nodiscard]] nlohmann::json metrics() const override;
   [[nodiscard]] bool is_remote() const noexcept override { return true; }
 

@@ -36,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,14 @@ inline constexpr unsigned redis_slot_count = 16384;
 // with at least one character between, only that substring is hashed.
 [[nodiscard]] unsigned redis_key_slot(std::string_view key) noexcept;
 
+// One write of a batch (store_backend::write_batch): key and delta in,
+// `applied` out — what write() would have returned for it.
+struct store_write {
+  std::uint64_t key = 0;
+  std::int64_t delta = 0;
+  bool applied = false;
+};
+
 // The backend interface a scenario drives: the simulated store below, or a
 // real engine (redis_store.hpp). A new backend is one class and one file.
 // Keys are uint64 (a backend names them as it likes); a partition is a
@@ -87,6 +96,15 @@ class store_backend {
   [[nodiscard]] virtual unsigned partitions() const noexcept = 0;
   [[nodiscard]] virtual unsigned partition_of(std::uint64_t key) const = 0;
   virtual bool write(std::uint64_t key, std::int64_t delta) = 0;    // false = refused/failed, nothing applied
+  // Several writes at once (a write buffer's batch sink); each entry's
+  // `applied` is set as write() would answer for it. The default is write()
+  // on each entry in order, so a backend without a batch path (the simulated
+  // store) behaves exactly as with write() one by one. A network backend
+  // sends one pipelined batch per node (entries of different nodes in no
+  // promised order; of one node in entry order).
+  virtual void write_batch(std::span<store_write> writes) {
+    for (auto& w : writes) w.applied = write(w.key, w.delta);
+  }
   virtual std::optional<std::int64_t> read(std::uint64_t key) = 0;  // nullopt = refused/failed
   // The sum of several keys' values, read as one batch per partition (a
   // network backend pipelines them); nullopt if any read failed.
