@@ -318,8 +318,16 @@ result_record run_write_buffer(const run_request& r, bool combine) {
   store.begin_run();
 
   hc::write_buffer_type::config_type wc;
-  wc.capacity = std::bit_ceil(std::max<std::uint64_t>(2, r.options.knob_u64("capacity", 4096)));
-  wc.batch_size = static_cast<std::size_t>(std::max<std::uint64_t>(1, r.options.knob_u64("batch", 1024)));
+  // Bad sizes are the user's to fix (exit 2 naming the knob), never silently rounded or raised.
+  const std::uint64_t capacity = r.options.knob_u64("capacity", 4096);
+  if (capacity < 2 || capacity > (std::uint64_t{1} << 30) || !std::has_single_bit(capacity))
+    throw usage_error("--set capacity=" + std::to_string(capacity) + ": a power of two in 2 .. 2^30 accepted");
+  const std::uint64_t batch = r.options.knob_u64("batch", std::min<std::uint64_t>(1024, capacity));
+  if (batch == 0 || batch > capacity)
+    throw usage_error("--set batch=" + std::to_string(batch) + ": 1 .. capacity (" + std::to_string(capacity) +
+                      ") accepted");
+  wc.capacity = static_cast<std::size_t>(capacity);
+  wc.batch_size = static_cast<std::size_t>(batch);
   wc.combine = combine;
   wc.rate_per_sec = r.options.knob_double("rate", 0);
   wc.on_full = parse_policy(r.options.knob_string("on_full", "block"));

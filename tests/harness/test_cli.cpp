@@ -96,6 +96,15 @@ TEST(cli_usage, bad_durations_and_counts_exit_2) {
   expect_usage_error("suite --duration 0 --out /tmp/hotshard-never", "--duration: '0'");
 }
 
+TEST(cli_usage, bad_write_buffer_sizes_exit_2_naming_the_knob) {
+  // Issue 16: the scenario used to round capacity up and raise batch=0 to 1 silently.
+  const std::string run = "run write-buffer --impl combining --threads 1 --ops 100 ";
+  expect_usage_error(run + "--set batch=0", "--set batch=0");
+  expect_usage_error(run + "--set capacity=64 --set batch=65", "--set batch=65");
+  expect_usage_error(run + "--set capacity=100", "--set capacity=100");
+  expect_usage_error(run + "--set capacity=1", "--set capacity=1");
+}
+
 TEST(cli_usage, a_bad_workload_spec_exits_2) {
   expect_usage_error("run calibrate --workload zipf:s=0.9", "--workload");
   expect_usage_error("run calibrate --workload nosuchkind:n=3", "--workload");

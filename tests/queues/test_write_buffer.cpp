@@ -78,7 +78,7 @@ TEST(write_buffer, rejects_bad_sizes_rates_bursts_and_backoffs_naming_the_field)
   EXPECT_NE(with([](config& c) { c.capacity = 0; }).find("capacity"), std::string::npos);
   EXPECT_NE(with([](config& c) { c.capacity = 6; }).find("capacity"), std::string::npos);
   EXPECT_NE(with([](config& c) { c.capacity = std::size_t{1} << 62; }).find("capacity"), std::string::npos);
-  EXPECT_NE(with([](config& c) { c.batch_size = 0; }).find("batch_size"), std::string::npos);
+  EXPECT_NE(with([](config& c) { c.batch_size = 65; }).find("batch_size"), std::string::npos);  // capacity 64
   for (const double bad : {nan, -1.0, inf}) {
     EXPECT_NE(with([&](config& c) { c.rate_per_sec = bad; }).find("rate_per_sec"), std::string::npos) << bad;
     EXPECT_NE(with([&](config& c) { c.burst = bad; }).find("burst"), std::string::npos) << bad;
@@ -93,9 +93,19 @@ TEST(write_buffer, rejects_bad_sizes_rates_bursts_and_backoffs_naming_the_field)
   EXPECT_EQ(with([](config& c) { c.rate_per_sec = 1e-300; }), "accepted");  // tiny but valid
 }
 
-TEST(write_buffer, a_batch_size_above_capacity_is_capped_at_capacity) {
+TEST(write_buffer, a_batch_size_above_capacity_is_rejected_not_lowered) {
+  // Issue 16: no silent clamp. The old code lowered 2^40 to the capacity.
   auto c = manual(8);
-  c.batch_size = std::size_t{1} << 40;  // would have sized the batch buffer at 2^40 entries
+  c.batch_size = std::size_t{1} << 40;
+  EXPECT_NE(rejection_of(c).find("batch_size"), std::string::npos);
+  c.batch_size = 9;
+  EXPECT_NE(rejection_of(c).find("batch_size"), std::string::npos);
+  c.batch_size = 0;  // the default: min(256, capacity)
+  {
+    write_buffer<std::uint64_t, std::int64_t> defaulted([](const std::uint64_t&, const std::int64_t&) { return true; }, c);
+    EXPECT_EQ(defaulted.config().batch_size, 8u);
+  }
+  c.batch_size = 8;  // a whole queue per batch is fine
   recording_sink sink;
   write_buffer<std::uint64_t, std::int64_t> wb(sink.fn(), c);
   EXPECT_EQ(wb.config().batch_size, 8u);
@@ -856,7 +866,7 @@ TEST(write_buffer_batch_sink, rejects_a_bad_configuration_naming_the_field) {
   c.capacity = 6;
   EXPECT_NE(rejection(c).find("capacity"), std::string::npos);
   c = manual();
-  c.batch_size = 0;
+  c.batch_size = 65;  // above capacity 64
   EXPECT_NE(rejection(c).find("batch_size"), std::string::npos);
   c = manual();
   c.rate_per_sec = 10, c.burst = 0.5;

@@ -100,8 +100,9 @@
 // help_drain writer draining meanwhile never races with it.
 //
 // Configuration (std::invalid_argument naming the field otherwise): capacity a
-// power of two ≥ 2; batch_size ≥ 1 (above capacity it is capacity: a batch
-// never holds more); rate_per_sec finite ≥ 0; burst finite, 0 (the default
+// power of two ≥ 2; batch_size 0 (the default: min(256, capacity)) or
+// 1 .. capacity (a batch never holds more than the queue: a larger value is an
+// error, not silently lowered); rate_per_sec finite ≥ 0; burst finite, 0 (the default
 // depth) or ≥ 1 (a bucket that cannot hold one token would never drain);
 // retry_backoff ≥ 0; on_full and on_sink_failure one of their enumerators.
 // (Migration: write_buffer_config is now write_buffer_options; the old name is
@@ -164,7 +165,7 @@ enum class sink_failure_policy { retry, count };
 template <class Key, class Delta>
 struct write_buffer_options {
   std::size_t capacity = 4096;  // queue slots: a power of two >= 2
-  std::size_t batch_size = 256; // >= 1; capped at capacity
+  std::size_t batch_size = 0;   // 0 = min(256, capacity); else 1 .. capacity
   bool combine = true;          // false: one sink call per write ("plain")
   bool drain_thread = true;     // false: caller-driven drain()
   backpressure on_full = backpressure::block;
@@ -660,8 +661,8 @@ class write_buffer {
     constexpr const char* who = "write_buffer";
     if (c.capacity < 2 || !std::has_single_bit(c.capacity))
       detail::throw_bad_option(who, "capacity", "must be a power of two >= 2");
-    if (c.batch_size == 0) detail::throw_bad_option(who, "batch_size", "must be >= 1");
-    c.batch_size = std::min(c.batch_size, c.capacity);
+    if (c.batch_size == 0) c.batch_size = std::min<std::size_t>(256, c.capacity);  // the documented default
+    if (c.batch_size > c.capacity) detail::throw_bad_option(who, "batch_size", "must be <= capacity");
     detail::checked_non_negative(c.rate_per_sec, who, "rate_per_sec");
     detail::checked_non_negative(c.burst, who, "burst");
     if (c.burst != 0 && c.burst < 1) detail::throw_bad_option(who, "burst", "must be 0 (default) or >= 1");
