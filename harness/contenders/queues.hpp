@@ -89,7 +89,7 @@ class ours_queue {
  private:
   queue_type q_;
 };
-static_assert(closable_blocking_queue<bounded_queue<std::uint64_t, detail::counting_stats>>);
+static_assert(concepts::closable_blocking_queue<bounded_queue<std::uint64_t, detail::counting_stats>>);
 
 // --- moodycamel ------------------------------------------------------------------
 

@@ -265,9 +265,10 @@ class hot_key_detector_ours {
   hot_key_detector<sketch_key> d_;
 };
 
-static_assert(frequency_sketch<cms_mutex> && frequency_sketch<cms_per_thread> && frequency_sketch<exact_counts>);
-static_assert(frequency_sketch<cms_ours<update_policy::plain>> && frequency_sketch<cms_buffered_ours>);
-static_assert(heavy_hitter_tracker<heavy_hitters_ours> && frequency_sketch<hot_key_detector_ours>);
+static_assert(concepts::frequency_sketch<cms_mutex> && concepts::frequency_sketch<cms_per_thread> &&
+              concepts::frequency_sketch<exact_counts>);
+static_assert(concepts::frequency_sketch<cms_ours<update_policy::plain>> && concepts::frequency_sketch<cms_buffered_ours>);
+static_assert(concepts::heavy_hitter_tracker<heavy_hitters_ours> && concepts::frequency_sketch<hot_key_detector_ours>);
 
 template <class F>
 void for_each_sketch(F&& f) {

@@ -23,7 +23,7 @@ using hotshard::per_thread_counter;
 using hotshard::test::run_threads;
 using hotshard::test::stress_scale;
 
-static_assert(hotshard::counter<per_thread_counter<>>);
+static_assert(hotshard::concepts::counter<per_thread_counter<>>);
 
 TEST(per_thread_counter, reads_zero_when_new) {
   per_thread_counter<> c;

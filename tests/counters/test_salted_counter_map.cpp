@@ -27,8 +27,8 @@ using hotshard::test::run_threads;
 using hotshard::test::stress_scale;
 using map64 = salted_counter_map<std::uint64_t>;
 
-static_assert(hotshard::keyed_counter<map64, std::uint64_t>);
-static_assert(hotshard::keyed_counter<salted_counter_map<int>, int>);
+static_assert(hotshard::concepts::keyed_counter<map64, std::uint64_t>);
+static_assert(hotshard::concepts::keyed_counter<salted_counter_map<int>, int>);
 
 TEST(salted_counter_map, reads_zero_for_a_key_never_added) {
   map64 m;

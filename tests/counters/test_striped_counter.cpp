@@ -20,7 +20,7 @@ using hotshard::striped_counter;
 using hotshard::test::run_threads;
 using hotshard::test::stress_scale;
 
-static_assert(hotshard::counter<striped_counter<>>);
+static_assert(hotshard::concepts::counter<striped_counter<>>);
 
 TEST(striped_counter, reads_zero_when_new) {
   striped_counter<> c;

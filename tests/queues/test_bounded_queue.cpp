@@ -25,8 +25,8 @@ constexpr std::uint64_t scale = 2;
 constexpr std::uint64_t scale = 1;
 #endif
 
-static_assert(hotshard::closable_blocking_queue<bounded_queue<int>>);
-static_assert(hotshard::closable_blocking_queue<bounded_queue<std::unique_ptr<int>>>);
+static_assert(hotshard::concepts::closable_blocking_queue<bounded_queue<int>>);
+static_assert(hotshard::concepts::closable_blocking_queue<bounded_queue<std::unique_ptr<int>>>);
 
 // Counts blocking waits globally, so a test can tell that a thread really went to sleep.
 struct sleep_stats {

@@ -24,9 +24,9 @@ using hotshard::update_policy;
 using sketch = hotshard::count_min_sketch<std::uint64_t>;
 namespace ht = hotshard::test;
 
-static_assert(hotshard::frequency_sketch<sketch>);
-static_assert(hotshard::frequency_sketch<hotshard::buffered_count_min_sketch<std::uint64_t>>);
-static_assert(hotshard::heavy_hitter_tracker<hotshard::heavy_hitters<std::uint64_t>>);
+static_assert(hotshard::concepts::frequency_sketch<sketch>);
+static_assert(hotshard::concepts::frequency_sketch<hotshard::buffered_count_min_sketch<std::uint64_t>>);
+static_assert(hotshard::concepts::heavy_hitter_tracker<hotshard::heavy_hitters<std::uint64_t>>);
 
 count_min_options conservative() { return {update_policy::conservative, count_min_options{}.seed, 0}; }
 
