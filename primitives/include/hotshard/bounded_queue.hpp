@@ -231,11 +231,11 @@ class bounded_queue {
 
   // Waits for room; false (v untouched) once the queue is closed.
   bool push(T&& v) noexcept {
-    for (unsigned attempt = 0;; ++attempt) {
+    for (detail::backoff wait;;) {
       if (try_push(std::move(v))) return true;
       if (is_closed()) return false;
-      if (attempt < spin_attempts) {
-        spin(attempt);
+      if (wait.rounds() < spin_attempts) {
+        spin(wait);
         continue;
       }
       if (!sleep_while_full()) return false;
@@ -249,10 +249,10 @@ class bounded_queue {
 
   // Waits for an element; false once the queue is closed and drained.
   bool pop(T& out) noexcept requires std::is_nothrow_move_assignable_v<T> {
-    for (unsigned attempt = 0;; ++attempt) {
+    for (detail::backoff wait;;) {
       if (try_pop(out)) return true;
-      if (attempt < spin_attempts) {
-        spin(attempt);
+      if (wait.rounds() < spin_attempts) {
+        spin(wait);
         continue;
       }
       if (!sleep_while_empty()) return false;
@@ -260,10 +260,10 @@ class bounded_queue {
   }
 
   std::optional<T> pop() noexcept {
-    for (unsigned attempt = 0;; ++attempt) {
+    for (detail::backoff wait;;) {
       if (auto v = try_pop()) return v;
-      if (attempt < spin_attempts) {
-        spin(attempt);
+      if (wait.rounds() < spin_attempts) {
+        spin(wait);
         continue;
       }
       if (!sleep_while_empty()) return std::nullopt;
@@ -275,10 +275,10 @@ class bounded_queue {
   template <class OutIt>
   size_type pop_bulk(OutIt out, size_type max) {
     if (max == 0) return 0;
-    for (unsigned attempt = 0;; ++attempt) {
+    for (detail::backoff wait;;) {
       if (const size_type k = try_pop_bulk(out, max)) return k;
-      if (attempt < spin_attempts) {
-        spin(attempt);
+      if (wait.rounds() < spin_attempts) {
+        spin(wait);
         continue;
       }
       if (!sleep_while_empty()) return 0;
@@ -361,8 +361,8 @@ class bounded_queue {
 
  private:
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
-  static constexpr unsigned pause_attempts = 6;                  // 1+2+…+32 pauses, well under a futex round trip
-  static constexpr unsigned spin_attempts = pause_attempts + 4;  // then 4 yields
+  // detail::backoff's pause rounds (1+2+…+32 pauses), then 4 yields, then sleep.
+  static constexpr unsigned spin_attempts = detail::backoff::pause_rounds + 4;
 
   struct alignas(detail::cache_line_bytes) cell {
     std::atomic<std::uint64_t> seq{0};
@@ -402,13 +402,9 @@ class bounded_queue {
   // is usually mid-operation on another core), then a few yields (with more
   // threads than cores the thread we wait for may need our core). Sleeping
   // makes the other side pay a futex wake, so it is the last resort.
-  static void spin(unsigned attempt) noexcept {
+  static void spin(detail::backoff& wait) noexcept {
     Stats::spin();
-    if (attempt < pause_attempts) {
-      for (unsigned i = 0, n = 1u << attempt; i < n; ++i) detail::cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
+    wait();  // the one spin/yield scheme (detail/backoff.hpp)
   }
 
   // Claims one push position; nullptr when full or closed.
@@ -543,13 +539,13 @@ class bounded_queue {
     waiters& w = ForPush ? *not_full_ : *not_empty_;
     std::optional<std::stop_callback<stop_waker>> on_stop;
     if (st.stop_possible()) on_stop.emplace(st, stop_waker{&w});
-    for (unsigned n = 0;; ++n) {
+    for (detail::backoff wait;;) {
       if (attempt()) return queue_status::ok;
       if (ForPush ? is_closed() : closed_and_drained()) return queue_status::closed;
       if (st.stop_requested()) return queue_status::stopped;
       if (deadline != nullptr && clock::now() >= *deadline) return queue_status::timed_out;
-      if (n < spin_attempts) {
-        spin(n);
+      if (wait.rounds() < spin_attempts) {
+        spin(wait);
         continue;
       }
       const bool go_on = ForPush ? sleep_while_full(deadline, &st) : sleep_while_empty(deadline, &st);

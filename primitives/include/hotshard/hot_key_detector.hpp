@@ -149,7 +149,8 @@
 //  * estimate(), and the summed estimate inside observe()/advance_epoch():
 //    sample_every = 1: wait-free; sampled: depth loads per thread node, and
 //    blocking only while a node's owner is inside its rebase sweep (the
-//    reader yields and retries; an owner that is preempted there delays it).
+//    reader backs off — pauses, then yields: detail/backoff.hpp — and
+//    retries; an owner that is preempted there delays it).
 //  * is_hot(): wait-free (≤ 16 probes, one load of the epoch).
 //  * hot_keys(), drain_changes(): wait-free per slot, allocate.
 //  * advance_epoch(): unsampled: lock-free (sketch halving); sampled: no
@@ -203,6 +204,7 @@
 #pragma once
 
 #include <hotshard/count_min_sketch.hpp>
+#include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/hot_key_table.hpp>
 #include <hotshard/detail/instance_seed.hpp>
@@ -581,10 +583,10 @@ class hot_key_detector {
   // is inside a sweep (see "Progress").
   template <class Read>
   static std::uint64_t read_stable(const sampler& s, Read&& read) noexcept {
-    for (;;) {
+    for (detail::backoff wait;;) {
       const std::uint64_t v = s.seq.load(std::memory_order_acquire);  // (S3) pairs with (S2)
       if ((v & 1) != 0) {
-        std::this_thread::yield();  // the owner is in a rebase sweep
+        wait();  // the owner is in a rebase sweep: pause, then yield (detail/backoff.hpp)
         continue;
       }
       const std::uint64_t q = s.base.load(std::memory_order_relaxed);  // published by (S2)

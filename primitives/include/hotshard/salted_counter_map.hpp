@@ -69,6 +69,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
@@ -402,11 +403,8 @@ class salted_counter_map {
   }
 
   void raise_salt(std::uint32_t b, std::uint32_t want) noexcept {
-    std::uint32_t k = heads_[b]->salt.load(std::memory_order_relaxed);
     // Relaxed: K is an index bound over cells that exist from construction.
-    while (k < want && !heads_[b]->salt.compare_exchange_weak(k, want, std::memory_order_relaxed,
-                                                               std::memory_order_relaxed)) {
-    }
+    (void)detail::fetch_max(heads_[b]->salt, want);
   }
 
   void add_salted(std::uint32_t b, std::int64_t delta) noexcept {
