@@ -66,7 +66,8 @@ class ours_queue {
   using queue_type = bounded_queue<T, detail::counting_stats>;
   static constexpr bool has_bulk = true, has_blocking = true, has_size = true;
 
-  ours_queue(std::size_t capacity, unsigned, unsigned) : q_(std::bit_ceil(std::max<std::size_t>(capacity, 2))) {}
+  ours_queue(std::size_t capacity, unsigned, unsigned)
+      : q_(bounded_queue_options{.capacity = std::bit_ceil(std::max<std::size_t>(capacity, 2))}) {}
 
   struct producer {
     explicit producer(ours_queue& q) : q_(q.q_) {}

@@ -321,7 +321,7 @@ TEST(hot_key_detector, drain_changes_reports_each_key_that_became_hot_and_each_t
     feed(7);                                      // 7 becomes hot; 42 stays stamped until the epoch ends
     EXPECT_EQ(drained(d, c), (change_list{{7, true}})) << every;
     for (int e = 0; e < 4; ++e) {  // 42's traffic stopped: it cools within ⌈log2(s/φ)⌉ + 1 = 3 epochs
-      d.advance_epoch();
+      ASSERT_TRUE(d.advance_epoch());
       feed(7);
     }
     EXPECT_EQ(c.epoch(), 1u);

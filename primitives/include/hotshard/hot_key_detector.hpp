@@ -334,8 +334,9 @@ class hot_key_detector {
   }
 
   // Ends the current epoch: halves the counts and D, keeps the keys still
-  // above the bar. Returns false (doing nothing) if another call is under way.
-  bool advance_epoch() noexcept {
+  // above the bar. Returns false (doing nothing) if another call is under way
+  // (that epoch end is merged into the one running).
+  [[nodiscard]] bool advance_epoch() noexcept {
     if (advancing_.exchange(true, std::memory_order_acquire)) return false;  // (3) pairs with (4)
     end_epoch_locked(1);
     advancing_.store(false, std::memory_order_release);  // (4) pairs with (3)
