@@ -203,7 +203,7 @@ template <update_policy Policy>
 class cms_ours {
  public:
   using key_type = sketch_key;
-  explicit cms_ours(const sketch_params& p) : s_(p.epsilon, p.delta, {Policy, count_min_options{}.seed, 0}) {}
+  explicit cms_ours(const sketch_params& p) : s_({.sketch = {.epsilon = p.epsilon, .delta = p.delta}, .update = Policy}) {}
   void add(sketch_key k, std::uint64_t n = 1) noexcept { s_.add(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return s_.estimate(k); }
   [[nodiscard]] double epsilon() const noexcept { return s_.epsilon(); }
@@ -216,7 +216,8 @@ class cms_ours {
 class cms_buffered_ours {
  public:
   using key_type = sketch_key;
-  explicit cms_buffered_ours(const sketch_params& p) : s_(p.epsilon, p.delta) {}
+  explicit cms_buffered_ours(const sketch_params& p)
+      : s_({.count_min = {.sketch = {.epsilon = p.epsilon, .delta = p.delta}}}) {}
   void add(sketch_key k, std::uint64_t n = 1) noexcept { s_.add(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return s_.estimate(k); }
   [[nodiscard]] double epsilon() const noexcept { return s_.epsilon(); }
@@ -230,7 +231,7 @@ class heavy_hitters_ours {
  public:
   using key_type = sketch_key;
   explicit heavy_hitters_ours(const sketch_params& p)
-      : h_({.capacity = p.hh_capacity, .epsilon = p.epsilon, .seed = p.seed}) {}
+      : h_({.capacity = p.hh_capacity, .sketch = {.epsilon = p.epsilon, .seed = p.seed}}) {}
   void add(sketch_key k, std::uint64_t n = 1) noexcept { h_.add(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return h_.estimate(k); }
   [[nodiscard]] std::vector<heavy_hitter<sketch_key>> top(std::size_t k) const { return h_.top(k); }
@@ -249,7 +250,7 @@ class hot_key_detector_ours {
  public:
   using key_type = sketch_key;
   explicit hot_key_detector_ours(const sketch_params& p)
-      : d_({.hot_share = p.hot_share, .window = p.window, .seed = p.seed}) {}
+      : d_({.hot_share = p.hot_share, .window = p.window, .sketch = {.seed = p.seed}}) {}
   void add(sketch_key k, std::uint64_t n = 1) { (void)d_.observe(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return d_.estimate(k); }
   [[nodiscard]] bool is_hot(sketch_key k) const noexcept { return d_.is_hot(k); }
@@ -258,7 +259,7 @@ class hot_key_detector_ours {
   [[nodiscard]] std::uint64_t sample_every() const noexcept { return d_.sample_every(); }
   [[nodiscard]] std::size_t thread_sketches() const noexcept { return d_.thread_sketches(); }
   [[nodiscard]] hot_key_detector<sketch_key>& detector() noexcept { return d_; }
-  [[nodiscard]] double epsilon() const noexcept { return d_.options().epsilon; }
+  [[nodiscard]] double epsilon() const noexcept { return *d_.options().sketch.epsilon; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return d_.memory_bytes(); }
 
  private:
