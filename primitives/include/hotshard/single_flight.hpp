@@ -39,8 +39,8 @@
 //    wait-free without a stop_token in play (with one: lock-free, see
 //    "Cancellation"), at most A attempts of at most 2W slot loads, W claim CASes,
 //    2W pins and one commit each; before joining a slot that another caller
-//    has just claimed with our hash tag, at most 64 pauses and 16 yields for
-//    it to show its key — then, if every attempt was beaten or the
+//    has just claimed with our hash tag, at most 63 pauses and 16 yields
+//    (detail/backoff.hpp) for it to show its key — then, if every attempt was beaten or the
 //    window was full, the caller runs the loader itself (counted as overflow);
 //  - waiting for the result: blocking (futex), never a spin loop;
 //  - run_for's wait, and a wait with a stoppable std::stop_token: blocking
