@@ -208,7 +208,7 @@ TEST(per_thread_counter, sixteen_threads_in_waves_sum_exactly_under_schedule_noi
 }
 
 TEST(per_thread_counter, sixty_four_threads_with_a_slot_each_sum_exactly) {
-  per_thread_counter<> c(64);
+  per_thread_counter<> c({.capacity = 64});
   const std::int64_t per_thread = 200'000 / static_cast<std::int64_t>(stress_scale);
   run_threads(64, [&](unsigned) {
     for (std::int64_t i = 0; i < per_thread; ++i) c.add(1);
