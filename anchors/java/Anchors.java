@@ -195,7 +195,8 @@ public final class Anchors {
               else if (st.scenario.equals("keyed-counter")) metrics = Counters.keyed(impl, t, k, seconds, warmup, m);
               else metrics = CacheBench.run(impl, t, k, seconds, warmup, m);
               if (rep >= 0)
-                records.add(Results.record(st.scenario, impl, t, st.workload, rep, Map.of(), m[0], metrics));
+                records.add(Results.record(st.scenario, impl, t, st.workload, rep,
+                    st.scenario.equals("cache") ? CacheBench.KNOBS : Map.of(), m[0], metrics));
               System.err.printf("anchors-java: %s %s threads=%d %s rep=%s: %.3g ops/s (ended at %d ms)%n", st.scenario,
                   impl, t, st.workload, rep < 0 ? "jit" : Integer.toString(rep),
                   m[0].seconds > 0 ? m[0].ops / m[0].seconds : 0, UPTIME.getUptime());

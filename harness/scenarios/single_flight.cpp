@@ -21,7 +21,14 @@
 //
 // cache, workload zipf:... — each op is a read through the cache with a TTL
 // short enough that keys expire under load. Metrics: backend_calls, hit_ratio
-// (fresh + stale answers / reads), stale_served, early_refreshes, errors.
+// (fresh + stale answers / reads), stale_served, early_refreshes, refreshes,
+// refresh_tasks, errors. --set refresh=inline (default): the caller that
+// triggers a refresh runs the loader and gets the new value; refresh=async:
+// the refresh is handed to one background thread and that caller is served
+// the old value — Caffeine's refreshAfterWrite contract (its reloads run on
+// ForkJoinPool.commonPool(), one worker on this 2-core machine), so
+// `--set beta=0 --set refresh=async` is the configuration the JVM driver's
+// Caffeine records are labelled with and compared against.
 //
 // The backend counts its calls per calling thread, each count in its own
 // padded slot, summed after the run: counting adds no shared write to the
@@ -45,9 +52,13 @@
 #include <barrier>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -98,6 +109,70 @@ struct backend {
     if (fails(round, key)) throw backend_failure("backend failure");
     return key * 2 + 1;
   }
+};
+
+// refresh=async: the cache's executor. One background thread runs the
+// refresh tasks in order (Caffeine's reloads run on its executor the same
+// way). stop() runs what was submitted, then joins; it must be called before
+// the cache is destroyed (the tasks refer to it), and is idempotent.
+class refresh_thread {
+ public:
+  refresh_thread() : worker_([this] { loop(); }) {}
+  ~refresh_thread() { stop(); }
+  refresh_thread(const refresh_thread&) = delete;
+  refresh_thread& operator=(const refresh_thread&) = delete;
+
+  void submit(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+      ++submitted_;
+    }
+    wake_.notify_one();
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (worker_.joinable()) worker_.join();
+  }
+  [[nodiscard]] std::uint64_t submitted() const {
+    std::lock_guard lock(mu_);
+    return submitted_;
+  }
+  [[nodiscard]] std::uint64_t failed() const {  // tasks that threw (the cache's own tasks do not)
+    std::lock_guard lock(mu_);
+    return failed_;
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;  // stopping, and everything submitted has run
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      bool threw = false;
+      try {
+        task();
+      } catch (...) {
+        threw = true;
+      }
+      lock.lock();
+      if (threw) ++failed_;
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::uint64_t submitted_ = 0, failed_ = 0;
+  std::thread worker_;  // last: starts once the members above exist
 };
 
 template <class T>
@@ -343,6 +418,9 @@ hh::result_record run_cache(const hh::run_request& req) {
   const double grace_us = req.options.knob_double("grace_us", 5000);
   const double beta = req.options.knob_double("beta", 1.0);
   const std::uint64_t capacity = req.options.knob_u64("capacity", 10000);
+  const std::string refresh = req.options.knob_string("refresh", "inline");
+  if (refresh != "inline" && refresh != "async")
+    throw hh::usage_error("--set refresh: '" + refresh + "' (accepted: inline, async)");
   if (ttl_us <= 0) throw hh::usage_error("--set ttl_us: must be > 0");
   if (grace_us < 0 || beta < 0) throw hh::usage_error("--set grace_us / beta: must be >= 0");
   hotshard::coalescing_cache_options o;
@@ -360,7 +438,19 @@ hh::result_record run_cache(const hh::run_request& req) {
   std::optional<hh::result_record> rec;
   hc::for_each_cache([&]<class C>(const char* name, const char*) {
     if (rec || req.impl != name) return;
-    C cache(o);
+    std::optional<refresh_thread> refresher;  // refresh=async; stopped below, before the cache is destroyed
+    hotshard::coalescing_cache_options oc = o;
+    if (refresh == "async") {
+      refresher.emplace();
+      oc.executor = [r = &*refresher](std::function<void()> task) { r->submit(std::move(task)); };
+    }
+    C cache(std::move(oc));
+    struct stop_first {  // destroyed before `cache`, also when the run throws
+      std::optional<refresh_thread>& r;
+      ~stop_first() {
+        if (r) r->stop();
+      }
+    } stop_refresher{refresher};
     backend be{kn.loader, kn.fail_rate, req.seed, T};
     // The loader: the simulated backend, or a GET on the Redis Cluster (a failed GET throws, counted in errors).
     const auto load = [&](unsigned t, std::uint64_t i, std::uint64_t key) -> std::uint64_t {
@@ -380,12 +470,14 @@ hh::result_record run_cache(const hh::run_request& req) {
       return [&, t, keys = std::move(keys)](std::uint64_t i) {
         const std::uint64_t key = keys[i & (n_keys - 1)];
         try {
-          (void)cache.get(key, [&] { return load(t, i, key); });
+          // By value: an async refresh runs this loader after get returned.
+          (void)cache.get(key, [&load, t, i, key] { return load(t, i, key); });
         } catch (const backend_failure&) {
           ++errors[t].n;
         }
       };
     });
+    if (refresher) refresher->stop();  // its loads are counted below
     const auto st = cache.stats();
     const double gets = static_cast<double>(std::max<std::uint64_t>(1, st.gets));
     std::uint64_t error_total = 0;
@@ -403,6 +495,10 @@ hh::result_record run_cache(const hh::run_request& req) {
                     {"hit_ratio", static_cast<double>(st.hits + st.stale_served) / gets},
                     {"stale_served", st.stale_served},
                     {"early_refreshes", st.early_refreshes},
+                    {"refreshes", st.refreshes},
+                    {"refresh", refresh},
+                    {"refresh_tasks", refresher ? refresher->submitted() : 0},
+                    {"refresh_task_failures", refresher ? refresher->failed() : 0},
                     {"errors", error_total},
                     {"reads", st.gets}});
     rec = hh::make_record(req, m, std::move(metrics));
@@ -463,6 +559,8 @@ hh::scenario make_cache_scenario() {
              {"grace_us", "stale-while-revalidate window after expiry, in µs (coalescing_cache)", "5000"},
              {"beta", "XFetch early-refresh eagerness, 0 = off (coalescing_cache)", "1"},
              {"capacity", "cache entries", "10000"},
+             {"refresh", "inline (the triggering caller loads and gets the new value) or async (one background "
+                         "thread loads; the caller gets the old value: Caffeine's refreshAfterWrite)", "inline"},
              {"timeout_us", "unused by the cache (accepted for symmetry with herd)", "0"},
              {"store", "the loader's backend: sim (simulated, loader_us/fail_rate) or redis://HOST:PORT (GET on a Redis "
                        "Cluster seed)", "sim"}};
@@ -473,8 +571,17 @@ hh::scenario make_cache_scenario() {
                      full ? 1.0 : 0.3, {}));
     if (full) v.push_back(step({16, 64}, "zipf:n=100000,s=0.99", 1.0, {}));
     // One hot key: nearly every get is a hit (one refresh per ttl), so this
-    // row is the cost of a hit; the Caffeine anchor sits beside it.
+    // row is the cost of a hit.
     v.push_back(step({1, 2}, "uniform:n=1", full ? 1.0 : 0.3, {}));
+    // Caffeine's contract (no early refresh, reloads on an executor): the
+    // JVM driver's `caffeine` records carry these knobs and sit in these groups
+    // (anchors/java/Anchors.java plans the same workloads and threads).
+    const std::map<std::string, std::string> caffeine_like{{"beta", "0"}, {"refresh", "async"}};
+    v.push_back(step(full ? std::vector<unsigned>{2, 16} : std::vector<unsigned>{2}, "uniform:n=1",
+                     full ? 1.0 : 0.3, caffeine_like));
+    v.push_back(step(full ? std::vector<unsigned>{2, 16, 64} : std::vector<unsigned>{16, 64}, "zipf:n=1000,s=0.99",
+                     full ? 1.0 : 0.3, caffeine_like));
+    if (full) v.push_back(step({16, 64}, "zipf:n=100000,s=0.99", 1.0, caffeine_like));
     return v;
   };
   return s;

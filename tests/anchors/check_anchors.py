@@ -66,6 +66,10 @@ def check_document(path, driver, problems):
         elif r.get("scenario") == "cache":
             if not 0 < m.get("backend_calls", 0) <= m.get("reads", 0):
                 bad(f"{where}: backend_calls {m.get('backend_calls')} not in (0, reads={m.get('reads')}]")
+            # Caffeine's contract in the C++ scenario's knobs, so the suite sets it
+            # beside coalescing_cache run the same way (not beside XFetch + inline refresh).
+            if r.get("knobs") != {"beta": "0", "refresh": "async"}:
+                bad(f"{where}: knobs {r.get('knobs')} are not {{beta: 0, refresh: async}}")
         elif r.get("scenario") != "herd":
             bad(f"{where}: unexpected scenario")
 

@@ -407,6 +407,31 @@ TEST(cli_run, queue_reports_producers_consumers_paths_and_whether_depth_exceeded
   }
 }
 
+// refresh=async is Caffeine's refreshAfterWrite contract (the JVM driver's
+// records are labelled with it): every refresh is handed to the background
+// thread, none runs on a reading thread; inline hands none. TTL 200 µs over a
+// 50 ms run so that refreshes happen (nothing about their timing is asserted).
+TEST(cli_run, cache_refresh_async_hands_every_refresh_to_the_background_thread) {
+  expect_usage_error("run cache --set refresh=later --ops 10", "--set refresh: 'later' (accepted: inline, async)");
+  for (const std::string mode : {"inline", "async"}) {
+    const auto json = scratch("cache_" + mode + ".json");
+    const auto o = bench("run cache --impl coalescing_cache --workload uniform:n=1 --threads 2 --set beta=0 "
+                         "--set ttl_us=200 --set grace_us=10000000 --set loader_us=50 --set refresh=" + mode +
+                         " --duration 0.05 --repetitions 1 --quiet --json " + json.string());
+    ASSERT_EQ(o.status, 0) << o.output;
+    const auto j = nlohmann::json::parse(read_all(json));
+    ASSERT_EQ(j["results"].size(), 1u);
+    const auto& m = j["results"][0]["metrics"];
+    EXPECT_EQ(m["refresh"], mode);
+    const auto refreshes = m["refreshes"].get<std::uint64_t>();
+    EXPECT_GT(refreshes, 0u) << mode;
+    EXPECT_EQ(m["refresh_tasks"].get<std::uint64_t>(), mode == "async" ? refreshes : 0u) << mode;
+    EXPECT_EQ(m["refresh_task_failures"], 0) << mode;
+    // One key that never leaves its grace: the first load, then one load per refresh.
+    EXPECT_EQ(m["backend_calls"].get<std::uint64_t>(), refreshes + 1) << mode;
+  }
+}
+
 TEST(cli_run, herd_accounts_for_every_call_and_its_late_arrivals) {
   // One thread: nobody can arrive after a flight of its own wave, so every
   // key is loaded exactly once and nothing is late.
