@@ -140,8 +140,8 @@ using per_thread_contender = per_thread_counter<detail::counting_stats>;
 
 static_assert(concepts::counter<thread_private_counter>);
 static_assert(concepts::counter<atomic_counter> && concepts::counter<mutex_counter> && concepts::counter<tbb_ets_counter> &&
-              counter<tbb_ets_key_counter> &&
-              counter<tbb_combinable_counter> && counter<striped_contender> && counter<per_thread_contender>);
+              concepts::counter<tbb_ets_key_counter> && concepts::counter<tbb_combinable_counter> &&
+              concepts::counter<striped_contender> && concepts::counter<per_thread_contender>);
 
 template <class F>
 void for_each_counter(F&& f) {
