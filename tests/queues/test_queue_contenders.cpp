@@ -182,7 +182,7 @@ TEST(queue_contenders, bulk_pushes_larger_than_the_capacity_arrive_complete_and_
 // order they were pushed (FIFO per producer). For moodycamel::ReaderWriterQueue
 // each side takes turns behind the adapter's mutex (it is SPSC).
 TEST(queue_contenders, every_queue_delivers_each_item_of_four_producers_exactly_once_to_four_consumers_in_order) {
-  constexpr unsigned producers = 4, consumers = 4;
+  static constexpr unsigned producers = 4, consumers = 4;  // static: Q(...) odr-uses them
   constexpr item per_producer = late_items / 4;
   hc::for_each_queue<item>([]<class Q>(const char* name, const char*) {
     SCOPED_TRACE(name);
