@@ -206,14 +206,7 @@ TEST(buffered_count_min_sketch, is_built_from_its_options_and_rejects_bad_ones_n
   EXPECT_EQ(s.shared().width(), hotshard::count_min_dimensions::from_error(0.01, 0.05).width);
   s.add(7, 3);
   EXPECT_EQ(s.estimate(7), 3u);
-  const auto message = [](hotshard::buffered_count_min_sketch_options o) {
-    try {
-      buffered b(o);
-    } catch (const std::invalid_argument& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto message = [](const hotshard::buffered_count_min_sketch_options& o) { return hotshard::test::construction_error<buffered>(o); };
   EXPECT_NE(message({.filter_slots = 0}).find("filter_slots"), std::string::npos);
   EXPECT_NE(message({.flush_every = 0}).find("flush_every"), std::string::npos);
   EXPECT_NE(message({.count_min = {.sketch = {.epsilon = 2}}}).find("epsilon"), std::string::npos);

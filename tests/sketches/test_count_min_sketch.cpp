@@ -177,14 +177,7 @@ TEST(count_min_sketch, is_built_from_count_min_sketch_options) {
 }
 
 TEST(count_min_sketch, bad_options_throw_naming_the_field) {
-  const auto message = [](hotshard::count_min_sketch_options o) {
-    try {
-      sketch s(o);
-    } catch (const std::invalid_argument& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto message = [](const hotshard::count_min_sketch_options& o) { return hotshard::test::construction_error<sketch>(o); };
   EXPECT_NE(message({.sketch = {.epsilon = 0}}).find("count_min_sketch: epsilon"), std::string::npos);
   EXPECT_NE(message({.sketch = {.epsilon = 1e-300}}).find("count_min_sketch: epsilon"), std::string::npos);
   EXPECT_NE(message({.sketch = {.delta = 1}}).find("count_min_sketch: delta"), std::string::npos);
