@@ -37,7 +37,7 @@ void with_threads(benchmark::internal::Benchmark* b) {
   b->Threads(1)->Threads(2)->Threads(4)->Threads(16)->Threads(64)->UseRealTime();
 }
 
-template <hotshard::counter C>
+template <hotshard::concepts::counter C>
 void counter_hot(benchmark::State& state) {
   static std::unique_ptr<C> shared;
   if (state.thread_index() == 0) shared = std::make_unique<C>();
@@ -51,7 +51,7 @@ void counter_hot(benchmark::State& state) {
 
 // Thread 0 alone is timed; Arg(n) other threads each add once (taking a slot,
 // where the counter has slots) and stay alive until the reads are done.
-template <hotshard::counter C>
+template <hotshard::concepts::counter C>
 void counter_read(benchmark::State& state) {
   C c;
   c.add(1);

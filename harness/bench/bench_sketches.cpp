@@ -67,7 +67,7 @@ std::string zipf_spec(std::int64_t skew_percent) {
   return "zipf:n=1000000,s=" + std::to_string(static_cast<double>(skew_percent) / 100.0);
 }
 
-template <hotshard::frequency_sketch S>
+template <hotshard::concepts::frequency_sketch S>
 void sketch_add(benchmark::State& state) {
   static std::unique_ptr<S> shared;
   const auto& keys = thread_keys(state, zipf_spec(state.range(0)));
@@ -110,7 +110,7 @@ void sketch_query(benchmark::State& state) {
   if (state.thread_index() == 0) shared.reset();
 }
 
-template <hotshard::frequency_sketch S>
+template <hotshard::concepts::frequency_sketch S>
 void sketch_estimate(benchmark::State& state) {
   S s(hc::sketch_params{});
   const auto& keys = thread_keys(state, zipf_spec(100));

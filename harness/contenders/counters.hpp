@@ -138,10 +138,10 @@ class tbb_combinable_counter {
 using striped_contender = striped_counter<detail::counting_stats>;
 using per_thread_contender = per_thread_counter<detail::counting_stats>;
 
-static_assert(counter<thread_private_counter>);
-static_assert(counter<atomic_counter> && counter<mutex_counter> && counter<tbb_ets_counter> &&
-              counter<tbb_ets_key_counter> &&
-              counter<tbb_combinable_counter> && counter<striped_contender> && counter<per_thread_contender>);
+static_assert(concepts::counter<thread_private_counter>);
+static_assert(concepts::counter<atomic_counter> && concepts::counter<mutex_counter> && concepts::counter<tbb_ets_counter> &&
+              concepts::counter<tbb_ets_key_counter> && concepts::counter<tbb_combinable_counter> &&
+              concepts::counter<striped_contender> && concepts::counter<per_thread_contender>);
 
 template <class F>
 void for_each_counter(F&& f) {
@@ -227,9 +227,11 @@ class salted_contender {
 
 using cuckoo_counter = cuckoo_counter_of<mix_hash>;
 
-static_assert(keyed_counter<cuckoo_counter, std::uint64_t> && keyed_counter<absl_sharded_counter, std::uint64_t>);
-static_assert(keyed_counter<tbb_chm_counter, std::uint64_t> && keyed_counter<mutex_map_counter, std::uint64_t> &&
-              keyed_counter<salted_contender, std::uint64_t>);
+static_assert(concepts::keyed_counter<cuckoo_counter, std::uint64_t> &&
+              concepts::keyed_counter<absl_sharded_counter, std::uint64_t>);
+static_assert(concepts::keyed_counter<tbb_chm_counter, std::uint64_t> &&
+              concepts::keyed_counter<mutex_map_counter, std::uint64_t> &&
+              concepts::keyed_counter<salted_contender, std::uint64_t>);
 
 template <class F>
 void for_each_keyed_counter(F&& f) {

@@ -154,6 +154,10 @@ class client {
       : cfg_(cfg), m_(m), period_ns_(static_cast<std::int64_t>(1e9 / cfg.offered_rate)), id_(next_id()) {
     if (cfg_.offered_rate <= 0) throw std::invalid_argument("offered_rate must be > 0");
     if (!(cfg_.salt_target > 0)) throw std::invalid_argument("salt_target must be > 0");
+    // salted_counter_map rejects max_salt = 1 (it no longer raises it to 2):
+    // the client names its own field here rather than the map's at start().
+    if (m_.salting && (cfg_.salt < 2 || cfg_.salt > cfg_.partitions))
+      throw std::invalid_argument("salt must be in [2, partitions]");
     store_config sc;
     sc.partitions = cfg_.partitions;
     sc.routing = cfg_.routing;

@@ -66,7 +66,8 @@ class ours_queue {
   using queue_type = bounded_queue<T, detail::counting_stats>;
   static constexpr bool has_bulk = true, has_blocking = true, has_size = true;
 
-  ours_queue(std::size_t capacity, unsigned, unsigned) : q_(std::bit_ceil(std::max<std::size_t>(capacity, 2))) {}
+  ours_queue(std::size_t capacity, unsigned, unsigned)
+      : q_(bounded_queue_options{.capacity = std::bit_ceil(std::max<std::size_t>(capacity, 2))}) {}
 
   struct producer {
     explicit producer(ours_queue& q) : q_(q.q_) {}
@@ -89,7 +90,7 @@ class ours_queue {
  private:
   queue_type q_;
 };
-static_assert(closable_blocking_queue<bounded_queue<std::uint64_t, detail::counting_stats>>);
+static_assert(concepts::closable_blocking_queue<bounded_queue<std::uint64_t, detail::counting_stats>>);
 
 // --- moodycamel ------------------------------------------------------------------
 

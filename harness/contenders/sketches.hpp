@@ -203,7 +203,7 @@ template <update_policy Policy>
 class cms_ours {
  public:
   using key_type = sketch_key;
-  explicit cms_ours(const sketch_params& p) : s_(p.epsilon, p.delta, {Policy, count_min_options{}.seed, 0}) {}
+  explicit cms_ours(const sketch_params& p) : s_({.sketch = {.epsilon = p.epsilon, .delta = p.delta}, .update = Policy}) {}
   void add(sketch_key k, std::uint64_t n = 1) noexcept { s_.add(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return s_.estimate(k); }
   [[nodiscard]] double epsilon() const noexcept { return s_.epsilon(); }
@@ -216,7 +216,8 @@ class cms_ours {
 class cms_buffered_ours {
  public:
   using key_type = sketch_key;
-  explicit cms_buffered_ours(const sketch_params& p) : s_(p.epsilon, p.delta) {}
+  explicit cms_buffered_ours(const sketch_params& p)
+      : s_({.count_min = {.sketch = {.epsilon = p.epsilon, .delta = p.delta}}}) {}
   void add(sketch_key k, std::uint64_t n = 1) noexcept { s_.add(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return s_.estimate(k); }
   [[nodiscard]] double epsilon() const noexcept { return s_.epsilon(); }
@@ -230,7 +231,7 @@ class heavy_hitters_ours {
  public:
   using key_type = sketch_key;
   explicit heavy_hitters_ours(const sketch_params& p)
-      : h_({.capacity = p.hh_capacity, .epsilon = p.epsilon, .seed = p.seed}) {}
+      : h_({.capacity = p.hh_capacity, .sketch = {.epsilon = p.epsilon, .seed = p.seed}}) {}
   void add(sketch_key k, std::uint64_t n = 1) noexcept { h_.add(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return h_.estimate(k); }
   [[nodiscard]] std::vector<heavy_hitter<sketch_key>> top(std::size_t k) const { return h_.top(k); }
@@ -249,7 +250,7 @@ class hot_key_detector_ours {
  public:
   using key_type = sketch_key;
   explicit hot_key_detector_ours(const sketch_params& p)
-      : d_({.hot_share = p.hot_share, .window = p.window, .seed = p.seed}) {}
+      : d_({.hot_share = p.hot_share, .window = p.window, .sketch = {.seed = p.seed}}) {}
   void add(sketch_key k, std::uint64_t n = 1) { (void)d_.observe(k, n); }
   [[nodiscard]] std::uint64_t estimate(sketch_key k) const noexcept { return d_.estimate(k); }
   [[nodiscard]] bool is_hot(sketch_key k) const noexcept { return d_.is_hot(k); }
@@ -258,16 +259,17 @@ class hot_key_detector_ours {
   [[nodiscard]] std::uint64_t sample_every() const noexcept { return d_.sample_every(); }
   [[nodiscard]] std::size_t thread_sketches() const noexcept { return d_.thread_sketches(); }
   [[nodiscard]] hot_key_detector<sketch_key>& detector() noexcept { return d_; }
-  [[nodiscard]] double epsilon() const noexcept { return d_.options().epsilon; }
+  [[nodiscard]] double epsilon() const noexcept { return *d_.options().sketch.epsilon; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return d_.memory_bytes(); }
 
  private:
   hot_key_detector<sketch_key> d_;
 };
 
-static_assert(frequency_sketch<cms_mutex> && frequency_sketch<cms_per_thread> && frequency_sketch<exact_counts>);
-static_assert(frequency_sketch<cms_ours<update_policy::plain>> && frequency_sketch<cms_buffered_ours>);
-static_assert(heavy_hitter_tracker<heavy_hitters_ours> && frequency_sketch<hot_key_detector_ours>);
+static_assert(concepts::frequency_sketch<cms_mutex> && concepts::frequency_sketch<cms_per_thread> &&
+              concepts::frequency_sketch<exact_counts>);
+static_assert(concepts::frequency_sketch<cms_ours<update_policy::plain>> && concepts::frequency_sketch<cms_buffered_ours>);
+static_assert(concepts::heavy_hitter_tracker<heavy_hitters_ours> && concepts::frequency_sketch<hot_key_detector_ours>);
 
 template <class F>
 void for_each_sketch(F&& f) {

@@ -2,6 +2,7 @@
 // and per-partition accounting. See store.hpp for the model.
 #include <hotshard/harness/store.hpp>
 
+#include <hotshard/detail/clock.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/harness/histogram.hpp>
 #if HOTSHARD_HAVE_HIREDIS
@@ -163,12 +164,7 @@ partitioned_store::~partitioned_store() = default;
 unsigned partitioned_store::partitions() const noexcept { return cfg_.partitions; }
 const store_config& partitioned_store::config() const noexcept { return cfg_; }
 
-std::int64_t partitioned_store::now() const {
-  if (cfg_.clock_ns) return cfg_.clock_ns();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t partitioned_store::now() const { return detail::now_ns(cfg_.clock_ns); }
 
 unsigned partitioned_store::route_hash(std::uint64_t h) const {
   if (cfg_.routing == routing_kind::ring) {

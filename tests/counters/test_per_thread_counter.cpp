@@ -23,7 +23,7 @@ using hotshard::per_thread_counter;
 using hotshard::test::run_threads;
 using hotshard::test::stress_scale;
 
-static_assert(hotshard::counter<per_thread_counter<>>);
+static_assert(hotshard::concepts::counter<per_thread_counter<>>);
 
 TEST(per_thread_counter, reads_zero_when_new) {
   per_thread_counter<> c;
@@ -50,7 +50,7 @@ TEST(per_thread_counter, a_thread_exit_keeps_its_count_and_frees_its_slot) {
 }
 
 TEST(per_thread_counter, a_later_thread_reuses_the_slot_of_an_exited_one) {
-  per_thread_counter<> c(1);
+  per_thread_counter<> c({.capacity = 1});
   for (int round = 0; round < 10; ++round) {
     std::size_t in_use = 0;
     std::thread([&] {
@@ -63,7 +63,7 @@ TEST(per_thread_counter, a_later_thread_reuses_the_slot_of_an_exited_one) {
 }
 
 TEST(per_thread_counter, threads_beyond_capacity_fall_back_to_the_shared_word) {
-  per_thread_counter<> c(2);
+  per_thread_counter<> c({.capacity = 2});
   constexpr unsigned threads = 8;
   std::barrier added(threads + 1);
   std::barrier checked(threads + 1);
@@ -159,23 +159,26 @@ TEST(per_thread_counter, adds_from_late_thread_local_destructors_are_not_lost) {
   EXPECT_EQ(global_counter().read() - before, 8);
 }
 
-TEST(per_thread_counter, rejects_zero_and_absurd_capacities_naming_the_field) {
-  for (const std::size_t bad : {std::size_t{0}, per_thread_counter<>::max_capacity + 1, SIZE_MAX}) {
+TEST(per_thread_counter, rejects_absurd_capacities_naming_the_field) {
+  for (const std::size_t bad : {per_thread_counter<>::max_capacity + 1, SIZE_MAX}) {
     try {
-      per_thread_counter<> c(bad);
+      per_thread_counter<> c({.capacity = bad});
       ADD_FAILURE() << bad << " accepted";
     } catch (const std::invalid_argument& e) {
-      EXPECT_NE(std::string(e.what()).find("capacity"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("per_thread_counter: capacity"), std::string::npos) << e.what();
     }
   }
-  EXPECT_EQ(per_thread_counter<>(1).capacity(), 1u);
+  EXPECT_EQ(per_thread_counter<>({.capacity = 1}).capacity(), 1u);
+  // 0 (the options' default) is the default capacity, as for the default constructor.
+  EXPECT_EQ(per_thread_counter<>({.capacity = 0}).capacity(), per_thread_counter<>::default_capacity());
+  EXPECT_EQ(per_thread_counter<>().capacity(), per_thread_counter<>::default_capacity());
 }
 
 // Waves of short-lived threads on one counter: slots recycled, exact sum.
 // With yielding_stats each add may be preempted between its load and store.
 template <class Stats = hotshard::detail::no_stats>
 void churn(unsigned threads, unsigned waves, std::int64_t scale_down = 1) {
-  per_thread_counter<Stats> c(threads / 2);  // half of them fall back to the shared word
+  per_thread_counter<Stats> c({.capacity = threads / 2});  // half of them fall back to the shared word
   const std::int64_t per_thread = 100'000 / static_cast<std::int64_t>(stress_scale) / scale_down;
   std::atomic<bool> done{false};
   std::int64_t last = 0;
@@ -205,7 +208,7 @@ TEST(per_thread_counter, sixteen_threads_in_waves_sum_exactly_under_schedule_noi
 }
 
 TEST(per_thread_counter, sixty_four_threads_with_a_slot_each_sum_exactly) {
-  per_thread_counter<> c(64);
+  per_thread_counter<> c({.capacity = 64});
   const std::int64_t per_thread = 200'000 / static_cast<std::int64_t>(stress_scale);
   run_threads(64, [&](unsigned) {
     for (std::int64_t i = 0; i < per_thread; ++i) c.add(1);

@@ -27,8 +27,8 @@ using hotshard::test::run_threads;
 using hotshard::test::stress_scale;
 using map64 = salted_counter_map<std::uint64_t>;
 
-static_assert(hotshard::keyed_counter<map64, std::uint64_t>);
-static_assert(hotshard::keyed_counter<salted_counter_map<int>, int>);
+static_assert(hotshard::concepts::keyed_counter<map64, std::uint64_t>);
+static_assert(hotshard::concepts::keyed_counter<salted_counter_map<int>, int>);
 
 TEST(salted_counter_map, reads_zero_for_a_key_never_added) {
   map64 m;
@@ -240,6 +240,16 @@ TEST(salted_counter_map, rejects_sizes_whose_power_of_two_or_table_does_not_fit_
                 .find("hot_capacity x max_salt"),
             std::string::npos);
   EXPECT_NE(rejection_of({.capacity = 64, .grow_after = 0}).find("grow_after"), std::string::npos);
+}
+
+// No silent clamps (issue 16): max_salt = 1 (no salting) was raised to 2
+// without a word; it is rejected naming the field. 0 (auto) and 2 are kept.
+TEST(salted_counter_map, rejects_max_salt_one_instead_of_raising_it) {
+  EXPECT_NE(rejection_of({.capacity = 64, .max_salt = 1}).find("salted_counter_map: max_salt"), std::string::npos);
+  EXPECT_EQ(rejection_of({.capacity = 64, .max_salt = 2}), "accepted");
+  EXPECT_EQ(rejection_of({.capacity = 64, .max_salt = 0}), "accepted");
+  EXPECT_EQ(map64({.capacity = 64, .max_salt = 2}).max_salt(), 2u);
+  EXPECT_GE(map64({.capacity = 64, .max_salt = 0}).max_salt(), 2u);
 }
 
 TEST(salted_counter_map, draws_a_seed_per_instance_unless_one_is_given) {

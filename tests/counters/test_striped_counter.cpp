@@ -20,7 +20,7 @@ using hotshard::striped_counter;
 using hotshard::test::run_threads;
 using hotshard::test::stress_scale;
 
-static_assert(hotshard::counter<striped_counter<>>);
+static_assert(hotshard::concepts::counter<striped_counter<>>);
 
 TEST(striped_counter, reads_zero_when_new) {
   striped_counter<> c;
@@ -44,8 +44,9 @@ TEST(striped_counter, stays_on_its_base_word_without_contention) {
 }
 
 TEST(striped_counter, rounds_its_cell_bound_up_to_a_power_of_two) {
-  EXPECT_EQ(striped_counter<>(5).max_cells(), 8u);
-  EXPECT_EQ(striped_counter<>(1).max_cells(), 1u);
+  EXPECT_EQ(striped_counter<>({.max_cells = 5}).max_cells(), 8u);
+  EXPECT_EQ(striped_counter<>({.max_cells = 1}).max_cells(), 1u);
+  EXPECT_EQ(striped_counter<>({.max_cells = 0}).max_cells(), striped_counter<>().max_cells());  // 0 = the default
   EXPECT_TRUE(std::has_single_bit(striped_counter<>().max_cells()));
 }
 
@@ -53,10 +54,10 @@ TEST(striped_counter, rejects_a_cell_bound_whose_power_of_two_does_not_fit) {
   // bit_ceil(2^31 + 1) does not fit 32 bits: the old code computed 0 cells and indexed out of bounds.
   for (const std::uint32_t bad : {(1u << 31) + 1, ~0u}) {
     try {
-      striped_counter<> c(bad);
+      striped_counter<> c({.max_cells = bad});
       ADD_FAILURE() << bad << " accepted";
     } catch (const std::invalid_argument& e) {
-      EXPECT_NE(std::string(e.what()).find("max_cells"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("striped_counter: max_cells"), std::string::npos) << e.what();
     }
   }
 }
@@ -65,7 +66,7 @@ TEST(striped_counter, rejects_a_cell_bound_whose_power_of_two_does_not_fit) {
 // yielding_stats every CAS window may be preempted (schedule noise).
 template <class Stats = hotshard::detail::no_stats>
 void stress(unsigned threads, std::uint32_t max_cells, std::uint64_t scale_down = 1) {
-  striped_counter<Stats> c(max_cells);
+  striped_counter<Stats> c({.max_cells = max_cells});
   const std::uint64_t per_thread = 1'000'000 / stress_scale / scale_down / (threads / 2 + 1) + 1000;
   run_threads(threads, [&](unsigned t) {
     for (std::uint64_t i = 0; i < per_thread; ++i) c.add((i % 3 == 0) ? -1 : static_cast<std::int64_t>(t + 1));
@@ -92,7 +93,7 @@ TEST(striped_counter, sixty_four_threads_sum_exactly_over_many_cells_under_sched
 // With only positive deltas each cell only grows, so successive reads by one
 // thread never decrease and never exceed the final total.
 TEST(striped_counter, concurrent_reads_are_monotone_and_bounded_by_the_total) {
-  striped_counter<> c(8);
+  striped_counter<> c({.max_cells = 8});
   constexpr unsigned writers = 16;
   const std::int64_t per_thread = 200'000 / static_cast<std::int64_t>(stress_scale);
   std::atomic<bool> done{false};

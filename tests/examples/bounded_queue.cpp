@@ -10,7 +10,7 @@
 int main() {
   using hotshard::queue_status;
   using namespace std::chrono_literals;
-  hotshard::bounded_queue<std::uint64_t> jobs(64);  // push() sleeps while 64 jobs are queued
+  hotshard::bounded_queue<std::uint64_t> jobs({.capacity = 64});  // push() sleeps while 64 jobs are queued
   std::atomic<std::uint64_t> count{0}, sum{0};
   {
     // pop(job, stop_token) sleeps while the queue is empty; request_stop() wakes it (status `stopped`).

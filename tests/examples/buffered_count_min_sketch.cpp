@@ -6,7 +6,8 @@
 #include <thread>
 
 int main() {
-  hotshard::buffered_count_min_sketch<std::uint64_t> clicks(0.001, 0.01);
+  hotshard::buffered_count_min_sketch<std::uint64_t> clicks(
+      {.count_min = {.sketch = {.epsilon = 0.001, .delta = 0.01}}});
   auto clicker = [&clicks](std::uint64_t cold_base) {
     for (std::uint64_t i = 0; i < 5'000; ++i) {
       clicks.add(7);              // the hot key stays in this thread's filter: no shared write

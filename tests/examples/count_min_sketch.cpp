@@ -7,7 +7,8 @@
 
 int main() {
   // ε = 0.001, δ = 0.01: estimate ≤ true count + 0.001·N with probability ≥ 99%.
-  hotshard::count_min_sketch<std::string> queries(0.001, 0.01, {.update = hotshard::update_policy::conservative});
+  hotshard::count_min_sketch<std::string> queries(
+      {.sketch = {.epsilon = 0.001, .delta = 0.01}, .update = hotshard::update_policy::conservative});
   auto stream = [&queries](int first) {
     for (int i = 0; i < 1'000; ++i) {
       queries.add("weather");                        // a hot query...

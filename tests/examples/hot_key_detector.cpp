@@ -16,7 +16,7 @@ int main() {
   const bool hot_then = detector.is_hot(42) && !detector.is_hot(1'000);
   detector.drain_changes(seen, on_change);  // 42 became hot: promote it (e.g. salt it in a map)
   for (int epoch = 0; epoch < 3; ++epoch) {  // the traffic moves on: only cold keys from now on
-    detector.advance_epoch();
+    if (!detector.advance_epoch()) return 1;  // false only while another thread's epoch end runs
     for (int i = 0; i < 1'000; ++i) detector.observe(cold++);
   }
   detector.drain_changes(seen, on_change);  // 42 cooled: demote it

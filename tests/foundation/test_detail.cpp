@@ -1,6 +1,9 @@
+#include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
+#include <hotshard/detail/clock.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/sketch_support.hpp>
 
@@ -8,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <limits>
@@ -164,4 +168,54 @@ TEST(sketch_support, candidate_table_rejects_a_slot_count_whose_power_of_two_doe
   EXPECT_THROW(candidate_table t(SIZE_MAX), std::invalid_argument);
   EXPECT_THROW(candidate_table t(std::size_t{1} << 62), std::invalid_argument);
   EXPECT_EQ(candidate_table(20).capacity(), 32u);
+}
+
+// The shared internals of issue 16, written once in detail/.
+TEST(fetch_max, raises_never_lowers_and_returns_the_previous_value) {
+  std::atomic<std::uint64_t> a{5};
+  EXPECT_EQ(fetch_max(a, std::uint64_t{3}), 5u);  // already above: unchanged
+  EXPECT_EQ(a.load(), 5u);
+  EXPECT_EQ(fetch_max(a, std::uint64_t{9}), 5u);
+  EXPECT_EQ(a.load(), 9u);
+  std::atomic<std::int64_t> b{-4};
+  EXPECT_EQ(fetch_max(b, std::int64_t{-7}), -4);
+  EXPECT_EQ(b.load(), -4);
+}
+
+TEST(fetch_max, racing_raises_end_at_the_largest_value_offered) {
+  std::atomic<std::uint32_t> a{0};
+  constexpr unsigned threads = 8, per_thread = 20'000;
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&a, t] {
+      std::uint32_t last = 0;
+      for (std::uint32_t i = 0; i < per_thread; ++i) {
+        const std::uint32_t seen = fetch_max(a, i * threads + t);
+        if (seen < last) ADD_FAILURE() << "the word went down: " << seen << " < " << last;  // monotone
+        last = std::max(seen, i * threads + t);
+      }
+    });
+  for (auto& t : pool) t.join();
+  EXPECT_EQ(a.load(), (per_thread - 1) * threads + (threads - 1));
+}
+
+TEST(clock, now_ns_calls_the_injected_clock_and_falls_back_to_steady_clock) {
+  std::int64_t fake = 1234;
+  const clock_ns_fn injected = [&fake] { return fake; };
+  EXPECT_EQ(now_ns(injected), 1234);
+  fake = -5;
+  EXPECT_EQ(now_ns(injected), -5);
+  const std::int64_t t0 = now_ns(clock_ns_fn{});
+  const std::int64_t t1 = now_ns(clock_ns_fn{});
+  EXPECT_LE(t0, t1);  // steady_clock never goes back
+  EXPECT_GT(t0, 0);
+}
+
+TEST(backoff, counts_its_rounds_and_reset_starts_over) {
+  backoff wait;
+  EXPECT_EQ(wait.rounds(), 0u);
+  for (std::uint32_t i = 0; i < backoff::pause_rounds + 3; ++i) wait();  // pauses, then yields
+  EXPECT_EQ(wait.rounds(), backoff::pause_rounds + 3);
+  wait.reset();
+  EXPECT_EQ(wait.rounds(), 0u);
 }

@@ -4,6 +4,8 @@
 
 #include <barrier>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -142,6 +144,23 @@ TEST(hot_partition, k_is_bounded_by_the_largest_salt) {
   for (std::uint64_t g = 0; g < 4'000; ++g) c.execute({g % 2 == 0 ? 7 : 1000 + g, op_kind::put}, g, ~std::uint64_t{0}, {});
   c.finish();
   EXPECT_EQ(c.salt_of(7), 4u);
+}
+
+TEST(hot_partition, a_salt_outside_2_to_partitions_is_rejected_naming_salt) {
+  for (const unsigned bad : {0u, 1u, 17u}) {
+    hp::client_config cc = roomy();
+    cc.partitions = 16;
+    cc.salt = bad;
+    try {
+      hp::client c(cc, hp::mitigations{.salting = true});
+      ADD_FAILURE() << "salt = " << bad << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("salt ", 0), 0u) << e.what();
+    }
+  }
+  hp::client_config cc = roomy();
+  cc.salt = 1;  // only the salting mitigation reads it
+  EXPECT_NO_THROW({ const hp::client c(cc, hp::mitigations{.cache = true}); });
 }
 
 TEST(hot_partition, coalescing_cache_cuts_backend_reads_during_a_herd) {

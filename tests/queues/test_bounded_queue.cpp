@@ -16,6 +16,7 @@
 #include <vector>
 
 using hotshard::bounded_queue;
+using hotshard::bounded_queue_options;
 
 namespace {
 
@@ -25,8 +26,8 @@ constexpr std::uint64_t scale = 2;
 constexpr std::uint64_t scale = 1;
 #endif
 
-static_assert(hotshard::closable_blocking_queue<bounded_queue<int>>);
-static_assert(hotshard::closable_blocking_queue<bounded_queue<std::unique_ptr<int>>>);
+static_assert(hotshard::concepts::closable_blocking_queue<bounded_queue<int>>);
+static_assert(hotshard::concepts::closable_blocking_queue<bounded_queue<std::unique_ptr<int>>>);
 
 // Counts blocking waits globally, so a test can tell that a thread really went to sleep.
 struct sleep_stats {
@@ -74,16 +75,28 @@ constexpr std::uint64_t seq_of(std::uint64_t v) { return v & ((std::uint64_t{1} 
 }  // namespace
 
 TEST(bounded_queue, rejects_a_capacity_that_is_not_a_power_of_two_of_at_least_two) {
-  EXPECT_THROW(bounded_queue<int>(0), std::invalid_argument);
-  EXPECT_THROW(bounded_queue<int>(1), std::invalid_argument);
+  for (const std::size_t bad : {std::size_t{0}, std::size_t{1}, std::size_t{6}}) {
+    try {
+      bounded_queue<int> q({.capacity = bad});
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("bounded_queue: capacity"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(bounded_queue<int>({.capacity = 2}).capacity(), 2u);
+  EXPECT_EQ(bounded_queue<int>().capacity(), bounded_queue_options{}.capacity);
+}
+
+// The deprecated positional constructor (kept for write_buffer.hpp) checks the same way.
+TEST(bounded_queue, the_positional_capacity_shim_checks_like_the_options) {
   EXPECT_THROW(bounded_queue<int>(6), std::invalid_argument);
-  EXPECT_NO_THROW(bounded_queue<int>(2));
+  EXPECT_EQ(bounded_queue<int>(4).capacity(), 4u);
 }
 
 TEST(bounded_queue, rejects_a_capacity_whose_ring_does_not_fit_naming_it) {
   for (const std::size_t bad : {std::size_t{1} << 62, std::size_t{1} << 63, std::size_t{1} << 58}) {
     try {
-      bounded_queue<int> q(bad);
+      bounded_queue<int> q({.capacity = bad});
       ADD_FAILURE() << bad << " accepted";
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string(e.what()).find("capacity"), std::string::npos) << e.what();
@@ -92,7 +105,7 @@ TEST(bounded_queue, rejects_a_capacity_whose_ring_does_not_fit_naming_it) {
 }
 
 TEST(bounded_queue, try_push_fails_when_full_and_leaves_the_value) {
-  bounded_queue<std::unique_ptr<int>> q(4);
+  bounded_queue<std::unique_ptr<int>> q({.capacity = 4});
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.try_push(std::make_unique<int>(i)));
   auto extra = std::make_unique<int>(99);
   EXPECT_FALSE(q.try_push(std::move(extra)));
@@ -102,7 +115,7 @@ TEST(bounded_queue, try_push_fails_when_full_and_leaves_the_value) {
 }
 
 TEST(bounded_queue, try_pop_fails_when_empty) {
-  bounded_queue<int> q(8);
+  bounded_queue<int> q({.capacity = 8});
   int out = -1;
   EXPECT_FALSE(q.try_pop(out));
   EXPECT_EQ(out, -1);
@@ -110,7 +123,7 @@ TEST(bounded_queue, try_pop_fails_when_empty) {
 }
 
 TEST(bounded_queue, pops_in_push_order_across_many_laps) {
-  bounded_queue<int> q(4);
+  bounded_queue<int> q({.capacity = 4});
   int next_pop = 0;
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(q.try_push(i));
@@ -123,7 +136,7 @@ TEST(bounded_queue, pops_in_push_order_across_many_laps) {
 }
 
 TEST(bounded_queue, try_push_bulk_pushes_the_prefix_that_fits) {
-  bounded_queue<int> q(8);
+  bounded_queue<int> q({.capacity = 8});
   ASSERT_TRUE(q.try_push(-1));
   std::vector<int> in{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   EXPECT_EQ(q.try_push_bulk(in.begin(), in.size()), 7u);
@@ -143,7 +156,7 @@ TEST(bounded_queue, try_emplace_that_throws_leaves_the_queue_unchanged) {
       if (x < 0) throw std::runtime_error("negative");
     }
   };
-  bounded_queue<throws_on_negative> q(2);
+  bounded_queue<throws_on_negative> q({.capacity = 2});
   ASSERT_TRUE(q.try_emplace(1));
   EXPECT_THROW((void)q.try_emplace(-1), std::runtime_error);
   EXPECT_EQ(q.size_approx(), 1u);
@@ -153,7 +166,7 @@ TEST(bounded_queue, try_emplace_that_throws_leaves_the_queue_unchanged) {
 }
 
 TEST(bounded_queue, push_after_close_fails_and_leaves_the_value) {
-  bounded_queue<std::unique_ptr<int>> q(4);
+  bounded_queue<std::unique_ptr<int>> q({.capacity = 4});
   ASSERT_TRUE(q.try_push(std::make_unique<int>(1)));
   q.close();
   EXPECT_TRUE(q.is_closed());
@@ -165,7 +178,7 @@ TEST(bounded_queue, push_after_close_fails_and_leaves_the_value) {
 }
 
 TEST(bounded_queue, pop_drains_what_remains_after_close_then_reports_closed) {
-  bounded_queue<int> q(4);
+  bounded_queue<int> q({.capacity = 4});
   ASSERT_TRUE(q.try_push(1));
   ASSERT_TRUE(q.try_push(2));
   q.close();
@@ -182,7 +195,7 @@ TEST(bounded_queue, destroys_every_element_exactly_once) {
   tracked::live = 0;
   tracked::bad_destroys = 0;
   {
-    bounded_queue<tracked> q(16);
+    bounded_queue<tracked> q({.capacity = 16});
     for (int i = 0; i < 12; ++i) ASSERT_TRUE(q.try_emplace(i));
     tracked out;
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.try_pop(out));
@@ -199,7 +212,7 @@ TEST(bounded_queue, destroys_every_element_exactly_once) {
 
 TEST(bounded_queue, concurrent_pushes_without_consumers_fill_exactly_the_capacity) {
   constexpr std::size_t capacity = 1024;
-  bounded_queue<std::uint64_t> q(capacity);
+  bounded_queue<std::uint64_t> q({.capacity = capacity});
   std::atomic<std::uint64_t> accepted{0};
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < 16; ++t)
@@ -218,7 +231,7 @@ TEST(bounded_queue, concurrent_pushes_without_consumers_fill_exactly_the_capacit
 // credit >= pops that happened; a push that completed sees pushes - credit <= capacity.
 TEST(bounded_queue, capacity_is_never_exceeded_under_concurrent_push_and_pop) {
   constexpr std::size_t capacity = 8;
-  bounded_queue<std::uint64_t> q(capacity);
+  bounded_queue<std::uint64_t> q({.capacity = capacity});
   std::atomic<std::uint64_t> pushed{0}, credit{0}, violations{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -250,7 +263,7 @@ TEST(bounded_queue, capacity_is_never_exceeded_under_concurrent_push_and_pop) {
 TEST(bounded_queue, one_consumer_sees_every_item_once_in_per_producer_order) {
   constexpr unsigned producers = 16;
   const std::uint64_t per = 60000 / scale;
-  bounded_queue<std::uint64_t> q(64);
+  bounded_queue<std::uint64_t> q({.capacity = 64});
   std::vector<std::thread> threads;
   for (unsigned p = 0; p < producers; ++p)
     threads.emplace_back([&, p] {
@@ -286,7 +299,7 @@ TEST(bounded_queue, one_consumer_sees_every_item_once_in_per_producer_order) {
 template <class Stats = hotshard::detail::no_stats>
 void lose_and_duplicate_nothing(std::size_t capacity, std::uint64_t per) {
   constexpr unsigned producers = 16, consumers = 16;
-  bounded_queue<std::uint64_t, Stats> q(capacity);
+  bounded_queue<std::uint64_t, Stats> q({.capacity = capacity});
   std::vector<std::vector<std::uint64_t>> seen(consumers);
   std::vector<std::thread> threads;
   for (unsigned c = 0; c < consumers; ++c)
@@ -358,7 +371,7 @@ TEST(bounded_queue, sleepers_on_a_tiny_ring_all_finish_under_schedule_noise) {
 }
 
 TEST(bounded_queue, blocking_pop_sleeps_and_wakes_on_push) {
-  bounded_queue<int, sleep_stats> q(4);
+  bounded_queue<int, sleep_stats> q({.capacity = 4});
   const auto before = sleep_stats::waits.load();
   std::optional<int> got;
   std::thread consumer([&] { got = q.pop(); });
@@ -369,7 +382,7 @@ TEST(bounded_queue, blocking_pop_sleeps_and_wakes_on_push) {
 }
 
 TEST(bounded_queue, close_wakes_every_blocked_consumer) {
-  bounded_queue<int, sleep_stats> q(4);
+  bounded_queue<int, sleep_stats> q({.capacity = 4});
   const auto before = sleep_stats::waits.load();
   constexpr int n = 32;
   std::atomic<int> closed_seen{0};
@@ -386,7 +399,7 @@ TEST(bounded_queue, close_wakes_every_blocked_consumer) {
 }
 
 TEST(bounded_queue, blocking_push_sleeps_when_full_and_wakes_on_pop_or_close) {
-  bounded_queue<int, sleep_stats> q(2);
+  bounded_queue<int, sleep_stats> q({.capacity = 2});
   ASSERT_TRUE(q.try_push(1));
   ASSERT_TRUE(q.try_push(2));
   const auto before = sleep_stats::waits.load();
@@ -422,7 +435,7 @@ TEST(bounded_queue, a_throwing_output_iterator_keeps_the_ring_usable) {
     }
     throwing_out& operator++() { return *this; }
   };
-  bounded_queue<int> q(8);
+  bounded_queue<int> q({.capacity = 8});
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(q.try_push(i));
   int count = 0;
   EXPECT_THROW((void)q.try_pop_bulk(throwing_out{&count, 2}, 6), std::runtime_error);
@@ -437,7 +450,7 @@ using hotshard::queue_status;
 using namespace std::chrono_literals;
 
 TEST(bounded_queue, pop_for_on_an_empty_queue_times_out_and_leaves_the_output) {
-  bounded_queue<int> q(4);
+  bounded_queue<int> q({.capacity = 4});
   int out = 7;
   EXPECT_EQ(q.pop_for(out, 2ms), queue_status::timed_out);
   EXPECT_EQ(q.pop_for(out, 0ms), queue_status::timed_out);
@@ -450,7 +463,7 @@ TEST(bounded_queue, pop_for_on_an_empty_queue_times_out_and_leaves_the_output) {
 }
 
 TEST(bounded_queue, push_for_on_a_full_queue_times_out_and_leaves_the_value) {
-  bounded_queue<std::unique_ptr<int>> q(2);
+  bounded_queue<std::unique_ptr<int>> q({.capacity = 2});
   ASSERT_TRUE(q.try_push(std::make_unique<int>(1)));
   ASSERT_TRUE(q.try_push(std::make_unique<int>(2)));
   auto v = std::make_unique<int>(3);
@@ -461,7 +474,7 @@ TEST(bounded_queue, push_for_on_a_full_queue_times_out_and_leaves_the_value) {
 }
 
 TEST(bounded_queue, timed_operations_report_closed) {
-  bounded_queue<int> q(2);
+  bounded_queue<int> q({.capacity = 2});
   ASSERT_TRUE(q.try_push(1));
   q.close();
   EXPECT_EQ(q.push_for(2, 1h), queue_status::closed);
@@ -477,7 +490,7 @@ TEST(bounded_queue, timed_operations_report_closed) {
 // outcome cannot depend on timing) is received; the same for a pop freeing
 // room for push_for. The clock saturates instead of overflowing.
 TEST(bounded_queue, pop_for_receives_a_push_made_while_it_waits) {
-  bounded_queue<int, sleep_stats> q(2);
+  bounded_queue<int, sleep_stats> q({.capacity = 2});
   const auto before = sleep_stats::waits.load();
   int out = 0;
   queue_status st = queue_status::closed;
@@ -503,7 +516,7 @@ TEST(bounded_queue, pop_for_receives_a_push_made_while_it_waits) {
 }
 
 TEST(bounded_queue, a_stop_request_wakes_sleeping_pops_and_pushes) {
-  bounded_queue<int, sleep_stats> q(2);
+  bounded_queue<int, sleep_stats> q({.capacity = 2});
   std::stop_source stop;
   constexpr int n = 8;
   std::atomic<int> stopped{0};
@@ -541,7 +554,7 @@ TEST(bounded_queue, a_stop_request_wakes_sleeping_pops_and_pushes) {
 // exactly once, nobody stays asleep, and the stop ends the stoppable workers.
 TEST(bounded_queue, timed_and_stoppable_workers_lose_and_duplicate_nothing) {
   for (std::size_t capacity : {std::size_t{2}, std::size_t{16}}) {
-    bounded_queue<std::uint64_t, hotshard::detail::yielding_stats> q(capacity);
+    bounded_queue<std::uint64_t, hotshard::detail::yielding_stats> q({.capacity = capacity});
     constexpr unsigned producers = 4, consumers = 12;
     const std::uint64_t per = 2000 / scale;
     std::stop_source stop;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -44,6 +45,18 @@ inline std::uint64_t kth_count(const exact_counts& c, std::size_t k) {
   k = std::min(k, v.size());
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k - 1), v.end(), std::greater<>());
   return v[k - 1];
+}
+
+// The std::invalid_argument message of constructing a T from o, or "" when
+// the construction succeeds (options tests check the message names the field).
+template <class T, class O>
+std::string construction_error(const O& o) {
+  try {
+    const T t(o);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return {};
 }
 
 // Runs f(t) on `threads` threads and joins them.

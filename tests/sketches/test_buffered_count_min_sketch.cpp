@@ -199,6 +199,20 @@ TEST(buffered_count_min_sketch, rejects_bad_filter_sizes_and_flush_periods_namin
   EXPECT_EQ(rejection_of(1, 1), "accepted");
 }
 
+TEST(buffered_count_min_sketch, is_built_from_its_options_and_rejects_bad_ones_naming_the_field) {
+  buffered s({.count_min = {.sketch = {.epsilon = 0.01, .delta = 0.05, .seed = 42}}, .filter_slots = 64,
+              .flush_every = 100});
+  EXPECT_EQ(s.shared().options().seed, 42u);
+  EXPECT_EQ(s.shared().width(), hotshard::count_min_dimensions::from_error(0.01, 0.05).width);
+  s.add(7, 3);
+  EXPECT_EQ(s.estimate(7), 3u);
+  const auto message = [](const hotshard::buffered_count_min_sketch_options& o) { return hotshard::test::construction_error<buffered>(o); };
+  EXPECT_NE(message({.filter_slots = 0}).find("filter_slots"), std::string::npos);
+  EXPECT_NE(message({.flush_every = 0}).find("flush_every"), std::string::npos);
+  EXPECT_NE(message({.count_min = {.sketch = {.epsilon = 2}}}).find("epsilon"), std::string::npos);
+  EXPECT_EQ(message({}), "");
+}
+
 TEST(buffered_count_min_sketch, each_instance_draws_its_own_seed_unless_one_is_given) {
   buffered a(0.01, 0.01), b(0.01, 0.01);
   EXPECT_NE(a.shared().options().seed, b.shared().options().seed);

@@ -24,9 +24,9 @@ using hotshard::update_policy;
 using sketch = hotshard::count_min_sketch<std::uint64_t>;
 namespace ht = hotshard::test;
 
-static_assert(hotshard::frequency_sketch<sketch>);
-static_assert(hotshard::frequency_sketch<hotshard::buffered_count_min_sketch<std::uint64_t>>);
-static_assert(hotshard::heavy_hitter_tracker<hotshard::heavy_hitters<std::uint64_t>>);
+static_assert(hotshard::concepts::frequency_sketch<sketch>);
+static_assert(hotshard::concepts::frequency_sketch<hotshard::buffered_count_min_sketch<std::uint64_t>>);
+static_assert(hotshard::concepts::heavy_hitter_tracker<hotshard::heavy_hitters<std::uint64_t>>);
 
 count_min_options conservative() { return {update_policy::conservative, count_min_options{}.seed, 0}; }
 
@@ -154,6 +154,34 @@ TEST(count_min_sketch, rejects_an_epsilon_whose_width_does_not_fit_and_nan_or_ou
 
 TEST(count_min_sketch, rejects_an_update_policy_that_is_not_one) {
   EXPECT_THROW(sketch(0.01, 0.01, {static_cast<update_policy>(7), 1, 0}), std::invalid_argument);
+}
+
+// The convention of every primitive (issue 16): one options struct with the
+// shared sketch_options block; unset ε/δ take the documented defaults.
+TEST(count_min_sketch, is_built_from_count_min_sketch_options) {
+  const sketch defaults;
+  EXPECT_EQ(defaults.width(), count_min_dimensions::from_error(0.0002, 0.01).width);
+  EXPECT_EQ(defaults.depth(), count_min_dimensions::from_error(0.0002, 0.01).depth);
+  const sketch tuned({.sketch = {.epsilon = 0.01, .delta = 0.05, .seed = 5}, .update = update_policy::conservative,
+                      .aging_window = 64});
+  EXPECT_EQ(tuned.width(), count_min_dimensions::from_error(0.01, 0.05).width);
+  EXPECT_EQ(tuned.depth(), count_min_dimensions::from_error(0.01, 0.05).depth);
+  EXPECT_EQ(tuned.options().seed, 5u);
+  EXPECT_EQ(tuned.options().update, update_policy::conservative);
+  EXPECT_EQ(tuned.options().aging_window, 64u);
+  EXPECT_EQ(sketch({.sketch = {.seed = 0}}).options().seed, 0u);  // an explicit 0 is a seed, not "random"
+  EXPECT_NE(sketch().options().seed, sketch().options().seed);     // unset: random per instance
+  // Same dimensions and seed through the old constructor: the two merge.
+  sketch old(0.01, 0.05, {update_policy::plain, 5, 0});
+  EXPECT_TRUE(old.compatible(tuned));
+}
+
+TEST(count_min_sketch, bad_options_throw_naming_the_field) {
+  const auto message = [](const hotshard::count_min_sketch_options& o) { return hotshard::test::construction_error<sketch>(o); };
+  EXPECT_NE(message({.sketch = {.epsilon = 0}}).find("count_min_sketch: epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.epsilon = 1e-300}}).find("count_min_sketch: epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.delta = 1}}).find("count_min_sketch: delta"), std::string::npos);
+  EXPECT_NE(message({.update = static_cast<update_policy>(7)}).find("count_min_sketch: update"), std::string::npos);
 }
 
 TEST(count_min_sketch, each_instance_draws_its_own_seed_unless_one_is_given) {

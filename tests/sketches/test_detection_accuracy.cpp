@@ -63,7 +63,7 @@ std::optional<std::vector<std::uint64_t>> web07() {
 // Top-100 recall (ties with the 100th count as correct) and keys above N/m missed.
 void expect_heavy_hitters_accurate(const std::vector<std::uint64_t>& keys, unsigned threads, const std::string& what) {
   const auto exact = ht::count_exact(keys);
-  hh h({.capacity = 1024, .seed = 11});
+  hh h({.capacity = 1024, .sketch = {.seed = 11}});
   ht::run_threads(threads, [&](unsigned t) {
     for (std::size_t i = t; i < keys.size(); i += threads) h.add(keys[i]);
   });
@@ -107,7 +107,7 @@ TEST(detection_accuracy, the_sampled_detector_reports_every_key_well_above_phi_a
     const auto keys = ht::keys_of(spec, 1'000'000, 22);
     const auto exact = ht::count_exact(keys);
     constexpr double phi = 0.002;
-    detector d({.hot_share = phi, .window = 1 << 18, .seed = 5});
+    detector d({.hot_share = phi, .window = 1 << 18, .sketch = {.seed = 5}});
     ASSERT_EQ(d.sample_every(), 8u);
     for (const auto k : keys) d.observe(k);
     expect_every_key_above_phi_hot_and_none_below_a_quarter(d, exact, keys.size(), phi, spec);
@@ -122,7 +122,7 @@ TEST(detection_accuracy, the_unsampled_detector_on_web07_reports_exactly_the_key
   const auto keys = web07();
   if (!keys) GTEST_SKIP() << "web07.trace.xz or xz not available";
   const auto exact = ht::count_exact(*keys);
-  detector d({.hot_share = 0.002, .window = 0, .min_count = 1, .epsilon = 0.0001, .seed = 6, .sample_every = 1});
+  detector d({.hot_share = 0.002, .window = 0, .min_count = 1, .sketch = {.epsilon = 0.0001, .seed = 6}, .sample_every = 1});
   for (const auto k : *keys) d.observe(k);
   ASSERT_TRUE(d.advance_epoch());
   const double n = static_cast<double>(keys->size());
@@ -157,7 +157,7 @@ TEST(detection_accuracy, with_sampling_a_new_hot_key_is_reported_within_two_wind
     const auto keys = ht::keys_of("shift:n=100000,s=1.0,every=" + std::to_string(every), 2 * every, 30 + seed);
     const auto old_key = mode_of(keys, 0, every), new_key = mode_of(keys, every, 2 * every);
     ASSERT_NE(old_key, new_key);
-    detector d({.hot_share = 0.02, .window = window, .seed = seed, .sample_every = 16});
+    detector d({.hot_share = 0.02, .window = window, .sketch = {.seed = seed}, .sample_every = 16});
     std::optional<std::size_t> new_seen, old_gone;
     for (std::size_t i = 0; i < keys.size(); ++i) {
       d.observe(keys[i]);
@@ -185,7 +185,7 @@ TEST(detection_accuracy, with_sampling_a_new_hot_key_is_reported_within_two_wind
 // total D likewise.
 TEST(detection_accuracy, sampled_counts_are_unbiased_within_the_chernoff_bound) {
   for (std::uint64_t seed : {1u, 2u, 3u}) {
-    detector d({.hot_share = 0.1, .window = 0, .epsilon = 0.001, .seed = seed, .sample_every = 16});
+    detector d({.hot_share = 0.1, .window = 0, .sketch = {.epsilon = 0.001, .seed = seed}, .sample_every = 16});
     for (std::uint64_t i = 0; i < 400'000; ++i) d.observe(i % 4 == 0 ? 7 : 1000 + i % 50'000);
     const double est = static_cast<double>(d.estimate(7));
     EXPECT_NEAR(est, 100'000.0, 5'000.0 + 0.001 * 400'000) << seed;  // + εD: the sketch's own error
@@ -203,7 +203,7 @@ TEST(detection_accuracy, the_sampled_detector_from_four_threads_reports_every_ke
     const auto keys = ht::keys_of(spec, 1'000'000, 23);
     const auto exact = ht::count_exact(keys);
     constexpr double phi = 0.002;
-    detector d({.hot_share = phi, .window = 1 << 18, .seed = 7});
+    detector d({.hot_share = phi, .window = 1 << 18, .sketch = {.seed = 7}});
     ASSERT_EQ(d.sample_every(), 8u);
     ht::run_threads(4, [&](unsigned t) {
       for (std::size_t i = t; i < keys.size(); i += 4) d.observe(keys[i]);
@@ -225,7 +225,7 @@ TEST(detection_accuracy, the_sampled_detector_from_four_threads_reports_every_ke
 TEST(detection_accuracy, the_sampled_detector_finds_thread_affine_hot_keys_and_judges_them_by_the_sum) {
   constexpr double phi = 0.02;
   for (std::uint64_t seed : {1u, 2u}) {
-    detector d({.hot_share = phi, .window = 1 << 16, .seed = seed, .sample_every = 8});
+    detector d({.hot_share = phi, .window = 1 << 16, .sketch = {.seed = seed}, .sample_every = 8});
     std::barrier sync(4);  // hotness is over recent traffic: keep the threads in step (chunks of W/16)
     ht::run_threads(4, [&](unsigned t) {
       std::uint64_t cold = 1'000'000 * (t + 1);

@@ -129,7 +129,8 @@ void a_key_seen_hot_stays_hot_within_its_epoch() {
   const std::size_t per = 3'000 / ht::scale;
   std::atomic<std::uint64_t> flips{0};
   for (int round = 0; round < 10; ++round) {
-    hotshard::hot_key_detector<std::uint64_t, Hash> d({0.005, 0, 1, 0.001, 0.01, 16, 1});
+    hotshard::hot_key_detector<std::uint64_t, Hash> d({.hot_share = 0.005, .window = 0, .min_count = 1,
+        .sketch = {.epsilon = 0.001, .delta = 0.01, .seed = 1}, .table_slots = 16});
     ht::run_threads(threads, [&](unsigned t) {
       std::vector<bool> seen(keys, false);
       for (std::size_t i = 0; i < per; ++i) {
@@ -168,7 +169,7 @@ TEST(detection_stress, sampled_sketches_are_read_while_their_owners_rebase) {
   constexpr std::uint64_t window = 1024;
   const std::size_t per = 400'000 / ht::scale;
   hotshard::hot_key_detector<std::uint64_t, yielding_hash> d(
-      {.hot_share = 0.05, .window = window, .epsilon = 0.001, .seed = 8, .sample_every = 4});
+      {.hot_share = 0.05, .window = window, .sketch = {.epsilon = 0.001, .seed = 8}, .sample_every = 4});
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> too_large{0}, cold_reported{0}, reads{0};
   std::thread reader([&] {

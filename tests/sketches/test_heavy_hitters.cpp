@@ -59,7 +59,7 @@ TEST(heavy_hitters, top_100_recall_and_precision_on_zipf_with_at_most_one_mebiby
                            "zipf:n=1000000,s=1.2,scramble=1"}) {
     const auto keys = ht::keys_of(spec, 1'000'000 / ht::scale, 3);
     const auto exact = ht::count_exact(keys);
-    hh h({.capacity = 2048, .epsilon = 0.0002, .seed = 1});
+    hh h({.capacity = 2048, .sketch = {.epsilon = 0.0002, .seed = 1}});
     for (const auto k : keys) h.add(k);
     EXPECT_LE(h.memory_bytes(), std::size_t{1} << 20);
     const auto q = top_quality(h, exact, 100);
@@ -72,7 +72,7 @@ TEST(heavy_hitters, top_100_recall_and_precision_on_zipf_with_at_most_one_mebiby
 TEST(heavy_hitters, every_key_above_n_over_m_is_reported_with_a_true_error_bound) {
   const auto keys = ht::keys_of("zipf:n=100000,s=0.8", 400'000 / ht::scale, 5);
   const auto exact = ht::count_exact(keys);
-  hh h({.capacity = 1024, .epsilon = 0.5, .seed = 2});  // k = 2m: only m decides the size
+  hh h({.capacity = 1024, .sketch = {.epsilon = 0.5, .seed = 2}});  // k = 2m: only m decides the size
   for (const auto k : keys) h.add(k);
   std::size_t above = 0;
   for (const auto& [k, n] : exact) above += n * h.capacity() > keys.size() ? 1 : 0;
@@ -81,7 +81,7 @@ TEST(heavy_hitters, every_key_above_n_over_m_is_reported_with_a_true_error_bound
 }
 
 TEST(heavy_hitters, a_short_top_merges_only_what_can_rank_and_agrees_with_the_full_list) {
-  hh h({.capacity = 64, .seed = 12});
+  hh h({.capacity = 64, .sketch = {.seed = 12}});
   ht::run_threads(6, [&](unsigned t) {
     for (const auto k : ht::keys_of("zipf:n=100000,s=0.9,scramble=1", 60'000 / ht::scale, 13, t, 6)) h.add(k);
   });
@@ -98,7 +98,7 @@ TEST(heavy_hitters, a_short_top_merges_only_what_can_rank_and_agrees_with_the_fu
 TEST(heavy_hitters, top_100_recall_stays_high_on_a_flat_zipf) {
   const auto keys = ht::keys_of("zipf:n=1000000,s=0.6,scramble=1", 500'000 / ht::scale, 4);
   const auto exact = ht::count_exact(keys);
-  hh h({.capacity = 2048, .epsilon = 0.0002, .seed = 14});
+  hh h({.capacity = 2048, .sketch = {.epsilon = 0.0002, .seed = 14}});
   for (const auto k : keys) h.add(k);
   const auto q = top_quality(h, exact, 100);
   EXPECT_GE(q.recall, 0.9);
@@ -106,7 +106,7 @@ TEST(heavy_hitters, top_100_recall_stays_high_on_a_flat_zipf) {
 }
 
 TEST(heavy_hitters, a_weighted_add_counts_its_whole_weight) {
-  hh h({.capacity = 4, .seed = 3});
+  hh h({.capacity = 4, .sketch = {.seed = 3}});
   h.add(9, 1'000'000);
   for (std::uint64_t k = 100; k < 200'000; ++k) h.add(k);  // purges many times
   EXPECT_GE(h.estimate(9), 1'000'000u);
@@ -114,7 +114,7 @@ TEST(heavy_hitters, a_weighted_add_counts_its_whole_weight) {
 }
 
 TEST(heavy_hitters, top_returns_at_most_k_entries) {
-  hh h({.capacity = 64, .seed = 4});
+  hh h({.capacity = 64, .sketch = {.seed = 4}});
   for (std::uint64_t k = 0; k < 10; ++k) h.add(k, 100 + k);
   const auto top = h.top(3);
   ASSERT_EQ(top.size(), 3u);
@@ -126,7 +126,7 @@ TEST(heavy_hitters, top_returns_at_most_k_entries) {
 }
 
 TEST(heavy_hitters, key_zero_is_an_ordinary_key) {
-  hh h({.capacity = 64, .seed = 5});
+  hh h({.capacity = 64, .sketch = {.seed = 5}});
   h.add(0, 50);
   h.add(0x5bd1e9955bd1e995ULL, 40);
   const auto top = h.top(2);
@@ -136,7 +136,7 @@ TEST(heavy_hitters, key_zero_is_an_ordinary_key) {
 }
 
 TEST(heavy_hitters, a_summary_left_by_a_finished_thread_keeps_its_counts_and_is_reused) {
-  hh h({.capacity = 16, .seed = 6});
+  hh h({.capacity = 16, .sketch = {.seed = 6}});
   std::thread([&] { h.add(7, 70); }).join();
   std::thread([&] { h.add(8, 80); }).join();
   EXPECT_EQ(h.summaries(), 1u);
@@ -149,7 +149,7 @@ TEST(heavy_hitters, a_summary_left_by_a_finished_thread_keeps_its_counts_and_is_
 // the thread's summary cache is gone must not touch freed memory (ASan) and
 // must still be counted.
 TEST(heavy_hitters, an_add_from_a_late_thread_local_destructor_is_counted) {
-  hh h({.capacity = 16, .seed = 7});
+  hh h({.capacity = 16, .sketch = {.seed = 7}});
   struct late_adder {
     hh* target;
     ~late_adder() { target->add(5, 11); }
@@ -167,12 +167,12 @@ TEST(heavy_hitters, destroying_it_while_a_thread_holds_a_summary_is_safe) {
   std::atomic<int> phase{0};
   std::thread t;
   {
-    hh h({.capacity = 16, .seed = 8});
+    hh h({.capacity = 16, .sketch = {.seed = 8}});
     t = std::thread([&] {
       h.add(1);
       phase.store(1, std::memory_order_release);
       while (phase.load(std::memory_order_acquire) != 2) std::this_thread::yield();
-      hh other({.capacity = 16, .seed = 9});  // a new instance frees the orphaned summary
+      hh other({.capacity = 16, .sketch = {.seed = 9}});  // a new instance frees the orphaned summary
       other.add(2);
     });
     while (phase.load(std::memory_order_acquire) != 1) std::this_thread::yield();
@@ -182,27 +182,34 @@ TEST(heavy_hitters, destroying_it_while_a_thread_holds_a_summary_is_safe) {
 }
 
 TEST(heavy_hitters, bad_options_throw_naming_the_field) {
-  const auto message = [](hotshard::heavy_hitters_options o) {
-    try {
-      hh h(o);
-    } catch (const std::invalid_argument& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto message = [](const hotshard::heavy_hitters_options& o) { return hotshard::test::construction_error<hh>(o); };
   EXPECT_NE(message({.capacity = 0}).find("capacity"), std::string::npos);
   EXPECT_NE(message({.capacity = (std::size_t{1} << 24) + 1}).find("capacity"), std::string::npos);
-  EXPECT_NE(message({.epsilon = 0}).find("epsilon"), std::string::npos);
-  EXPECT_NE(message({.epsilon = -1}).find("epsilon"), std::string::npos);
-  EXPECT_NE(message({.epsilon = 1}).find("epsilon"), std::string::npos);
-  EXPECT_NE(message({.epsilon = 1e-300}).find("epsilon"), std::string::npos);
-  EXPECT_NE(message({.epsilon = std::numeric_limits<double>::quiet_NaN()}).find("epsilon"), std::string::npos);
-  EXPECT_EQ(message({.capacity = 1, .epsilon = 0.9}), "");
-  EXPECT_EQ(message({.capacity = std::size_t{1} << 24, .epsilon = 1e-7}), "");  // summaries are made on first add
+  EXPECT_NE(message({.sketch = {.epsilon = 0}}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.epsilon = -1}}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.epsilon = 1}}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.epsilon = 1e-300}}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.epsilon = std::numeric_limits<double>::quiet_NaN()}}).find("epsilon"), std::string::npos);
+  EXPECT_EQ(message({.capacity = 1, .sketch = {.epsilon = 0.9}}), "");
+  EXPECT_EQ(message({.capacity = std::size_t{1} << 24, .sketch = {.epsilon = 1e-7}}), "");  // summaries are made on first add
+}
+
+// The shared sketch_options block (issue 16): ε unset takes the default,
+// set is kept; δ has no meaning for a deterministic bound, so setting it is
+// rejected naming the field rather than silently ignored.
+TEST(heavy_hitters, takes_epsilon_and_seed_from_the_shared_sketch_block_and_rejects_a_delta) {
+  const auto message = [](const hotshard::heavy_hitters_options& o) { return hotshard::test::construction_error<hh>(o); };
+  EXPECT_NE(message({.sketch = {.delta = 0.01}}).find("heavy_hitters: delta"), std::string::npos);
+  EXPECT_EQ(hh({.capacity = 1}).counters_per_thread(),
+            hh({.capacity = 1, .sketch = {.epsilon = hotshard::heavy_hitters_options::default_epsilon}})
+                .counters_per_thread());
+  EXPECT_GT(hh({.capacity = 1, .sketch = {.epsilon = 0.0001}}).counters_per_thread(),
+            hh({.capacity = 1}).counters_per_thread());
+  EXPECT_EQ(hh({.sketch = {.seed = 0}}).seed(), 0u);  // an explicit 0 is a seed, not "random"
 }
 
 TEST(heavy_hitters, default_seeds_differ_between_instances_and_an_explicit_seed_is_kept) {
-  hh a, b, c({.seed = 1});
+  hh a, b, c({.sketch = {.seed = 1}});
   EXPECT_NE(a.seed(), b.seed());
   EXPECT_EQ(c.seed(), 1u);
 }

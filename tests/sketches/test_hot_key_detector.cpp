@@ -31,7 +31,8 @@ std::uint64_t mode_of(const std::vector<std::uint64_t>& keys, std::size_t from, 
 bool contains(const std::vector<std::uint64_t>& v, std::uint64_t k) { return std::find(v.begin(), v.end(), k) != v.end(); }
 
 TEST(hot_key_detector, a_key_with_a_large_share_is_hot_and_uniform_keys_are_not) {
-  detector d({0.05, 4096, 8, 0.001, 0.01, 0, 1, 1});  // sample_every 1: exact epoch ends
+  detector d({.hot_share = 0.05, .window = 4096, .min_count = 8,
+      .sketch = {.epsilon = 0.001, .delta = 0.01, .seed = 1}, .sample_every = 1});  // sample_every 1: exact epoch ends
   std::mt19937_64 rng(1);
   std::uniform_int_distribution<std::uint64_t> cold(1000, 11'000);
   for (int i = 0; i < 3 * 4096; ++i) d.observe(i % 10 == 0 ? 777 : cold(rng));  // 777: 10% share
@@ -42,7 +43,7 @@ TEST(hot_key_detector, a_key_with_a_large_share_is_hot_and_uniform_keys_are_not)
 }
 
 TEST(hot_key_detector, observe_returns_whether_the_key_is_hot_now) {
-  detector d({0.5, 0, 4, 0.01, 0.01, 0, 1});
+  detector d({.hot_share = 0.5, .window = 0, .min_count = 4, .sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 1}});
   EXPECT_FALSE(d.observe(1));  // below min_count
   for (int i = 0; i < 10; ++i) d.observe(1);
   EXPECT_TRUE(d.observe(1));
@@ -61,7 +62,7 @@ TEST(hot_key_detector, after_the_hot_set_moves_it_reports_the_new_key_and_drops_
   const auto old_key = mode_of(keys, 0, every);
   const auto new_key = mode_of(keys, every, 2 * every);
   ASSERT_NE(old_key, new_key);
-  detector d({0.02, window, 8, 0.0005, 0.01, 0, 1});
+  detector d({.hot_share = 0.02, .window = window, .min_count = 8, .sketch = {.epsilon = 0.0005, .delta = 0.01, .seed = 1}});
   std::optional<std::size_t> new_seen, old_gone;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     d.observe(keys[i]);
@@ -87,7 +88,8 @@ TEST(hot_key_detector, after_the_hot_set_moves_it_reports_the_new_key_and_drops_
 }
 
 TEST(hot_key_detector, manual_epochs_drop_a_key_whose_traffic_stopped) {
-  detector d({0.1, 0, 8, 0.001, 0.01, 0, 1});  // window 0: only advance_epoch() ends epochs
+  detector d({.hot_share = 0.1, .window = 0, .min_count = 8,
+      .sketch = {.epsilon = 0.001, .delta = 0.01, .seed = 1}});  // window 0: only advance_epoch() ends epochs
   std::mt19937_64 rng(2);
   std::uniform_int_distribution<std::uint64_t> cold(100, 100'000);
   for (int i = 0; i < 5000; ++i) d.observe(i % 2 == 0 ? 5 : cold(rng));
@@ -106,7 +108,7 @@ TEST(hot_key_detector, manual_epochs_drop_a_key_whose_traffic_stopped) {
 }
 
 TEST(hot_key_detector, key_zero_can_be_hot) {
-  detector d({0.2, 0, 4, 0.01, 0.01, 0, 1});
+  detector d({.hot_share = 0.2, .window = 0, .min_count = 4, .sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 1}});
   for (int i = 0; i < 100; ++i) {
     d.observe(0);
     d.observe(1);
@@ -124,7 +126,7 @@ TEST(hot_key_detector, key_zero_can_be_hot) {
 TEST(hot_key_detector, sixteen_threads_observe_while_epochs_advance) {
   constexpr unsigned threads = 16;
   const std::size_t per = 20'000 / ht::scale;
-  detector d({0.05, 2048, 8, 0.001, 0.01, 0, 1});
+  detector d({.hot_share = 0.05, .window = 2048, .min_count = 8, .sketch = {.epsilon = 0.001, .delta = 0.01, .seed = 1}});
   std::atomic<bool> stop{false};
   std::atomic<bool> cold_reported{false};
   std::thread reader([&] {
@@ -153,31 +155,37 @@ TEST(hot_key_detector, sixteen_threads_observe_while_epochs_advance) {
 }
 
 TEST(hot_key_detector, bad_options_throw_naming_the_field) {
-  const auto message = [](hotshard::hot_key_detector_options o) {
-    try {
-      detector d(o);
-    } catch (const std::invalid_argument& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto message = [](const hotshard::hot_key_detector_options& o) { return hotshard::test::construction_error<detector>(o); };
   const double nan = std::numeric_limits<double>::quiet_NaN();
   EXPECT_NE(message({.hot_share = 0}).find("hot_share"), std::string::npos);
   EXPECT_NE(message({.hot_share = 1.5}).find("hot_share"), std::string::npos);
   EXPECT_NE(message({.hot_share = nan}).find("hot_share"), std::string::npos);
   EXPECT_NE(message({.hot_share = 1e-12}).find("hot_share"), std::string::npos);  // 4/φ slots overflow
   EXPECT_NE(message({.window = std::numeric_limits<std::uint64_t>::max()}).find("window"), std::string::npos);
-  EXPECT_NE(message({.epsilon = 0}).find("epsilon"), std::string::npos);
-  EXPECT_NE(message({.epsilon = nan}).find("epsilon"), std::string::npos);
-  EXPECT_NE(message({.epsilon = 1e-300}).find("epsilon"), std::string::npos);
-  EXPECT_NE(message({.delta = 1}).find("delta"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.epsilon = 0}}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.epsilon = nan}}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.epsilon = 1e-300}}).find("epsilon"), std::string::npos);
+  EXPECT_NE(message({.sketch = {.delta = 1}}).find("delta"), std::string::npos);
   EXPECT_NE(message({.table_slots = std::size_t{1} << 40}).find("table_slots"), std::string::npos);
   EXPECT_NE(message({.sample_every = std::uint64_t{1} << 30}).find("sample_every"), std::string::npos);
   EXPECT_EQ(message({.hot_share = 1, .window = 0}), "");
 }
 
+// The shared sketch_options block (issue 16): ε and δ unset take the
+// detector's defaults (reported resolved by options()), set ones are kept.
+TEST(hot_key_detector, takes_epsilon_delta_and_seed_from_the_shared_sketch_block) {
+  const detector plain({.window = 0});
+  EXPECT_EQ(plain.options().sketch.epsilon, hotshard::hot_key_detector_options::default_epsilon);
+  EXPECT_EQ(plain.options().sketch.delta, hotshard::hot_key_detector_options::default_delta);
+  const detector tuned({.window = 0, .sketch = {.epsilon = 0.001, .delta = 0.05, .seed = 3}});
+  EXPECT_EQ(tuned.options().sketch.epsilon, 0.001);
+  EXPECT_EQ(tuned.options().sketch.delta, 0.05);
+  EXPECT_EQ(tuned.seed(), 3u);
+  EXPECT_LT(tuned.memory_bytes(), plain.memory_bytes());  // a coarser ε: a narrower sketch
+}
+
 TEST(hot_key_detector, default_seeds_differ_between_instances_and_an_explicit_seed_is_kept) {
-  detector a, b, c({.seed = 9});
+  detector a, b, c({.sketch = {.seed = 9}});
   EXPECT_NE(a.seed(), b.seed());
   EXPECT_EQ(c.seed(), 9u);
 }
@@ -200,7 +208,7 @@ TEST(hot_key_detector, sampling_is_on_by_default_only_where_a_window_leaves_room
 // decayed steady state ≈ 2 × n/4 = n/2 — without the rebase its cells written
 // after epoch 256 would decode as 256 epochs old and read 0.
 TEST(hot_key_detector, sampled_counts_age_by_epoch_tags_across_hundreds_of_epochs) {
-  detector d({.hot_share = 0.1, .window = 0, .epsilon = 0.001, .seed = 3, .sample_every = 4});
+  detector d({.hot_share = 0.1, .window = 0, .sketch = {.epsilon = 0.001, .seed = 3}, .sample_every = 4});
   constexpr std::uint64_t per_epoch = 8000;
   for (std::uint64_t i = 0; i < per_epoch; ++i) d.observe(1);
   const double first = static_cast<double>(d.estimate(1));
@@ -227,7 +235,7 @@ TEST(hot_key_detector, sampled_counts_age_by_epoch_tags_across_hundreds_of_epoch
 // is the count of the union (±5%, Chernoff as in test_detection_accuracy); the
 // nodes of exited threads are reused by later ones and keep their counts.
 TEST(hot_key_detector, sampled_estimates_sum_the_threads_sketches_and_survive_thread_exit) {
-  detector d({.hot_share = 0.1, .window = 0, .epsilon = 0.001, .seed = 4, .sample_every = 16});
+  detector d({.hot_share = 0.1, .window = 0, .sketch = {.epsilon = 0.001, .seed = 4}, .sample_every = 16});
   const std::uint64_t per = 100'000 / ht::scale;
   for (int round = 1; round <= 2; ++round) {
     ht::run_threads(4, [&](unsigned t) {
@@ -270,7 +278,7 @@ struct parking_hash {
 // its true share and it was dropped at the next epoch end.
 TEST(hot_key_detector, traffic_counted_during_a_stalled_epoch_end_keeps_every_share) {
   using parking_detector = hotshard::hot_key_detector<std::uint64_t, parking_hash>;
-  parking_detector d({.hot_share = 0.01, .window = 0, .seed = 12, .sample_every = 8});
+  parking_detector d({.hot_share = 0.01, .window = 0, .sketch = {.seed = 12}, .sample_every = 8});
   const auto feed = [&](std::uint64_t n, std::uint64_t& cold) {
     for (std::uint64_t i = 0; i < n; ++i) d.observe(i % 64 == 0 ? 42 : ++cold);  // key 42: 1/64 = 1.56 φ
   };
@@ -308,7 +316,7 @@ change_list drained(const detector& d, detector::change_cursor& c) {
 
 TEST(hot_key_detector, drain_changes_reports_each_key_that_became_hot_and_each_that_cooled_once) {
   for (const std::uint64_t every : {1u, 8u}) {  // the shared sketch and the sampled form
-    detector d({.hot_share = 0.1, .window = 0, .seed = 13, .sample_every = every});
+    detector d({.hot_share = 0.1, .window = 0, .sketch = {.seed = 13}, .sample_every = every});
     detector::change_cursor c, late;
     std::uint64_t cold = 1'000'000;
     const auto feed = [&](std::uint64_t hot) {
@@ -321,7 +329,7 @@ TEST(hot_key_detector, drain_changes_reports_each_key_that_became_hot_and_each_t
     feed(7);                                      // 7 becomes hot; 42 stays stamped until the epoch ends
     EXPECT_EQ(drained(d, c), (change_list{{7, true}})) << every;
     for (int e = 0; e < 4; ++e) {  // 42's traffic stopped: it cools within ⌈log2(s/φ)⌉ + 1 = 3 epochs
-      d.advance_epoch();
+      ASSERT_TRUE(d.advance_epoch());
       feed(7);
     }
     EXPECT_EQ(c.epoch(), 1u);

@@ -41,7 +41,8 @@
 // Options: filter_slots (≥ 1, rounded up to a power of two) and flush_every
 // (≥ 1) are checked, as are the shared sketch's (ε, δ) and options
 // (count_min_sketch.hpp): a bad value throws std::invalid_argument naming it.
-// The shared sketch's seed is random per instance unless sketch.seed names one.
+// The shared sketch's seed is random per instance unless count_min.sketch.seed
+// names one.
 //
 // Progress guarantees:
 //  * add(): wait-free on a filter hit (a load and a store of the thread's own
@@ -86,6 +87,14 @@
 
 namespace hotshard {
 
+// buffered_count_min_sketch<K> s({.count_min = {.sketch = {.epsilon = 0.001}}, .filter_slots = 1024});
+struct buffered_count_min_sketch_options {
+  count_min_sketch_options count_min{};  // the shared sketch: ε, δ, seed (.count_min.sketch), update, aging
+  std::size_t filter_slots = 4096;       // per thread, ≥ 1, rounded up to a power of two
+  std::uint64_t flush_every = 1 << 14;   // adds between whole-filter flushes, per thread; ≥ 1
+};
+
+// The old options of the deprecated (ε, δ, options) constructor.
 struct buffered_sketch_options {
   count_min_options sketch{};
   std::size_t filter_slots = 4096;      // per thread, ≥ 1, rounded up to a power of two
@@ -98,6 +107,11 @@ class buffered_count_min_sketch {
   using key_type = Key;
   using shared_sketch = count_min_sketch<Key, Hash, Stats>;
 
+  explicit buffered_count_min_sketch(buffered_count_min_sketch_options o = {})
+      : sketch_(o.count_min), registry_(o.filter_slots, o.flush_every, &sink, &sketch_) {}
+
+  // DEPRECATED shim (issue 16): the positional (ε, δ) pair; use
+  // buffered_count_min_sketch_options.
   buffered_count_min_sketch(double epsilon, double delta, buffered_sketch_options opt = {})
       : sketch_(epsilon, delta, opt.sketch), registry_(opt.filter_slots, opt.flush_every, &sink, &sketch_) {}
 

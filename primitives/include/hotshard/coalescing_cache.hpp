@@ -146,6 +146,7 @@
 #pragma once
 
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/clock.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
@@ -186,7 +187,7 @@ struct coalescing_cache_options {
   double beta = 1.0;                                       // XFetch eagerness; 0 = no early refresh; finite, >= 0
   bool coalesce = true;                                    // false: every miss calls the loader
   std::size_t flight_capacity = 1024;                      // single_flight table size, in [1, 2^32]
-  std::function<std::int64_t()> clock_ns{};                // empty: steady_clock
+  detail::clock_ns_fn clock_ns{};                          // std::function<int64_t()>; empty: steady_clock (detail/clock.hpp)
   std::function<double()> uniform01{};                     // in (0, 1]; empty: a thread-local generator
   std::optional<std::uint64_t> seed{};                     // hash seed; empty: a random one per instance
   // Runs a refresh (stale-while-revalidate or early). Empty: the caller that
@@ -770,11 +771,7 @@ class coalescing_cache {
   // a + b for b >= 0, saturating at `never` (ttl = nanoseconds::max() never expires).
   static std::int64_t sat_add(std::int64_t a, std::int64_t b) noexcept { return a > never - b ? never : a + b; }
 
-  std::int64_t now_ns() const {
-    if (opt_.clock_ns) return opt_.clock_ns();
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
+  std::int64_t now_ns() const { return detail::now_ns(opt_.clock_ns); }
   double uniform01() const {
     if (opt_.uniform01) return opt_.uniform01();
     thread_local std::uint64_t state = detail::mix64(reinterpret_cast<std::uintptr_t>(&state));

@@ -23,10 +23,10 @@
 // At the defaults of the harness (ε = 0.0002, δ = 0.01): 13,592 × 5, 545 KB.
 // Row hashes: h = detail::hash_key(x) once, then row i uses column
 // reduce(seeded_hash(h, seed + i), width); seeds seed, seed+1, .... The seed
-// is drawn at random per instance unless options::seed names one (hash
-// flooding: keys crafted to collide in every row of one build of this code
-// collide in no other instance); options().seed reports the seed in use, so a
-// sibling to merge with is built with it. Two sketches merge only with equal
+// is drawn at random per instance unless count_min_sketch_options'
+// sketch.seed names one (hash flooding: keys crafted to collide in every row
+// of one build of this code collide in no other instance); options().seed
+// reports the seed in use, so a sibling to merge with is built with it. Two sketches merge only with equal
 // width, depth and seed.
 //
 // Bad dimensions throw std::invalid_argument naming the parameter: ε outside
@@ -107,6 +107,8 @@ namespace hotshard {
 
 enum class update_policy : std::uint8_t { plain, conservative };
 
+// The resolved options a sketch reports (options()), and the old options of
+// the deprecated (ε, δ) constructor and of the explicit-dimensions one.
 struct count_min_options {
   update_policy update = update_policy::plain;
   // 0 (the default) = a random seed per instance; any other value is used
@@ -120,6 +122,21 @@ struct count_min_options {
   std::uint64_t aging_window = 0;
 
   static constexpr std::uint64_t random_seed = 0;
+};
+
+// count_min_sketch<K> s({.sketch = {.epsilon = 0.001, .delta = 0.01}, .update = update_policy::conservative});
+// Every bad value throws std::invalid_argument naming the field; nothing is clamped.
+struct count_min_sketch_options {
+  // ε (default 0.0002), δ (default 0.01), seed (default: random per
+  // instance): width = ⌈e/ε⌉, depth = ⌈ln(1/δ)⌉ (see "Dimensions").
+  sketch_options sketch{};
+  update_policy update = update_policy::plain;
+  // As count_min_options::aging_window: halve all counters every
+  // aging_window additions; 0 = never (halve() on demand only).
+  std::uint64_t aging_window = 0;
+
+  static constexpr double default_epsilon = 0.0002;
+  static constexpr double default_delta = 0.01;
 };
 
 struct count_min_dimensions {
@@ -152,10 +169,31 @@ class count_min_sketch {
   using key_type = Key;
   using counter = std::atomic<std::uint64_t>;
 
+  using options_type = count_min_sketch_options;
+
+  // The convention of every primitive: one options struct, designated
+  // initialisers, every field defaulted.
+  explicit count_min_sketch(count_min_sketch_options o = {})
+      : count_min_sketch(resolved{},
+                         count_min_dimensions::from_error(
+                             o.sketch.epsilon.value_or(count_min_sketch_options::default_epsilon),
+                             o.sketch.delta.value_or(count_min_sketch_options::default_delta)),
+                         count_min_options{o.update, o.sketch.seed ? *o.sketch.seed : detail::random_seed(),
+                                           o.aging_window}) {}
+
+  // DEPRECATED shim (issue 16): the positional (ε, δ) pair and the old
+  // count_min_options (seed 0 = random); use count_min_sketch_options.
   count_min_sketch(double epsilon, double delta, count_min_options opt = {})
       : count_min_sketch(count_min_dimensions::from_error(epsilon, delta), opt) {}
 
+  // Explicit dimensions (a sibling sized like another sketch, tests); opt.seed
+  // 0 = random, as in count_min_options.
   explicit count_min_sketch(count_min_dimensions dims, count_min_options opt = {})
+      : count_min_sketch(resolved{}, dims, with_seed(opt)) {}
+
+ private:
+  struct resolved {};  // opt's seed is the one to use as given
+  count_min_sketch(resolved, count_min_dimensions dims, count_min_options opt)
       : width_(dims.width),
         depth_(dims.depth),
         opt_(checked(opt)),
@@ -165,6 +203,8 @@ class count_min_sketch {
         ticker_(detail::sketch_ticker::batch_for_window(opt_.aging_window)) {
     for (std::size_t r = 0; r < depth_; ++r) row_salts_[r] = detail::cms_row_salt(opt_.seed + r);
   }
+
+ public:
 
   count_min_sketch(const count_min_sketch&) = delete;
   count_min_sketch& operator=(const count_min_sketch&) = delete;
@@ -247,6 +287,9 @@ class count_min_sketch {
   static count_min_options checked(count_min_options opt) {
     if (opt.update != update_policy::plain && opt.update != update_policy::conservative)
       detail::throw_bad_option("count_min_sketch", "update", "is not an update_policy");
+    return opt;
+  }
+  static count_min_options with_seed(count_min_options opt) {
     if (opt.seed == count_min_options::random_seed) opt.seed = detail::random_seed();
     return opt;
   }

@@ -90,11 +90,17 @@
 
 namespace hotshard {
 
+// heavy_hitters<K> h({.capacity = 64, .sketch = {.epsilon = 0.001, .seed = 7}});
+// Every bad value throws std::invalid_argument naming the field; nothing is clamped.
 struct heavy_hitters_options {
-  std::size_t capacity = 1024;         // m: every key above N/m is kept; 1 ≤ m ≤ 2^24
-  double epsilon = 0.0002;             // every count within εN of the truth; 1e-7 ≤ ε < 1
-  // (the limits keep one thread's summary under ~2 GiB: k ≤ 2^25 counters)
-  std::optional<std::uint64_t> seed{};  // slot hashing; unset = random per instance
+  std::size_t capacity = 1024;  // m: every key above N/m is kept; 1 ≤ m ≤ 2^24
+  // sketch.epsilon: every count within εN of the truth; 1e-7 ≤ ε < 1, default
+  // 0.0002 (the limits keep one thread's summary under ~2 GiB: k ≤ 2^25
+  // counters). sketch.seed: slot hashing; unset = random per instance.
+  // sketch.delta must stay unset: the bound is deterministic (δ = 0).
+  sketch_options sketch{};
+
+  static constexpr double default_epsilon = 0.0002;
 };
 
 template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
@@ -108,8 +114,8 @@ class heavy_hitters {
   explicit heavy_hitters(heavy_hitters_options opt = {})
       : opt_(validated(opt)),
         k_(detail::mg_summary::counters_for(std::max<std::size_t>(
-            2 * opt_.capacity, static_cast<std::size_t>(std::ceil(2.0 / opt_.epsilon))))),
-        seed_(detail::seed_or_random(opt_.seed)),
+            2 * opt_.capacity, static_cast<std::size_t>(std::ceil(2.0 / *opt_.sketch.epsilon))))),
+        seed_(detail::seed_or_random(opt_.sketch.seed)),
         salt_(detail::mix64(seed_)) {}
 
   void add(const Key& key, std::uint64_t count = 1) {
@@ -209,11 +215,17 @@ class heavy_hitters {
     detail::mg_summary summary;
   };
 
-  static heavy_hitters_options validated(const heavy_hitters_options& o) {
+  // Returns o with sketch.epsilon resolved (options' default when unset).
+  static heavy_hitters_options validated(heavy_hitters_options o) {
     if (o.capacity < 1 || o.capacity > (std::size_t{1} << 24))
       throw std::invalid_argument("heavy_hitters: capacity must be in [1, 2^24], got " + std::to_string(o.capacity));
-    if (!(o.epsilon >= 1e-7 && o.epsilon < 1))
-      throw std::invalid_argument("heavy_hitters: epsilon must be in [1e-7, 1), got " + std::to_string(o.epsilon));
+    const double epsilon = o.sketch.epsilon.value_or(heavy_hitters_options::default_epsilon);
+    if (!(epsilon >= 1e-7 && epsilon < 1))
+      throw std::invalid_argument("heavy_hitters: epsilon must be in [1e-7, 1), got " + std::to_string(epsilon));
+    if (o.sketch.delta)
+      throw std::invalid_argument("heavy_hitters: delta must stay unset (the bound is deterministic), got " +
+                                  std::to_string(*o.sketch.delta));
+    o.sketch.epsilon = epsilon;
     return o;
   }
 

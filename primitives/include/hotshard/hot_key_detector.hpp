@@ -149,7 +149,8 @@
 //  * estimate(), and the summed estimate inside observe()/advance_epoch():
 //    sample_every = 1: wait-free; sampled: depth loads per thread node, and
 //    blocking only while a node's owner is inside its rebase sweep (the
-//    reader yields and retries; an owner that is preempted there delays it).
+//    reader backs off — pauses, then yields: detail/backoff.hpp — and
+//    retries; an owner that is preempted there delays it).
 //  * is_hot(): wait-free (≤ 16 probes, one load of the epoch).
 //  * hot_keys(), drain_changes(): wait-free per slot, allocate.
 //  * advance_epoch(): unsampled: lock-free (sketch halving); sampled: no
@@ -203,6 +204,7 @@
 #pragma once
 
 #include <hotshard/count_min_sketch.hpp>
+#include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/hot_key_table.hpp>
 #include <hotshard/detail/instance_seed.hpp>
@@ -226,15 +228,21 @@
 
 namespace hotshard {
 
+// hot_key_detector<K> d({.hot_share = 0.05, .window = 0, .sketch = {.epsilon = 0.001, .seed = 7}});
+// Every bad value throws std::invalid_argument naming the field; nothing is clamped.
 struct hot_key_detector_options {
-  double hot_share = 0.01;              // φ, in (0, 1]
-  std::uint64_t window = 1 << 16;       // units per epoch; 0 = only advance_epoch(); ≤ 2^62
-  std::uint64_t min_count = 8;          // decayed count a key needs before it can be hot
-  double epsilon = 0.0005;              // sketch error (keep ε well below φ); see count_min_sketch.hpp
-  double delta = 0.01;
-  std::size_t table_slots = 0;          // 0 = 4/φ; ≤ 2^32
-  std::optional<std::uint64_t> seed{};  // unset = random per instance
-  std::uint64_t sample_every = 0;       // 1/p; 0 = auto (see header); 1 = count every unit; ≤ 2^20
+  double hot_share = 0.01;         // φ, in (0, 1]
+  std::uint64_t window = 1 << 16;  // units per epoch; 0 = only advance_epoch(); ≤ 2^62
+  std::uint64_t min_count = 8;     // decayed count a key needs before it can be hot
+  // The sketch: ε (default 0.0005; keep it well below φ) and δ (default 0.01),
+  // see count_min_sketch.hpp; seed (unset = random per instance). options()
+  // reports ε and δ resolved.
+  sketch_options sketch{};
+  std::size_t table_slots = 0;     // 0 = 4/φ; ≤ 2^32
+  std::uint64_t sample_every = 0;  // 1/p; 0 = auto (see header); 1 = count every unit; ≤ 2^20
+
+  static constexpr double default_epsilon = 0.0005;
+  static constexpr double default_delta = 0.01;
 };
 
 template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
@@ -246,18 +254,20 @@ class hot_key_detector {
 
   explicit hot_key_detector(hot_key_detector_options opt = {})
       : opt_(validated(opt)),
-        seed_(detail::seed_or_random(opt_.seed)),
+        seed_(detail::seed_or_random(opt_.sketch.seed)),
         salt_(detail::mix64(seed_ ^ 0x5bd1e9955bd1e995ULL)),
         sample_every_(opt_.sample_every != 0 ? opt_.sample_every : auto_sample_every(opt_)),
         min_count_(std::max(opt_.min_count, sample_every_ == 1 ? 0 : 8 * sample_every_)),
         inv_log_skip_(sample_every_ == 1 ? 0 : 1.0 / std::log1p(-1.0 / static_cast<double>(sample_every_))),
-        dims_(count_min_dimensions::from_error(opt_.epsilon, opt_.delta)),
+        dims_(count_min_dimensions::from_error(*opt_.sketch.epsilon, *opt_.sketch.delta)),
         row_salts_(std::make_unique<std::uint64_t[]>(dims_.depth)),
         table_(opt_.table_slots != 0 ? opt_.table_slots : static_cast<std::size_t>(std::ceil(4.0 / opt_.hot_share)),
                salt_),
         ticker_(64) {
     for (std::size_t r = 0; r < dims_.depth; ++r) row_salts_[r] = detail::cms_row_salt(seed_ + r);
-    if (sample_every_ == 1) shared_.emplace(dims_, count_min_options{update_policy::plain, seed_, 0});
+    if (sample_every_ == 1)  // the same ε, δ (so dims_) and seed: an explicit seed 0 stays 0
+      shared_.emplace(count_min_sketch_options{
+          .sketch = {.epsilon = opt_.sketch.epsilon, .delta = opt_.sketch.delta, .seed = seed_}});
   }
 
   // Counts one request for `key` (of `weight` units); returns whether the key is hot now.
@@ -332,8 +342,9 @@ class hot_key_detector {
   }
 
   // Ends the current epoch: halves the counts and D, keeps the keys still
-  // above the bar. Returns false (doing nothing) if another call is under way.
-  bool advance_epoch() noexcept {
+  // above the bar. Returns false (doing nothing) if another call is under way
+  // (that epoch end is merged into the one running).
+  [[nodiscard]] bool advance_epoch() noexcept {
     if (advancing_.exchange(true, std::memory_order_acquire)) return false;  // (3) pairs with (4)
     end_epoch_locked(1);
     advancing_.store(false, std::memory_order_release);  // (4) pairs with (3)
@@ -581,10 +592,10 @@ class hot_key_detector {
   // is inside a sweep (see "Progress").
   template <class Read>
   static std::uint64_t read_stable(const sampler& s, Read&& read) noexcept {
-    for (;;) {
+    for (detail::backoff wait;;) {
       const std::uint64_t v = s.seq.load(std::memory_order_acquire);  // (S3) pairs with (S2)
       if ((v & 1) != 0) {
-        std::this_thread::yield();  // the owner is in a rebase sweep
+        wait();  // the owner is in a rebase sweep: pause, then yield (detail/backoff.hpp)
         continue;
       }
       const std::uint64_t q = s.base.load(std::memory_order_relaxed);  // published by (S2)
@@ -688,11 +699,15 @@ class hot_key_detector {
     if (o.table_slots > (std::size_t{1} << 32)) bad("table_slots", "must be ≤ 2^32");
     if (o.table_slots == 0 && 4.0 / o.hot_share > 4294967296.0) bad("hot_share", "too small: 4/hot_share slots > 2^32");
     if (o.sample_every > (std::uint64_t{1} << 20)) bad("sample_every", "must be ≤ 2^20");
-    if (!(o.epsilon > 0 && o.epsilon < 1)) bad("epsilon", "must be in (0, 1), got " + std::to_string(o.epsilon));
-    if (!(o.delta > 0 && o.delta < 1)) bad("delta", "must be in (0, 1), got " + std::to_string(o.delta));
+    const double epsilon = o.sketch.epsilon.value_or(hot_key_detector_options::default_epsilon);
+    const double delta = o.sketch.delta.value_or(hot_key_detector_options::default_delta);
+    if (!(epsilon > 0 && epsilon < 1)) bad("epsilon", "must be in (0, 1), got " + std::to_string(epsilon));
+    if (!(delta > 0 && delta < 1)) bad("delta", "must be in (0, 1), got " + std::to_string(delta));
     // The sketch's width ⌈e/ε⌉ and depth ⌈ln 1/δ⌉: checked here until count_min_sketch checks its own sizes.
-    if (std::exp(1.0) / o.epsilon * std::ceil(std::log(1.0 / o.delta)) > 4294967296.0)
+    if (std::exp(1.0) / epsilon * std::ceil(std::log(1.0 / delta)) > 4294967296.0)
       bad("epsilon", "too small: the sketch would exceed 2^32 counters");
+    o.sketch.epsilon = epsilon;
+    o.sketch.delta = delta;
     return o;
   }
 

@@ -70,21 +70,28 @@
 
 namespace hotshard {
 
+struct per_thread_counter_options {
+  // Slots for threads at once; 0 = per_thread_counter<>::default_capacity();
+  // at most max_capacity (2^24; std::invalid_argument naming "capacity" above).
+  std::size_t capacity = 0;
+};
+
 template <class Stats = detail::no_stats>
 class per_thread_counter {
  public:
+  using options = per_thread_counter_options;
+
   // Enough for the thread counts the benchmarks run (64) on small machines.
   [[nodiscard]] static std::size_t default_capacity() noexcept {
     return std::max<std::size_t>(128, 4 * std::size_t{std::thread::hardware_concurrency()});
   }
 
-  // capacity: slots for threads at once, 1 ≤ capacity ≤ max_capacity
-  // (std::invalid_argument naming "capacity" otherwise).
   // default_capacity() slots. Not explicit, so containers value-initialise
   // counters as users write them: std::array<per_thread_counter<>, 6> a{};
-  per_thread_counter() : per_thread_counter(default_capacity()) {}
-  explicit per_thread_counter(std::size_t capacity)
-      : table_(std::make_shared<detail::thread_slot_table>(checked_capacity(capacity))) {}
+  per_thread_counter() : per_thread_counter(options{}) {}
+  // per_thread_counter<> c({.capacity = 16});
+  explicit per_thread_counter(options o)
+      : table_(std::make_shared<detail::thread_slot_table>(checked_capacity(o.capacity))) {}
 
   // Far above any thread count a process can run (Linux caps threads at a
   // few million); a bound so a typo cannot ask for terabytes of slots.
@@ -126,9 +133,8 @@ class per_thread_counter {
   }
 
   static std::size_t checked_capacity(std::size_t capacity) {
-    if (capacity == 0) detail::throw_bad_option("per_thread_counter", "capacity", "must be >= 1");
     if (capacity > max_capacity) detail::throw_bad_option("per_thread_counter", "capacity", "must be <= 2^24");
-    return capacity;
+    return capacity == 0 ? default_capacity() : capacity;
   }
 
   std::shared_ptr<detail::thread_slot_table> table_;

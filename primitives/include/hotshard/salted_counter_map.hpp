@@ -17,7 +17,8 @@
 //
 // Configuration (std::invalid_argument naming the field otherwise):
 // capacity ≥ 1 and hot_capacity ≤ 2^32, their tables' byte sizes must fit;
-// max_salt ≤ 2^31 (0 = cores rounded up); grow_after ≥ 1.
+// max_salt 0 (= cores rounded up, at least 2) or in [2, 2^31]; grow_after ≥ 1.
+// Nothing is clamped: a bad value is rejected, never raised or lowered.
 //
 // Salting (key salting of the hot-partition articles, done in memory): a
 // cold key counts in its entry's value word by CAS. A failed CAS is
@@ -69,6 +70,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
@@ -85,9 +87,9 @@
 namespace hotshard {
 
 struct salted_counter_map_options {
-  std::size_t capacity = std::size_t{1} << 16;  // entries (keys); rounded up to a power of two
+  std::size_t capacity = std::size_t{1} << 16;  // entries (keys), ≥ 1; rounded up to a power of two ≥ 2
   std::size_t hot_capacity = 64;                // keys that can be salted over the table's life
-  std::uint32_t max_salt = 0;                   // bound on K (power of two ≥ 2); 0 = cores rounded up
+  std::uint32_t max_salt = 0;                   // bound on K: 0 = cores rounded up; else ≥ 2, rounded up to a power of two
   std::uint32_t grow_after = 8;                 // CAS failures on a key before its K doubles
   std::uint64_t seed = 0;                       // 0 = random per instance
 };
@@ -115,8 +117,7 @@ class salted_counter_map {
   explicit salted_counter_map(salted_counter_map_config cfg = {})
       : mask_(checked_entries(checked(cfg).capacity) - 1),
         hot_capacity_(checked_hot_capacity(cfg.hot_capacity)),
-        max_salt_(detail::checked_bit_ceil(std::max(2u, cfg.max_salt == 0 ? detail::default_stripe_bound() : cfg.max_salt),
-                                           who, "max_salt")),
+        max_salt_(checked_max_salt(cfg.max_salt)),
         grow_after_(checked_grow_after(cfg.grow_after)),
         seed_(cfg.seed == 0 ? detail::random_seed() : cfg.seed),
         entries_(std::make_unique<entry[]>(mask_ + 1)),
@@ -256,13 +257,18 @@ class salted_counter_map {
   static const salted_counter_map_config& checked(const salted_counter_map_config& cfg) {
     (void)checked_entries(cfg.capacity);
     const std::size_t hot = std::max<std::size_t>(checked_hot_capacity(cfg.hot_capacity), 1);
-    const std::uint32_t k = detail::checked_bit_ceil(
-        std::max(2u, cfg.max_salt == 0 ? detail::default_stripe_bound() : cfg.max_salt), who, "max_salt");
+    const std::uint32_t k = checked_max_salt(cfg.max_salt);
     (void)detail::checked_array_count(hot, k, sizeof(cell), who, "hot_capacity x max_salt");
     (void)checked_grow_after(cfg.grow_after);
     return cfg;
   }
-  static std::size_t checked_hot_capacity(std::size_t hot) {
+  // 0: the cores rounded up (at least 2); otherwise ≥ 2 (K = 1 would be no
+  // salting: rejected, not raised), rounded up to a power of two.
+  static std::uint32_t checked_max_salt(std::uint32_t k) {
+    if (k == 1) detail::throw_bad_option(who, "max_salt", "must be 0 (the cores) or >= 2");
+    return detail::checked_bit_ceil(k == 0 ? std::max(2u, detail::default_stripe_bound()) : k, who, "max_salt");
+  }
+    static std::size_t checked_hot_capacity(std::size_t hot) {
     if (hot > max_blocks) detail::throw_bad_option(who, "hot_capacity", "must be <= 2^32");
     return hot;
   }
@@ -402,11 +408,8 @@ class salted_counter_map {
   }
 
   void raise_salt(std::uint32_t b, std::uint32_t want) noexcept {
-    std::uint32_t k = heads_[b]->salt.load(std::memory_order_relaxed);
     // Relaxed: K is an index bound over cells that exist from construction.
-    while (k < want && !heads_[b]->salt.compare_exchange_weak(k, want, std::memory_order_relaxed,
-                                                               std::memory_order_relaxed)) {
-    }
+    (void)detail::fetch_max(heads_[b]->salt, want);
   }
 
   void add_salted(std::uint32_t b, std::int64_t delta) noexcept {

@@ -39,8 +39,8 @@
 //    wait-free without a stop_token in play (with one: lock-free, see
 //    "Cancellation"), at most A attempts of at most 2W slot loads, W claim CASes,
 //    2W pins and one commit each; before joining a slot that another caller
-//    has just claimed with our hash tag, at most 64 pauses and 16 yields for
-//    it to show its key — then, if every attempt was beaten or the
+//    has just claimed with our hash tag, at most 63 pauses and 16 yields
+//    (detail/backoff.hpp) for it to show its key — then, if every attempt was beaten or the
 //    window was full, the caller runs the loader itself (counted as overflow);
 //  - waiting for the result: blocking (futex), never a spin loop;
 //  - run_for's wait, and a wait with a stoppable std::stop_token: blocking
@@ -213,7 +213,6 @@ class single_flight {
   using options = single_flight_options;
   static constexpr std::size_t max_window = 32;
   static constexpr unsigned max_attempts = 4;
-  static constexpr unsigned claim_spins = 64;
   static constexpr unsigned claim_yields = 16;
   static_assert(std::is_copy_constructible_v<Value>, "every caller of a flight receives a copy of its value");
   static_assert(!std::is_pointer_v<Key>,
@@ -703,15 +702,14 @@ class single_flight {
 
   // A slot just claimed with our tag is most likely a claim for this very key
   // (a herd's callers all go for the same first free slot): give the claimer
-  // a bounded moment — claim_spins pauses, then claim_yields yields, in case
-  // it was preempted — to publish its key, so we join it instead of opening
-  // a second claim beside it. Returns the slot's latest word.
+  // a bounded moment — detail::backoff's pause rounds (63 pauses), then
+  // claim_yields yields, in case it was preempted — to publish its key, so we
+  // join it instead of opening a second claim beside it. Returns the slot's
+  // latest word.
   std::uint64_t await_reveal(std::size_t idx, std::uint64_t w) {
-    for (unsigned i = 0; i < claim_spins + claim_yields && state_of(w) == st_claimed; ++i) {
-      if (i < claim_spins)
-        detail::cpu_relax();
-      else
-        std::this_thread::yield();
+    constexpr unsigned rounds = detail::backoff::pause_rounds + claim_yields;
+    for (detail::backoff wait; wait.rounds() < rounds && state_of(w) == st_claimed;) {
+      wait();
       w = word_at(idx).load(std::memory_order_acquire);  // (1) see forget
     }
     return w;

@@ -51,17 +51,25 @@
 
 namespace hotshard {
 
+struct striped_counter_options {
+  // Bound on the cells; rounded up to a power of two; 0 = the default bound
+  // (hardware_concurrency rounded up). std::invalid_argument naming
+  // "max_cells" above 2^31 (the rounding would not fit).
+  std::uint32_t max_cells = 0;
+};
+
 template <class Stats = detail::no_stats>
 class striped_counter {
  public:
+  using options = striped_counter_options;
+
   // The default bound. Not explicit, so containers value-initialise counters
   // as users write them: std::array<striped_counter<>, 6> a{};
-  striped_counter() : striped_counter(std::uint32_t{0}) {}
+  striped_counter() : striped_counter(options{}) {}
 
-  // max_cells is rounded up to a power of two; 0 means the default bound.
-  // std::invalid_argument ("max_cells") above 2^31 (the rounding would not fit).
-  explicit striped_counter(std::uint32_t max_cells)
-      : max_cells_(detail::checked_bit_ceil(max_cells == 0 ? detail::default_stripe_bound() : max_cells,
+  // striped_counter<> c({.max_cells = 8});
+  explicit striped_counter(options o)
+      : max_cells_(detail::checked_bit_ceil(o.max_cells == 0 ? detail::default_stripe_bound() : o.max_cells,
                                             "striped_counter", "max_cells")),
         cells_(std::make_unique<std::atomic<cell*>[]>(max_cells_)) {}
 

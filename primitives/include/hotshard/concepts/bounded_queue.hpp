@@ -24,7 +24,7 @@
 #include <cstddef>
 #include <utility>
 
-namespace hotshard {
+namespace hotshard::concepts {
 
 template <class Q>
 concept bounded_mpmc_queue = requires(Q& q, const Q& cq, typename Q::value_type& out) {
@@ -43,4 +43,4 @@ concept closable_blocking_queue =
       { cq.is_closed() } -> std::same_as<bool>;
     };
 
-}  // namespace hotshard
+}  // namespace hotshard::concepts

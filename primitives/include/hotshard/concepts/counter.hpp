@@ -21,7 +21,7 @@
 #include <concepts>
 #include <cstdint>
 
-namespace hotshard {
+namespace hotshard::concepts {
 
 template <class C>
 concept counter = requires(C& c, const C& cc, std::int64_t delta) {
@@ -35,4 +35,4 @@ concept keyed_counter = requires(M& m, const M& cm, const Key& key, std::int64_t
   { cm.read(key) } -> std::convertible_to<std::int64_t>;
 };
 
-}  // namespace hotshard
+}  // namespace hotshard::concepts

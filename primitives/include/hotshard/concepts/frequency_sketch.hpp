@@ -29,12 +29,18 @@
 
 namespace hotshard {
 
+// One entry of a heavy_hitter_tracker's top(k) (a result type, so it lives in
+// namespace hotshard; the concepts are in hotshard::concepts).
 template <class Key>
 struct heavy_hitter {
   Key key{};
   std::uint64_t count = 0;  // estimated count, never below the true count
   std::uint64_t error = 0;  // true count ≥ count − error (with the model's stated probability)
 };
+
+}  // namespace hotshard
+
+namespace hotshard::concepts {
 
 template <class S>
 concept frequency_sketch = requires(S& s, const S& cs, const typename S::key_type& key, std::uint64_t n) {
@@ -50,4 +56,4 @@ concept heavy_hitter_tracker = frequency_sketch<H> && requires(const H& ch, std:
   requires std::same_as<std::ranges::range_value_t<decltype(ch.top(k))>, heavy_hitter<typename H::key_type>>;
 };
 
-}  // namespace hotshard
+}  // namespace hotshard::concepts

@@ -5,7 +5,14 @@
 // yield the core, because with more threads than cores the thread we wait for
 // may be descheduled and spinning only delays it.
 //
-// Progress: `pause()` is wait-free; `backoff::operator()` is wait-free (a
+// The one spin/yield scheme of the primitives (issue 16): bounded_queue's
+// blocking operations (before they sleep), single_flight's wait for a claimer
+// to reveal its key, hot_key_detector's seqlock readers and
+// buffered_count_min_sketch's wait for an exit flush all step a `backoff`:
+// rounds of 1, 2, 4, … 32 pause instructions (`pause_rounds` of them), then
+// one yield per round. Callers that sleep after a bound count rounds().
+//
+// Progress: `cpu_relax()` is wait-free; `backoff::operator()` is wait-free (a
 // bounded number of pause instructions, or one sched_yield).
 #pragma once
 
@@ -31,7 +38,12 @@ inline void cpu_relax() noexcept {
 
 class backoff {
  public:
+  // Rounds of pause instructions (1 + 2 + … + 32 = 63 pauses, well under a
+  // futex round trip) before every round is a yield.
+  static constexpr std::uint32_t pause_rounds = 6;
+
   void operator()() noexcept {
+    ++rounds_;
     if (spins_ < max_spins) {
       for (std::uint32_t i = 0; i < spins_; ++i) cpu_relax();
       spins_ *= 2;
@@ -39,11 +51,17 @@ class backoff {
       std::this_thread::yield();
     }
   }
-  void reset() noexcept { spins_ = 1; }
+  void reset() noexcept {
+    spins_ = 1;
+    rounds_ = 0;
+  }
+  // Rounds taken since construction or reset().
+  [[nodiscard]] std::uint32_t rounds() const noexcept { return rounds_; }
 
  private:
-  static constexpr std::uint32_t max_spins = 64;
+  static constexpr std::uint32_t max_spins = std::uint32_t{1} << pause_rounds;
   std::uint32_t spins_ = 1;
+  std::uint32_t rounds_ = 0;
 };
 
 }  // namespace hotshard::detail

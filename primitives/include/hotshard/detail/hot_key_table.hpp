@@ -22,6 +22,8 @@
 // so the word store that follows it is ordered after it (T3).
 #pragma once
 
+#include <hotshard/detail/fetch_max.hpp>
+
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -76,10 +78,7 @@ class hot_key_table {
   // Raises the stamp of an occupied slot (epoch carry-over); never lowers it,
   // never touches a slot being claimed.
   static void stamp_at_least(slot& s, std::uint64_t epoch) noexcept {
-    std::uint64_t cur = s.stamp.load(std::memory_order_relaxed);  // stamps: see header
-    while (cur < epoch &&
-           !s.stamp.compare_exchange_weak(cur, epoch, std::memory_order_relaxed, std::memory_order_relaxed)) {
-    }
+    (void)fetch_max(s.stamp, epoch);  // relaxed; stamps: see header
   }
 
   // f(key, slot&) for every occupied slot (duplicates possible).

@@ -16,6 +16,7 @@
 //   inserting the same absent key at once may claim two slots: readers treat
 //   a duplicate as the same key (callers deduplicate when listing).
 //
+// * `hotshard::sketch_options` is the ε/δ/seed block of every sketch's options.
 // * `sketch_width_for`, `sketch_depth_for`, `checked_sketch_counters` size a
 //   Count-Min table from (ε, δ) or explicit dimensions, rejecting (with
 //   std::invalid_argument naming the parameter) ε outside (0, 1) or so small
@@ -49,7 +50,25 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <type_traits>
+
+namespace hotshard {
+
+// The accuracy and hashing block every sketch's options share (issue 16):
+// count_min_sketch_options, buffered_count_min_sketch_options (through its
+// count_min block), heavy_hitters_options and hot_key_detector_options each
+// hold one as `.sketch`, e.g. {.sketch = {.epsilon = 0.001, .seed = 7}}. An
+// unset field takes that sketch's default (stated in its options); a set one
+// is checked by the sketch: std::invalid_argument naming the field, never a
+// clamp.
+struct sketch_options {
+  std::optional<double> epsilon{};      // additive error bound εN (N = total count); in (0, 1)
+  std::optional<double> delta{};        // the bound fails with probability ≤ δ; in (0, 1)
+  std::optional<std::uint64_t> seed{};  // hashing seed; unset = random per instance (hash flooding)
+};
+
+}  // namespace hotshard
 
 namespace hotshard::detail {
 
