@@ -131,8 +131,8 @@ class bounded_queue {
     for (size_type i = 0; i < o.capacity; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
   }
 
-  // DEPRECATED shim (issue 16): the positional capacity, kept because
-  // write_buffer.hpp and many tests still call it; new code passes
+  // DEPRECATED shim (issue 16): the positional capacity, kept for existing
+  // callers (many tests still use it); new code passes
   // bounded_queue_options. Same checks. Not marked [[deprecated]] yet: with
   // warnings as errors that would break those call sites.
   explicit bounded_queue(size_type capacity) : bounded_queue(options{.capacity = capacity}) {}

@@ -118,7 +118,9 @@
 #include <hotshard/bounded_queue.hpp>
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
+#include <hotshard/detail/clock.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/futex_wait.hpp>
 
 #include <algorithm>
@@ -338,7 +340,7 @@ class write_buffer {
  private:
   write_buffer(sink_type sink, batch_sink_type batch_sink, config_type cfg)
       : cfg_(checked(std::move(cfg))), sink_(std::move(sink)), batch_sink_(std::move(batch_sink)),
-        queue_(cfg_.capacity) {
+        queue_(bounded_queue_options{.capacity = cfg_.capacity}) {
     if (cfg_.burst == 0) cfg_.burst = std::max(1.0, cfg_.rate_per_sec / 100);
     batch_.resize(cfg_.batch_size);
     pending_.reserve(cfg_.batch_size);
@@ -366,18 +368,7 @@ class write_buffer {
     bool done;  // settled (batch sink only: its entries settle out of order)
   };
 
-  std::int64_t now_ns() const {
-    if (cfg_.clock_ns) return cfg_.clock_ns();
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-
-  static void bump_max(std::atomic<std::uint64_t>& a, std::uint64_t v) noexcept {
-    for (std::uint64_t cur = a.load(std::memory_order_relaxed);
-         cur < v && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed);) {
-    }
-  }
+  std::int64_t now_ns() const { return detail::now_ns(cfg_.clock_ns); }
 
   using clock = std::chrono::steady_clock;
 
@@ -445,7 +436,7 @@ class write_buffer {
   bool write_slow(entry&& e) {
     for (;;) {
       if (queue_.is_closed()) break;
-      bump_max(max_depth_, queue_.capacity());
+      detail::fetch_max<std::uint64_t>(max_depth_, queue_.capacity());
       if (cfg_.on_full == backpressure::fail) break;
       if (cfg_.on_full == backpressure::help_drain) {
         std::size_t progress = 0;
@@ -586,7 +577,7 @@ class write_buffer {
   bool refill(bool may_block) {
     pending_.clear();
     next_ = 0;
-    bump_max(max_depth_, queue_.size_approx());
+    detail::fetch_max<std::uint64_t>(max_depth_, queue_.size_approx());
     const std::size_t n = may_block ? queue_.pop_bulk(batch_.data(), batch_.size())
                                     : queue_.try_pop_bulk(batch_.data(), batch_.size());
     if (n == 0) return false;
@@ -638,10 +629,7 @@ class write_buffer {
   }
 
   void note_lag(std::int64_t oldest_ns) {
-    const std::int64_t lag = now_ns() - oldest_ns;
-    for (std::int64_t cur = max_lag_ns_.load(std::memory_order_relaxed);
-         cur < lag && !max_lag_ns_.compare_exchange_weak(cur, lag, std::memory_order_relaxed);) {
-    }
+    detail::fetch_max(max_lag_ns_, now_ns() - oldest_ns);
   }
 
   // How long to sleep (in real time) while tokens refill or a rejected entry
