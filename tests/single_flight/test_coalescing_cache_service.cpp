@@ -500,6 +500,35 @@ TEST(coalescing_cache_service, a_refresh_task_run_after_invalidate_stores_nothin
   EXPECT_EQ(c.get(1, never_called), 5u);
 }
 
+// A task still queued when its entry was replaced (expired past grace and
+// reloaded by a miss) skips the backend call: the old code loaded anyway.
+TEST(coalescing_cache_service, a_queued_refresh_whose_entry_was_replaced_skips_the_backend) {
+  fake_clock clk;
+  manual_executor ex;
+  auto o = clk.options(100ns, 1000ns);
+  o.executor = ex.hook();
+  cache c(o);
+  std::atomic<int> loads{0};
+  auto loader = [&loads] { return std::uint64_t(10 + loads.fetch_add(1)); };
+  EXPECT_EQ(c.get(1, loader), 10u);
+  clk.now += 150;  // stale, in grace: the refresh is queued, the old value served
+  EXPECT_EQ(c.get(1, loader), 10u);
+  ASSERT_EQ(ex.tasks.size(), 1u);
+  clk.now += 2000;  // past grace, the task still queued: a miss reloads inline
+  EXPECT_EQ(c.get(1, loader), 11u);
+  EXPECT_EQ(loads.load(), 2);
+  ex.run_all();
+  EXPECT_EQ(loads.load(), 2);  // the stale task did not call the backend
+  EXPECT_EQ(c.get(1, never_called), 11u);
+  // A task whose entry is still the one it was queued for does load.
+  clk.now += 150;
+  EXPECT_EQ(c.get(1, loader), 11u);
+  ASSERT_EQ(ex.tasks.size(), 1u);
+  ex.run_all();
+  EXPECT_EQ(loads.load(), 3);
+  EXPECT_EQ(c.get(1, never_called), 12u);
+}
+
 TEST(coalescing_cache_service, an_executor_that_refuses_the_task_means_an_inline_refresh) {
   fake_clock clk;
   auto o = clk.options(100ns, 1000ns);

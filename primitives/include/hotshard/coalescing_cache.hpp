@@ -195,8 +195,9 @@ struct coalescing_cache_options {
   // refresh task is handed to it and that caller is served the old value. The
   // task copies the loader (it must stay valid after get returns: capture by
   // value; a loader that cannot be copied refreshes inline); a task destroyed
-  // without running gives its refresh back; an executor that throws means an
-  // inline refresh. Every task must have run or been destroyed before the
+  // without running gives its refresh back; a task that runs after its entry
+  // was replaced (reloaded, put, invalidated) returns without a backend call;
+  // an executor that throws means an inline refresh. Every task must have run or been destroyed before the
   // cache is destroyed.
   std::function<void(std::function<void()>)> executor{};
 };
@@ -1220,6 +1221,12 @@ class coalescing_cache {
       };
       auto t = std::make_shared<ticket>(this, key, h, start_epoch, refresh_of);
       std::function<void()> task = [t, l = L(loader)]() mutable {
+        // A task that waited in the executor's queue while its entry was
+        // replaced (expired past grace and reloaded, put, invalidated) has
+        // nothing left to refresh: skip the backend call. An executor slower
+        // than the refresh demand would otherwise spend its time on redundant
+        // loads (the entry is fresh already, or gone).
+        if (!t->cache->refresh_still_current(t->h, t->key, t->refresh_of)) return;
         try {
           auto run = [&]() -> Value { return t->cache->load_and_store(t->key, t->h, t->start_epoch, t->refresh_of, l); };
           if (t->cache->opt_.coalesce)
@@ -1237,6 +1244,15 @@ class coalescing_cache {
       }
       return true;
     }
+  }
+
+  // Under the shard's mutex: is node version `refresh_of` still the key's entry?
+  bool refresh_still_current(std::uint64_t h, const Key& key, std::uint64_t refresh_of) {
+    shard& sh = shard_of(h);
+    std::scoped_lock lock(sh.mutex);
+    const std::size_t i = find_slot(sh, h, key);
+    return i != npos && sh.tab.load(std::memory_order_relaxed)->slots[i].load(std::memory_order_relaxed)->version ==
+                            refresh_of;
   }
 
   // Mutex taken: the refresh of node version `refresh_of` ended without a store.
