@@ -30,7 +30,8 @@
 // `--set beta=0 --set refresh=async` is the configuration the JVM driver's
 // Caffeine records are labelled with and compared against. refresh_backlog:
 // refresh tasks still queued when the measured window closed (the one thread
-// could not keep up); they are drained after it without the backend latency.
+// could not keep up); they are drained after it without the backend latency,
+// and their loads are counted in backend_calls_after_run, not backend_calls.
 //
 // The backend counts its calls per calling thread, each count in its own
 // padded slot, summed after the run: counting adds no shared write to the
@@ -489,19 +490,21 @@ hh::result_record run_cache(const hh::run_request& req) {
       };
     });
     const std::uint64_t backlog = refresher ? refresher->queued() : 0;  // refreshes the executor had not reached
+    const std::uint64_t calls_in_run = be.calls();  // the backlog's loads below are counted apart
     be.run_over.store(true, std::memory_order_relaxed);  // the backlog below drains without the latency
-    if (refresher) refresher->stop();                     // its loads are counted below
+    if (refresher) refresher->stop();                     // its loads: backend_calls_after_run
     const auto st = cache.stats();
     const double gets = static_cast<double>(std::max<std::uint64_t>(1, st.gets));
     std::uint64_t error_total = 0;
     for (const auto& e : errors) error_total += e.n;
     nlohmann::json metrics = nlohmann::json::object();
-    std::uint64_t calls = be.calls();
+    std::uint64_t calls = calls_in_run;
     if (remote) {
       remote->end_run();
       metrics = remote->metrics();  // node_ops (Redis's counts), client_node_ops, node_errors, node_latency_ns...
       calls = remote->backend_calls();
     }
+    if (!remote) metrics["backend_calls_after_run"] = be.calls() - calls_in_run;  // the drained backlog
     metrics.update({{"store", store_name},
                     {"backend_calls", calls},
                     {"backend_calls_per_read", static_cast<double>(calls) / gets},
