@@ -197,8 +197,8 @@ struct coalescing_cache_options {
   // value; a loader that cannot be copied refreshes inline); a task destroyed
   // without running gives its refresh back; a task that runs after its entry
   // was replaced (reloaded, put, invalidated) returns without a backend call;
-  // an executor that throws means an inline refresh. Every task must have run or been destroyed before the
-  // cache is destroyed.
+  // an executor that throws means an inline refresh. Every task must have run
+  // or been destroyed before the cache is destroyed.
   std::function<void(std::function<void()>)> executor{};
 };
 
@@ -1226,8 +1226,8 @@ class coalescing_cache {
         // nothing left to refresh: skip the backend call. An executor slower
         // than the refresh demand would otherwise spend its time on redundant
         // loads (the entry is fresh already, or gone).
-        if (!t->cache->refresh_still_current(t->h, t->key, t->refresh_of)) return;
         try {
+          if (!t->cache->refresh_still_current(t->h, t->key, t->refresh_of)) return;
           auto run = [&]() -> Value { return t->cache->load_and_store(t->key, t->h, t->start_epoch, t->refresh_of, l); };
           if (t->cache->opt_.coalesce)
             (void)t->cache->flights_.run(t->key, run);
