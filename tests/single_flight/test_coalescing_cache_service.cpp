@@ -424,14 +424,25 @@ struct manual_executor {
   }
 };
 
-TEST(coalescing_cache_service, with_an_executor_the_caller_that_triggers_a_refresh_gets_the_old_value) {
+// A cache (TTL 100 ns, grace 1000 ns) whose refreshes go to a manual
+// executor, and a copyable loader returning 10, 11, ... in load order.
+struct executor_fixture {
   fake_clock clk;
   manual_executor ex;
-  auto o = clk.options(100ns, 1000ns);
-  o.executor = ex.hook();
-  cache c(o);
+  cache c{with_executor(clk, ex)};
   std::atomic<int> loads{0};
-  auto loader = [&loads] { return std::uint64_t(10 + loads.fetch_add(1)); };  // copyable, captures nothing local
+  std::function<std::uint64_t()> loader = [this] { return std::uint64_t(10 + loads.fetch_add(1)); };
+
+  static cache::options with_executor(fake_clock& clk, manual_executor& ex) {
+    auto o = clk.options(100ns, 1000ns);
+    o.executor = ex.hook();
+    return o;
+  }
+};
+
+TEST(coalescing_cache_service, with_an_executor_the_caller_that_triggers_a_refresh_gets_the_old_value) {
+  executor_fixture f;
+  auto& [clk, ex, c, loads, loader] = f;
   EXPECT_EQ(c.get(1, loader), 10u);  // a miss loads inline
   EXPECT_TRUE(ex.tasks.empty());
   clk.now += 150;
@@ -503,13 +514,8 @@ TEST(coalescing_cache_service, a_refresh_task_run_after_invalidate_stores_nothin
 // A task still queued when its entry was replaced (expired past grace and
 // reloaded by a miss) skips the backend call: the old code loaded anyway.
 TEST(coalescing_cache_service, a_queued_refresh_whose_entry_was_replaced_skips_the_backend) {
-  fake_clock clk;
-  manual_executor ex;
-  auto o = clk.options(100ns, 1000ns);
-  o.executor = ex.hook();
-  cache c(o);
-  std::atomic<int> loads{0};
-  auto loader = [&loads] { return std::uint64_t(10 + loads.fetch_add(1)); };
+  executor_fixture f;
+  auto& [clk, ex, c, loads, loader] = f;
   EXPECT_EQ(c.get(1, loader), 10u);
   clk.now += 150;  // stale, in grace: the refresh is queued, the old value served
   EXPECT_EQ(c.get(1, loader), 10u);
