@@ -253,7 +253,7 @@ int suite(const invocation& inv, const suite_args& a) {
   for (const auto& p : {json_path, csv_path, md_path}) check_writable("--out", p);
 
   // --quick must leave room for the build in a newcomer's first scripts/bench.sh
-  // (≤ 5 minutes on 2 cores, build included; the build alone is ~2.6 minutes):
+  // (≤ 5 minutes on 2 cores, build included; bootstrap and build took ~2.3 minutes):
   // about 100 s of planned runs, which with each run's setup and untimed checks
   // came to ~2 minutes of wall time. Steps sized by op count keep their size;
   // the time-bound ones share what is left.
