@@ -6,6 +6,7 @@
 #include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/sketch_support.hpp>
+#include <hotshard/keys.hpp>
 
 #include <gtest/gtest.h>
 
@@ -219,3 +220,24 @@ TEST(backoff, counts_its_rounds_and_reset_starts_over) {
   wait.reset();
   EXPECT_EQ(wait.rounds(), 0u);
 }
+
+// keys.hpp: a hashed_key carries exactly the word every primitive derives its
+// hashes from, and pointer keys are not keys.
+TEST(keys, hashed_key_word_is_the_keys_mixed_hash) {
+  const std::string s = "product:42";
+  const auto hk = hotshard::hash_once(s);
+  EXPECT_EQ(&hk.key(), &s);
+  EXPECT_EQ(hk.word(), hotshard::detail::hash_key(s, hotshard::policy::hash<std::string>{}));
+  EXPECT_EQ(hotshard::detail::key_word(hk, hotshard::policy::hash<std::string>{}), hk.word());
+  // The transparent string hash gives a string_view the same word as its string.
+  EXPECT_EQ(hotshard::detail::key_word(std::string_view{"product:42"}, hotshard::policy::hash<std::string>{}),
+            hk.word());
+  const std::uint64_t k = 7;
+  EXPECT_EQ(hotshard::hash_once(k).word(), hotshard::detail::mix64(std::hash<std::uint64_t>{}(k)));
+}
+
+static_assert(hotshard::concepts::hashable_key<std::uint64_t>);
+static_assert(hotshard::concepts::hashable_key<std::string>);
+static_assert(hotshard::concepts::hashable_key<std::string_view>);
+static_assert(!hotshard::concepts::hashable_key<const char*>);
+static_assert(!hotshard::concepts::hashable_key<int*>);

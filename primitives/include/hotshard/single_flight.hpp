@@ -128,6 +128,7 @@
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
 #include <hotshard/detail/single_flight_support.hpp>
+#include <hotshard/keys.hpp>
 
 #include <algorithm>
 #include <array>
@@ -169,19 +170,7 @@ struct single_flight_stats {
   std::uint64_t overflow = 0;  // loads run alone: window full or claim beaten A times
 };
 
-namespace policy {
-// The default key hash: std::hash<Key>, made transparent for std::string keys
-// (lookups may pass std::string_view or a string literal without building a
-// std::string; std::hash<std::string_view> equals std::hash<std::string> on
-// equal contents). A user hash is transparent when it declares is_transparent.
-template <class Key>
-struct hash : std::hash<Key> {};
-template <>
-struct hash<std::string> {
-  using is_transparent = void;
-  [[nodiscard]] std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-}  // namespace policy
+// policy::hash<Key> (the default, transparent for std::string): hotshard/keys.hpp.
 
 namespace detail {
 // A lookup key K other than Key itself, accepted when the hash is transparent
