@@ -5,6 +5,7 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/sketch_support.hpp>
 #include <hotshard/keys.hpp>
 
@@ -241,3 +242,15 @@ static_assert(hotshard::concepts::hashable_key<std::string>);
 static_assert(hotshard::concepts::hashable_key<std::string_view>);
 static_assert(!hotshard::concepts::hashable_key<const char*>);
 static_assert(!hotshard::concepts::hashable_key<int*>);
+
+namespace {
+struct two_metrics {
+  template <class F>
+  void for_each_metric(F&& f) const {
+    f(hotshard::detail::metric{"adds_total", hotshard::detail::metric_kind::counter, 3, "Adds."});
+    f(hotshard::detail::metric{"in_use", hotshard::detail::metric_kind::gauge, 1, "Entries in use."});
+  }
+};
+}  // namespace
+static_assert(hotshard::detail::exportable_stats<two_metrics>);
+static_assert(!hotshard::detail::exportable_stats<hotshard::detail::contention_counts>);
