@@ -154,7 +154,7 @@ struct noisy_counted_failures : counted_failures {
 // it further; the deadline is only a hang guard, the asserts are exact.
 template <class Stats = counted_failures>
 void hammer_until_salted(unsigned threads, std::uint32_t target_k, std::uint64_t min_ops = 100'000) {
-  salted_counter_map<std::uint64_t, Stats> m({.capacity = 128, .hot_capacity = 4, .max_salt = 8, .grow_after = 1});
+  salted_counter_map<std::uint64_t, hotshard::policy::contention_hook<Stats>> m({.capacity = 128, .hot_capacity = 4, .max_salt = 8, .grow_after = 1});
   counted_failures::n.store(0);
   std::atomic<bool> stop{false};
   std::atomic<std::int64_t> total{0};

@@ -59,6 +59,7 @@
 
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
 #include <algorithm>
@@ -76,8 +77,12 @@ struct per_thread_counter_options {
   std::size_t capacity = 0;
 };
 
-template <class Stats = detail::no_stats>
+template <class... Policies>
+  requires policy::hook_policies<Policies...>
 class per_thread_counter {
+  // The named policy (hotshard/policy.hpp): the contention hook.
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   using options = per_thread_counter_options;
 

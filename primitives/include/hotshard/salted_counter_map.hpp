@@ -70,6 +70,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/thread_slots.hpp>
@@ -106,9 +107,12 @@ struct salt_tally {
 inline thread_local salt_tally tls_salt_tally[64];
 }  // namespace detail
 
-template <class Key, class Stats = detail::no_stats>
-  requires std::integral<Key> && (sizeof(Key) <= sizeof(std::uint64_t))
+template <class Key, class... Policies>
+  requires (std::integral<Key> && (sizeof(Key) <= sizeof(std::uint64_t))) && policy::hook_policies<Policies...>
 class salted_counter_map {
+  // The named policy (hotshard/policy.hpp): the contention hook.
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   static constexpr std::size_t probe_limit = 256;
   // A key's count must stay above this: the 2^32 values below it mark salted keys.

@@ -41,6 +41,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
 #include <atomic>
@@ -58,8 +59,12 @@ struct striped_counter_options {
   std::uint32_t max_cells = 0;
 };
 
-template <class Stats = detail::no_stats>
+template <class... Policies>
+  requires policy::hook_policies<Policies...>
 class striped_counter {
+  // The named policy (hotshard/policy.hpp): the contention hook.
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   using options = striped_counter_options;
 

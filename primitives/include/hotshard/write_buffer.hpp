@@ -120,6 +120,7 @@
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/clock.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/futex_wait.hpp>
 
@@ -234,8 +235,12 @@ struct write_buffer_stats {
   std::uint64_t batch_calls = 0;     // calls of a batch sink (0 with a per-key sink)
 };
 
-template <class Key, class Delta, class Combine = combine_sum, class Stats = detail::no_stats>
+template <class Key, class Delta, class Combine = combine_sum, class... Policies>
+  requires policy::hook_policies<Policies...>
 class write_buffer {
+  // The named policy (hotshard/policy.hpp): the contention hook.
+  using Stats = policy::contention_of<Policies...>;
+
   static_assert(std::is_nothrow_move_constructible_v<Key> && std::is_nothrow_move_constructible_v<Delta>);
 
  public:
