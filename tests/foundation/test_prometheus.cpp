@@ -17,7 +17,6 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
-#include <regex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -67,14 +66,48 @@ struct parsed {
   }
 };
 
-const std::regex metric_name_re("[a-zA-Z_:][a-zA-Z0-9_:]*");
-const std::regex label_name_re("[a-zA-Z_][a-zA-Z0-9_]*");
+// Written out by hand, apart from the header's own checks (std::regex trips
+// GCC 12's -Wmaybe-uninitialized in the ASan build).
+// Every character of s is in `chars`, and the first one also in `first`.
+bool made_of(std::string_view s, std::string_view first, std::string_view chars) {
+  if (s.empty() || first.find(s[0]) == std::string_view::npos) return false;
+  for (char c : s)
+    if (chars.find(c) == std::string_view::npos) return false;
+  return true;
+}
+constexpr std::string_view letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+constexpr std::string_view digits = "0123456789";
+bool is_metric_name(std::string_view n) {  // [a-zA-Z_:][a-zA-Z0-9_:]*
+  const std::string first = std::string(letters) + "_:";
+  return made_of(n, first, first + std::string(digits));
+}
+bool is_label_name(std::string_view n) {  // [a-zA-Z_][a-zA-Z0-9_]*
+  const std::string first = std::string(letters) + "_";
+  return made_of(n, first, first + std::string(digits));
+}
+// -?[0-9]+(\.[0-9]+)?(e[-+][0-9]+)?
+bool is_number(std::string_view t) {
+  std::size_t i = t.starts_with('-') ? 1 : 0;
+  const auto run = [&] {
+    const std::size_t from = i;
+    while (i < t.size() && digits.find(t[i]) != std::string_view::npos) ++i;
+    return i > from;
+  };
+  if (!run()) return false;
+  if (i < t.size() && t[i] == '.' && (++i, !run())) return false;
+  if (i < t.size() && t[i] == 'e') {
+    if (++i >= t.size() || (t[i] != '-' && t[i] != '+')) return false;
+    ++i;
+    if (!run()) return false;
+  }
+  return i == t.size();
+}
 
 double parse_value(const std::string& t) {
   if (t == "NaN") return std::numeric_limits<double>::quiet_NaN();
   if (t == "+Inf") return std::numeric_limits<double>::infinity();
   if (t == "-Inf") return -std::numeric_limits<double>::infinity();
-  if (!std::regex_match(t, std::regex("-?[0-9]+(\\.[0-9]+)?(e[-+][0-9]+)?"))) throw std::runtime_error("value " + t);
+  if (!is_number(t)) throw std::runtime_error("value " + t);
   return std::strtod(t.c_str(), nullptr);
 }
 
@@ -113,7 +146,7 @@ parsed parse(const std::string& text) {
       const std::size_t sp = line.find(' ', 7);
       const std::string name = line.substr(7, sp == std::string::npos ? std::string::npos : sp - 7);
       const std::string rest = sp == std::string::npos ? "" : line.substr(sp + 1);
-      if (!std::regex_match(name, metric_name_re)) throw std::runtime_error("bad family name " + name);
+      if (!is_metric_name(name)) throw std::runtime_error("bad family name " + name);
       if (name != current) {
         if (p.families.contains(name)) throw std::runtime_error("family split or repeated: " + name);
         if (!current.empty()) closed.insert(current);
@@ -139,7 +172,7 @@ parsed parse(const std::string& text) {
     std::size_t i = 0;
     while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
     s.name = line.substr(0, i);
-    if (!std::regex_match(s.name, metric_name_re)) throw std::runtime_error("bad sample name " + s.name);
+    if (!is_metric_name(s.name)) throw std::runtime_error("bad sample name " + s.name);
     if (s.name != current) throw std::runtime_error("sample outside its family's group: " + s.name);
     if (i < line.size() && line[i] == '{') {
       ++i;
@@ -147,7 +180,7 @@ parsed parse(const std::string& text) {
         const std::size_t eq = line.find('=', i);
         if (eq == std::string::npos) throw std::runtime_error("label without =");
         const std::string lname = line.substr(i, eq - i);
-        if (!std::regex_match(lname, label_name_re)) throw std::runtime_error("bad label name " + lname);
+        if (!is_label_name(lname)) throw std::runtime_error("bad label name " + lname);
         if (line.at(eq + 1) != '"') throw std::runtime_error("unquoted label value");
         std::size_t j = eq + 2;
         while (j < line.size() && line[j] != '"') j += line[j] == '\\' ? 2 : 1;
@@ -198,7 +231,7 @@ void expect_metric_conventions(const S& s) {
   std::set<std::string> seen;
   s.for_each_metric([&](const metric& m) {
     const std::string n(m.name);
-    EXPECT_TRUE(std::regex_match(n, std::regex("[a-z][a-z0-9_]*"))) << n;
+    EXPECT_TRUE(made_of(n, letters.substr(0, 26), std::string(letters.substr(0, 26)) + std::string(digits) + "_")) << n;
     EXPECT_EQ(n.ends_with("_total"), m.kind == metric_kind::counter) << n;
     EXPECT_FALSE(m.help.empty()) << n;
     EXPECT_TRUE(seen.insert(n).second) << n << " named twice";
