@@ -42,7 +42,9 @@
 // snapshot, and of different primitives, are not one atomic cut across each
 // other (e.g. applied_writes_total may already count a write that
 // accepted_total, read earlier, did not) unless the primitive's header says
-// so. A counter never goes backwards from one scrape to the next.
+// so. A counter never goes backwards from one scrape to a later one made on
+// the same thread (or ordered after it, e.g. by a mutex): each is a relaxed
+// atomic that only grows, and coherence forbids reading an older value.
 //
 // Threading: a prometheus_text is an ordinary value (not thread-safe); build
 // one per scrape on the metrics thread. stats() itself may be called from that
