@@ -74,15 +74,18 @@
 // Layout: cells are packed ({seq, T}: 16 bytes for a 64-bit T, four to a
 // cache line), as in Vyukov's original, xenium and libcds; head and tail sit
 // on their own line pairs. Until issue 14 each cell had its own cache line.
-// Measured with the harness (`queue` scenario, release, 2-core machine,
-// medians of 5 interleaved repetitions): 16 producers/1 consumer 0.42 → 0.71×
-// the best peer, 8P8C 0.55 → 0.93×; the other shapes within noise. With more
-// threads than cores the consumer is the bottleneck and each line it pulls
-// from the producers now brings four elements instead of one, and the ring of
-// 1024 cells is 16 KiB instead of 64 KiB, so it stays in L1 across context
-// switches. The price — threads working on neighbouring positions at the
-// same instant write the same line — is small next to that: it only arises
-// when producers and consumers are within four cells of each other.
+// Why (issue 14; harness `queue` scenario, 2-core machine, busy and noisy:
+// 15 interleaved repetitions): one consumer pulls four elements per line from
+// the producers' caches instead of one, and the ring of 1024 cells is 16 KiB
+// instead of 64 KiB, so it stays in L1 across context switches. Process CPU
+// per item fell 10-30% at 4P1C, 2P2C and 16P1C/8P8C with bulk 32; single-item
+// 16P1C and 8P8C moved within noise, 1P3C looked ~20% worse (three consumers
+// on neighbouring cells share a line). What the data ruled out as causes of
+// the gap to the peers: CAS retries (≤ 0.05 failed claims per item), a
+// consumer stalled on a cell claimed by a preempted producer (≤ 1e-4 per
+// item), and the try path's `sleepers` read (a line nobody writes unless
+// someone sleeps; the queue's own code is ~10% of the CPU profile at 16P1C,
+// the harness's yields and clock reads the rest).
 //
 // Exceptions: T must be nothrow move constructible and nothrow destructible
 // (static_assert): an element is moved into a claimed cell, and a throw there
@@ -440,12 +443,7 @@ class bounded_queue {
   // detail::backoff's pause rounds (1+2+…+32 pauses), then 4 yields, then sleep.
   static constexpr unsigned spin_attempts = detail::backoff::pause_rounds + 4;
 
-  // Packed, not padded to a cache line: a 64-bit T makes a 16-byte cell, four
-  // to a line. Measured (see the header's "Layout"): one consumer pops four
-  // cells per line it pulls from the producers' caches instead of one, and
-  // the ring of 1024 cells is 16 KiB (fits L1) instead of 64 KiB. The price —
-  // two threads claiming neighbouring positions at the same instant write the
-  // same line — is the one Vyukov's original, xenium and libcds also pay.
+  // Packed, not padded to a cache line (see "Layout" in the header comment).
   struct cell {
     std::atomic<std::uint64_t> seq{0};
     alignas(T) unsigned char storage[sizeof(T)];
