@@ -24,7 +24,10 @@
 // `exceeded_capacity` = max_depth > capacity + that slack is never a false
 // alarm: it marks a contender whose capacity is a minimum (moodycamel's).
 // `max_size_approx` is the contender's own size_approx() at the same instants
-// (null where it has none).
+// (null where it has none). `consumer_cas_failures_per_item`,
+// `consumer_spins_per_item` and `consumer_waits_per_item`: the consumers'
+// counting_stats over their loops per item popped (the runner's *_per_op
+// count the producers only; 0 for contenders without a Stats policy).
 //
 // Rates: throughput (ops_per_sec) = items pushed per second of the measured
 // window (warm-up excluded) = `producer_items_per_sec`;
@@ -47,6 +50,7 @@
 #include "contenders/queues.hpp"
 
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/harness/runner.hpp>
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/store.hpp>
@@ -82,6 +86,7 @@ struct alignas(detail::prefetch_pair_bytes) receipt {
   std::vector<item> next;                        // per producer: expected next sequence (order check)
   std::uint64_t duplicated = 0, foreign = 0, out_of_order = 0, max_depth = 0, max_size = 0, items = 0;
   std::chrono::steady_clock::time_point first_pop{}, exit{};
+  detail::contention_counts contention;  // this consumer's counting_stats over its loop
 
   explicit receipt(unsigned producers) : bits(producers), next(producers, 0) {}
   void note(item v) {
@@ -144,6 +149,7 @@ result_record run_queue(const run_request& r) {
   for (unsigned c = 0; c < consumers; ++c)
     pool.emplace_back([&, c] {
       receipt& mine = seen[c];
+      const detail::contention_counts before = detail::counting_stats::local();
       typename Q::consumer h(q);
       std::vector<item> buf(batch);
       for (std::uint64_t n = 0;; ++n) {
@@ -171,6 +177,10 @@ result_record run_queue(const run_request& r) {
         }
       }
       mine.exit = std::chrono::steady_clock::now();
+      const detail::contention_counts& after = detail::counting_stats::local();
+      mine.contention.cas_failures = after.cas_failures - before.cas_failures;
+      mine.contention.spins = after.spins - before.spins;
+      mine.contention.waits = after.waits - before.waits;
       consumers_alive.fetch_sub(1, std::memory_order_release);
     });
 
@@ -223,6 +233,7 @@ result_record run_queue(const run_request& r) {
   // Merge: per producer, every sequence below what it pushed must be seen exactly once.
   std::uint64_t lost = 0, duplicated = 0, foreign = 0, out_of_order = 0, max_depth = 0, max_size = 0, popped = 0;
   std::uint64_t consumer_popped = 0;
+  detail::contention_counts consumer_contention;
   std::chrono::steady_clock::time_point first{}, last{};
   for (std::size_t c = 0; c < seen.size(); ++c) {
     const auto& s = seen[c];
@@ -234,6 +245,7 @@ result_record run_queue(const run_request& r) {
     popped += s.items;
     if (c == consumers || s.items == 0) continue;  // the final drain is not a consumer
     consumer_popped += s.items;
+    consumer_contention += s.contention;
     if (first == std::chrono::steady_clock::time_point{} || s.first_pop < first) first = s.first_pop;
     last = std::max(last, s.exit);
   }
@@ -282,6 +294,12 @@ result_record run_queue(const run_request& r) {
                             {"exceeded_capacity", max_depth > q.capacity() + depth_slack},
                             {"consumer_items_per_sec",
                              consumer_span > 0 ? static_cast<double>(consumer_popped) / consumer_span : 0.0}};
+  // The consumers' own counting_stats (the runner's *_per_op count the producers only); 0 for
+  // contenders that do not count (only ours takes a Stats policy).
+  const double per_item = consumer_popped != 0 ? 1.0 / static_cast<double>(consumer_popped) : 0.0;
+  metrics["consumer_cas_failures_per_item"] = static_cast<double>(consumer_contention.cas_failures) * per_item;
+  metrics["consumer_spins_per_item"] = static_cast<double>(consumer_contention.spins) * per_item;
+  metrics["consumer_waits_per_item"] = static_cast<double>(consumer_contention.waits) * per_item;
   metrics["max_size_approx"] = Q::has_size ? nlohmann::json(max_size) : nlohmann::json(nullptr);
   if (consumers == 1) metrics["out_of_order"] = out_of_order;
   if (foreign != 0) metrics["foreign"] = foreign;

@@ -1,6 +1,7 @@
 #include <hotshard/bounded_queue.hpp>
 #include <hotshard/concepts/bounded_queue.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/metrics.hpp>
 
 #include <gtest/gtest.h>
 
@@ -94,7 +95,8 @@ TEST(bounded_queue, the_positional_capacity_shim_checks_like_the_options) {
 }
 
 TEST(bounded_queue, rejects_a_capacity_whose_ring_does_not_fit_naming_it) {
-  for (const std::size_t bad : {std::size_t{1} << 62, std::size_t{1} << 63, std::size_t{1} << 58}) {
+  // An int cell is 16 bytes (seq + element, packed): 2^59 of them are 2^63 bytes, past PTRDIFF_MAX.
+  for (const std::size_t bad : {std::size_t{1} << 62, std::size_t{1} << 63, std::size_t{1} << 59}) {
     try {
       bounded_queue<int> q({.capacity = bad});
       ADD_FAILURE() << bad << " accepted";
@@ -601,4 +603,128 @@ TEST(bounded_queue, timed_and_stoppable_workers_lose_and_duplicate_nothing) {
       for (auto v : s) ++count[producer_of(v) * per + seq_of(v)];
     for (std::size_t i = 0; i < count.size(); ++i) ASSERT_EQ(count[i], 1u) << "item " << i;
   }
+}
+
+// ---- stats() ----------------------------------------------------------------
+
+static_assert(hotshard::detail::exportable_stats<hotshard::bounded_queue_stats>);
+
+TEST(bounded_queue, stats_report_capacity_size_counts_and_closed) {
+  bounded_queue<int> q({.capacity = 8});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.try_push(int{i}));
+  int out = 0;
+  ASSERT_TRUE(q.try_pop(out));
+  auto s = q.stats();
+  EXPECT_EQ(s.capacity, 8u);
+  EXPECT_EQ(s.size, 2u);
+  EXPECT_EQ(s.pushes, 3u);
+  EXPECT_EQ(s.pops, 1u);
+  EXPECT_FALSE(s.closed);
+  EXPECT_EQ(s.sleeping_consumers, 0u);
+  EXPECT_EQ(s.sleeping_producers, 0u);
+  q.close();
+  s = q.stats();
+  EXPECT_TRUE(s.closed);
+  EXPECT_EQ(s.pushes, 3u);  // the closed bit is not counted as a push
+
+  // for_each_metric: every number once, in order; `_total` exactly on counters.
+  std::vector<std::string> names;
+  s.for_each_metric([&](const hotshard::detail::metric& m) {
+    names.emplace_back(m.name);
+    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
+    EXPECT_EQ(total, m.kind == hotshard::detail::metric_kind::counter) << m.name;
+    EXPECT_FALSE(m.help.empty()) << m.name;
+    if (m.name == "closed") {
+      EXPECT_EQ(m.value, 1.0);
+    } else if (m.name == "size") {
+      EXPECT_EQ(m.value, 2.0);
+    } else if (m.name == "pushes_total") {
+      EXPECT_EQ(m.value, 3.0);
+    }
+  });
+  EXPECT_EQ(names, (std::vector<std::string>{"capacity", "size", "closed", "sleeping_consumers",
+                                             "sleeping_producers", "pushes_total", "pops_total"}));
+}
+
+// Polls stats() until `get` reaches n (a sleeper that wakes spuriously leaves and re-registers).
+template <class Q, class Get>
+void wait_for_stat(const Q& q, Get get, std::uint64_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);  // hang guard only
+  while (get(q.stats()) != n) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "stats() never reported " << n << " sleepers";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+TEST(bounded_queue, stats_count_the_sleeping_consumers_and_producers) {
+  bounded_queue<int, hotshard::policy::contention_hook<sleep_stats>> q({.capacity = 2});
+  std::vector<std::thread> threads;
+  std::atomic<int> popped{0};
+  for (int i = 0; i < 3; ++i)
+    threads.emplace_back([&] {
+      int v = 0;
+      if (q.pop(v)) popped.fetch_add(1);
+    });
+  wait_for_stat(q, [](const hotshard::bounded_queue_stats& s) { return s.sleeping_consumers; }, 3);
+  EXPECT_EQ(q.stats().sleeping_producers, 0u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.push(int{i}));
+  for (auto& th : threads) th.join();
+  threads.clear();
+  EXPECT_EQ(popped.load(), 3);
+  EXPECT_EQ(q.stats().sleeping_consumers, 0u);
+
+  ASSERT_TRUE(q.try_push(1));
+  ASSERT_TRUE(q.try_push(2));
+  std::atomic<int> refused{0};
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&] {
+      if (!q.push(3)) refused.fetch_add(1);
+    });
+  wait_for_stat(q, [](const hotshard::bounded_queue_stats& s) { return s.sleeping_producers; }, 2);
+  q.close();
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(refused.load(), 2);
+  const auto s = q.stats();
+  EXPECT_EQ(s.sleeping_producers, 0u);
+  EXPECT_EQ(s.size, 2u);
+}
+
+// A metrics thread reading stats() while producers and consumers run (TSan
+// checks the reads race with nothing): counts never go back, size stays in
+// [0, capacity], and at the end the counts are exact.
+TEST(bounded_queue, stats_read_concurrently_with_operations_are_monotonic_and_bounded) {
+  constexpr std::size_t capacity = 16;
+  const std::uint64_t per = 5000 / scale;
+  bounded_queue<std::uint64_t> q({.capacity = capacity});
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    std::uint64_t last_push = 0, last_pop = 0;
+    while (!done.load(std::memory_order_acquire)) {
+      const auto s = q.stats();
+      EXPECT_GE(s.pushes, last_push);
+      EXPECT_GE(s.pops, last_pop);
+      EXPECT_LE(s.size, capacity);
+      EXPECT_EQ(s.capacity, capacity);
+      last_push = s.pushes;
+      last_pop = s.pops;
+      std::this_thread::yield();  // a metrics thread, not a fifth worker on two cores
+    }
+  });
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::uint64_t i = 0; i < per; ++i) ASSERT_TRUE(q.push(item(t, i)));
+    });
+    threads.emplace_back([&] {
+      std::uint64_t v = 0;
+      for (std::uint64_t i = 0; i < per; ++i) ASSERT_TRUE(q.pop(v));
+    });
+  }
+  for (auto& th : threads) th.join();
+  done.store(true, std::memory_order_release);
+  reader.join();
+  const auto s = q.stats();
+  EXPECT_EQ(s.pushes, 2 * per);
+  EXPECT_EQ(s.pops, 2 * per);
+  EXPECT_EQ(s.size, 0u);
 }

@@ -29,7 +29,11 @@
 //    on Linux) or ended by a stop request, which wakes the sleeper at once.
 //    They return a queue_status (ok, closed, timed_out, stopped): load
 //    shedding (push_for) and stoppable workers (pop with the worker's token).
-//  - close, is_closed, capacity, size_approx, push_count, pop_count: wait-free.
+//  - close, is_closed, capacity, size_approx, push_count, pop_count, stats:
+//    wait-free. stats() returns a bounded_queue_stats snapshot (capacity,
+//    size, closed, sleeping consumers/producers, pushes/pops so far) for
+//    detail/metrics.hpp's exporter: relaxed loads of words the operations
+//    already write, so it adds no shared write to any operation.
 //
 // Waking sleepers without losing a wake-up (the "waiter counter" scheme). A
 // sleeping consumer registers in not_empty.sleepers (seq_cst RMW) and then
@@ -67,6 +71,22 @@
 // with (3)); a pop's move-out happens-before the push that reuses the cell ((4)
 // with (1)). close() happens-before any push that returns false because of it.
 //
+// Layout: cells are packed ({seq, T}: 16 bytes for a 64-bit T, four to a
+// cache line), as in Vyukov's original, xenium and libcds; head and tail sit
+// on their own line pairs. Until issue 14 each cell had its own cache line.
+// Why (issue 14; harness `queue` scenario, 2-core machine, busy and noisy:
+// 15 interleaved repetitions): one consumer pulls four elements per line from
+// the producers' caches instead of one, and the ring of 1024 cells is 16 KiB
+// instead of 64 KiB, so it stays in L1 across context switches. Process CPU
+// per item fell 10-30% at 4P1C, 2P2C and 16P1C/8P8C with bulk 32; single-item
+// 16P1C and 8P8C moved within noise, 1P3C looked ~20% worse (three consumers
+// on neighbouring cells share a line). What the data ruled out as causes of
+// the gap to the peers: CAS retries (≤ 0.05 failed claims per item), a
+// consumer stalled on a cell claimed by a preempted producer (≤ 1e-4 per
+// item), and the try path's `sleepers` read (a line nobody writes unless
+// someone sleeps; the queue's own code is ~10% of the CPU profile at 16P1C,
+// the harness's yields and clock reads the rest).
+//
 // Exceptions: T must be nothrow move constructible and nothrow destructible
 // (static_assert): an element is moved into a claimed cell, and a throw there
 // would strand the position. try_push(const T&), push(const T&) and
@@ -85,7 +105,9 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/policy.hpp>
 #include <hotshard/detail/futex_wait.hpp>
+#include <hotshard/detail/metrics.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -112,6 +134,35 @@ struct bounded_queue_options {
   // A power of two, at least 2, whose ring of cache-line cells fits a size_t
   // byte count (std::invalid_argument naming "capacity" otherwise; never rounded).
   std::size_t capacity = 1024;
+};
+
+// A bounded_queue::stats() snapshot (detail/metrics.hpp: for_each_metric).
+// Each number is a value it had at some moment during the stats() call; they
+// are not one atomic snapshot of each other (size can be read between a claim
+// and its publish, pushes_total and pops_total a moment apart).
+struct bounded_queue_stats {
+  std::uint64_t capacity = 0;            // the true maximum number of elements
+  std::uint64_t size = 0;                // size_approx(): positions claimed by pushes and not yet by pops
+  bool closed = false;                   // close() has been called
+  std::uint64_t sleeping_consumers = 0;  // pop/pop_bulk/pop_for callers registered to sleep on "not empty"
+  std::uint64_t sleeping_producers = 0;  // push/push_for callers registered to sleep on "not full"
+  std::uint64_t pushes = 0;              // push positions claimed so far (push_count())
+  std::uint64_t pops = 0;                // pop positions claimed so far (pop_count())
+
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric;
+    using detail::metric_kind;
+    f(metric{"capacity", metric_kind::gauge, static_cast<double>(capacity), "The most elements the queue holds."});
+    f(metric{"size", metric_kind::gauge, static_cast<double>(size), "Elements queued (a racy estimate)."});
+    f(metric{"closed", metric_kind::gauge, closed ? 1.0 : 0.0, "1 once close() was called, else 0."});
+    f(metric{"sleeping_consumers", metric_kind::gauge, static_cast<double>(sleeping_consumers),
+             "Pops asleep waiting for an element."});
+    f(metric{"sleeping_producers", metric_kind::gauge, static_cast<double>(sleeping_producers),
+             "Pushes asleep waiting for room."});
+    f(metric{"pushes_total", metric_kind::counter, static_cast<double>(pushes), "Elements pushed (positions claimed)."});
+    f(metric{"pops_total", metric_kind::counter, static_cast<double>(pops), "Elements popped (positions claimed)."});
+  }
 };
 
 template <class T, class... Policies>
@@ -368,6 +419,21 @@ class bounded_queue {
     return tail - head > capacity() ? capacity() : static_cast<size_type>(tail - head);
   }
 
+  // Wait-free: four relaxed loads of words the operations already write (no
+  // new shared write on any path). Callable from any thread at any time.
+  [[nodiscard]] bounded_queue_stats stats() const noexcept {
+    bounded_queue_stats s;
+    s.capacity = capacity();
+    const std::uint64_t tail = index_.push->load(std::memory_order_relaxed);
+    s.closed = (tail & closed_bit) != 0;
+    s.pushes = tail & ~closed_bit;
+    s.pops = index_.pop->load(std::memory_order_relaxed);
+    s.size = s.pushes <= s.pops ? 0 : std::min<std::uint64_t>(s.pushes - s.pops, s.capacity);
+    s.sleeping_consumers = not_empty_->sleepers.load(std::memory_order_relaxed);
+    s.sleeping_producers = not_full_->sleepers.load(std::memory_order_relaxed);
+    return s;
+  }
+
   // Positions claimed so far by pushes (= pushes that succeeded or are
   // publishing) and by pops. Monotonic; the write buffer's flush() uses them.
   [[nodiscard]] std::uint64_t push_count() const noexcept {
@@ -382,7 +448,8 @@ class bounded_queue {
   // detail::backoff's pause rounds (1+2+…+32 pauses), then 4 yields, then sleep.
   static constexpr unsigned spin_attempts = detail::backoff::pause_rounds + 4;
 
-  struct alignas(detail::cache_line_bytes) cell {
+  // Packed, not padded to a cache line (see "Layout" in the header comment).
+  struct cell {
     std::atomic<std::uint64_t> seq{0};
     alignas(T) unsigned char storage[sizeof(T)];
   };
