@@ -31,8 +31,21 @@
 // summary since their first add have c = f − (offsets since then), so the
 // heaviest keys rank in their true order.
 //
-// Keys must be trivially copyable and at most 8 bytes (the summaries store
-// the key itself so top() can name it).
+// Keys: any concepts::hashable_key<Key, Hash> (keys.hpp); pointer keys are
+// rejected at compile time. Every hash is derived from one word per request,
+// w = mix64(Hash(key)): a slot is placed by seeded_hash(w, seed), so
+// add/estimate of a hashed_key<Key, Hash> (w computed once by the caller) give
+// exactly the results of the key. With a transparent Hash
+// (policy::hash<std::string>) they also take a lookup key (std::string_view,
+// a literal); a Key is built from it only when a new key is stored.
+//  * Word keys (trivially copyable, ≤ 8 bytes): the summaries store the key's
+//    bits (the fast path, no allocation).
+//  * Any other key: a slot stores w and a pointer to an immutable stored_key
+//    (a heap copy of the key); a lookup compares w, then the keys, so two
+//    keys whose words collide take two slots and are counted and reported
+//    apart (top() merges the summaries by word, then by key). A purge retires
+//    the keys it drops and frees them once no query is reading stored keys
+//    (detail/sketch_support.hpp key_readers; detail/thread_summary.hpp).
 //
 // Progress guarantees:
 //  * add(): wait-free after the thread's first add to this instance (which
@@ -46,7 +59,12 @@
 //    summary by a seqlock and retry one summary only if its owner completed a
 //    purge meanwhile. estimate() is O(threads); top() O(threads × k) reads and
 //    merges only the keys that can rank (see top()), allocates.
-//  * total(), memory_bytes(): wait-free.
+//  * total(), memory_bytes(), stats(): wait-free (stats() O(threads)).
+//  * Non-word keys: an add of a key new to its summary allocates its
+//    stored_key (the allocator may block); top() and estimate() open a reader
+//    scope (one RMW each way on the instance's reader count, never touched by
+//    add()); a purge frees its dropped keys only if no scope is open, else at
+//    a later purge of that summary (a reader that never leaves delays it).
 //
 // What a concurrent reader may see: each summary as it was at some moment of
 // the read (one generation, counts at least those of the adds that happen-
@@ -57,13 +75,18 @@
 // Memory ordering: see detail/thread_summary.hpp — slot counts are published
 // with release and read with acquire, purges by a seqlock; totals are relaxed
 // (exact after join). The late-destructor summary is published with a
-// release store (F) and read with acquire (G).
+// release store (F) and read with acquire (G). Stored keys (non-word keys):
+// a key's pointer is stored before its slot's count release and read after
+// the count's acquire; the reader scope (K1)/(K2) and a purge's quiescence
+// check (K3) after its generation store order every free after the reads
+// that could reach the key (detail/sketch_support.hpp).
 //
 // Hash flooding: slots are placed by mix64(Hash(key) ^ salt) with a salt
 // from `seed`; by default a random per-instance seed (detail/instance_seed.hpp),
 // so nobody can precompute keys that pile up in one probe run.
 //
-// Memory: per thread that ever added, 2 buffers × 16 bytes × 4k/3 slots + 8k
+// Memory: per thread that ever added, 2 buffers × 16 bytes (24 for non-word
+// keys, + each stored key's copy) × 4k/3 slots + 8k
 // (k = 12,288 at the defaults: 608 KiB); a finished thread's summary is
 // reused by the next thread.
 #pragma once

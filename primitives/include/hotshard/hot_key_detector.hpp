@@ -130,7 +130,31 @@
 // Also: a key needs a decayed count ≥ max(min_count, 8·sample_every), so one
 // sample of a cold key never makes it hot.
 //
-// Keys must be trivially copyable and at most 8 bytes (the table stores keys).
+// Keys: any concepts::hashable_key<Key, Hash> (keys.hpp); pointer keys are
+// rejected at compile time. Every hash is derived from one word per request,
+// w = mix64(Hash(key)) — the sketch's rows, the table's placement (seeded by
+// `seed`) — so observe/is_hot/estimate of a hashed_key<Key, Hash> give
+// exactly the results of the key, and with a transparent Hash
+// (policy::hash<std::string>) a lookup key (std::string_view, a literal) is
+// accepted; a Key is built from it only when the key is stored in the table.
+// The detector knows a key by w: keys with equal Hash values (equal w, mix64
+// being a bijection) are one key — their counts add in the sketch, is_hot
+// answers for both, and hot_keys()/drain_changes() name the key that claimed
+// the table slot. (The sketch cannot tell them apart, so a full-key table
+// would not make the counts exact.)
+//  * Word keys (trivially copyable, ≤ 8 bytes): the table stores the key's
+//    bits (the fast path).
+//  * Any other key: the table stores w, and a slot is named by a pointer to
+//    an immutable stored_key (a heap copy of the key and w). The thread that
+//    claims a slot stores the name before stamping the key (an empty slot:
+//    a CAS from null, which loses to an eviction that named the slot first;
+//    an evicted slot: an exchange while the slot's stamp is `claiming`, and
+//    the old name is retired). is_hot()/observe() never read names;
+//    hot_keys(), drain_changes() and stats() read them inside a reader scope
+//    and take a name only if its w equals the slot's word. Retired names are
+//    freed when no reader scope is open (detail/sketch_support.hpp
+//    key_readers, retired_keys), else by a later retire or the destructor.
+//    A change_cursor keeps its own copies of the keys it was told.
 //
 // Progress guarantees:
 //  * observe(), sample_every = 1: wait-free — a shared sketch add, a ticker
@@ -152,7 +176,12 @@
 //    reader backs off — pauses, then yields: detail/backoff.hpp — and
 //    retries; an owner that is preempted there delays it).
 //  * is_hot(): wait-free (≤ 16 probes, one load of the epoch).
-//  * hot_keys(), drain_changes(): wait-free per slot, allocate.
+//  * hot_keys(), drain_changes(), stats(): wait-free per slot, allocate
+//    (non-word keys: one reader-scope RMW each way, and key copies).
+//  * Non-word keys: an observe() that claims a table slot for a key
+//    allocates its name (the allocator may block) and, evicting, retires the
+//    old one (a lock-free push, and frees the retired list if no reader
+//    scope is open).
 //  * advance_epoch(): unsampled: lock-free (sketch halving); sampled: no
 //    halving, the carry-over's summed estimates as estimate(). If another
 //    advance is under way it returns false at once and does nothing (that
@@ -183,6 +212,11 @@
 // pair: seq_cst fences (7) on both sides make one of them see the other. Table words: hot_key_table.hpp;
 // sampler nodes: detail/thread_summary.hpp (registry; a node's construction,
 // its base epoch included, is published by the registry's release push).
+// Names (non-word keys): the name exchange/CAS and the readers' name loads
+// are seq_cst; with the reader scope's (K1)/(K2) and quiescent()'s (K3) they
+// keep a retired name alive while a reader may hold it (sketch_support.hpp).
+// A reader may pair a slot's word and stamp with an older or newer name: the
+// name's own w is checked against the word.
 // Per-thread cells are relaxed (one writer; a reader needs only each cell's
 // own coherence). The rebase sweep is Boehm's seqlock ("Can seqlocks get
 // along with programming language memory models?", MSPC 2012): the owner

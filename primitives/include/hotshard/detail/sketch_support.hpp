@@ -315,16 +315,6 @@ concept lookup_key = transparent_hash<Hash> && !std::same_as<std::remove_cvref_t
                        { key == k } -> std::convertible_to<bool>;
                      };
 
-// The key a Key, a lookup key or a hashed_key names (for storing / comparing).
-template <class K>
-[[nodiscard]] constexpr const K& key_of(const K& k) noexcept {
-  return k;
-}
-template <class K, class H>
-[[nodiscard]] constexpr const K& key_of(const hashed_key<K, H>& hk) noexcept {
-  return hk.key();
-}
-
 class candidate_table {
  public:
   static constexpr std::size_t probe_window = 16;
