@@ -248,7 +248,10 @@ class mg_summary {
 
   // readers: the scope readers of named summaries hold (unused for word keys).
   explicit mg_summary(std::size_t min_counters, const key_readers* readers = nullptr)
-      : k_(counters_for(min_counters)), mask_(k_ / 3 * 4 - 1), readers_(readers) {
+      : k_(counters_for(min_counters)),
+        mask_(k_ / 3 * 4 - 1),
+        shift_(64 - static_cast<unsigned>(std::countr_zero(mask_ + 1))),
+        readers_(readers) {
     for (auto& b : buf_) b.slots = std::make_unique<slot[]>(mask_ + 1);
     live_slots_ = buf_[0].slots.get();
     scratch_.reserve(k_);
@@ -264,6 +267,7 @@ class mg_summary {
     }
   }
 
+  // h: the key's slot hash; its top log2(slots) bits pick the home slot.
   // Owner only. rehash(word) gives the h of a stored key word (purges move
   // keys). Named: `key` is the key (compared with the stored ones; a
   // stored_key is built from it when the key is new).
@@ -271,7 +275,7 @@ class mg_summary {
   void add(std::uint64_t word, std::uint64_t h, std::uint64_t n, Rehash&& rehash, const K& key = {}) {
     total_.store(total_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // one writer; counts only
     slot* s = live_slots_;
-    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = home(h);; i = (i + 1) & mask_) {
       const std::uint64_t c = s[i].count.load(std::memory_order_relaxed);  // own slot
       if (c == 0) {
         if (size_ == k_) [[unlikely]] {
@@ -300,7 +304,7 @@ class mg_summary {
       const std::uint64_t g = gen_.load(std::memory_order_acquire);  // (8) pairs with (7)
       const buffer& b = buf_[g & 1];
       std::uint64_t count = 0;
-      for (std::size_t i = h & mask_, probes = 0; probes <= mask_; i = (i + 1) & mask_, ++probes) {
+      for (std::size_t i = home(h), probes = 0; probes <= mask_; i = (i + 1) & mask_, ++probes) {
         const std::uint64_t c = b.slots[i].count.load(std::memory_order_acquire);  // (6) pairs with (5)
         if (c == 0) break;
         if (b.slots[i].word.load(std::memory_order_relaxed) == word && same_key(b.slots[i], key)) {  // after (6)
@@ -376,8 +380,11 @@ class mg_summary {
     return begin_.load(std::memory_order_relaxed) < g + 2;            // (10)
   }
 
+  // A key's home slot: the top bits of h (callers pass a multiply-shift hash, whose top bits are the good ones).
+  [[nodiscard]] std::size_t home(std::uint64_t h) const noexcept { return static_cast<std::size_t>(h >> shift_); }
+
   std::size_t probe_free(const slot* s, std::uint64_t h) const noexcept {
-    std::size_t i = h & mask_;
+    std::size_t i = home(h);
     while (s[i].count.load(std::memory_order_relaxed) != 0) i = (i + 1) & mask_;  // own slots
     return i;
   }
@@ -456,6 +463,7 @@ class mg_summary {
 
   std::size_t k_;
   std::size_t mask_;
+  unsigned shift_;  // 64 − log2(slots): home(h) = h >> shift_
   buffer buf_[2];
   buffer* live_ = &buf_[0];  // owner only
   slot* live_slots_ = nullptr;  // owner only: live_->slots, one load less per add
