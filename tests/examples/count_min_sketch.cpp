@@ -18,7 +18,7 @@ int main() {
   std::jthread a(stream, 0), b(stream, 1'000);
   a.join();
   b.join();
-  const auto est = queries.estimate("weather");
+  const auto est = queries.estimate("weather");  // a literal or std::string_view: no std::string built
   const double slack = queries.epsilon() * 4'000;  // εN, N = 4000 adds
   if (est < 2'000 || est > 2'000 + slack) {
     std::printf("count_min_sketch: estimate %llu outside [2000, 2000 + %.1f]\n", static_cast<unsigned long long>(est),

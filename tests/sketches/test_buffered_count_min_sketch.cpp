@@ -11,6 +11,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <latch>
 #include <memory>
 #include <thread>
@@ -218,6 +219,67 @@ TEST(buffered_count_min_sketch, each_instance_draws_its_own_seed_unless_one_is_g
   EXPECT_NE(a.shared().options().seed, b.shared().options().seed);
   buffered fixed(0.01, 0.01, {{hotshard::update_policy::plain, 42, 0}, 64, 100});
   EXPECT_EQ(fixed.shared().options().seed, 42u);
+}
+
+// --- keys (issue 16) -----------------------------------------------------------
+
+template <class K>
+concept buffered_count_min_sketch_accepts = requires { typename hotshard::buffered_count_min_sketch<K>; };
+static_assert(!buffered_count_min_sketch_accepts<const char*>, "a pointer key would count addresses: rejected at compile time");
+static_assert(!buffered_count_min_sketch_accepts<void*>);
+static_assert(buffered_count_min_sketch_accepts<std::string> && buffered_count_min_sketch_accepts<std::uint64_t>);
+
+// A key, its std::string_view, a literal and its hashed_key land on the same
+// counters; two instances with one seed, one fed keys and one hashed_keys,
+// hold the same estimates.
+TEST(buffered_count_min_sketch, string_views_literals_and_hashed_keys_count_as_the_key) {
+  hotshard::buffered_count_min_sketch<std::string> by_key({.count_min = {.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}}, .filter_slots = 64, .flush_every = 512});
+  hotshard::buffered_count_min_sketch<std::string> by_hash({.count_min = {.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}}, .filter_slots = 64, .flush_every = 512});
+  const auto keys = ht::keys_of("zipf:n=5000,s=1.0,scramble=1", 40'000 / ht::scale, 7);
+  for (const auto k : keys) {
+    const std::string key = "query:" + std::to_string(k);
+    by_key.add(key);
+    by_hash.add(hotshard::hash_once(key));
+  }
+  for (std::size_t i = 0; i < keys.size(); i += 37) {
+    const std::string key = "query:" + std::to_string(keys[i]);
+    EXPECT_EQ(by_key.estimate(key), by_hash.estimate(hotshard::hash_once(key)));
+    EXPECT_EQ(by_key.estimate(key), by_key.estimate(std::string_view(key)));
+  }
+  const std::uint64_t before = by_key.estimate(std::string("literal-key"));
+  by_key.add("literal-key", 3);
+  by_key.add(std::string_view("literal-key"), 2);
+  EXPECT_GE(by_key.estimate("literal-key"), before + 5);
+  EXPECT_EQ(by_key.estimate("literal-key"), by_key.estimate(std::string("literal-key")));
+}
+
+TEST(buffered_count_min_sketch, stats_report_dimensions_halvings_and_memory) {
+  hotshard::buffered_count_min_sketch<std::uint64_t> s({.count_min = {.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}}, .filter_slots = 64, .flush_every = 512});
+  for (std::uint64_t i = 0; i < 1000; ++i) s.add(i);
+  s.halve();
+  s.halve();
+  const auto st = s.stats();
+  std::size_t metrics = 0;
+  st.for_each_metric([&](const hotshard::detail::metric& m) {
+    ++metrics;
+    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
+    EXPECT_EQ(total, m.kind == hotshard::detail::metric_kind::counter) << m.name;
+    if (m.name == "width") {
+      EXPECT_EQ(m.value, static_cast<double>(std::ceil(std::exp(1.0) / 0.01)));
+    }
+    if (m.name == "depth") {
+      EXPECT_EQ(m.value, 5.0);
+    }
+    if (m.name == "halvings_total") {
+      EXPECT_EQ(m.value, 2.0);
+    }
+    if (m.name == "memory_bytes") {
+      EXPECT_EQ(m.value, static_cast<double>(s.memory_bytes()));
+    }
+  });
+  EXPECT_EQ(metrics, 5u);
+  EXPECT_EQ(st.threads_registered, 1u);
+  EXPECT_EQ(st.shared.halvings, 2u);
 }
 
 }  // namespace

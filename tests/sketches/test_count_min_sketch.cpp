@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <cstdint>
 #include <functional>
@@ -351,6 +352,67 @@ TEST(count_min_sketch, halving_while_threads_add_loses_no_later_add) {
     EXPECT_LE(s.estimate(1000 + t), per + 5 + static_cast<std::uint64_t>(s.epsilon() * threads * per) + 1);
   }
   EXPECT_GT(s.halvings(), 0u);
+}
+
+// --- keys (issue 16) -----------------------------------------------------------
+
+template <class K>
+concept count_min_sketch_accepts = requires { typename hotshard::count_min_sketch<K>; };
+static_assert(!count_min_sketch_accepts<const char*>, "a pointer key would count addresses: rejected at compile time");
+static_assert(!count_min_sketch_accepts<void*>);
+static_assert(count_min_sketch_accepts<std::string> && count_min_sketch_accepts<std::uint64_t>);
+
+// A key, its std::string_view, a literal and its hashed_key land on the same
+// counters; two instances with one seed, one fed keys and one hashed_keys,
+// hold the same estimates.
+TEST(count_min_sketch, string_views_literals_and_hashed_keys_count_as_the_key) {
+  hotshard::count_min_sketch<std::string> by_key({.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}});
+  hotshard::count_min_sketch<std::string> by_hash({.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}});
+  const auto keys = ht::keys_of("zipf:n=5000,s=1.0,scramble=1", 40'000 / ht::scale, 7);
+  for (const auto k : keys) {
+    const std::string key = "query:" + std::to_string(k);
+    by_key.add(key);
+    by_hash.add(hotshard::hash_once(key));
+  }
+  for (std::size_t i = 0; i < keys.size(); i += 37) {
+    const std::string key = "query:" + std::to_string(keys[i]);
+    EXPECT_EQ(by_key.estimate(key), by_hash.estimate(hotshard::hash_once(key)));
+    EXPECT_EQ(by_key.estimate(key), by_key.estimate(std::string_view(key)));
+  }
+  const std::uint64_t before = by_key.estimate(std::string("literal-key"));
+  by_key.add("literal-key", 3);
+  by_key.add(std::string_view("literal-key"), 2);
+  EXPECT_GE(by_key.estimate("literal-key"), before + 5);
+  EXPECT_EQ(by_key.estimate("literal-key"), by_key.estimate(std::string("literal-key")));
+}
+
+TEST(count_min_sketch, stats_report_dimensions_halvings_and_memory) {
+  hotshard::count_min_sketch<std::uint64_t> s({.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}});
+  for (std::uint64_t i = 0; i < 1000; ++i) s.add(i);
+  s.halve();
+  s.halve();
+  const auto st = s.stats();
+  std::size_t metrics = 0;
+  st.for_each_metric([&](const hotshard::detail::metric& m) {
+    ++metrics;
+    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
+    EXPECT_EQ(total, m.kind == hotshard::detail::metric_kind::counter) << m.name;
+    if (m.name == "width") {
+      EXPECT_EQ(m.value, static_cast<double>(std::ceil(std::exp(1.0) / 0.01)));
+    }
+    if (m.name == "depth") {
+      EXPECT_EQ(m.value, 5.0);
+    }
+    if (m.name == "halvings_total") {
+      EXPECT_EQ(m.value, 2.0);
+    }
+    if (m.name == "memory_bytes") {
+      EXPECT_EQ(m.value, static_cast<double>(s.memory_bytes()));
+    }
+  });
+  EXPECT_EQ(metrics, 4u);
+  EXPECT_EQ(st.width, s.width());
+  EXPECT_EQ(st.halvings, s.halvings());
 }
 
 }  // namespace

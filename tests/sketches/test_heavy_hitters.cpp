@@ -1,14 +1,20 @@
 #include "sketch_test_support.hpp"
 
 #include <hotshard/heavy_hitters.hpp>
+#include <hotshard/hot_key_detector.hpp>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -212,6 +218,183 @@ TEST(heavy_hitters, default_seeds_differ_between_instances_and_an_explicit_seed_
   hh a, b, c({.sketch = {.seed = 1}});
   EXPECT_NE(a.seed(), b.seed());
   EXPECT_EQ(c.seed(), 1u);
+}
+
+// --- keys (issue 16) -----------------------------------------------------------
+
+template <class K>
+concept hh_accepts = requires { typename hotshard::heavy_hitters<K>; };
+static_assert(!hh_accepts<const char*>, "a pointer key would count addresses: rejected at compile time");
+static_assert(!hh_accepts<int*>);
+static_assert(hh_accepts<std::string> && hh_accepts<std::uint64_t>);
+
+std::string string_key(std::uint64_t k) { return "user-" + std::to_string(k) + "-with-a-long-enough-name"; }
+
+TEST(heavy_hitters, string_keys_are_counted_exactly_while_every_key_fits) {
+  hotshard::heavy_hitters<std::string> h({.capacity = 16, .sketch = {.seed = 3}});
+  std::map<std::string, std::uint64_t> exact;
+  for (std::uint64_t i = 0; i < 3000; ++i) {
+    const std::string k = string_key(i % 7 == 0 ? 1 : i % 40);  // 40 distinct keys, far fewer than k counters
+    h.add(k);
+    ++exact[k];
+  }
+  h.add(std::string_view("user-5-with-a-long-enough-name"), 10);  // heterogeneous: no std::string built to look up
+  exact[string_key(5)] += 10;
+  const auto top = h.top(100);
+  ASSERT_EQ(top.size(), exact.size());
+  for (const auto& e : top) {
+    ASSERT_TRUE(exact.count(e.key)) << e.key;
+    EXPECT_EQ(e.count, exact[e.key]) << e.key;
+    EXPECT_EQ(e.error, 0u);
+  }
+  EXPECT_EQ(top[0].key, string_key(1));
+  EXPECT_EQ(h.estimate("user-5-with-a-long-enough-name"), exact[string_key(5)]);
+  EXPECT_EQ(h.estimate(std::string_view("no-such-key")), 0u);
+}
+
+// Distinct keys whose hashes collide (here every key of one length) are
+// stored beside their word and compared in full: they are never merged.
+struct length_hash {
+  std::size_t operator()(const std::string& s) const noexcept { return s.size(); }
+};
+
+TEST(heavy_hitters, keys_whose_hashes_collide_are_counted_and_reported_apart) {
+  hotshard::heavy_hitters<std::string, hotshard::policy::hash_with<length_hash>> h({.capacity = 16, .sketch = {.seed = 3}});
+  const std::map<std::string, std::uint64_t> exact{{"aa", 5}, {"bb", 3}, {"cc", 1}, {"abc", 2}};
+  for (const auto& [k, n] : exact)
+    for (std::uint64_t i = 0; i < n; ++i) h.add(k);
+  const auto top = h.top(10);
+  ASSERT_EQ(top.size(), 4u);
+  for (const auto& e : top) EXPECT_EQ(e.count, exact.at(e.key)) << e.key;
+  EXPECT_EQ(top[0].key, "aa");
+  EXPECT_EQ(top[1].key, "bb");
+  EXPECT_EQ(h.estimate(std::string("cc")), 1u);
+  EXPECT_EQ(h.estimate(std::string("dd")), 0u);  // same word as "aa", another key
+}
+
+// hashed_key: the same summaries as the key itself (one hash per request).
+template <class Key, class Make>
+void hashed_keys_give_the_results_of_keys(Make make) {
+  hotshard::heavy_hitters<Key> by_key({.capacity = 8, .sketch = {.epsilon = 0.02, .seed = 5}});
+  hotshard::heavy_hitters<Key> by_hash({.capacity = 8, .sketch = {.epsilon = 0.02, .seed = 5}});
+  const auto keys = ht::keys_of("zipf:n=100000,s=1.0,scramble=1", 50'000 / ht::scale, 9);
+  for (const auto k : keys) {
+    const Key key = make(k);
+    by_key.add(key);
+    by_hash.add(hotshard::hash_once(key));
+  }
+  const auto a = by_key.top(50), b = by_hash.top(50);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].key, b[i].key);
+    EXPECT_EQ(a[i].count, b[i].count);
+    EXPECT_EQ(a[i].error, b[i].error);
+  }
+  for (std::size_t i = 0; i < keys.size(); i += 97) {
+    const Key key = make(keys[i]);
+    EXPECT_EQ(by_key.estimate(key), by_hash.estimate(hotshard::hash_once(key)));
+  }
+  EXPECT_GT(by_key.stats().purges, 0u);  // the stream overflowed the summary: purges moved keys alike
+}
+
+TEST(heavy_hitters, hashed_keys_give_exactly_the_results_of_the_keys) {
+  hashed_keys_give_the_results_of_keys<std::uint64_t>([](std::uint64_t k) { return k; });
+  hashed_keys_give_the_results_of_keys<std::string>([](std::uint64_t k) { return string_key(k); });
+}
+
+TEST(heavy_hitters, stats_are_exact_after_the_adders_are_joined) {
+  hotshard::heavy_hitters<std::string> h({.capacity = 4, .sketch = {.epsilon = 0.05, .seed = 2}});
+  EXPECT_EQ(h.stats().units, 0u);
+  EXPECT_EQ(h.stats().summaries, 0u);
+  std::uint64_t n = 0;
+  for (std::uint64_t i = 0; i < 2000; ++i) {
+    h.add(string_key(i % 3 == 0 ? 0 : i), 2);  // ~1330 distinct keys over k = 48 counters: purges
+    n += 2;
+  }
+  const auto st = h.stats();
+  EXPECT_EQ(st.units, n);
+  EXPECT_EQ(st.units, h.total());
+  EXPECT_EQ(st.summaries, 1u);
+  EXPECT_EQ(st.counters_per_thread, h.counters_per_thread());
+  EXPECT_EQ(st.memory_bytes, h.memory_bytes());
+  EXPECT_GT(st.purges, 0u);
+  std::vector<std::string> names;
+  st.for_each_metric([&](const hotshard::detail::metric& m) {
+    names.emplace_back(m.name);
+    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
+    EXPECT_EQ(total, m.kind == hotshard::detail::metric_kind::counter) << m.name;
+    EXPECT_FALSE(m.help.empty());
+    if (m.name == "units_total") {
+      EXPECT_EQ(m.value, static_cast<double>(n));
+    }
+  });
+  EXPECT_EQ(names, (std::vector<std::string>{"units_total", "purges_total", "summaries", "counters_per_thread",
+                                             "memory_bytes"}));
+}
+
+// More adding threads than cores, string keys long enough to live on the
+// heap, a small summary so purges drop stored keys while a reader walks them
+// (top() and estimate() dereference stored keys; ASan/TSan check the
+// reclamation). After the join: totals exact, every heavy key in top() with
+// its count within the bounds.
+TEST(heavy_hitters, string_keys_from_more_threads_than_cores_while_a_reader_queries) {
+  constexpr unsigned threads = 8;
+  const std::uint64_t per = 20'000 / ht::scale;
+  static_assert(20'000 / ht::scale % 8 == 0);
+  hotshard::heavy_hitters<std::string> h({.capacity = 16, .sketch = {.epsilon = 0.01, .seed = 4}});
+  std::atomic<unsigned> running{threads};
+  std::atomic<std::uint64_t> bad_reports{0}, queries{0};
+  std::thread reader([&] {
+    while (running.load(std::memory_order_acquire) != 0 || queries.load(std::memory_order_relaxed) < 3) {
+      for (const auto& e : h.top(8))
+        if (e.key.rfind("heavy-", 0) != 0 && e.key.rfind("cold-", 0) != 0) bad_reports.fetch_add(1);
+      (void)h.estimate(std::string_view("heavy-key-number-0"));
+      queries.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  ht::run_threads(threads, [&](unsigned t) {
+    for (std::uint64_t i = 0; i < per; ++i) {
+      if (i % 2 == 0) h.add("heavy-key-number-" + std::to_string((i / 2) % 4));
+      else h.add("cold-key-" + std::to_string(t) + "-" + std::to_string(i) + "-padding-to-the-heap");
+    }
+    running.fetch_sub(1, std::memory_order_release);
+  });
+  reader.join();
+  EXPECT_EQ(bad_reports.load(), 0u);
+  const std::uint64_t n = threads * per;
+  EXPECT_EQ(h.total(), n);
+  EXPECT_EQ(h.stats().units, n);
+  const auto top = h.top(4);
+  ASSERT_EQ(top.size(), 4u);
+  std::set<std::string> heavy;
+  for (const auto& e : top) {
+    heavy.insert(e.key);
+    const std::uint64_t truth = threads * per / 8;  // every other add, over four keys
+    EXPECT_GE(e.count, truth) << e.key;
+    EXPECT_LE(e.count - e.error, truth) << e.key;
+  }
+  EXPECT_EQ(heavy, (std::set<std::string>{"heavy-key-number-0", "heavy-key-number-1", "heavy-key-number-2",
+                                          "heavy-key-number-3"}));
+}
+
+// Regression: every thread_node_registry<Node> numbered its instances from 1,
+// and the thread-local cache of the last node is shared by all of them, so a
+// heavy_hitters and a sampling hot_key_detector used on one thread got each
+// other's node (fresh key types here, so both are instance 1 of their type).
+TEST(heavy_hitters, a_thread_using_heavy_hitters_and_a_detector_keeps_their_nodes_apart) {
+  hotshard::heavy_hitters<std::uint16_t> h({.capacity = 4, .sketch = {.seed = 1}});
+  hotshard::hot_key_detector<std::uint16_t> d(
+      {.hot_share = 0.5, .window = 1 << 20, .sketch = {.seed = 1}, .sample_every = 2});
+  for (int i = 0; i < 1000; ++i) {
+    h.add(7);
+    (void)d.observe(7);
+    h.add(9);
+  }
+  EXPECT_EQ(h.estimate(7), 1000u);
+  EXPECT_EQ(h.estimate(9), 1000u);
+  EXPECT_EQ(h.total(), 2000u);
+  EXPECT_EQ(d.thread_sketches(), 1u);
+  EXPECT_GT(d.estimate(7), 0u);
 }
 
 }  // namespace

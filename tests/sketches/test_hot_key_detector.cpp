@@ -13,6 +13,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -341,6 +342,180 @@ TEST(hot_key_detector, drain_changes_reports_each_key_that_became_hot_and_each_t
     EXPECT_EQ(drained(d, late), (change_list{{7, true}})) << every;
     EXPECT_FALSE(d.is_hot(42));
     EXPECT_TRUE(d.is_hot(7));
+  }
+}
+
+// --- keys (issue 16) -----------------------------------------------------------
+
+template <class K>
+concept detector_accepts = requires { typename hotshard::hot_key_detector<K>; };
+static_assert(!detector_accepts<const char*>, "a pointer key would count addresses: rejected at compile time");
+static_assert(!detector_accepts<const int*>);
+static_assert(detector_accepts<std::string> && detector_accepts<std::uint64_t>);
+
+using string_detector = hotshard::hot_key_detector<std::string>;
+
+template <class D>
+std::vector<std::pair<typename D::key_type, bool>> drained_keys(const D& d, typename D::change_cursor& c) {
+  std::vector<std::pair<typename D::key_type, bool>> out;
+  const std::size_t calls = d.drain_changes(c, [&](const typename D::key_type& k, bool hot) { out.emplace_back(k, hot); });
+  EXPECT_EQ(calls, out.size());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(hot_key_detector, string_keys_are_reported_and_drained) {
+  for (const std::uint64_t every : {1u, 8u}) {
+    string_detector d({.hot_share = 0.1, .window = 0, .sketch = {.seed = 13}, .sample_every = every});
+    string_detector::change_cursor c;
+    std::uint64_t cold = 0;
+    const std::string a = "tenant/alpha/a-hot-key-longer-than-sso", b = "tenant/beta/another-hot-key-on-the-heap";
+    const auto feed = [&](const std::string& hot) {
+      for (int i = 0; i < 20'000; ++i) d.observe(i % 4 == 0 ? hot : "cold/" + std::to_string(++cold));
+    };
+    feed(a);
+    EXPECT_EQ(d.hot_keys(), std::vector<std::string>{a}) << every;
+    EXPECT_TRUE(d.is_hot(std::string_view(a)));  // heterogeneous lookup
+    EXPECT_TRUE(d.is_hot(hotshard::hash_once(a)));
+    EXPECT_FALSE(d.is_hot("cold/1"));
+    using changes = std::vector<std::pair<std::string, bool>>;
+    EXPECT_EQ(drained_keys(d, c), (changes{{a, true}})) << every;
+    feed(b);
+    EXPECT_EQ(drained_keys(d, c), (changes{{b, true}})) << every;
+    for (int e = 0; e < 4; ++e) {
+      ASSERT_TRUE(d.advance_epoch());
+      feed(b);
+    }
+    EXPECT_EQ(drained_keys(d, c), (changes{{a, false}})) << every;  // the cursor kept a's name after it cooled
+    EXPECT_EQ(d.hot_keys(), std::vector<std::string>{b}) << every;
+    EXPECT_EQ(d.stats().hot_keys, 1u);
+  }
+}
+
+// The detector identifies a key by its word mix64(Hash(key)) — the sketch
+// counts by it too — so keys with equal Hash values are one key: their
+// counts add, is_hot answers for both, and reports name the key that claimed
+// the table slot (here the only one observed). Documented in the header.
+struct alias_hash {  // "alias" hashes as "hot"; every other key as itself
+  std::size_t operator()(const std::string& s) const noexcept {
+    return std::hash<std::string_view>{}(s == "alias" ? std::string_view("hot") : std::string_view(s));
+  }
+};
+
+TEST(hot_key_detector, keys_with_equal_hashes_are_one_key_named_by_the_one_stored) {
+  hotshard::hot_key_detector<std::string, hotshard::policy::hash_with<alias_hash>> d(
+      {.hot_share = 0.2, .window = 0, .sketch = {.seed = 3}, .sample_every = 1});
+  for (int i = 0; i < 1000; ++i) d.observe(i % 2 == 0 ? std::string("hot") : "cold-" + std::to_string(i) + "-unique");
+  EXPECT_TRUE(d.is_hot(std::string("hot")));
+  EXPECT_TRUE(d.is_hot(std::string("alias")));  // same hash, same word: the same key to the detector
+  EXPECT_EQ(d.estimate(std::string("alias")), d.estimate(std::string("hot")));
+  EXPECT_FALSE(d.is_hot(std::string("cold-2-unique")));
+  EXPECT_EQ(d.hot_keys(), std::vector<std::string>{"hot"});
+}
+
+// hashed_key: the same detector state as the key itself (one hash per request).
+template <class Key, class Make>
+void detector_hashed_keys_match(std::uint64_t every, Make make) {
+  const hotshard::hot_key_detector_options o{
+      .hot_share = 0.02, .window = 8192, .sketch = {.seed = 21}, .sample_every = every};
+  hotshard::hot_key_detector<Key> by_key(o), by_hash(o);
+  const auto keys = ht::keys_of("zipf:n=10000,s=1.1,scramble=1", 60'000 / ht::scale, 5);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const Key key = make(keys[i]);
+    EXPECT_EQ(by_key.observe(key), by_hash.observe(hotshard::hash_once(key)));
+  }
+  EXPECT_EQ(by_key.epoch(), by_hash.epoch());
+  EXPECT_GT(by_key.epoch(), 1u);
+  auto a = by_key.hot_keys(), b = by_hash.hot_keys();
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  EXPECT_EQ(a, b);
+  EXPECT_FALSE(a.empty());
+  for (std::size_t i = 0; i < keys.size(); i += 101) {
+    const Key key = make(keys[i]);
+    EXPECT_EQ(by_key.estimate(key), by_hash.estimate(hotshard::hash_once(key)));
+    EXPECT_EQ(by_key.is_hot(key), by_hash.is_hot(hotshard::hash_once(key)));
+  }
+}
+
+TEST(hot_key_detector, hashed_keys_give_exactly_the_results_of_the_keys) {
+  for (const std::uint64_t every : {1u, 4u}) {
+    detector_hashed_keys_match<std::uint64_t>(every, [](std::uint64_t k) { return k; });
+    detector_hashed_keys_match<std::string>(every, [](std::uint64_t k) { return "key:" + std::to_string(k); });
+  }
+}
+
+TEST(hot_key_detector, stats_are_exact_after_the_observers_are_joined) {
+  string_detector d({.hot_share = 0.1, .window = 4096, .table_slots = 64, .sample_every = 1});
+  for (int i = 0; i < 3 * 4096; ++i) d.observe(i % 5 == 0 ? std::string("hot") : "cold-" + std::to_string(i));
+  const auto st = d.stats();
+  EXPECT_EQ(st.epoch, d.epoch());
+  EXPECT_EQ(st.epoch, 4u);  // one thread, no sampling, window a multiple of 64: exactly at each 4096th
+  EXPECT_EQ(st.hot_keys, d.hot_keys().size());
+  EXPECT_EQ(st.hot_keys, 1u);
+  EXPECT_EQ(st.recent_traffic, d.recent_traffic());
+  EXPECT_EQ(st.threshold, d.threshold());
+  EXPECT_EQ(st.table_slots, 64u);
+  EXPECT_EQ(st.thread_sketches, 0u);
+  EXPECT_EQ(st.sample_every, 1u);
+  EXPECT_EQ(st.memory_bytes, d.memory_bytes());
+  std::size_t metrics = 0;
+  st.for_each_metric([&](const hotshard::detail::metric& m) {
+    ++metrics;
+    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
+    EXPECT_EQ(total, m.kind == hotshard::detail::metric_kind::counter) << m.name;
+    if (m.name == "epochs_total") {
+      EXPECT_EQ(m.value, 3.0);
+    }
+  });
+  EXPECT_EQ(metrics, 8u);
+}
+
+// More threads than cores observe string keys while the hot set moves, so
+// table slots are evicted and their stored keys retired while a reader
+// drains changes and lists hot keys (ASan/TSan check the reclamation): every
+// reported name is one that was observed, and after the join the last
+// phase's hot key is reported.
+TEST(hot_key_detector, string_keys_from_more_threads_than_cores_while_a_reader_drains) {
+  constexpr unsigned threads = 8;
+  const int per = 24'000 / static_cast<int>(ht::scale);
+  constexpr int phases = 40;  // more hot keys over time than table slots: slots are evicted and renamed
+  string_detector d({.hot_share = 0.05, .window = 512, .sketch = {.seed = 8}, .table_slots = 16, .sample_every = 1});
+  std::atomic<unsigned> running{threads};
+  std::atomic<std::uint64_t> bad{0}, drains{0};
+  const auto valid = [](const std::string& k) { return k.rfind("hot-key-of-phase-", 0) == 0 || k.rfind("cold-", 0) == 0; };
+  std::thread reader([&] {
+    string_detector::change_cursor c;
+    while (running.load(std::memory_order_acquire) != 0 || drains.load(std::memory_order_relaxed) < 3) {
+      d.drain_changes(c, [&](const std::string& k, bool) { bad.fetch_add(valid(k) ? 0 : 1); });
+      for (const auto& k : d.hot_keys()) bad.fetch_add(valid(k) ? 0 : 1);
+      drains.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  ht::run_threads(threads, [&](unsigned t) {
+    for (int i = 0; i < per; ++i) {
+      const int phase = i / (per / phases);  // hot keys in turn, each half of the traffic
+      if (i % 2 == 0) d.observe("hot-key-of-phase-" + std::to_string(phase) + "-on-the-heap");
+      else d.observe("cold-" + std::to_string(t) + "-" + std::to_string(i) + "-also-on-the-heap");
+    }
+    running.fetch_sub(1, std::memory_order_release);
+  });
+  reader.join();
+  EXPECT_EQ(bad.load(), 0u);
+  const auto hot = d.hot_keys();
+  const std::string last = "hot-key-of-phase-" + std::to_string(phases - 1) + "-on-the-heap";
+  EXPECT_TRUE(std::find(hot.begin(), hot.end(), last) != hot.end());
+  EXPECT_TRUE(d.is_hot(std::string_view(last)));
+  EXPECT_GT(d.epoch(), 8u);
+  // Then, on one thread (deterministic), twenty more hot keys in turn: more
+  // keys than the table's 16 slots, so slots are evicted and renamed; each
+  // key is reported by its own name.
+  for (int p = 0; p < 20; ++p) {
+    const std::string k = "after-" + std::to_string(p) + "-a-key-long-enough-for-the-heap";
+    for (int i = 0; i < 2048; ++i) d.observe(i % 2 == 0 ? k : "cold-after-" + std::to_string(p) + "-" + std::to_string(i));
+    const auto now = d.hot_keys();
+    EXPECT_TRUE(std::find(now.begin(), now.end(), k) != now.end()) << k;
+    for (const auto& h : now) EXPECT_TRUE(h.rfind("after-", 0) == 0 || valid(h)) << h;
   }
 }
 

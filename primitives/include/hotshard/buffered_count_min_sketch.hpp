@@ -24,6 +24,11 @@
 // flush, can only add to it). Keys are compared by their 64-bit hash: two keys
 // with the same hash are one key to the sketch anyway.
 //
+// Keys: any concepts::hashable_key (keys.hpp; pointer keys are rejected at
+// compile time); only hashed, never stored. add/estimate also take a
+// hashed_key<Key, Hash> and, with a transparent Hash, a lookup key such as
+// std::string_view for std::string.
+//
 // Threads and lifetimes: each (thread, sketch) pair has one filter node,
 // found through a thread_local cache keyed by a sketch id that is never
 // reused. A thread that exits flushes its nodes into their sketches and
@@ -102,6 +107,25 @@ struct buffered_sketch_options {
   std::uint64_t flush_every = 1 << 14;  // adds between whole-filter flushes, per thread; ≥ 1
 };
 
+// stats(): a snapshot for a metrics thread (detail/metrics.hpp).
+struct buffered_count_min_sketch_stats {
+  count_min_sketch_stats shared;   // the shared sketch's
+  std::size_t threads_registered = 0;
+  std::size_t memory_bytes = 0;    // everything, filters included
+
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric_kind;
+    shared.for_each_metric([&](const detail::metric& m) {
+      if (m.name != "memory_bytes") f(m);
+    });
+    f(detail::metric{"threads_registered", metric_kind::gauge, static_cast<double>(threads_registered),
+                     "Per-thread filters allocated (reused after their thread exits)."});
+    f(detail::metric{"memory_bytes", metric_kind::gauge, static_cast<double>(memory_bytes),
+                     "Bytes held (shared sketch and filters)."});
+  }
+};
+
 template <class Key, class... Policies>
   requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class buffered_count_min_sketch {
@@ -124,17 +148,26 @@ class buffered_count_min_sketch {
   buffered_count_min_sketch(const buffered_count_min_sketch&) = delete;
   buffered_count_min_sketch& operator=(const buffered_count_min_sketch&) = delete;
 
-  void add(const Key& key, std::uint64_t count = 1) noexcept {
-    if (count == 0) return;
-    const std::uint64_t h = shared_sketch::hash_of(key);
-    detail::filter_node* n = registry_.local();
-    if (n == nullptr || !n->add(h, count)) (void)sketch_.add_hashed(h, count);
+  // Adds `count` to a Key, a hashed_key<Key, Hash> (the same counters), or
+  // with a transparent Hash a lookup key (std::string_view for std::string).
+  // Keys are only hashed, never stored (the filters hold hashes).
+  void add(const Key& key, std::uint64_t count = 1) noexcept { add_hashed(shared_sketch::hash_of(key), count); }
+  void add(const hashed_key<Key, Hash>& key, std::uint64_t count = 1) noexcept { add_hashed(key.word(), count); }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  void add(const K& key, std::uint64_t count = 1) noexcept {
+    add_hashed(detail::key_word(key, Hash{}), count);
   }
 
-  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept {
-    const std::uint64_t h = shared_sketch::hash_of(key);
-    const std::uint64_t pending = registry_.pending(h);  // filters first: see "Memory ordering"
-    return sketch_.estimate_hashed(h) + pending;
+  // Accepts the keys add() does.
+  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept { return estimate_hashed(shared_sketch::hash_of(key)); }
+  [[nodiscard]] std::uint64_t estimate(const hashed_key<Key, Hash>& key) const noexcept {
+    return estimate_hashed(key.word());
+  }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  [[nodiscard]] std::uint64_t estimate(const K& key) const noexcept {
+    return estimate_hashed(detail::key_word(key, Hash{}));
   }
 
   // Pushes the calling thread's pending counts into the shared sketch.
@@ -153,8 +186,22 @@ class buffered_count_min_sketch {
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return sizeof(*this) - sizeof(sketch_) + sketch_.memory_bytes() + registry_.memory_bytes();
   }
+  // A snapshot for a metrics thread: any thread, any time (O(threads) for the filters' bytes).
+  [[nodiscard]] buffered_count_min_sketch_stats stats() const noexcept {
+    return {sketch_.stats(), threads_registered(), memory_bytes()};
+  }
 
  private:
+  void add_hashed(std::uint64_t h, std::uint64_t count) noexcept {
+    if (count == 0) return;
+    detail::filter_node* n = registry_.local();
+    if (n == nullptr || !n->add(h, count)) (void)sketch_.add_hashed(h, count);
+  }
+  [[nodiscard]] std::uint64_t estimate_hashed(std::uint64_t h) const noexcept {
+    const std::uint64_t pending = registry_.pending(h);  // filters first: see "Memory ordering"
+    return sketch_.estimate_hashed(h) + pending;
+  }
+
   static void sink(void* sketch, std::uint64_t h, std::uint64_t count) noexcept {
     (void)static_cast<shared_sketch*>(sketch)->add_hashed(h, count);
   }

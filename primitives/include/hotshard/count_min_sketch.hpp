@@ -21,6 +21,12 @@
 // wrapped counter can never turn into an underestimate) + 8 × depth (row
 // salts) + sizeof(*this) (~1.2 KiB, mostly the aging ticker's stripes).
 // At the defaults of the harness (ε = 0.0002, δ = 0.01): 13,592 × 5, 545 KB.
+// Keys: any concepts::hashable_key (keys.hpp; pointer keys are rejected at
+// compile time). Keys are only hashed, never stored: two keys with equal
+// Hash values are one key to the sketch. add/estimate also take a
+// hashed_key<Key, Hash> (hash once per request: its word is the h below) and,
+// with a transparent Hash (policy::hash<std::string>), a lookup key such as
+// std::string_view.
 // Row hashes: h = detail::hash_key(x) once, then row i uses column
 // reduce(seeded_hash(h, seed + i), width); seeds seed, seed+1, .... The seed
 // is drawn at random per instance unless count_min_sketch_options'
@@ -92,7 +98,9 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/policy.hpp>
 #include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/sketch_support.hpp>
+#include <hotshard/keys.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -164,6 +172,24 @@ static_assert(seeded_hash(12345, 678) == mix64(12345 ^ cms_row_salt(678)),
               "count_min_sketch::column() must stay equal to reduce(seeded_hash(h, seed + r), width)");
 }  // namespace detail
 
+// stats(): a snapshot for a metrics thread (detail/metrics.hpp).
+struct count_min_sketch_stats {
+  std::size_t width = 0;
+  std::size_t depth = 0;
+  std::uint64_t halvings = 0;
+  std::size_t memory_bytes = 0;
+
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric_kind;
+    f(detail::metric{"width", metric_kind::gauge, static_cast<double>(width), "Counters per row (e/epsilon)."});
+    f(detail::metric{"depth", metric_kind::gauge, static_cast<double>(depth), "Rows (ln 1/delta)."});
+    f(detail::metric{"halvings_total", metric_kind::counter, static_cast<double>(halvings),
+                     "Agings that halved every counter."});
+    f(detail::metric{"memory_bytes", metric_kind::gauge, static_cast<double>(memory_bytes), "Bytes held."});
+  }
+};
+
 template <class Key, class... Policies>
   requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class count_min_sketch {
@@ -219,7 +245,16 @@ class count_min_sketch {
     return detail::hash_key(key, Hash{});
   }
 
+  // Adds `count` to a Key, a hashed_key<Key, Hash> (the same counters:
+  // its word is hash_of(key)), or with a transparent Hash a lookup key
+  // (std::string_view for std::string). Keys are only hashed, never stored.
   void add(const Key& key, std::uint64_t count = 1) noexcept { (void)add_hashed(hash_of(key), count); }
+  void add(const hashed_key<Key, Hash>& key, std::uint64_t count = 1) noexcept { (void)add_hashed(key.word(), count); }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  void add(const K& key, std::uint64_t count = 1) noexcept {
+    (void)add_hashed(detail::key_word(key, Hash{}), count);
+  }
 
   // Adds and returns a lower bound of the estimate right after the add
   // (≥ the count of every add of h that completed before this one began).
@@ -229,7 +264,16 @@ class count_min_sketch {
     return add_now(h, count);
   }
 
+  // Accepts the keys add() does.
   [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept { return estimate_hashed(hash_of(key)); }
+  [[nodiscard]] std::uint64_t estimate(const hashed_key<Key, Hash>& key) const noexcept {
+    return estimate_hashed(key.word());
+  }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  [[nodiscard]] std::uint64_t estimate(const K& key) const noexcept {
+    return estimate_hashed(detail::key_word(key, Hash{}));
+  }
 
   [[nodiscard]] std::uint64_t estimate_hashed(std::uint64_t h) const noexcept {
     std::uint64_t m = std::numeric_limits<std::uint64_t>::max();
@@ -284,6 +328,8 @@ class count_min_sketch {
   [[nodiscard]] const count_min_options& options() const noexcept { return opt_; }
   [[nodiscard]] std::uint64_t halvings() const noexcept { return halvings_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return sizeof(*this) + width_ * depth_ * sizeof(counter) + depth_ * sizeof(std::uint64_t); }
+  // A snapshot for a metrics thread: wait-free, any thread, any time.
+  [[nodiscard]] count_min_sketch_stats stats() const noexcept { return {width_, depth_, halvings(), memory_bytes()}; }
 
  private:
   static constexpr std::size_t max_inline_depth = 16;

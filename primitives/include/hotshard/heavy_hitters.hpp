@@ -31,8 +31,22 @@
 // summary since their first add have c = f − (offsets since then), so the
 // heaviest keys rank in their true order.
 //
-// Keys must be trivially copyable and at most 8 bytes (the summaries store
-// the key itself so top() can name it).
+// Keys: any concepts::hashable_key<Key, Hash> (keys.hpp); pointer keys are
+// rejected at compile time. Every hash is derived from one word per request,
+// w = mix64(Hash(key)): a slot is placed by a seeded hash of w, so
+// add/estimate of a hashed_key<Key, Hash> (w computed once by the caller) give
+// exactly the results of the key (the slot hash is multiply-shift of w by a
+// multiplier drawn from the seed, see "Hash flooding"). With a transparent Hash
+// (policy::hash<std::string>) they also take a lookup key (std::string_view,
+// a literal); a Key is built from it only when a new key is stored.
+//  * Word keys (trivially copyable, ≤ 8 bytes): the summaries store the key's
+//    bits (the fast path, no allocation).
+//  * Any other key: a slot stores w and a pointer to an immutable stored_key
+//    (a heap copy of the key); a lookup compares w, then the keys, so two
+//    keys whose words collide take two slots and are counted and reported
+//    apart (top() merges the summaries by word, then by key). A purge retires
+//    the keys it drops and frees them once no query is reading stored keys
+//    (detail/sketch_support.hpp key_readers; detail/thread_summary.hpp).
 //
 // Progress guarantees:
 //  * add(): wait-free after the thread's first add to this instance (which
@@ -46,7 +60,12 @@
 //    summary by a seqlock and retry one summary only if its owner completed a
 //    purge meanwhile. estimate() is O(threads); top() O(threads × k) reads and
 //    merges only the keys that can rank (see top()), allocates.
-//  * total(), memory_bytes(): wait-free.
+//  * total(), memory_bytes(), stats(): wait-free (stats() O(threads)).
+//  * Non-word keys: an add of a key new to its summary allocates its
+//    stored_key (the allocator may block); top() and estimate() open a reader
+//    scope (one RMW each way on the instance's reader count, never touched by
+//    add()); a purge frees its dropped keys only if no scope is open, else at
+//    a later purge of that summary (a reader that never leaves delays it).
 //
 // What a concurrent reader may see: each summary as it was at some moment of
 // the read (one generation, counts at least those of the adds that happen-
@@ -57,13 +76,19 @@
 // Memory ordering: see detail/thread_summary.hpp — slot counts are published
 // with release and read with acquire, purges by a seqlock; totals are relaxed
 // (exact after join). The late-destructor summary is published with a
-// release store (F) and read with acquire (G).
+// release store (F) and read with acquire (G). Stored keys (non-word keys):
+// a key's pointer is stored before its slot's count release and read after
+// the count's acquire; the reader scope (K1)/(K2) and a purge's quiescence
+// check (K3) after its generation store order every free after the reads
+// that could reach the key (detail/sketch_support.hpp).
 //
-// Hash flooding: slots are placed by mix64(Hash(key) ^ salt) with a salt
-// from `seed`; by default a random per-instance seed (detail/instance_seed.hpp),
-// so nobody can precompute keys that pile up in one probe run.
+// Hash flooding: slots are placed by the top bits of mix64(Hash(key)) · a,
+// with an odd multiplier a from `seed` (multiply-shift, a universal family);
+// by default a random per-instance seed (detail/instance_seed.hpp), so nobody
+// can precompute keys that pile up in one probe run.
 //
-// Memory: per thread that ever added, 2 buffers × 16 bytes × 4k/3 slots + 8k
+// Memory: per thread that ever added, 2 buffers × 16 bytes (24 for non-word
+// keys, + each stored key's copy) × 4k/3 slots + 8k
 // (k = 12,288 at the defaults: 608 KiB); a finished thread's summary is
 // reused by the next thread.
 #pragma once
@@ -73,7 +98,9 @@
 #include <hotshard/policy.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/instance_seed.hpp>
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/sketch_support.hpp>
+#include <hotshard/keys.hpp>
 #include <hotshard/detail/thread_summary.hpp>
 
 #include <algorithm>
@@ -104,6 +131,29 @@ struct heavy_hitters_options {
   static constexpr double default_epsilon = 0.0002;
 };
 
+// stats(): a snapshot for a metrics thread (detail/metrics.hpp).
+struct heavy_hitters_stats {
+  std::uint64_t units = 0;               // N, every count added (exact after the adders are joined)
+  std::uint64_t purges = 0;              // Misra–Gries purges, all summaries
+  std::size_t summaries = 0;             // per-thread summaries ever made
+  std::size_t counters_per_thread = 0;   // k
+  std::size_t memory_bytes = 0;          // as memory_bytes()
+
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric_kind;
+    f(detail::metric{"units_total", metric_kind::counter, static_cast<double>(units), "Units of count added (N)."});
+    f(detail::metric{"purges_total", metric_kind::counter, static_cast<double>(purges),
+                     "Misra-Gries purges (batched decrements) over all per-thread summaries."});
+    f(detail::metric{"summaries", metric_kind::gauge, static_cast<double>(summaries),
+                     "Per-thread summaries allocated (reused after their thread exits)."});
+    f(detail::metric{"counters_per_thread", metric_kind::gauge, static_cast<double>(counters_per_thread),
+                     "Counters k of each per-thread summary."});
+    f(detail::metric{"memory_bytes", metric_kind::gauge, static_cast<double>(memory_bytes),
+                     "Bytes held by the summaries (stored keys of non-word keys excluded)."});
+  }
+};
+
 template <class Key, class... Policies>
   requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class heavy_hitters {
@@ -111,7 +161,10 @@ class heavy_hitters {
   using Hash = policy::hash_of<Key, Policies...>;
   using Stats = policy::contention_of<Policies...>;
 
-  static_assert(detail::word_key<Key>, "heavy_hitters: Key must be trivially copyable and at most 8 bytes");
+  // Word keys (≤ 8 bytes, trivially copyable) are stored as their bits; any
+  // other key as a stored_key beside its hash word (see "Keys").
+  static constexpr bool word_keys = detail::word_key<Key>;
+  using summary = detail::mg_summary<std::conditional_t<word_keys, void, Key>>;
 
  public:
   using key_type = Key;
@@ -119,46 +172,41 @@ class heavy_hitters {
 
   explicit heavy_hitters(heavy_hitters_options opt = {})
       : opt_(validated(opt)),
-        k_(detail::mg_summary::counters_for(std::max<std::size_t>(
+        k_(detail::mg_summary<>::counters_for(std::max<std::size_t>(
             2 * opt_.capacity, static_cast<std::size_t>(std::ceil(2.0 / *opt_.sketch.epsilon))))),
         seed_(detail::seed_or_random(opt_.sketch.seed)),
-        salt_(detail::mix64(seed_)) {}
+        mult_(detail::mix64(seed_ + 0x9e3779b97f4a7c15ULL) | 1) {}  // seeded_hash's seed half, odd
 
-  void add(const Key& key, std::uint64_t count = 1) {
-    if (count == 0) return;
-    const std::uint64_t h = hash_of(key);
-    const auto rehash = [this](std::uint64_t w) noexcept { return hash_of(detail::word_to_key<Key>(w)); };
-    if (node* n = nodes_.local([this] { return new node(k_); })) [[likely]] {
-      n->summary.add(detail::key_to_word(key), h, count, rehash);
-      return;
-    }
-    Stats::wait();
-    std::scoped_lock lock(fallback_mutex_);
-    if (!fallback_owner_) {
-      fallback_owner_ = std::make_unique<detail::mg_summary>(k_);
-      fallback_.store(fallback_owner_.get(), std::memory_order_release);  // (F) pairs with (G)
-    }
-    fallback_owner_->add(detail::key_to_word(key), h, count, rehash);
+  // Adds `count` to the key: a Key, a hashed_key<Key, Hash> (the same result,
+  // hashed once by the caller), or with a transparent Hash a lookup key
+  // (std::string_view for std::string; a Key is built only if it is stored).
+  void add(const Key& key, std::uint64_t count = 1) { add_word(key, detail::key_word(key, hash_), count); }
+  void add(const hashed_key<Key, Hash>& key, std::uint64_t count = 1) { add_word(key.key(), key.word(), count); }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  void add(const K& key, std::uint64_t count = 1) {
+    add_word(key, detail::key_word(key, hash_), count);
   }
 
   // ≥ the key's true count (every add of it that happens-before this call);
-  // ≤ true count + εN.
-  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept {
-    const std::uint64_t h = hash_of(key);
-    const std::uint64_t w = detail::key_to_word(key);
-    std::uint64_t sum = 0;
-    for_each_summary([&](const detail::mg_summary& s) {
-      const auto e = s.lookup(w, h);
-      sum += e.counter + e.offset;
-    });
-    return sum;
+  // ≤ true count + εN. Accepts the keys add() does.
+  [[nodiscard]] std::uint64_t estimate(const Key& key) const { return estimate_word(key, detail::key_word(key, hash_)); }
+  [[nodiscard]] std::uint64_t estimate(const hashed_key<Key, Hash>& key) const {
+    return estimate_word(key.key(), key.word());
+  }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  [[nodiscard]] std::uint64_t estimate(const K& key) const {
+    return estimate_word(key, detail::key_word(key, hash_));
   }
 
   // Up to k keys, heaviest first (see "Guarantees").
   [[nodiscard]] std::vector<entry> top(std::size_t k) const {
-    std::vector<detail::mg_summary::entry> all;
+    std::optional<detail::key_readers::scope> guard;
+    if constexpr (!word_keys) guard.emplace(readers_);  // names are read until the entries are built
+    std::vector<typename summary::entry> all;
     std::uint64_t offsets = 0, summaries = 0;
-    for_each_summary([&](const detail::mg_summary& s) {
+    for_each_summary([&](const summary& s) {
       offsets += s.snapshot(all);
       ++summaries;
     });
@@ -179,12 +227,28 @@ class heavy_hitters {
     std::vector<entry> out;
     for (std::size_t i = 0; i < all.size();) {
       std::size_t j = i;
-      std::uint64_t sum = 0, top_entry = 0;
-      for (; j < all.size() && all[j].word == all[i].word; ++j) {
-        sum += all[j].count;
-        top_entry = std::max(top_entry, all[j].count);
+      while (j < all.size() && all[j].word == all[i].word) ++j;
+      if constexpr (word_keys) {
+        std::uint64_t sum = 0, top_entry = 0;
+        for (std::size_t m = i; m < j; ++m) {
+          sum += all[m].count;
+          top_entry = std::max(top_entry, all[m].count);
+        }
+        if (top_entry >= floor) out.push_back({detail::word_to_key<Key>(all[i].word), sum + offsets, offsets});
+      } else {
+        // Equal words, possibly distinct keys (a 64-bit collision): merge by key.
+        for (std::size_t m = i; m < j; ++m) {
+          if (all[m].name == nullptr) continue;  // merged into an earlier entry of its key
+          std::uint64_t sum = 0, top_entry = 0;
+          for (std::size_t o = m; o < j; ++o) {
+            if (all[o].name == nullptr || !(all[o].name->key == all[m].name->key)) continue;
+            sum += all[o].count;
+            top_entry = std::max(top_entry, all[o].count);
+            if (o != m) all[o].name = nullptr;
+          }
+          if (top_entry >= floor) out.push_back({all[m].name->key, sum + offsets, offsets});
+        }
       }
-      if (top_entry >= floor) out.push_back({detail::word_to_key<Key>(all[i].word), sum + offsets, offsets});
       i = j;
     }
     const std::size_t n = std::min(k, out.size());
@@ -197,7 +261,7 @@ class heavy_hitters {
   // N: every count added (exact once the adders are joined).
   [[nodiscard]] std::uint64_t total() const noexcept {
     std::uint64_t n = 0;
-    for_each_summary([&](const detail::mg_summary& s) { n += s.total(); });
+    for_each_summary([&](const summary& s) { n += s.total(); });
     return n;
   }
 
@@ -211,15 +275,91 @@ class heavy_hitters {
   [[nodiscard]] std::size_t summaries() const noexcept { return nodes_.nodes(); }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     std::size_t b = sizeof(*this);
-    for_each_summary([&](const detail::mg_summary& s) { b += s.memory_bytes(); });
+    for_each_summary([&](const summary& s) { b += s.memory_bytes(); });
     return b;
+  }
+  // A snapshot for a metrics thread: any thread, any time; wait-free except
+  // the registry walk (O(threads)); adds nothing to add()'s path.
+  [[nodiscard]] heavy_hitters_stats stats() const noexcept {
+    heavy_hitters_stats st;
+    for_each_summary([&](const summary& s) {
+      st.units += s.total();
+      st.purges += s.purges();
+    });
+    st.summaries = summaries();
+    st.counters_per_thread = k_;
+    st.memory_bytes = memory_bytes();
+    return st;
   }
 
  private:
   struct node : detail::thread_node {
-    explicit node(std::size_t k) : summary(k) {}
-    detail::mg_summary summary;
+    node(std::size_t k, const detail::key_readers* readers) : sum(k, readers) {}
+    summary sum;
   };
+
+  // The slot hash of the word w = mix64(Hash(key)) and the seed: multiply-
+  // shift (the summary takes the top bits of w·a, a odd and drawn from the
+  // seed: Dietzfelbinger, Hagerup, Katajainen & Penttonen, J. Algorithms
+  // 25(1), 1997 — any two words collide with probability ≤ 2/slots over the
+  // seed). One multiply on top of the word instead of a second mix64: the
+  // word-key add is latency-bound on this hash (a second mix64 cost ~10%).
+  [[nodiscard]] std::uint64_t slot_hash(std::uint64_t w) const noexcept { return w * mult_; }
+
+  template <class K>
+  void add_word(const K& key, std::uint64_t w, std::uint64_t count) {
+    if (count == 0) return;
+    const std::uint64_t h = slot_hash(w);
+    if constexpr (word_keys) {
+      const Key k(key);
+      const std::uint64_t bits = detail::key_to_word(k);
+      const auto rehash = [this](std::uint64_t b) noexcept {
+        return slot_hash(detail::key_word(detail::word_to_key<Key>(b), hash_));
+      };
+      add_to(bits, h, count, rehash, 0);
+    } else {
+      const auto rehash = [this](std::uint64_t word) noexcept { return slot_hash(word); };
+      add_to(w, h, count, rehash, key);
+    }
+  }
+
+  template <class Rehash, class K>
+  void add_to(std::uint64_t word, std::uint64_t h, std::uint64_t count, const Rehash& rehash, const K& key) {
+    if (node* n = nodes_.local([this] { return new node(k_, &readers_); })) [[likely]] {
+      if constexpr (word_keys) n->sum.add(word, h, count, rehash);
+      else n->sum.add(word, h, count, rehash, key);
+      return;
+    }
+    Stats::wait();
+    std::scoped_lock lock(fallback_mutex_);
+    if (!fallback_owner_) {
+      fallback_owner_ = std::make_unique<summary>(k_, &readers_);
+      fallback_.store(fallback_owner_.get(), std::memory_order_release);  // (F) pairs with (G)
+    }
+    if constexpr (word_keys) fallback_owner_->add(word, h, count, rehash);
+    else fallback_owner_->add(word, h, count, rehash, key);
+  }
+
+  template <class K>
+  [[nodiscard]] std::uint64_t estimate_word(const K& key, std::uint64_t w) const {
+    const std::uint64_t h = slot_hash(w);
+    std::uint64_t sum = 0;
+    if constexpr (word_keys) {
+      const Key k(key);
+      const std::uint64_t bits = detail::key_to_word(k);
+      for_each_summary([&](const summary& s) {
+        const auto e = s.lookup(bits, h);
+        sum += e.counter + e.offset;
+      });
+    } else {
+      const detail::key_readers::scope guard(readers_);  // lookup compares stored keys
+      for_each_summary([&](const summary& s) {
+        const auto e = s.lookup(w, h, key);
+        sum += e.counter + e.offset;
+      });
+    }
+    return sum;
+  }
 
   // Returns o with sketch.epsilon resolved (options' default when unset).
   static heavy_hitters_options validated(heavy_hitters_options o) {
@@ -235,13 +375,9 @@ class heavy_hitters {
     return o;
   }
 
-  [[nodiscard]] std::uint64_t hash_of(const Key& key) const noexcept {
-    return detail::mix64(static_cast<std::uint64_t>(Hash{}(key)) ^ salt_);
-  }
-
   template <class F>
   void for_each_summary(F&& f) const {
-    nodes_.for_each([&](const node& n) { f(n.summary); });
+    nodes_.for_each([&](const node& n) { f(n.sum); });
     // Read without the mutex: a summary like the others (one writer at a time).
     if (const auto* s = fallback_.load(std::memory_order_acquire)) f(*s);  // (G) pairs with (F)
   }
@@ -249,12 +385,14 @@ class heavy_hitters {
   heavy_hitters_options opt_;
   std::size_t k_;
   std::uint64_t seed_;
-  std::uint64_t salt_;
+  std::uint64_t mult_;  // slot_hash(w) = w · mult_ (odd, from the seed)
+  [[no_unique_address]] Hash hash_{};
+  detail::key_readers readers_;  // non-word keys: queries reading stored keys (before the summaries: outlives them)
   detail::thread_node_registry<node> nodes_;
   // Adds from threads whose summary cache is gone, made on first use.
   std::mutex fallback_mutex_;
-  std::unique_ptr<detail::mg_summary> fallback_owner_;  // guarded by fallback_mutex_
-  std::atomic<const detail::mg_summary*> fallback_{nullptr};
+  std::unique_ptr<summary> fallback_owner_;  // guarded by fallback_mutex_
+  std::atomic<const summary*> fallback_{nullptr};
 };
 
 }  // namespace hotshard

@@ -130,7 +130,31 @@
 // Also: a key needs a decayed count ≥ max(min_count, 8·sample_every), so one
 // sample of a cold key never makes it hot.
 //
-// Keys must be trivially copyable and at most 8 bytes (the table stores keys).
+// Keys: any concepts::hashable_key<Key, Hash> (keys.hpp); pointer keys are
+// rejected at compile time. Every hash is derived from one word per request,
+// w = mix64(Hash(key)) — the sketch's rows, the table's placement (seeded by
+// `seed`) — so observe/is_hot/estimate of a hashed_key<Key, Hash> give
+// exactly the results of the key, and with a transparent Hash
+// (policy::hash<std::string>) a lookup key (std::string_view, a literal) is
+// accepted; a Key is built from it only when the key is stored in the table.
+// The detector knows a key by w: keys with equal Hash values (equal w, mix64
+// being a bijection) are one key — their counts add in the sketch, is_hot
+// answers for both, and hot_keys()/drain_changes() name the key that claimed
+// the table slot. (The sketch cannot tell them apart, so a full-key table
+// would not make the counts exact.)
+//  * Word keys (trivially copyable, ≤ 8 bytes): the table stores the key's
+//    bits (the fast path).
+//  * Any other key: the table stores w, and a slot is named by a pointer to
+//    an immutable stored_key (a heap copy of the key and w). The thread that
+//    claims a slot stores the name before stamping the key (an empty slot:
+//    a CAS from null, which loses to an eviction that named the slot first;
+//    an evicted slot: an exchange while the slot's stamp is `claiming`, and
+//    the old name is retired). is_hot()/observe() never read names;
+//    hot_keys(), drain_changes() and stats() read them inside a reader scope
+//    and take a name only if its w equals the slot's word. Retired names are
+//    freed when no reader scope is open (detail/sketch_support.hpp
+//    key_readers, retired_keys), else by a later retire or the destructor.
+//    A change_cursor keeps its own copies of the keys it was told.
 //
 // Progress guarantees:
 //  * observe(), sample_every = 1: wait-free — a shared sketch add, a ticker
@@ -152,7 +176,12 @@
 //    reader backs off — pauses, then yields: detail/backoff.hpp — and
 //    retries; an owner that is preempted there delays it).
 //  * is_hot(): wait-free (≤ 16 probes, one load of the epoch).
-//  * hot_keys(), drain_changes(): wait-free per slot, allocate.
+//  * hot_keys(), drain_changes(), stats(): wait-free per slot, allocate
+//    (non-word keys: one reader-scope RMW each way, and key copies).
+//  * Non-word keys: an observe() that claims a table slot for a key
+//    allocates its name (the allocator may block) and, evicting, retires the
+//    old one (a lock-free push, and frees the retired list if no reader
+//    scope is open).
 //  * advance_epoch(): unsampled: lock-free (sketch halving); sampled: no
 //    halving, the carry-over's summed estimates as estimate(). If another
 //    advance is under way it returns false at once and does nothing (that
@@ -183,6 +212,11 @@
 // pair: seq_cst fences (7) on both sides make one of them see the other. Table words: hot_key_table.hpp;
 // sampler nodes: detail/thread_summary.hpp (registry; a node's construction,
 // its base epoch included, is published by the registry's release push).
+// Names (non-word keys): the name exchange/CAS and the readers' name loads
+// are seq_cst; with the reader scope's (K1)/(K2) and quiescent()'s (K3) they
+// keep a retired name alive while a reader may hold it (sketch_support.hpp).
+// A reader may pair a slot's word and stamp with an older or newer name: the
+// name's own w is checked against the word.
 // Per-thread cells are relaxed (one writer; a reader needs only each cell's
 // own coherence). The rebase sweep is Boehm's seqlock ("Can seqlocks get
 // along with programming language memory models?", MSPC 2012): the owner
@@ -209,7 +243,9 @@
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/hot_key_table.hpp>
 #include <hotshard/detail/instance_seed.hpp>
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/sketch_support.hpp>
+#include <hotshard/keys.hpp>
 #include <hotshard/detail/thread_summary.hpp>
 
 #include <algorithm>
@@ -225,6 +261,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace hotshard {
@@ -246,6 +283,37 @@ struct hot_key_detector_options {
   static constexpr double default_delta = 0.01;
 };
 
+// stats(): a snapshot for a metrics thread (detail/metrics.hpp).
+struct hot_key_detector_stats {
+  std::uint64_t epoch = 0;            // the current epoch (starts at 1)
+  std::size_t hot_keys = 0;           // keys hot now (distinct table words stamped in this epoch)
+  std::uint64_t recent_traffic = 0;   // D
+  std::uint64_t threshold = 0;        // the decayed count a key needs now
+  std::size_t table_slots = 0;
+  std::size_t thread_sketches = 0;
+  std::uint64_t sample_every = 0;
+  std::size_t memory_bytes = 0;
+
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric_kind;
+    f(detail::metric{"epochs_total", metric_kind::counter, static_cast<double>(epoch - 1),
+                     "Epochs ended (window ends and advance_epoch calls; merged ends count as one)."});
+    f(detail::metric{"hot_keys", metric_kind::gauge, static_cast<double>(hot_keys), "Keys reported hot now."});
+    f(detail::metric{"recent_traffic", metric_kind::gauge, static_cast<double>(recent_traffic),
+                     "Decayed traffic D (units)."});
+    f(detail::metric{"threshold", metric_kind::gauge, static_cast<double>(threshold),
+                     "Decayed count a key needs now to be hot."});
+    f(detail::metric{"table_slots", metric_kind::gauge, static_cast<double>(table_slots), "Slots of the hot-key table."});
+    f(detail::metric{"thread_sketches", metric_kind::gauge, static_cast<double>(thread_sketches),
+                     "Per-thread sketches allocated (sampled form)."});
+    f(detail::metric{"sample_every", metric_kind::gauge, static_cast<double>(sample_every),
+                     "One unit in sample_every is counted (1 = every unit)."});
+    f(detail::metric{"memory_bytes", metric_kind::gauge, static_cast<double>(memory_bytes),
+                     "Bytes held (stored keys of non-word keys excluded)."});
+  }
+};
+
 template <class Key, class... Policies>
   requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class hot_key_detector {
@@ -253,7 +321,9 @@ class hot_key_detector {
   using Hash = policy::hash_of<Key, Policies...>;
   using Stats = policy::contention_of<Policies...>;
 
-  static_assert(detail::word_key<Key>, "hot_key_detector: Key must be trivially copyable and at most 8 bytes");
+  // Word keys (≤ 8 bytes, trivially copyable) live in the table as their
+  // bits; any other key as its hash word, named by a stored_key (see "Keys").
+  static constexpr bool word_keys = detail::word_key<Key>;
 
  public:
   using key_type = Key;
@@ -269,6 +339,7 @@ class hot_key_detector {
         row_salts_(std::make_unique<std::uint64_t[]>(dims_.depth)),
         table_(opt_.table_slots != 0 ? opt_.table_slots : static_cast<std::size_t>(std::ceil(4.0 / opt_.hot_share)),
                salt_),
+        names_(word_keys ? nullptr : std::make_unique<std::atomic<name_type*>[]>(table_.capacity() + 1)),
         ticker_(64) {
     for (std::size_t r = 0; r < dims_.depth; ++r) row_salts_[r] = detail::cms_row_salt(seed_ + r);
     if (sample_every_ == 1)  // the same ε, δ (so dims_) and seed: an explicit seed 0 stays 0
@@ -276,26 +347,41 @@ class hot_key_detector {
           .sketch = {.epsilon = opt_.sketch.epsilon, .delta = opt_.sketch.delta, .seed = seed_}});
   }
 
-  // Counts one request for `key` (of `weight` units); returns whether the key is hot now.
-  bool observe(const Key& key, std::uint64_t weight = 1) {
-    if (weight == 0) return is_hot(key);
-    const std::uint64_t h = sketch_type::hash_of(key);
-    if (sample_every_ == 1) return observe_shared(key, h, weight);
-    sampler* s = samplers_.local([this] { return new sampler(*this, samplers_.nodes()); });
-    if (s == nullptr) [[unlikely]] return hot_hashed(key, h);  // a late thread_local destructor: not counted
-    const std::uint64_t kept = s->keep(weight);
-    if (kept == 0) [[likely]] return hot_hashed(key, h);
-    return observe_sampled(*s, key, h, kept * sample_every_);
+  ~hot_key_detector() {
+    if constexpr (!word_keys)
+      for (std::size_t i = 0; i <= table_.capacity(); ++i) delete names_[i].load(std::memory_order_relaxed);
+  }
+  hot_key_detector(const hot_key_detector&) = delete;
+  hot_key_detector& operator=(const hot_key_detector&) = delete;
+
+  // Counts one request for `key` (of `weight` units); returns whether the key
+  // is hot now. `key`: a Key, a hashed_key<Key, Hash> (the same result, hashed
+  // once by the caller), or with a transparent Hash a lookup key
+  // (std::string_view for std::string; a Key is built only if it is stored).
+  bool observe(const Key& key, std::uint64_t weight = 1) { return observe_word(key, detail::key_word(key, hash_), weight); }
+  bool observe(const hashed_key<Key, Hash>& key, std::uint64_t weight = 1) {
+    return observe_word(key.key(), key.word(), weight);
+  }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  bool observe(const K& key, std::uint64_t weight = 1) {
+    return observe_word(key, detail::key_word(key, hash_), weight);
   }
 
-  // Cheap: a probe of the hot table, no sketch read.
-  [[nodiscard]] bool is_hot(const Key& key) const noexcept { return hot_hashed(key, sketch_type::hash_of(key)); }
+  // Cheap: a probe of the hot table, no sketch read. Accepts the keys observe() does.
+  [[nodiscard]] bool is_hot(const Key& key) const { return hot_hashed(key, detail::key_word(key, hash_)); }
+  [[nodiscard]] bool is_hot(const hashed_key<Key, Hash>& key) const noexcept { return hot_hashed(key.key(), key.word()); }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  [[nodiscard]] bool is_hot(const K& key) const {
+    return hot_hashed(key, detail::key_word(key, hash_));
+  }
 
   [[nodiscard]] std::vector<Key> hot_keys() const {
-    const std::vector<std::uint64_t> words = hot_words(epoch_.load(std::memory_order_acquire));  // (2) pairs with (1)
+    auto entries = hot_entries(epoch_.load(std::memory_order_acquire));  // (2) pairs with (1)
     std::vector<Key> out;
-    out.reserve(words.size());
-    for (const std::uint64_t w : words) out.push_back(detail::word_to_key<Key>(w));
+    out.reserve(entries.size());
+    for (auto& e : entries) out.push_back(std::move(e.second));
     return out;
   }
 
@@ -309,7 +395,7 @@ class hot_key_detector {
 
    private:
     friend class hot_key_detector;
-    std::vector<std::uint64_t> words_;  // sorted key words
+    std::vector<std::pair<std::uint64_t, Key>> words_;  // sorted by table word (one key per word)
     std::uint64_t epoch_ = 0;
   };
 
@@ -327,15 +413,15 @@ class hot_key_detector {
   template <class F>
   std::size_t drain_changes(change_cursor& cursor, F&& f) const {
     const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
-    std::vector<std::uint64_t> now = hot_words(epoch);
+    std::vector<std::pair<std::uint64_t, Key>> now = hot_entries(epoch);
     std::size_t calls = 0, i = 0, j = 0;
     const auto& was = cursor.words_;
     while (i < now.size() || j < was.size()) {
-      if (j == was.size() || (i < now.size() && now[i] < was[j])) {
-        f(detail::word_to_key<Key>(now[i++]), true);
+      if (j == was.size() || (i < now.size() && now[i].first < was[j].first)) {
+        f(std::as_const(now[i++].second), true);
         ++calls;
-      } else if (i == now.size() || was[j] < now[i]) {
-        f(detail::word_to_key<Key>(was[j++]), false);
+      } else if (i == now.size() || was[j].first < now[i].first) {
+        f(std::as_const(was[j++].second), false);
         ++calls;
       } else {
         ++i;
@@ -357,9 +443,17 @@ class hot_key_detector {
     return true;
   }
 
-  // The key's decayed count (see "What a concurrent reader may see").
-  [[nodiscard]] std::uint64_t estimate(const Key& key) const noexcept {
-    return estimate_at(sketch_type::hash_of(key), epoch_.load(std::memory_order_acquire));  // (2)
+  // The key's decayed count (see "What a concurrent reader may see"). Accepts the keys observe() does.
+  [[nodiscard]] std::uint64_t estimate(const Key& key) const {
+    return estimate_at(detail::key_word(key, hash_), epoch_.load(std::memory_order_acquire));  // (2)
+  }
+  [[nodiscard]] std::uint64_t estimate(const hashed_key<Key, Hash>& key) const noexcept {
+    return estimate_at(key.word(), epoch_.load(std::memory_order_acquire));  // (2)
+  }
+  template <class K>
+    requires detail::lookup_key<K, Key, Hash>
+  [[nodiscard]] std::uint64_t estimate(const K& key) const {
+    return estimate_at(detail::key_word(key, hash_), epoch_.load(std::memory_order_acquire));  // (2)
   }
   // D: the decayed traffic (unsampled: lags by < 16 × 64 counted units; sampled: Σ_t D_t, O(T) loads,
   // see "Per-thread sketches").
@@ -385,21 +479,105 @@ class hot_key_detector {
     const std::size_t cells = dims_.width * dims_.depth * sizeof(cell_type);
     return sizeof(*this) - sizeof(table_) + table_.memory_bytes() + dims_.depth * sizeof(std::uint64_t) +
            (shared_ ? shared_->memory_bytes() - sizeof(sketch_type) : 0) +
-           samplers_.nodes() * (sizeof(sampler) + cells);
+           samplers_.nodes() * (sizeof(sampler) + cells) +
+           (word_keys ? 0 : (table_.capacity() + 1) * sizeof(std::atomic<name_type*>));
+  }
+  // A snapshot for a metrics thread: any thread, any time, concurrently with
+  // observe() (adds nothing to its path); one pass over the table (allocates)
+  // and recent_traffic()'s reads.
+  [[nodiscard]] hot_key_detector_stats stats() const {
+    hot_key_detector_stats st;
+    st.epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
+    st.hot_keys = hot_entries(st.epoch).size();
+    st.recent_traffic = recent_traffic();
+    st.threshold = bar_for(st.recent_traffic);
+    st.table_slots = table_.capacity();
+    st.thread_sketches = samplers_.nodes();
+    st.sample_every = sample_every_;
+    st.memory_bytes = memory_bytes();
+    return st;
   }
 
  private:
   using sketch_type = count_min_sketch<Key, policy::hash_with<Hash>, Stats>;
 
-  // The words of the keys stamped ≥ epoch, sorted, without duplicates.
-  [[nodiscard]] std::vector<std::uint64_t> hot_words(std::uint64_t epoch) const {
-    std::vector<std::uint64_t> words;
-    table_.for_each([&](std::uint64_t w, std::uint64_t stamp) {
-      if (stamp >= epoch && stamp != detail::hot_key_table::claiming) words.push_back(w);
-    });
-    std::sort(words.begin(), words.end());
-    words.erase(std::unique(words.begin(), words.end()), words.end());
-    return words;
+  using name_type = detail::stored_key<Key>;
+
+  // The (table word, key) of the keys stamped ≥ epoch, sorted by word, one
+  // per word. Non-word keys: the slot's stored key, read inside a reader
+  // scope and taken only if it names the word read (a slot being re-claimed
+  // may show the new word with the old name, or none: skipped, as a key
+  // being stamped may be).
+  [[nodiscard]] std::vector<std::pair<std::uint64_t, Key>> hot_entries(std::uint64_t epoch) const {
+    std::vector<std::pair<std::uint64_t, Key>> out;
+    if constexpr (word_keys) {
+      table_.for_each([&](std::uint64_t w, std::uint64_t stamp) {
+        if (stamp >= epoch && stamp != detail::hot_key_table::claiming) out.emplace_back(w, detail::word_to_key<Key>(w));
+      });
+    } else {
+      const detail::key_readers::scope guard(readers_);  // (K1)
+      table_.for_each_slot([&](std::uint64_t w, detail::hot_key_table::slot& s) {
+        const std::uint64_t stamp = s.stamp.load(std::memory_order_relaxed);  // stamps: see (1)
+        if (stamp < epoch || stamp == detail::hot_key_table::claiming) return;
+        const name_type* n = names_[table_.index_of(s)].load(std::memory_order_seq_cst);  // (K1): after the scope's fence
+        if (n != nullptr && n->word == w) out.emplace_back(w, n->key);
+      });
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+              out.end());
+    return out;
+  }
+
+  // The table word of a key: its bits (word keys) or its hash word w.
+  template <class K>
+  [[nodiscard]] static std::uint64_t table_word(const K& key, std::uint64_t w) noexcept(word_keys) {
+    if constexpr (word_keys) {
+      const Key k(key);
+      return detail::key_to_word(k);
+    } else {
+      (void)key;
+      return w;
+    }
+  }
+  // The sketch hash of a table word (the carry-over re-estimates table keys).
+  [[nodiscard]] std::uint64_t word_hash(std::uint64_t tw) const noexcept {
+    if constexpr (word_keys) return detail::key_word(detail::word_to_key<Key>(tw), hash_);
+    else return tw;
+  }
+
+  // Stamps a key hot in epoch e; a non-word key claiming a slot names it
+  // there (see "Keys": the name is stored before the key is stamped).
+  template <class K>
+  void stamp_hot(const K& key, std::uint64_t tw, std::uint64_t th, std::uint64_t e) {
+    if constexpr (word_keys) {
+      (void)key;
+      (void)table_.stamp(tw, th, e);
+    } else {
+      (void)table_.stamp(tw, th, e, [&](detail::hot_key_table::slot& s, bool evicted) {
+        auto& name = names_[table_.index_of(s)];
+        auto* fresh = new name_type(tw, key);
+        if (evicted) {  // the slot is ours (stamp = claiming): replace the resident's name and retire it
+          if (name_type* old = name.exchange(fresh, std::memory_order_seq_cst)) retired_.retire(old, readers_);
+          return;
+        }
+        // An empty slot: name it unless an evictor already took it over and named it.
+        name_type* expected = nullptr;
+        if (!name.compare_exchange_strong(expected, fresh, std::memory_order_seq_cst, std::memory_order_relaxed))
+          delete fresh;
+      });
+    }
+  }
+
+  template <class K>
+  bool observe_word(const K& key, std::uint64_t h, std::uint64_t weight) {
+    if (weight == 0) return hot_hashed(key, h);
+    if (sample_every_ == 1) return observe_shared(key, h, weight);
+    sampler* s = samplers_.local([this] { return new sampler(*this, samplers_.nodes()); });
+    if (s == nullptr) [[unlikely]] return hot_hashed(key, h);  // a late thread_local destructor: not counted
+    const std::uint64_t kept = s->keep(weight);
+    if (kept == 0) [[likely]] return hot_hashed(key, h);
+    return observe_sampled(*s, key, h, kept * sample_every_);
   }
 
   // Runs the epoch ends the window ticker has made due, here or in the thread
@@ -447,7 +625,7 @@ class hot_key_detector {
     table_.for_each_slot([&](std::uint64_t w, detail::hot_key_table::slot& s) {
       const std::uint64_t st = s.stamp.load(std::memory_order_relaxed);  // stamps: see (1)
       if (st < e || st == detail::hot_key_table::claiming) return;
-      if (estimate_at(sketch_type::hash_of(detail::word_to_key<Key>(w)), e + epochs) >= bar)
+      if (estimate_at(word_hash(w), e + epochs) >= bar)
         detail::hot_key_table::stamp_at_least(s, e + epochs);
     });
     epoch_.store(e + epochs, std::memory_order_release);  // (1) release: pairs with (2)
@@ -611,7 +789,8 @@ class hot_key_detector {
     }
   }
 
-  bool observe_sampled(sampler& s, const Key& key, std::uint64_t h, std::uint64_t weight) {
+  template <class K>
+  bool observe_sampled(sampler& s, const K& key, std::uint64_t h, std::uint64_t weight) {
     std::uint64_t e = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
     if (e < s.seen_epoch) e = s.seen_epoch;  // a reused node: never age backwards
     if (e != s.seen_epoch) [[unlikely]] age_to(s, e);
@@ -636,7 +815,7 @@ class hot_key_detector {
         e = epoch_.load(std::memory_order_acquire);  // (2)
       }
     }
-    const std::uint64_t word = detail::key_to_word(key);
+    const std::uint64_t word = table_word(key, h);
     const std::uint64_t th = table_hash(h);
     if (table_.hot(word, th, e)) return true;
     if (s.refresh == 0) {
@@ -655,23 +834,25 @@ class hot_key_detector {
     if (memo.word == word && ++memo.skipped < samplers_.nodes()) return false;
     memo = {word, 0};
     if (estimate_at(h, e) < bar_for(summed_traffic(e))) return false;
-    (void)table_.stamp(word, th, e);
+    stamp_hot(key, word, th, e);
     return true;  // hot by its count, even if the table window is full of hot keys
   }
 
-  bool observe_shared(const Key& key, std::uint64_t h, std::uint64_t weight) {
+  template <class K>
+  bool observe_shared(const K& key, std::uint64_t h, std::uint64_t weight) {
     const std::uint64_t est = shared_->add_hashed(h, weight);
     const auto tick = ticker_.tick(weight);
     if (opt_.window != 0 && tick.crossed(opt_.window)) [[unlikely]] end_due_windows();
     if (est < threshold()) return false;
     const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
-    (void)table_.stamp(detail::key_to_word(key), table_hash(h), epoch);
+    stamp_hot(key, table_word(key, h), table_hash(h), epoch);
     return true;  // hot by its count, even if the table window is full of hot keys
   }
 
-  [[nodiscard]] bool hot_hashed(const Key& key, std::uint64_t h) const noexcept {
+  template <class K>
+  [[nodiscard]] bool hot_hashed(const K& key, std::uint64_t h) const noexcept(word_keys) {
     const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);  // (2) pairs with (1)
-    return table_.hot(detail::key_to_word(key), table_hash(h), epoch);
+    return table_.hot(table_word(key, h), table_hash(h), epoch);
   }
 
   // The decayed count at epoch e: the shared sketch's, or the per-thread
@@ -746,6 +927,12 @@ class hot_key_detector {
   std::unique_ptr<std::uint64_t[]> row_salts_;  // detail::cms_row_salt(seed + r), as count_min_sketch's rows
   std::optional<sketch_type> shared_;           // sample_every == 1 only
   mutable detail::hot_key_table table_;
+  [[no_unique_address]] Hash hash_{};
+  // Non-word keys: the stored key naming each table slot (index_of), the
+  // queries that read them, and the names evictions replaced.
+  std::unique_ptr<std::atomic<name_type*>[]> names_;
+  detail::key_readers readers_;
+  detail::retired_keys<Key> retired_;
   detail::sketch_ticker ticker_;
   std::atomic<std::int64_t> offset_{0};  // D = ticker_.published() + offset_
   std::atomic<std::uint64_t> epoch_{1};  // 0 = the stamp of a never-stamped slot

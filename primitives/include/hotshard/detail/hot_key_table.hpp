@@ -12,7 +12,7 @@
 // overwrite `claiming`, so a key stamped in the current epoch cannot be
 // evicted during that epoch.
 //
-// Progress: find/touch/stamp are wait-free (≤ probe_window slots, each CAS
+// Progress: find/touch/stamp are wait-free (plus what stamp's on_claim does) (≤ probe_window slots, each CAS
 // tried once; stamp_at_least retries only while the stamp is below the epoch
 // and rising, at most epoch − stamp times).
 //
@@ -50,6 +50,10 @@ class hot_key_table {
         slots_(std::make_unique<slot[]>(mask_ + 1)) {}
 
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
+  // A slot's index in [0, capacity()]; capacity() is the side slot of the key equal to the salt.
+  [[nodiscard]] std::size_t index_of(const slot& s) const noexcept {
+    return &s == &special_ ? capacity() : static_cast<std::size_t>(&s - slots_.get());
+  }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return sizeof(*this) + capacity() * sizeof(slot); }
 
   // Is `key` stamped with an epoch ≥ `epoch`?
@@ -63,9 +67,17 @@ class hot_key_table {
   // Puts `key` in the table stamped with ≥ epoch: its slot, an empty slot, or
   // the slot of a resident whose stamp is below epoch. False when the probe
   // window holds only keys stamped in this epoch, or a racing claim won.
+  // on_claim(slot&, bool evicted) runs when this call claims a slot for key
+  // (an empty one, evicted = false, or a stale resident's, evicted = true),
+  // before the word is stored in an evicted slot and before the key is
+  // stamped: the detector names non-word keys there.
   bool stamp(std::uint64_t key, std::uint64_t h, std::uint64_t epoch) noexcept {
+    return stamp(key, h, epoch, [](slot&, bool) noexcept {});
+  }
+  template <class OnClaim>
+  bool stamp(std::uint64_t key, std::uint64_t h, std::uint64_t epoch, OnClaim&& on_claim) {
     for (int attempt = 0; attempt < 2; ++attempt) {  // a racing eviction may take our slot once
-      slot* s = claim(key, h, epoch);
+      slot* s = claim(key, h, epoch, on_claim);
       if (s == nullptr) return false;
       stamp_at_least(*s, epoch);
       if (s->word.load(std::memory_order_acquire) == encode(key) &&  // (T2) pairs with (T1)
@@ -120,13 +132,15 @@ class hot_key_table {
     return nullptr;
   }
 
-  slot* claim(std::uint64_t key, std::uint64_t h, std::uint64_t epoch) noexcept {
+  template <class OnClaim>
+  slot* claim(std::uint64_t key, std::uint64_t h, std::uint64_t epoch, OnClaim& on_claim) {
     if (const slot* s = find(key, h)) return const_cast<slot*>(s);
     const std::uint64_t w = encode(key);
     if (w == 0) {  // the one key equal to the salt lives beside the table
       std::uint64_t expected = 0;
-      special_.word.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,  // (T1) pairs with (T2)
-                                            std::memory_order_acquire);
+      if (special_.word.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,  // (T1) pairs with (T2)
+                                                std::memory_order_acquire))
+        on_claim(special_, false);
       return &special_;
     }
     for (std::size_t i = 0; i < probe_window; ++i) {
@@ -135,7 +149,10 @@ class hot_key_table {
       if (cur == w) return &s;
       if (cur == 0) {
         // (T1) acq_rel: publishes the claim; pairs with (T2).
-        if (s.word.compare_exchange_strong(cur, w, std::memory_order_acq_rel, std::memory_order_acquire)) return &s;
+        if (s.word.compare_exchange_strong(cur, w, std::memory_order_acq_rel, std::memory_order_acquire)) {
+          on_claim(s, false);
+          return &s;
+        }
         if (cur == w) return &s;
         continue;
       }
@@ -144,6 +161,7 @@ class hot_key_table {
       // (T3) the stamp claim fails if the resident was stamped since we read st.
       if (!s.stamp.compare_exchange_strong(st, claiming, std::memory_order_acq_rel, std::memory_order_relaxed))
         continue;
+      on_claim(s, true);
       s.word.store(w, std::memory_order_release);  // (T1') pairs with (T2)
       s.stamp.store(0, std::memory_order_relaxed);  // the caller stamps it next
       return &s;

@@ -24,9 +24,37 @@
 //   width × depth counters whose byte size overflows. Every sketch sizes its
 //   table through them.
 //
+// Stored keys (key_readers): a reader's scope increments the count (K1, an
+// seq_cst RMW) and then issues a seq_cst fence (K1) before it loads any
+// pointer to a stored key; its exit decrements the count with release (K2).
+// A retirer unlinks a node (stores another pointer, or publishes a purge that
+// drops it), then quiescent() issues a seq_cst fence and loads the count
+// with acquire (K3). The two fences make the store-buffer pair safe: either
+// the retirer sees the reader's increment (and keeps the node), or the
+// reader's later pointer loads see the unlink (and never reach the node);
+// a count of 0 read from a decrement (K2) makes that reader's dereferences
+// happen-before the free.
+//
 // Progress: sketch_ticker::tick is wait-free (one fetch_add, a second one per
 // batch); candidate_table::find/touch/for_each are wait-free (bounded probes,
 // each CAS tried once).
+//
+// * Keys (issue 16). `word_key<Key>` (trivially copyable, ≤ 8 bytes) keys
+//   are stored as their own bits in a 64-bit word (the fast path). Any other
+//   hashable key (concepts::hashable_key, keys.hpp) is stored as a
+//   `stored_key` node — an immutable heap copy of the key beside its word
+//   mix64(Hash(key)) — that readers may dereference while the writers have
+//   already unlinked it. `key_readers` is the reclamation for those nodes:
+//   a query that dereferences stored keys holds a `key_readers::scope` (one
+//   RMW of the instance's reader count on entry and exit: on queries only,
+//   never on add/observe), and a node unlinked from every place a reader
+//   could newly find it is freed only when `quiescent()` sees no scope open
+//   after the unlink; until then it waits on a retired list.
+//   `lookup_key<K, Key, Hash>` is the heterogeneous lookup rule: with a
+//   transparent Hash (policy::hash<std::string>), a K ≠ Key that Hash accepts,
+//   that compares with Key and that a Key can be built from (e.g.
+//   std::string_view for std::string) is accepted; a Key is built from it
+//   only where the key is stored.
 //
 // Memory ordering: ticker counts are relaxed (they order nothing; a window
 // crossing is decided by the value returned by one fetch_add). A table word is
@@ -40,9 +68,11 @@
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/thread_slots.hpp>
+#include <hotshard/keys.hpp>
 
 #include <atomic>
 #include <algorithm>
+#include <concepts>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -52,6 +82,7 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 namespace hotshard {
 
@@ -186,6 +217,103 @@ template <class Key>
   std::memcpy(&key, &w, sizeof(Key));
   return key;
 }
+
+// A key that is not a word key, stored once beside its 64-bit word
+// (mix64(Hash(key))). Immutable after construction; freed through key_readers.
+template <class Key>
+struct stored_key {
+  template <class K>
+  stored_key(std::uint64_t w, const K& k) : word(w), key(k) {}
+  std::uint64_t word;
+  Key key;
+  stored_key* next_retired = nullptr;  // the retired list's link (owned by the retirer)
+};
+
+class key_readers {
+ public:
+  class scope {
+   public:
+    explicit scope(const key_readers& r) noexcept : r_(r) {
+      r_.count_.fetch_add(1, std::memory_order_seq_cst);    // (K1)
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // (K1) pairs with (K3)
+    }
+    ~scope() { r_.count_.fetch_sub(1, std::memory_order_release); }  // (K2) pairs with (K3)
+    scope(const scope&) = delete;
+    scope& operator=(const scope&) = delete;
+
+   private:
+    const key_readers& r_;
+  };
+
+  // After an unlink: true when no reader that could hold an unlinked node is
+  // inside a scope (the caller may free what it unlinked before the call).
+  [[nodiscard]] bool quiescent() const noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // (K3) pairs with (K1)
+    return count_.load(std::memory_order_acquire) == 0;   // (K3) pairs with (K2)
+  }
+
+ private:
+  mutable std::atomic<std::uint64_t> count_{0};
+};
+
+// A lock-free list of retired stored keys, freed when the readers are
+// quiescent (any thread may retire; whoever retires tries to free).
+template <class Key>
+class retired_keys {
+ public:
+  retired_keys() = default;
+  retired_keys(const retired_keys&) = delete;
+  retired_keys& operator=(const retired_keys&) = delete;
+  ~retired_keys() { free_list(head_.load(std::memory_order_acquire)); }
+
+  // n was unlinked (with a seq_cst RMW or store) before this call.
+  void retire(stored_key<Key>* n, const key_readers& readers) noexcept {
+    push(n, n);
+    stored_key<Key>* list = head_.exchange(nullptr, std::memory_order_acquire);  // pairs with push's release
+    if (list == nullptr) return;
+    if (readers.quiescent()) {
+      free_list(list);
+      return;
+    }
+    stored_key<Key>* tail = list;
+    while (tail->next_retired != nullptr) tail = tail->next_retired;
+    push(list, tail);  // a reader is inside: keep them for the next retire (or the destructor)
+  }
+
+ private:
+  void push(stored_key<Key>* first, stored_key<Key>* last) noexcept {
+    last->next_retired = head_.load(std::memory_order_relaxed);
+    // release: the unlinks before this push happen-before the exchange that takes the list.
+    while (!head_.compare_exchange_weak(last->next_retired, first, std::memory_order_release,
+                                        std::memory_order_relaxed)) {
+    }
+  }
+  static void free_list(stored_key<Key>* n) noexcept {
+    while (n != nullptr) {
+      stored_key<Key>* next = n->next_retired;
+      delete n;
+      n = next;
+    }
+  }
+  std::atomic<stored_key<Key>*> head_{nullptr};
+};
+
+template <class Hash>
+concept transparent_hash = requires { typename Hash::is_transparent; };
+
+template <class T>
+inline constexpr bool is_hashed_key = false;
+template <class K, class H>
+inline constexpr bool is_hashed_key<hashed_key<K, H>> = true;
+
+// A heterogeneous lookup key (see the header): never Key itself, never a hashed_key.
+template <class K, class Key, class Hash>
+concept lookup_key = transparent_hash<Hash> && !std::same_as<std::remove_cvref_t<K>, Key> &&
+                     !is_hashed_key<std::remove_cvref_t<K>> && std::constructible_from<Key, const K&> &&
+                     requires(const Hash& h, const K& k, const Key& key) {
+                       { h(k) } -> std::convertible_to<std::size_t>;
+                       { key == k } -> std::convertible_to<bool>;
+                     };
 
 class candidate_table {
  public:

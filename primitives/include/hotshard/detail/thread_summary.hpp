@@ -46,9 +46,23 @@
 // reader never waits for the owner; it retries only when the owner completed
 // a purge meanwhile (lock-free), and what it returns is one generation's
 // entries, each count at some moment of that generation.
+//
+// Stored keys (mg_summary<Name> with Name ≠ void: keys that are not word keys,
+// detail/sketch_support.hpp). A slot's `word` is then the key's hash word and
+// its `name` points at an immutable stored_key; two keys with equal words are
+// told apart by comparing the stored key (they take two slots). The owner
+// stores the name (relaxed) before the count's release (5), and a purge's
+// names are published by (7), like the words. A purge nulls the names of the
+// buffer it rewrites, moves the survivors' names, and retires the dropped
+// ones; it frees the retired names once key_readers::quiescent() (K3) sees
+// no reader scope open after its publication (7) — a reader that loaded an
+// older generation is inside a scope then, so nothing it can reach is freed.
+// Readers that dereference names (lookup with a key, snapshot's names) must
+// hold a key_readers::scope of the readers passed to the constructor.
 #pragma once
 
 #include <hotshard/detail/cache_line.hpp>
+#include <hotshard/detail/sketch_support.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -56,6 +70,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 namespace hotshard::detail {
@@ -76,6 +91,15 @@ struct thread_node_ref {
   std::uint64_t id = 0;  // instance ids start at 1
   thread_node* node = nullptr;
 };
+
+// Registry ids, unique across every registry of every node type: the
+// thread-local cache below is shared by all of them (a counter per
+// thread_node_registry<Node> gave a heavy_hitters and a hot_key_detector the
+// same id, and one's node was returned to the other).
+[[nodiscard]] inline std::uint64_t next_registry_id() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);  // uniqueness only
+}
 
 inline thread_local thread_node_ref tls_last_node{};  // trivially destructible: no TLS guard
 inline thread_local bool tls_nodes_gone = false;
@@ -180,11 +204,6 @@ class thread_node_registry {
   [[nodiscard]] std::size_t nodes() const noexcept { return nodes_.load(std::memory_order_relaxed); }
 
  private:
-  static std::uint64_t next_id() noexcept {
-    static std::atomic<std::uint64_t> next{1};
-    return next.fetch_add(1, std::memory_order_relaxed);  // uniqueness only
-  }
-
   thread_node* claim_free() noexcept {
     for (thread_node* n = head_.load(std::memory_order_acquire); n != nullptr; n = n->next) {  // (2)
       int expected = thread_node::free_node;
@@ -196,18 +215,24 @@ class thread_node_registry {
     return nullptr;
   }
 
-  std::uint64_t id_ = next_id();
+  std::uint64_t id_ = next_registry_id();
   std::atomic<thread_node*> head_{nullptr};
   std::atomic<std::size_t> nodes_{0};
 };
 
 // --- single-writer Misra–Gries summary ---------------------------------------
 
+template <class Name = void>
 class mg_summary {
+  static constexpr bool named = !std::is_void_v<Name>;
+  struct no_name {};
+  using name_type = std::conditional_t<named, stored_key<Name>, void>;
+
  public:
   struct entry {
     std::uint64_t word;
     std::uint64_t count;
+    const name_type* name;  // named only: valid inside the reader's key_readers::scope
   };
   struct point {
     std::uint64_t counter;  // c(x), 0 if absent
@@ -221,19 +246,36 @@ class mg_summary {
     return std::bit_ceil((4 * want + 2) / 3) / 4 * 3;
   }
 
-  explicit mg_summary(std::size_t min_counters)
-      : k_(counters_for(min_counters)), mask_(k_ / 3 * 4 - 1) {
+  // readers: the scope readers of named summaries hold (unused for word keys).
+  explicit mg_summary(std::size_t min_counters, const key_readers* readers = nullptr)
+      : k_(counters_for(min_counters)),
+        mask_(k_ / 3 * 4 - 1),
+        shift_(64 - static_cast<unsigned>(std::countr_zero(mask_ + 1))),
+        readers_(readers) {
     for (auto& b : buf_) b.slots = std::make_unique<slot[]>(mask_ + 1);
     live_slots_ = buf_[0].slots.get();
     scratch_.reserve(k_);
   }
+  mg_summary(const mg_summary&) = delete;
+  mg_summary& operator=(const mg_summary&) = delete;
+  ~mg_summary() {
+    if constexpr (named) {
+      for (std::size_t i = 0; i <= mask_; ++i)  // the live buffer owns its names; the other holds copies
+        if (live_slots_[i].count.load(std::memory_order_relaxed) != 0)
+          delete live_slots_[i].name.load(std::memory_order_relaxed);
+      for (const name_type* n : retired_) delete n;
+    }
+  }
 
-  // Owner only. rehash(word) gives the h of a stored key word (purges move keys).
-  template <class Rehash>
-  void add(std::uint64_t word, std::uint64_t h, std::uint64_t n, Rehash&& rehash) noexcept {
+  // h: the key's slot hash; its top log2(slots) bits pick the home slot.
+  // Owner only. rehash(word) gives the h of a stored key word (purges move
+  // keys). Named: `key` is the key (compared with the stored ones; a
+  // stored_key is built from it when the key is new).
+  template <class Rehash, class K = no_name>
+  void add(std::uint64_t word, std::uint64_t h, std::uint64_t n, Rehash&& rehash, const K& key = {}) {
     total_.store(total_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // one writer; counts only
     slot* s = live_slots_;
-    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = home(h);; i = (i + 1) & mask_) {
       const std::uint64_t c = s[i].count.load(std::memory_order_relaxed);  // own slot
       if (c == 0) {
         if (size_ == k_) [[unlikely]] {
@@ -241,28 +283,31 @@ class mg_summary {
           s = live_slots_;
           i = probe_free(s, h);
         }
+        if constexpr (named) s[i].name.store(new name_type(word, key), std::memory_order_relaxed);  // before (5)
         s[i].word.store(word, std::memory_order_relaxed);  // ordered before the count (5)
         s[i].count.store(n, std::memory_order_release);    // (5) pairs with (6)
         ++size_;
         return;
       }
-      if (s[i].word.load(std::memory_order_relaxed) == word) {  // own slot
-        s[i].count.store(c + n, std::memory_order_release);      // (5) pairs with (6)
+      if (s[i].word.load(std::memory_order_relaxed) == word && same_key(s[i], key)) {  // own slot
+        s[i].count.store(c + n, std::memory_order_release);                          // (5) pairs with (6)
         return;
       }
     }
   }
 
-  // Any thread. The counter of `word` and the offset, from one generation.
-  [[nodiscard]] point lookup(std::uint64_t word, std::uint64_t h) const noexcept {
+  // Any thread (named: inside a key_readers::scope). The counter of `word`
+  // (and, named, of `key`) and the offset, from one generation.
+  template <class K = no_name>
+  [[nodiscard]] point lookup(std::uint64_t word, std::uint64_t h, const K& key = {}) const noexcept {
     for (;;) {
       const std::uint64_t g = gen_.load(std::memory_order_acquire);  // (8) pairs with (7)
       const buffer& b = buf_[g & 1];
       std::uint64_t count = 0;
-      for (std::size_t i = h & mask_, probes = 0; probes <= mask_; i = (i + 1) & mask_, ++probes) {
+      for (std::size_t i = home(h), probes = 0; probes <= mask_; i = (i + 1) & mask_, ++probes) {
         const std::uint64_t c = b.slots[i].count.load(std::memory_order_acquire);  // (6) pairs with (5)
         if (c == 0) break;
-        if (b.slots[i].word.load(std::memory_order_relaxed) == word) {  // after (6)
+        if (b.slots[i].word.load(std::memory_order_relaxed) == word && same_key(b.slots[i], key)) {  // after (6)
           count = c;
           break;
         }
@@ -280,7 +325,13 @@ class mg_summary {
       const buffer& b = buf_[g & 1];
       for (std::size_t i = 0; i <= mask_; ++i) {
         const std::uint64_t c = b.slots[i].count.load(std::memory_order_acquire);  // (6) pairs with (5)
-        if (c != 0) out.push_back({b.slots[i].word.load(std::memory_order_relaxed), c});
+        if (c == 0) continue;
+        const name_type* name = nullptr;
+        if constexpr (named) {
+          name = b.slots[i].name.load(std::memory_order_relaxed);  // after (6)
+          if (name == nullptr) continue;  // a purge is rewriting this buffer: stable() fails below
+        }
+        out.push_back({b.slots[i].word.load(std::memory_order_relaxed), c, name});
       }
       const std::uint64_t offset = b.offset.load(std::memory_order_relaxed);  // published by (7)
       if (stable(g)) return offset;
@@ -292,6 +343,7 @@ class mg_summary {
   [[nodiscard]] std::uint64_t total() const noexcept { return total_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::size_t counters() const noexcept { return k_; }
   [[nodiscard]] std::uint64_t purges() const noexcept { return gen_.load(std::memory_order_relaxed); }
+  // Named summaries' stored keys are not counted (their sizes are the keys').
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return sizeof(*this) + 2 * (mask_ + 1) * sizeof(slot) + scratch_.capacity() * sizeof(std::uint64_t);
   }
@@ -300,7 +352,23 @@ class mg_summary {
   struct slot {
     std::atomic<std::uint64_t> count{0};  // 0 = empty
     std::atomic<std::uint64_t> word{0};
+    [[no_unique_address]] std::conditional_t<named, std::atomic<const name_type*>, no_name> name{};
   };
+
+  // Named: does the slot (word already equal) hold `key`? The name is read
+  // after the count's acquire (6) or by its owner; null only in a buffer a
+  // purge is rewriting (the reader's stable() then fails).
+  template <class K>
+  static bool same_key(const slot& s, const K& key) noexcept {
+    if constexpr (named) {
+      const name_type* n = s.name.load(std::memory_order_relaxed);  // after (6), or own slot
+      return n != nullptr && n->key == key;
+    } else {
+      (void)s;
+      (void)key;
+      return true;
+    }
+  }
   struct buffer {
     std::unique_ptr<slot[]> slots;
     std::atomic<std::uint64_t> offset{0};
@@ -312,8 +380,11 @@ class mg_summary {
     return begin_.load(std::memory_order_relaxed) < g + 2;            // (10)
   }
 
+  // A key's home slot: the top bits of h (callers pass a multiply-shift hash, whose top bits are the good ones).
+  [[nodiscard]] std::size_t home(std::uint64_t h) const noexcept { return static_cast<std::size_t>(h >> shift_); }
+
   std::size_t probe_free(const slot* s, std::uint64_t h) const noexcept {
-    std::size_t i = h & mask_;
+    std::size_t i = home(h);
     while (s[i].count.load(std::memory_order_relaxed) != 0) i = (i + 1) & mask_;  // own slots
     return i;
   }
@@ -323,7 +394,7 @@ class mg_summary {
   // all counters are ≥ it unless the sample is far off) is checked by
   // counting; if the check fails, the exact ⌈k/2⌉-th largest is used.
   template <class Rehash>
-  void purge(Rehash& rehash) noexcept {
+  void purge(Rehash& rehash) {
     const std::uint64_t p = gen_.load(std::memory_order_relaxed) + 1;  // only the owner writes gen_
     buffer& from = *live_;
     buffer& to = buf_[p & 1];
@@ -347,6 +418,7 @@ class mg_summary {
     for (std::size_t i = 0; i <= mask_; ++i) {
       at_least_v += from.slots[i].count.load(std::memory_order_relaxed) >= v ? 1 : 0;  // own slot (empty: 0)
       to.slots[i].count.store(0, std::memory_order_relaxed);  // hidden from readers by (9)
+      if constexpr (named) to.slots[i].name.store(nullptr, std::memory_order_relaxed);  // hidden by (9)
     }
     if (v == 0 || at_least_v < half) [[unlikely]] {  // the sample was off: exact
       scratch_.clear();
@@ -361,9 +433,15 @@ class mg_summary {
     size_ = 0;
     for (std::size_t i = 0; i <= mask_; ++i) {
       const std::uint64_t c = from.slots[i].count.load(std::memory_order_relaxed);  // own slot
-      if (c <= v) continue;
+      if (c == 0) continue;
+      if (c <= v) {
+        if constexpr (named) retired_.push_back(from.slots[i].name.load(std::memory_order_relaxed));  // own slot
+        continue;
+      }
       const std::uint64_t w = from.slots[i].word.load(std::memory_order_relaxed);  // own slot
       const std::size_t j = probe_free(to.slots.get(), rehash(w));
+      if constexpr (named)
+        to.slots[j].name.store(from.slots[i].name.load(std::memory_order_relaxed), std::memory_order_relaxed);  // by (7)
       to.slots[j].word.store(w, std::memory_order_relaxed);
       to.slots[j].count.store(c - v, std::memory_order_relaxed);  // published by (7)
       ++size_;
@@ -372,15 +450,27 @@ class mg_summary {
     live_ = &to;
     live_slots_ = to.slots.get();
     gen_.store(p, std::memory_order_release);  // (7) pairs with (8)
+    if constexpr (named) {
+      // The dropped names are unreachable from generation p on (this buffer
+      // never held them; the other one's names are nulled before it is
+      // reused): free them once no reader scope is open (K3).
+      if (!retired_.empty() && readers_->quiescent()) {
+        for (const name_type* n : retired_) delete n;
+        retired_.clear();
+      }
+    }
   }
 
   std::size_t k_;
   std::size_t mask_;
+  unsigned shift_;  // 64 − log2(slots): home(h) = h >> shift_
   buffer buf_[2];
   buffer* live_ = &buf_[0];  // owner only
   slot* live_slots_ = nullptr;  // owner only: live_->slots, one load less per add
   std::size_t size_ = 0;     // owner only: counters in the live buffer
   std::vector<std::uint64_t> scratch_;  // owner only
+  const key_readers* readers_;          // named only
+  std::vector<const name_type*> retired_;  // owner only (named): dropped names not yet freed
   alignas(cache_line_bytes) std::atomic<std::uint64_t> gen_{0};  // purges completed
   std::atomic<std::uint64_t> begin_{0};                          // purges begun
   std::atomic<std::uint64_t> total_{0};
