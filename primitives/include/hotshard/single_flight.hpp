@@ -127,6 +127,7 @@
 #include <hotshard/detail/futex_wait.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/single_flight_support.hpp>
 #include <hotshard/keys.hpp>
 
@@ -168,6 +169,21 @@ struct single_flight_stats {
   std::uint64_t joins = 0;     // results shared (loads saved)
   std::uint64_t timeouts = 0;  // waiters that gave up (run_for's deadline or the caller's stop_token)
   std::uint64_t overflow = 0;  // loads run alone: window full or claim beaten A times
+
+  // detail/metrics.hpp's export shape: every field, in declaration order, as a counter.
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric;
+    using detail::metric_kind;
+    f(metric{"flights_total", metric_kind::counter, static_cast<double>(flights),
+             "Loader runs as the leader of a coalesced flight."});
+    f(metric{"joins_total", metric_kind::counter, static_cast<double>(joins),
+             "Calls served another caller's result (loads saved)."});
+    f(metric{"timeouts_total", metric_kind::counter, static_cast<double>(timeouts),
+             "Waiters that gave up at their deadline or by their stop_token."});
+    f(metric{"overflow_total", metric_kind::counter, static_cast<double>(overflow),
+             "Loads run alone: the probe window was full or the claim was beaten max_attempts times."});
+  }
 };
 
 // policy::hash<Key> (the default, transparent for std::string): hotshard/keys.hpp.
