@@ -36,8 +36,12 @@
 //    "Optimal Probabilistic Cache Stampede Prevention", VLDB 2015,
 //    https://doi.org/10.14778/2757807.2757813): a fresh hit refreshes early
 //    when  now − δ·β·ln(u) ≥ expiry, δ = how long the last load took, u
-//    uniform in (0, 1], β the eagerness (0 turns it off). One refresh per key
-//    at a time; the others keep reading the cached value;
+//    uniform in (0, 1], β the eagerness (0 turns it off), and never before
+//    `early_refresh_after` (default 1/2) of ttl has passed since the value was
+//    stored: on a hot key the lead δ·β·(−ln u) can exceed ttl (a load as slow
+//    as a fifth of ttl does on ~1 hit in 150), which made every store refresh
+//    at once. One refresh per key at a time; the others keep reading the
+//    cached value;
 //  - errors: a failed load is remembered for `negative_ttl` only (callers in
 //    that window get the same exception without a backend call), then the
 //    next caller loads again; a failed refresh keeps the old value;
@@ -104,7 +108,8 @@
 // capacity, only `capacity` shards are used; the per-shard limits add up to
 // capacity). ttl / negative_ttl = nanoseconds::max() never expire (expiry
 // saturates). The constructor rejects capacity 0, shards outside [1, 65536],
-// negative durations, beta NaN / infinite / negative and flight_capacity
+// negative durations, beta NaN / infinite / negative, early_refresh_after
+// outside [0, 1] (or NaN) and flight_capacity
 // outside [1, 2^32] with std::invalid_argument naming the field. Sharding
 // and the slot arrays hash with a per-instance seed (options::seed, random if
 // empty). The Stats policy is passed to the flight table (and its
@@ -150,6 +155,7 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/single_flight_support.hpp>
 #include <hotshard/single_flight.hpp>
 
@@ -171,6 +177,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -185,6 +192,11 @@ struct coalescing_cache_options {
   std::chrono::nanoseconds grace{0};                       // then served stale while one refresh runs
   std::chrono::nanoseconds negative_ttl = std::chrono::milliseconds(100);  // an error is remembered this long
   double beta = 1.0;                                       // XFetch eagerness; 0 = no early refresh; finite, >= 0
+  // No early refresh before this fraction of ttl has passed since the value
+  // was stored, however long the load took; in [0, 1] (0: XFetch alone, 1:
+  // never early). The default 0.5 keeps a slow load on a hot key from
+  // refreshing right after every store (XFetch's lead δ·β·(−ln u) may pass ttl).
+  double early_refresh_after = 0.5;
   bool coalesce = true;                                    // false: every miss calls the loader
   std::size_t flight_capacity = 1024;                      // single_flight table size, in [1, 2^32]
   detail::clock_ns_fn clock_ns{};                          // std::function<int64_t()>; empty: steady_clock (detail/clock.hpp)
@@ -214,6 +226,27 @@ struct coalescing_cache_stats {
   std::uint64_t refreshes = 0;        // gets that started a refresh (served the new value, or the old one)
   std::uint64_t timeouts = 0;         // get_for calls that gave up waiting for somebody else's load
   std::uint64_t load_failures = 0;    // loader invocations that threw
+
+  // detail/metrics.hpp's export shape: every field, in declaration order, as a counter.
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric;
+    using detail::metric_kind;
+    const auto c = [&](std::string_view name, std::uint64_t v, std::string_view help) {
+      f(metric{name, metric_kind::counter, static_cast<double>(v), help});
+    };
+    c("gets_total", gets, "Gets (hits + stale served + misses + refreshes + errors + timeouts).");
+    c("hits_total", hits, "Gets served a fresh cached value.");
+    c("stale_served_total", stale_served, "Gets served the old value while another caller's refresh ran.");
+    c("misses_total", misses, "Gets that waited for a load (their own or a shared one) and got its value.");
+    c("backend_calls_total", backend_calls, "Loader invocations.");
+    c("early_refreshes_total", early_refreshes, "XFetch early refreshes (a part of refreshes).");
+    c("errors_total", errors, "Gets that ended in an error (a failed load, own or shared, or a remembered error).");
+    c("negative_hits_total", negative_hits, "Remembered errors served without a backend call (a part of errors).");
+    c("refreshes_total", refreshes, "Gets that started a refresh.");
+    c("timeouts_total", timeouts, "get_for calls that gave up waiting for another caller's load.");
+    c("load_failures_total", load_failures, "Loader invocations that threw.");
+  }
 };
 
 // Why an entry left the cache (the eviction listener's third argument).
@@ -763,6 +796,7 @@ class coalescing_cache {
     if (o.grace.count() < 0) bad("grace must not be negative");
     if (o.negative_ttl.count() < 0) bad("negative_ttl must not be negative");
     if (!std::isfinite(o.beta) || o.beta < 0) bad("beta must be finite and >= 0");
+    if (!(o.early_refresh_after >= 0 && o.early_refresh_after <= 1)) bad("early_refresh_after must be in [0, 1]");
     if (o.flight_capacity < 1 || o.flight_capacity > single_flight<Key, Value, Hash, Stats>::max_capacity)
       bad("flight_capacity must be in [1, 2^32]");
     return o;
@@ -779,13 +813,24 @@ class coalescing_cache {
     state += 0x9e3779b97f4a7c15ULL;
     return (static_cast<double>(detail::mix64(state) >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
   }
-  // Before this time no early refresh can fire: the built-in generator draws
-  // u >= 2^-53, so -ln u < 37. With an injected generator, any time may.
+  // Before this time no early refresh can fire: not before early_refresh_after
+  // of ttl has passed since the store (expiry − ttl; the node is a value's,
+  // so its expiry is store time + ttl unless it saturated to `never`), and not
+  // before XFetch's own bound: the built-in generator draws u >= 2^-53, so
+  // -ln u < 37 (with an injected generator, any time may).
   std::int64_t early_bound(const node& n) const noexcept {
-    if (opt_.beta <= 0 || n.expiry == never) return never;
-    if (opt_.uniform01) return std::numeric_limits<std::int64_t>::min();
+    if (opt_.beta <= 0 || n.expiry == never || !n.value) return never;
+    const std::int64_t floor = n.expiry - (opt_.ttl.count() - early_min_age_);  // <= expiry, >= store time
+    if (opt_.uniform01) return floor;
     const double from = static_cast<double>(n.expiry) - 37.0 * static_cast<double>(n.delta) * opt_.beta;
-    return from <= -9.2e18 ? std::numeric_limits<std::int64_t>::min() : static_cast<std::int64_t>(from);
+    if (from <= static_cast<double>(floor)) return floor;
+    return static_cast<std::int64_t>(from);  // in (floor, expiry]: representable
+  }
+  // early_refresh_after · ttl in ns, at most ttl (no overflow near nanoseconds::max()).
+  static std::int64_t min_age_of(const options& o) noexcept {
+    const double ttl = static_cast<double>(o.ttl.count());
+    const double a = ttl * o.early_refresh_after;
+    return a >= ttl ? o.ttl.count() : static_cast<std::int64_t>(a);
   }
   bool early(std::int64_t now, const node& n) const {
     if (opt_.beta <= 0 || n.expiry == never) return false;
@@ -1322,6 +1367,7 @@ class coalescing_cache {
   }
 
   options opt_;
+  std::int64_t early_min_age_ = min_age_of(opt_);  // no early refresh before a node is this old
   std::uint64_t seed_;
   eviction_listener on_evict_;
   mutable reclaimer reclaim_;
