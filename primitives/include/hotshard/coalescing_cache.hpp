@@ -395,8 +395,8 @@ class cc_reclaimer {
   }
   const stripe& at(std::size_t i) const noexcept { return s_[i]; }
 
-  [[nodiscard]] guard enter() noexcept {
-    const local_stripe l = local();
+  [[nodiscard]] guard enter() noexcept { return enter(local()); }
+  [[nodiscard]] guard enter(const local_stripe l) noexcept {
     for (;;) {
       // seq_cst (1)-(2)-(3): with the flip (4) and the scan (5), of a reader
       // and a reclaimer at least one sees the other. (2) stays an RMW even on
@@ -541,11 +541,11 @@ class coalescing_cache {
   // Rethrows the load's exception (or a remembered one).
   template <class Loader>
   Value get(const Key& key, Loader&& loader, std::stop_token stop = {}) {
-    return counted(key, loader, nullptr, stop).get();
+    return get_value(key, loader, stop);
   }
   template <detail::sf_hetero_key<Key, Hash> K, class Loader>
   Value get(const K& key, Loader&& loader, std::stop_token stop = {}) {
-    return counted(key, loader, nullptr, stop).get();
+    return get_value(key, loader, stop);
   }
 
   // As get, but a caller that would wait longer than `timeout` for another
@@ -840,14 +840,15 @@ class coalescing_cache {
 
   template <class K>
   std::uint64_t hash_of(const K& key) const {
-    return detail::seeded_hash(detail::mix64(static_cast<std::uint64_t>(Hash{}(key))), seed_);
+    // = detail::seeded_hash(mix64(hash), seed_), with the seed's own mix done once (seed_mix_).
+    return detail::mix64(detail::mix64(static_cast<std::uint64_t>(Hash{}(key))) ^ seed_mix_);
   }
   shard& shard_of(std::uint64_t h) const { return shards_[detail::reduce(h, n_shards_)]; }
   static std::size_t epoch_of(std::uint64_t h) noexcept { return h % epochs_per_shard; }  // low bits; reduce uses high
   static std::size_t home_of(std::uint64_t h, std::size_t mask) noexcept { return (h >> 6) & mask; }
 
-  void count(counter k) noexcept {
-    const auto l = reclaim_.local();
+  void count(counter k) noexcept { count_at(reclaim_.local(), k); }
+  static void count_at(const typename reclaimer::local_stripe& l, counter k) noexcept {
     detail::cc_bump(l.s->extra.c[k], l.owned, std::memory_order_relaxed);  // statistics only, no ordering
   }
   static void mark_used(const node* n) noexcept {
@@ -1008,6 +1009,20 @@ class coalescing_cache {
       throw;
     }
   }
+  // get()'s slow path: the fast path already probed (no hit, stale serve or
+  // remembered error); the locked path decides, counted as counted() does.
+  template <class K, class Loader>
+  result_type counted_from(const K& key, Loader& loader, const std::chrono::nanoseconds* timeout,
+                           const std::stop_token& stop, std::int64_t now, std::uint64_t h, bool want_early) {
+    try {
+      result_type o = locked_from(key, h, shard_of(h), now, want_early, loader, timeout, stop);
+      count(category(o.status));
+      return o;
+    } catch (...) {
+      count(c_error);
+      throw;
+    }
+  }
   static counter category(load_status s) noexcept {
     switch (s) {
       case load_status::hit: return c_hit;
@@ -1022,6 +1037,66 @@ class coalescing_cache {
     return c_error;
   }
 
+  // What the lock-free path found (reader guard held): a fresh value to
+  // serve (hit), an old one under refresh (stale), a remembered error
+  // (negative), a fresh value whose XFetch draw asks for an early refresh
+  // (early), or nothing it may serve (none: the locked path decides).
+  enum class probe_kind : std::uint8_t { none, hit, stale, negative, early };
+  struct probed {
+    probe_kind kind = probe_kind::none;
+    const node* n = nullptr;
+  };
+  template <class K>
+  probed probe(const shard& sh, std::uint64_t h, const K& key, std::int64_t now) const {
+    const node* n = find(sh.tab.load(std::memory_order_acquire), h, key);  // pairs with rebuild's release
+    if (n == nullptr) return {};
+    if (n->error) return now < n->expiry ? probed{probe_kind::negative, n} : probed{};
+    if (now < n->expiry) {
+      if (now < n->early_from || n->refreshing.load(std::memory_order_relaxed) || !early(now, *n))
+        return {probe_kind::hit, n};
+      return {probe_kind::early, n};
+    }
+    if (now < sat_add(n->expiry, opt_.grace.count()) && n->refreshing.load(std::memory_order_relaxed))
+      return {probe_kind::stale, n};
+    return {};
+  }
+
+  // get(): a hit (or stale serve) returns its copy straight from the node,
+  // without building a load_result; everything else goes through counted().
+  template <class K, class Loader>
+  Value get_value(const K& key, Loader& loader, const std::stop_token& stop) {
+    const std::int64_t now = now_ns();
+    const std::uint64_t h = hash_of(key);
+    shard& sh = shard_of(h);
+    bool want_early = false;
+    std::exception_ptr remembered;
+    const auto l = reclaim_.local();
+    {
+      auto g = reclaim_.enter(l);
+      const probed p = probe(sh, h, key, now);
+      if (p.kind == probe_kind::hit || p.kind == probe_kind::stale) {
+        mark_used(p.n);
+        const counter k = p.kind == probe_kind::hit ? c_hit : c_stale;
+        try {
+          Value v(*p.n->value);
+          count_at(l, k);
+          return v;
+        } catch (...) {  // a throwing copy: one error, as counted() would count it
+          count_at(l, c_error);
+          throw;
+        }
+      }
+      if (p.kind == probe_kind::negative) remembered = p.n->error;
+      want_early = p.kind == probe_kind::early;
+    }
+    if (remembered) {  // lock-free as well: counted as lookup() + counted() count it
+      count_at(l, c_negative);
+      count_at(l, c_error);
+      std::rethrow_exception(remembered);
+    }
+    return counted_from(key, loader, nullptr, stop, now, h, want_early).get();
+  }
+
   template <class K, class Loader>
   result_type lookup(const K& key, Loader& loader, const std::chrono::nanoseconds* timeout,
                      const std::stop_token& stop) {
@@ -1031,25 +1106,29 @@ class coalescing_cache {
     bool want_early = false;
     {  // The lock-free path: a fresh hit, a remembered error, a stale value under refresh.
       auto g = reclaim_.enter();
-      const node* n = find(sh.tab.load(std::memory_order_acquire), h, key);  // pairs with rebuild's release
-      if (n != nullptr) {
-        if (n->error) {
-          if (now < n->expiry) {
-            count(c_negative);
-            return result_type::of_error(n->error, load_origin::remembered);
-          }
-        } else if (now < n->expiry) {
-          if (now < n->early_from || n->refreshing.load(std::memory_order_relaxed) ||
-              !(want_early = early(now, *n))) {
-            mark_used(n);
-            return result_type::of_value(load_status::hit, *n->value);
-          }
-        } else if (now < sat_add(n->expiry, opt_.grace.count()) && n->refreshing.load(std::memory_order_relaxed)) {
-          mark_used(n);
-          return result_type::of_value(load_status::stale, *n->value);
-        }
+      const probed p = probe(sh, h, key, now);
+      switch (p.kind) {
+        case probe_kind::negative:
+          count(c_negative);
+          return result_type::of_error(p.n->error, load_origin::remembered);
+        case probe_kind::hit:
+          mark_used(p.n);
+          return result_type::of_value(load_status::hit, *p.n->value);
+        case probe_kind::stale:
+          mark_used(p.n);
+          return result_type::of_value(load_status::stale, *p.n->value);
+        case probe_kind::early:
+          want_early = true;
+          break;
+        case probe_kind::none:
+          break;
       }
     }
+    return locked_from(key, h, sh, now, want_early, loader, timeout, stop);
+  }
+  template <class K, class Loader>
+  result_type locked_from(const K& key, std::uint64_t h, shard& sh, std::int64_t now, bool want_early,
+                          Loader& loader, const std::chrono::nanoseconds* timeout, const std::stop_token& stop) {
     step();
     if (stop.stop_requested()) return result_type::of(load_status::cancelled);
     return locked_lookup(key, h, sh, now, want_early, loader, timeout, stop);
@@ -1369,6 +1448,7 @@ class coalescing_cache {
   options opt_;
   std::int64_t early_min_age_ = min_age_of(opt_);  // no early refresh before a node is this old
   std::uint64_t seed_;
+  std::uint64_t seed_mix_ = detail::mix64(seed_ + 0x9e3779b97f4a7c15ULL);  // seeded_hash's mix of the seed
   eviction_listener on_evict_;
   mutable reclaimer reclaim_;
   single_flight<Key, Value, Hash, Stats> flights_;
