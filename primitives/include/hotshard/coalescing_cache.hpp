@@ -824,7 +824,8 @@ class coalescing_cache {
     if (opt_.uniform01) return floor;
     const double from = static_cast<double>(n.expiry) - 37.0 * static_cast<double>(n.delta) * opt_.beta;
     if (from <= static_cast<double>(floor)) return floor;
-    return static_cast<std::int64_t>(from);  // in (floor, expiry]: representable
+    if (from >= static_cast<double>(n.expiry)) return n.expiry;  // δ < 0 (an injected clock that went back)
+    return static_cast<std::int64_t>(from);  // in (floor, expiry): representable
   }
   // early_refresh_after · ttl in ns, at most ttl (no overflow near nanoseconds::max()).
   static std::int64_t min_age_of(const options& o) noexcept {
