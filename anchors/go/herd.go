@@ -64,11 +64,33 @@ func mix64(x uint64) uint64 {
 func seededHash(h, seed uint64) uint64 { return mix64(h ^ mix64(seed+0x9e3779b97f4a7c15)) }
 
 // backend mirrors single_flight.cpp's: counts calls, sleeps, fails deterministically.
+// Like the C++ backend, it counts per calling goroutine, each count on its own
+// cache line and written only by that goroutine (a loader runs in the goroutine
+// that called Do), summed after the run: counting adds no shared write (one
+// shared atomic counter made Go's loader pay a contended RMW the C++ side does not).
 type backend struct {
 	latency  time.Duration
 	failRate float64
 	seed     uint64
-	calls    atomic.Uint64
+	calls    []paddedCount
+}
+
+type paddedCount struct {
+	n uint64
+	_ [120]byte // 128-byte stride: no false sharing between goroutines' counts (adjacent-line prefetch too)
+}
+
+func newBackend(latency time.Duration, failRate float64, seed uint64, threads int) *backend {
+	return &backend{latency: latency, failRate: failRate, seed: seed, calls: make([]paddedCount, threads)}
+}
+
+// totalCalls: after every goroutine has finished (wg.Wait orders it).
+func (b *backend) totalCalls() uint64 {
+	var n uint64
+	for i := range b.calls {
+		n += b.calls[i].n
+	}
+	return n
 }
 
 func (b *backend) fails(round, key uint64) bool {
@@ -79,8 +101,8 @@ func (b *backend) fails(round, key uint64) bool {
 	return float64(h>>11)*math.Ldexp(1, -53) < b.failRate
 }
 
-func (b *backend) load(round, key uint64) (interface{}, error) {
-	b.calls.Add(1)
+func (b *backend) load(t int, round, key uint64) (interface{}, error) {
+	b.calls[t].n++
 	if b.latency > 0 {
 		time.Sleep(b.latency)
 	}
@@ -101,7 +123,7 @@ type herdKnobs struct {
 
 func runStream(impl string, threads int, keys [][]uint64, duration float64, kn herdKnobs) (measurement, object, error) {
 	g := newGroup(impl)
-	be := &backend{latency: time.Duration(kn.loaderUS * 1000), failRate: kn.failRate, seed: 1}
+	be := newBackend(time.Duration(kn.loaderUS*1000), kn.failRate, 1, threads)
 	type counts struct {
 		waiters, errs, wrong uint64
 		_                    [40]byte // own cache line
@@ -122,7 +144,7 @@ func runStream(impl string, threads int, keys [][]uint64, duration float64, kn h
 				ran := false
 				v, err := g.Do(names[k], func() (interface{}, error) {
 					ran = true
-					return be.load(0, key)
+					return be.load(t, 0, key)
 				})
 				if !ran {
 					s.waiters++
@@ -139,7 +161,7 @@ func runStream(impl string, threads int, keys [][]uint64, duration float64, kn h
 	for _, x := range c {
 		waiters, errs, wrong = waiters+x.waiters, errs+x.errs, wrong+x.wrong
 	}
-	calls := be.calls.Load()
+	calls := be.totalCalls()
 	if wrong > 0 || calls > m.totalCalls {
 		return m, nil, &invariantError{"herd/" + impl + ": " + strconv.FormatUint(wrong, 10) +
 			" calls returned another key's value, " + strconv.FormatUint(calls, 10) + " loads for " +
@@ -179,7 +201,7 @@ func (b *cyclicBarrier) wait() {
 
 func runWaves(impl string, threads int, keysPerWave, waves int, kn herdKnobs) (measurement, object, error) {
 	g := newGroup(impl)
-	be := &backend{latency: time.Duration(kn.loaderUS * 1000), failRate: kn.failRate, seed: 1}
+	be := newBackend(time.Duration(kn.loaderUS*1000), kn.failRate, 1, threads)
 	published := make([]atomic.Int64, waves*keysPerWave) // when each key's result came out
 	type slot struct {
 		latency, wake               []int64
@@ -208,7 +230,7 @@ func runWaves(impl string, threads int, keysPerWave, waves int, kn herdKnobs) (m
 					v, err := g.Do(strconv.FormatUint(key, 10), func() (interface{}, error) {
 						ran = true
 						defer func() { published[at].Store(time.Now().UnixNano()) }()
-						return be.load(uint64(w), key)
+						return be.load(t, uint64(w), key)
 					})
 					t1 := time.Now()
 					s.latency = append(s.latency, int64(t1.Sub(t0)))
@@ -245,7 +267,7 @@ func runWaves(impl string, threads int, keysPerWave, waves int, kn herdKnobs) (m
 	}
 	m := newMeasurement(calls, calls, end.Sub(start).Seconds(), lat)
 	wk := newMeasurement(0, 0, 0, wake)
-	loads := be.calls.Load()
+	loads := be.totalCalls()
 	flights := uint64(waves * keysPerWave)
 	metrics := object{"waves": waves, "keys": keysPerWave, "waiters": waiters, "backend_calls": loads,
 		"calls_per_wave": float64(loads) / float64(flights), "wake_p50_ns": wk.samples.percentile(0.5),

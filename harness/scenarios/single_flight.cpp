@@ -35,7 +35,10 @@
 //
 // The backend counts its calls per calling thread, each count in its own
 // padded slot, summed after the run: counting adds no shared write to the
-// measured loop.
+// measured loop. In the herd scenario only thread t calls with index t, so
+// its count is a plain load and store (no locked RMW in every contender's
+// loader); the cache scenario's refresh thread may load with a worker's
+// index, so there the count stays an RMW.
 #include "contenders/single_flight.hpp"
 
 #include <hotshard/harness/store.hpp>
@@ -85,11 +88,12 @@ std::int64_t now_ns() {
 
 // The simulated backend: counts calls (per calling thread), sleeps, fails deterministically.
 struct backend {
-  backend(std::chrono::microseconds l, double f, std::uint64_t s, unsigned threads)
-      : latency(l), fail_rate(f), seed(s), calls_by(std::max(1u, threads)) {}
+  backend(std::chrono::microseconds l, double f, std::uint64_t s, unsigned threads, bool one_caller_per_index = false)
+      : latency(l), fail_rate(f), seed(s), exclusive(one_caller_per_index), calls_by(std::max(1u, threads)) {}
   std::chrono::microseconds latency{0};
   double fail_rate = 0;
   std::uint64_t seed = 1;
+  bool exclusive = false;  // index t is only ever used by thread t
   struct alignas(hotshard::detail::prefetch_pair_bytes) count {
     std::atomic<std::uint64_t> n{0};  // written by its thread only; atomic so a stray caller stays defined
   };
@@ -112,7 +116,11 @@ struct backend {
     return static_cast<double>(h >> 11) * 0x1.0p-53 < fail_rate;
   }
   std::uint64_t load(unsigned thread, std::uint64_t round, std::uint64_t key) {
-    calls_by[thread % calls_by.size()].n.fetch_add(1, std::memory_order_relaxed);  // a count orders nothing
+    auto& c = calls_by[thread < calls_by.size() ? thread : thread % calls_by.size()].n;
+    if (exclusive)
+      c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // its thread's only; orders nothing
+    else
+      c.fetch_add(1, std::memory_order_relaxed);  // a count orders nothing
     if (latency.count() > 0 && !run_over.load(std::memory_order_relaxed)) std::this_thread::sleep_for(latency);
     if (fails(round, key)) throw backend_failure("backend failure");
     return key * 2 + 1;
@@ -250,7 +258,7 @@ hh::result_record run_waves(const hh::run_request& req, const hw::herd_plan& pla
   const std::uint64_t K = std::max<std::uint64_t>(1, plan.keys);
   const std::uint64_t W = std::max<std::uint64_t>(1, plan.waves);
   Table table(static_cast<std::size_t>(T) * K);
-  backend be{kn.loader, kn.fail_rate, req.seed, T};
+  backend be{kn.loader, kn.fail_rate, req.seed, T, true};
   // When each key's result came out (the loader's return), for wake latency.
   std::vector<std::atomic<std::int64_t>> published(W * K);
 
@@ -359,7 +367,7 @@ hh::result_record run_stream(const hh::run_request& req, const hw::workload_spec
   const herd_knobs kn = read_knobs(req, 0);
   const unsigned T = std::max(1u, req.threads);
   Table table(T);
-  backend be{kn.loader, kn.fail_rate, req.seed, T};
+  backend be{kn.loader, kn.fail_rate, req.seed, T, true};
   std::atomic<std::uint64_t> shared{0}, timeouts{0}, errors{0};
   constexpr std::size_t n_keys = std::size_t{1} << 16;
   const auto m = hh::run_workers(hh::runner_config::from(req), [&](unsigned t) {

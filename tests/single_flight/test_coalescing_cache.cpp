@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -113,6 +114,56 @@ TEST(coalescing_cache, xfetch_refreshes_early_exactly_when_now_minus_delta_beta_
   EXPECT_EQ(c.get(1, [] { return std::uint64_t{2}; }), 2u);
   EXPECT_EQ(c.stats().early_refreshes, 1u);
   EXPECT_EQ(c.stats().backend_calls, 2u);
+}
+
+// With the default knobs of the cache scenario (ttl 5 ms, a 1 ms load, β = 1)
+// XFetch's lead δ·β·(−ln u) passes the TTL on a hot key, so on the old code
+// the first hit after every load started a refresh. By default no early
+// refresh starts before half the TTL has passed since the value was stored.
+// (Old code: the first get below, 1 ns after the store, refreshed.)
+TEST(coalescing_cache, xfetch_waits_for_half_the_ttl_by_default_however_long_the_load) {
+  fake_env env;
+  cache c(env.options(1000ns, 0ns, 1.0));
+  std::uint64_t calls = 0;
+  auto loader = [&] {
+    env.now += 5000;  // δ = 5000: five TTLs of lead
+    return ++calls;
+  };
+  EXPECT_EQ(c.get(1, loader), 1u);  // stored at 5000, expires at 6000
+  env.u = 1e-300;                   // the largest gap the generator can draw
+  for (std::int64_t age : {1, 100, 250, 499}) {
+    env.now = 5000 + age;
+    EXPECT_EQ(c.get(1, loader), 1u) << "age " << age;
+  }
+  EXPECT_EQ(c.stats().early_refreshes, 0u);
+  env.now = 5500;  // age = ttl/2: early refresh allowed, and this draw takes it
+  EXPECT_EQ(c.get(1, loader), 2u);
+  EXPECT_EQ(c.stats().early_refreshes, 1u);
+  EXPECT_EQ(calls, 2u);
+}
+
+TEST(coalescing_cache, early_refresh_after_sets_the_fraction_of_the_ttl_before_any_early_refresh) {
+  for (const double after : {0.0, 0.25, 0.9, 1.0}) {
+    fake_env env;
+    auto o = env.options(1000ns, 0ns, 1.0);
+    o.early_refresh_after = after;
+    cache c(o);
+    std::uint64_t calls = 0;
+    auto loader = [&] {
+      env.now += 10;
+      return ++calls;
+    };
+    (void)c.get(1, loader);  // stored at 10, expires at 1010
+    env.u = 1e-300;
+    const auto first = static_cast<std::int64_t>(after * 1000);  // the first age that may refresh early
+    std::int64_t age = 1;
+    for (; age < 1000 && c.stats().early_refreshes == 0; ++age) {
+      env.now = 10 + age;
+      (void)c.get(1, loader);
+    }
+    EXPECT_EQ(age - 1, after < 1.0 ? std::max<std::int64_t>(first, 1) : 999) << "after " << after;
+    EXPECT_EQ(c.stats().early_refreshes, after < 1.0 ? 1u : 0u) << "after " << after;
+  }
 }
 
 TEST(coalescing_cache, beta_zero_never_refreshes_early) {
@@ -225,7 +276,24 @@ TEST(coalescing_cache, concurrent_readers_always_see_a_value_of_their_own_key) {
       }
     });
   }
+  // A metrics thread reads stats() all along: every counter only grows.
+  std::atomic<bool> done{false};
+  std::uint64_t snapshots = 0, went_back = 0;
+  std::thread metrics([&] {
+    hotshard::coalescing_cache_stats last{};
+    while (!done.load(std::memory_order_acquire)) {
+      const auto now = c.stats();
+      went_back += now.gets < last.gets || now.hits < last.hits || now.misses < last.misses ||
+                   now.backend_calls < last.backend_calls || now.errors < last.errors;
+      last = now;
+      ++snapshots;
+    }
+  });
   for (auto& th : pool) th.join();
+  done.store(true, std::memory_order_release);
+  metrics.join();
+  EXPECT_GT(snapshots, 0u);
+  EXPECT_EQ(went_back, 0u);
   EXPECT_EQ(wrong.load(), 0u);
   const auto st = c.stats();
   EXPECT_EQ(st.gets, std::uint64_t{threads} * per_thread);

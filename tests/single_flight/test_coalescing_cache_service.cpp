@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -20,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -104,7 +106,27 @@ TEST(coalescing_cache_service, every_get_lands_in_exactly_one_category) {
   EXPECT_EQ(s.negative_hits, 1u);
   EXPECT_EQ(s.misses, 2u);
   EXPECT_EQ(s.hits, 1u);
+  // The export shape: every field, as a counter named *_total, with its value.
+  std::vector<hotshard::detail::metric> got;
+  s.for_each_metric([&](const hotshard::detail::metric& m) { got.push_back(m); });
+  const std::vector<std::pair<std::string, std::uint64_t>> want = {
+      {"gets_total", s.gets},           {"hits_total", s.hits},
+      {"stale_served_total", s.stale_served}, {"misses_total", s.misses},
+      {"backend_calls_total", s.backend_calls}, {"early_refreshes_total", s.early_refreshes},
+      {"errors_total", s.errors},       {"negative_hits_total", s.negative_hits},
+      {"refreshes_total", s.refreshes}, {"timeouts_total", s.timeouts},
+      {"load_failures_total", s.load_failures}};
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].name, want[i].first);
+    EXPECT_EQ(got[i].value, static_cast<double>(want[i].second)) << want[i].first;
+    EXPECT_EQ(got[i].kind, hotshard::detail::metric_kind::counter);
+    EXPECT_FALSE(got[i].help.empty());
+  }
+  EXPECT_EQ(s.gets, calls);  // nonzero fields above: the values are the snapshot's, not defaults
+  EXPECT_EQ(s.load_failures, 2u);
 }
+static_assert(hotshard::detail::exportable_stats<hotshard::coalescing_cache_stats>);
 
 TEST(coalescing_cache_service, stale_served_and_shared_misses_are_counted_once) {
   fake_clock clk;
@@ -691,6 +713,9 @@ TEST(coalescing_cache_service, every_bad_option_throws_naming_its_field) {
   EXPECT_NE(msg({.grace = -1ns}).find("grace"), std::string::npos);
   EXPECT_NE(msg({.negative_ttl = -1ns}).find("negative_ttl"), std::string::npos);
   EXPECT_NE(msg({.beta = -1}).find("beta"), std::string::npos);
+  EXPECT_NE(msg({.early_refresh_after = -0.01}).find("early_refresh_after"), std::string::npos);
+  EXPECT_NE(msg({.early_refresh_after = 1.01}).find("early_refresh_after"), std::string::npos);
+  EXPECT_NE(msg({.early_refresh_after = std::nan("")}).find("early_refresh_after"), std::string::npos);
   EXPECT_NE(msg({.flight_capacity = 0}).find("flight_capacity"), std::string::npos);
 }
 

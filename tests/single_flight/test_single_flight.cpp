@@ -275,6 +275,28 @@ TEST(single_flight, a_full_table_makes_the_caller_load_alone_and_counts_overflow
   for (auto& th : holders) th.join();
   EXPECT_EQ(sf.stats().flights, 8u);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
+  // The export shape carries the same numbers.
+  std::map<std::string, double> m;
+  sf.stats().for_each_metric([&](const hotshard::detail::metric& x) { m[std::string(x.name)] = x.value; });
+  EXPECT_EQ(m["flights_total"], 8.0);
+  EXPECT_EQ(m["overflow_total"], 1.0);
+}
+
+static_assert(hotshard::detail::exportable_stats<hotshard::single_flight_stats>);
+
+TEST(single_flight, stats_export_every_field_as_a_counter_named_total) {
+  const hotshard::single_flight_stats st{.flights = 11, .joins = 22, .timeouts = 33, .overflow = 44};
+  std::vector<hotshard::detail::metric> got;
+  st.for_each_metric([&](const hotshard::detail::metric& m) { got.push_back(m); });
+  const std::vector<std::pair<std::string, double>> want = {
+      {"flights_total", 11}, {"joins_total", 22}, {"timeouts_total", 33}, {"overflow_total", 44}};
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].name, want[i].first);
+    EXPECT_EQ(got[i].value, want[i].second) << want[i].first;
+    EXPECT_EQ(got[i].kind, hotshard::detail::metric_kind::counter);
+    EXPECT_FALSE(got[i].help.empty());
+  }
 }
 
 TEST(single_flight, no_slot_is_leaked_after_a_million_flights_and_values_never_mix) {
@@ -297,7 +319,24 @@ TEST(single_flight, no_slot_is_leaked_after_a_million_flights_and_values_never_m
       }
     });
   }
+  // A metrics thread reads stats() all along: each counter only grows (every
+  // number is a value it had during the call), and reading never disturbs the table.
+  std::atomic<bool> done{false};
+  std::uint64_t snapshots = 0, went_back = 0;
+  std::thread metrics([&] {
+    hotshard::single_flight_stats last{};
+    while (!done.load(std::memory_order_acquire)) {
+      const auto now = sf.stats();
+      went_back += now.flights < last.flights || now.joins < last.joins || now.overflow < last.overflow;
+      last = now;
+      ++snapshots;
+    }
+  });
   for (auto& th : pool) th.join();
+  done.store(true, std::memory_order_release);
+  metrics.join();
+  EXPECT_GT(snapshots, 0u);
+  EXPECT_EQ(went_back, 0u);
   const auto st = sf.stats();
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_EQ(st.flights + st.overflow, loads.load());

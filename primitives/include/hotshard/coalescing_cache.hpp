@@ -36,8 +36,12 @@
 //    "Optimal Probabilistic Cache Stampede Prevention", VLDB 2015,
 //    https://doi.org/10.14778/2757807.2757813): a fresh hit refreshes early
 //    when  now − δ·β·ln(u) ≥ expiry, δ = how long the last load took, u
-//    uniform in (0, 1], β the eagerness (0 turns it off). One refresh per key
-//    at a time; the others keep reading the cached value;
+//    uniform in (0, 1], β the eagerness (0 turns it off), and never before
+//    `early_refresh_after` (default 1/2) of ttl has passed since the value was
+//    stored: on a hot key the lead δ·β·(−ln u) can exceed ttl (a load as slow
+//    as a fifth of ttl does on ~1 hit in 150), which made every store refresh
+//    at once. One refresh per key at a time; the others keep reading the
+//    cached value;
 //  - errors: a failed load is remembered for `negative_ttl` only (callers in
 //    that window get the same exception without a backend call), then the
 //    next caller loads again; a failed refresh keeps the old value;
@@ -104,7 +108,8 @@
 // capacity, only `capacity` shards are used; the per-shard limits add up to
 // capacity). ttl / negative_ttl = nanoseconds::max() never expire (expiry
 // saturates). The constructor rejects capacity 0, shards outside [1, 65536],
-// negative durations, beta NaN / infinite / negative and flight_capacity
+// negative durations, beta NaN / infinite / negative, early_refresh_after
+// outside [0, 1] (or NaN) and flight_capacity
 // outside [1, 2^32] with std::invalid_argument naming the field. Sharding
 // and the slot arrays hash with a per-instance seed (options::seed, random if
 // empty). The Stats policy is passed to the flight table (and its
@@ -151,6 +156,7 @@
 #include <hotshard/policy.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/single_flight_support.hpp>
 #include <hotshard/single_flight.hpp>
 
@@ -172,6 +178,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -186,6 +193,11 @@ struct coalescing_cache_options {
   std::chrono::nanoseconds grace{0};                       // then served stale while one refresh runs
   std::chrono::nanoseconds negative_ttl = std::chrono::milliseconds(100);  // an error is remembered this long
   double beta = 1.0;                                       // XFetch eagerness; 0 = no early refresh; finite, >= 0
+  // No early refresh before this fraction of ttl has passed since the value
+  // was stored, however long the load took; in [0, 1] (0: XFetch alone, 1:
+  // never early). The default 0.5 keeps a slow load on a hot key from
+  // refreshing right after every store (XFetch's lead δ·β·(−ln u) may pass ttl).
+  double early_refresh_after = 0.5;
   bool coalesce = true;                                    // false: every miss calls the loader
   std::size_t flight_capacity = 1024;                      // single_flight table size, in [1, 2^32]
   detail::clock_ns_fn clock_ns{};                          // std::function<int64_t()>; empty: steady_clock (detail/clock.hpp)
@@ -215,6 +227,27 @@ struct coalescing_cache_stats {
   std::uint64_t refreshes = 0;        // gets that started a refresh (served the new value, or the old one)
   std::uint64_t timeouts = 0;         // get_for calls that gave up waiting for somebody else's load
   std::uint64_t load_failures = 0;    // loader invocations that threw
+
+  // detail/metrics.hpp's export shape: every field, in declaration order, as a counter.
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric;
+    using detail::metric_kind;
+    const auto c = [&](std::string_view name, std::uint64_t v, std::string_view help) {
+      f(metric{name, metric_kind::counter, static_cast<double>(v), help});
+    };
+    c("gets_total", gets, "Gets (hits + stale served + misses + refreshes + errors + timeouts).");
+    c("hits_total", hits, "Gets served a fresh cached value.");
+    c("stale_served_total", stale_served, "Gets served the old value while another caller's refresh ran.");
+    c("misses_total", misses, "Gets that waited for a load (their own or a shared one) and got its value.");
+    c("backend_calls_total", backend_calls, "Loader invocations.");
+    c("early_refreshes_total", early_refreshes, "XFetch early refreshes (a part of refreshes).");
+    c("errors_total", errors, "Gets that ended in an error (a failed load, own or shared, or a remembered error).");
+    c("negative_hits_total", negative_hits, "Remembered errors served without a backend call (a part of errors).");
+    c("refreshes_total", refreshes, "Gets that started a refresh.");
+    c("timeouts_total", timeouts, "get_for calls that gave up waiting for another caller's load.");
+    c("load_failures_total", load_failures, "Loader invocations that threw.");
+  }
 };
 
 // Why an entry left the cache (the eviction listener's third argument).
@@ -363,8 +396,8 @@ class cc_reclaimer {
   }
   const stripe& at(std::size_t i) const noexcept { return s_[i]; }
 
-  [[nodiscard]] guard enter() noexcept {
-    const local_stripe l = local();
+  [[nodiscard]] guard enter() noexcept { return enter(local()); }
+  [[nodiscard]] guard enter(const local_stripe l) noexcept {
     for (;;) {
       // seq_cst (1)-(2)-(3): with the flip (4) and the scan (5), of a reader
       // and a reclaimer at least one sees the other. (2) stays an RMW even on
@@ -514,11 +547,11 @@ class coalescing_cache {
   // Rethrows the load's exception (or a remembered one).
   template <class Loader>
   Value get(const Key& key, Loader&& loader, std::stop_token stop = {}) {
-    return counted(key, loader, nullptr, stop).get();
+    return get_value(key, loader, stop);
   }
   template <detail::sf_hetero_key<Key, Hash> K, class Loader>
   Value get(const K& key, Loader&& loader, std::stop_token stop = {}) {
-    return counted(key, loader, nullptr, stop).get();
+    return get_value(key, loader, stop);
   }
 
   // As get, but a caller that would wait longer than `timeout` for another
@@ -769,6 +802,7 @@ class coalescing_cache {
     if (o.grace.count() < 0) bad("grace must not be negative");
     if (o.negative_ttl.count() < 0) bad("negative_ttl must not be negative");
     if (!std::isfinite(o.beta) || o.beta < 0) bad("beta must be finite and >= 0");
+    if (!(o.early_refresh_after >= 0 && o.early_refresh_after <= 1)) bad("early_refresh_after must be in [0, 1]");
     if (o.flight_capacity < 1 || o.flight_capacity > single_flight<Key, Value, policy::hash_with<Hash>, Stats>::max_capacity)
       bad("flight_capacity must be in [1, 2^32]");
     return o;
@@ -785,13 +819,25 @@ class coalescing_cache {
     state += 0x9e3779b97f4a7c15ULL;
     return (static_cast<double>(detail::mix64(state) >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
   }
-  // Before this time no early refresh can fire: the built-in generator draws
-  // u >= 2^-53, so -ln u < 37. With an injected generator, any time may.
+  // Before this time no early refresh can fire: not before early_refresh_after
+  // of ttl has passed since the store (expiry − ttl; the node is a value's,
+  // so its expiry is store time + ttl unless it saturated to `never`), and not
+  // before XFetch's own bound: the built-in generator draws u >= 2^-53, so
+  // -ln u < 37 (with an injected generator, any time may).
   std::int64_t early_bound(const node& n) const noexcept {
-    if (opt_.beta <= 0 || n.expiry == never) return never;
-    if (opt_.uniform01) return std::numeric_limits<std::int64_t>::min();
+    if (opt_.beta <= 0 || n.expiry == never || !n.value) return never;
+    const std::int64_t floor = n.expiry - (opt_.ttl.count() - early_min_age_);  // <= expiry, >= store time
+    if (opt_.uniform01) return floor;
     const double from = static_cast<double>(n.expiry) - 37.0 * static_cast<double>(n.delta) * opt_.beta;
-    return from <= -9.2e18 ? std::numeric_limits<std::int64_t>::min() : static_cast<std::int64_t>(from);
+    if (from <= static_cast<double>(floor)) return floor;
+    if (from >= static_cast<double>(n.expiry)) return n.expiry;  // δ < 0 (an injected clock that went back)
+    return static_cast<std::int64_t>(from);  // in (floor, expiry): representable
+  }
+  // early_refresh_after · ttl in ns, at most ttl (no overflow near nanoseconds::max()).
+  static std::int64_t min_age_of(const options& o) noexcept {
+    const double ttl = static_cast<double>(o.ttl.count());
+    const double a = ttl * o.early_refresh_after;
+    return a >= ttl ? o.ttl.count() : static_cast<std::int64_t>(a);
   }
   bool early(std::int64_t now, const node& n) const {
     if (opt_.beta <= 0 || n.expiry == never) return false;
@@ -801,14 +847,15 @@ class coalescing_cache {
 
   template <class K>
   std::uint64_t hash_of(const K& key) const {
-    return detail::seeded_hash(detail::mix64(static_cast<std::uint64_t>(Hash{}(key))), seed_);
+    // = detail::seeded_hash(mix64(hash), seed_), with the seed's own mix done once (seed_mix_).
+    return detail::mix64(detail::mix64(static_cast<std::uint64_t>(Hash{}(key))) ^ seed_mix_);
   }
   shard& shard_of(std::uint64_t h) const { return shards_[detail::reduce(h, n_shards_)]; }
   static std::size_t epoch_of(std::uint64_t h) noexcept { return h % epochs_per_shard; }  // low bits; reduce uses high
   static std::size_t home_of(std::uint64_t h, std::size_t mask) noexcept { return (h >> 6) & mask; }
 
-  void count(counter k) noexcept {
-    const auto l = reclaim_.local();
+  void count(counter k) noexcept { count_at(reclaim_.local(), k); }
+  static void count_at(const typename reclaimer::local_stripe& l, counter k) noexcept {
     detail::cc_bump(l.s->extra.c[k], l.owned, std::memory_order_relaxed);  // statistics only, no ordering
   }
   static void mark_used(const node* n) noexcept {
@@ -969,6 +1016,20 @@ class coalescing_cache {
       throw;
     }
   }
+  // get()'s slow path: the fast path already probed (no hit, stale serve or
+  // remembered error); the locked path decides, counted as counted() does.
+  template <class K, class Loader>
+  result_type counted_from(const K& key, Loader& loader, const std::chrono::nanoseconds* timeout,
+                           const std::stop_token& stop, std::int64_t now, std::uint64_t h, bool want_early) {
+    try {
+      result_type o = locked_from(key, h, shard_of(h), now, want_early, loader, timeout, stop);
+      count(category(o.status));
+      return o;
+    } catch (...) {
+      count(c_error);
+      throw;
+    }
+  }
   static counter category(load_status s) noexcept {
     switch (s) {
       case load_status::hit: return c_hit;
@@ -983,6 +1044,66 @@ class coalescing_cache {
     return c_error;
   }
 
+  // What the lock-free path found (reader guard held): a fresh value to
+  // serve (hit), an old one under refresh (stale), a remembered error
+  // (negative), a fresh value whose XFetch draw asks for an early refresh
+  // (early), or nothing it may serve (none: the locked path decides).
+  enum class probe_kind : std::uint8_t { none, hit, stale, negative, early };
+  struct probed {
+    probe_kind kind = probe_kind::none;
+    const node* n = nullptr;
+  };
+  template <class K>
+  probed probe(const shard& sh, std::uint64_t h, const K& key, std::int64_t now) const {
+    const node* n = find(sh.tab.load(std::memory_order_acquire), h, key);  // pairs with rebuild's release
+    if (n == nullptr) return {};
+    if (n->error) return now < n->expiry ? probed{probe_kind::negative, n} : probed{};
+    if (now < n->expiry) {
+      if (now < n->early_from || n->refreshing.load(std::memory_order_relaxed) || !early(now, *n))
+        return {probe_kind::hit, n};
+      return {probe_kind::early, n};
+    }
+    if (now < sat_add(n->expiry, opt_.grace.count()) && n->refreshing.load(std::memory_order_relaxed))
+      return {probe_kind::stale, n};
+    return {};
+  }
+
+  // get(): a hit (or stale serve) returns its copy straight from the node,
+  // without building a load_result; everything else goes through counted().
+  template <class K, class Loader>
+  Value get_value(const K& key, Loader& loader, const std::stop_token& stop) {
+    const std::int64_t now = now_ns();
+    const std::uint64_t h = hash_of(key);
+    shard& sh = shard_of(h);
+    bool want_early = false;
+    std::exception_ptr remembered;
+    const auto l = reclaim_.local();
+    {
+      auto g = reclaim_.enter(l);
+      const probed p = probe(sh, h, key, now);
+      if (p.kind == probe_kind::hit || p.kind == probe_kind::stale) {
+        mark_used(p.n);
+        const counter k = p.kind == probe_kind::hit ? c_hit : c_stale;
+        try {
+          Value v(*p.n->value);
+          count_at(l, k);
+          return v;
+        } catch (...) {  // a throwing copy: one error, as counted() would count it
+          count_at(l, c_error);
+          throw;
+        }
+      }
+      if (p.kind == probe_kind::negative) remembered = p.n->error;
+      want_early = p.kind == probe_kind::early;
+    }
+    if (remembered) {  // lock-free as well: counted as lookup() + counted() count it
+      count_at(l, c_negative);
+      count_at(l, c_error);
+      std::rethrow_exception(remembered);
+    }
+    return counted_from(key, loader, nullptr, stop, now, h, want_early).get();
+  }
+
   template <class K, class Loader>
   result_type lookup(const K& key, Loader& loader, const std::chrono::nanoseconds* timeout,
                      const std::stop_token& stop) {
@@ -992,25 +1113,29 @@ class coalescing_cache {
     bool want_early = false;
     {  // The lock-free path: a fresh hit, a remembered error, a stale value under refresh.
       auto g = reclaim_.enter();
-      const node* n = find(sh.tab.load(std::memory_order_acquire), h, key);  // pairs with rebuild's release
-      if (n != nullptr) {
-        if (n->error) {
-          if (now < n->expiry) {
-            count(c_negative);
-            return result_type::of_error(n->error, load_origin::remembered);
-          }
-        } else if (now < n->expiry) {
-          if (now < n->early_from || n->refreshing.load(std::memory_order_relaxed) ||
-              !(want_early = early(now, *n))) {
-            mark_used(n);
-            return result_type::of_value(load_status::hit, *n->value);
-          }
-        } else if (now < sat_add(n->expiry, opt_.grace.count()) && n->refreshing.load(std::memory_order_relaxed)) {
-          mark_used(n);
-          return result_type::of_value(load_status::stale, *n->value);
-        }
+      const probed p = probe(sh, h, key, now);
+      switch (p.kind) {
+        case probe_kind::negative:
+          count(c_negative);
+          return result_type::of_error(p.n->error, load_origin::remembered);
+        case probe_kind::hit:
+          mark_used(p.n);
+          return result_type::of_value(load_status::hit, *p.n->value);
+        case probe_kind::stale:
+          mark_used(p.n);
+          return result_type::of_value(load_status::stale, *p.n->value);
+        case probe_kind::early:
+          want_early = true;
+          break;
+        case probe_kind::none:
+          break;
       }
     }
+    return locked_from(key, h, sh, now, want_early, loader, timeout, stop);
+  }
+  template <class K, class Loader>
+  result_type locked_from(const K& key, std::uint64_t h, shard& sh, std::int64_t now, bool want_early,
+                          Loader& loader, const std::chrono::nanoseconds* timeout, const std::stop_token& stop) {
     step();
     if (stop.stop_requested()) return result_type::of(load_status::cancelled);
     return locked_lookup(key, h, sh, now, want_early, loader, timeout, stop);
@@ -1328,7 +1453,9 @@ class coalescing_cache {
   }
 
   options opt_;
+  std::int64_t early_min_age_ = min_age_of(opt_);  // no early refresh before a node is this old
   std::uint64_t seed_;
+  std::uint64_t seed_mix_ = detail::mix64(seed_ + 0x9e3779b97f4a7c15ULL);  // seeded_hash's mix of the seed
   eviction_listener on_evict_;
   mutable reclaimer reclaim_;
   single_flight<Key, Value, policy::hash_with<Hash>, Stats> flights_;

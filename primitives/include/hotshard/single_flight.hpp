@@ -128,6 +128,7 @@
 #include <hotshard/detail/futex_wait.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/single_flight_support.hpp>
 #include <hotshard/keys.hpp>
 
@@ -169,6 +170,21 @@ struct single_flight_stats {
   std::uint64_t joins = 0;     // results shared (loads saved)
   std::uint64_t timeouts = 0;  // waiters that gave up (run_for's deadline or the caller's stop_token)
   std::uint64_t overflow = 0;  // loads run alone: window full or claim beaten A times
+
+  // detail/metrics.hpp's export shape: every field, in declaration order, as a counter.
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric;
+    using detail::metric_kind;
+    f(metric{"flights_total", metric_kind::counter, static_cast<double>(flights),
+             "Loader runs as the leader of a coalesced flight."});
+    f(metric{"joins_total", metric_kind::counter, static_cast<double>(joins),
+             "Calls served another caller's result (loads saved)."});
+    f(metric{"timeouts_total", metric_kind::counter, static_cast<double>(timeouts),
+             "Waiters that gave up at their deadline or by their stop_token."});
+    f(metric{"overflow_total", metric_kind::counter, static_cast<double>(overflow),
+             "Loads run alone: the probe window was full or the claim was beaten max_attempts times."});
+  }
 };
 
 // policy::hash<Key> (the default, transparent for std::string): hotshard/keys.hpp.
@@ -374,7 +390,8 @@ class single_flight {
 
   template <class K>
   std::uint64_t hash_of(const K& key) const {
-    return detail::seeded_hash(detail::mix64(static_cast<std::uint64_t>(hash_(key))), seed_);
+    // = detail::seeded_hash(mix64(hash), seed_), with the seed's own mix done once (seed_mix_).
+    return detail::mix64(detail::mix64(static_cast<std::uint64_t>(hash_(key))) ^ seed_mix_);
   }
 
   // Whether pinned slot idx holds `key`. A throwing operator== drops our pin first.
@@ -462,7 +479,13 @@ class single_flight {
   acquired acquire(const K& key, std::uint64_t h, bool wants_stop) {
     const std::uint64_t tag = tag_of_hash(h);
     // Pass 1: join a live flight of this key, or note the free slots.
-    std::array<std::pair<std::size_t, std::uint64_t>, max_window> free_slots;
+    // Left uninitialised (a value-initialised std::array of pairs zeroed 512
+    // bytes per call); only the first n_free entries are ever read.
+    struct free_slot {
+      std::size_t idx;
+      std::uint64_t word;
+    };
+    free_slot free_slots[max_window];
     std::size_t n_free = 0;
     for (std::size_t i = 0; i < window_; ++i) {
       const std::size_t idx = (h + i) & mask_;
@@ -478,8 +501,8 @@ class single_flight {
     std::size_t own = npos;
     std::uint64_t claimed = 0;
     for (std::size_t f = 0; f < n_free; ++f) {
-      const std::size_t idx = free_slots[f].first;
-      std::uint64_t expected = free_slots[f].second;
+      const std::size_t idx = free_slots[f].idx;
+      std::uint64_t expected = free_slots[f].word;
       const std::uint64_t desired =
           tag | ((expected + (std::uint64_t{1} << gen_shift)) & gen_mask) | (st_claimed << state_shift) | 1u;
       // (3) acquire: pairs with the release return to FREE in (7), so the
@@ -739,7 +762,10 @@ class single_flight {
       // Our own copy: if it throws, the joiners still get the value and only we
       // see the copy's exception.
       try {
-        o = outcome::of_value(load_status::loaded, *s.value);
+        // Built in place (the returned object): a temporary moved in cost a
+        // store-forwarding stall per call on the uncontended path.
+        o.value.emplace(*s.value);
+        o.status = load_status::loaded;
       } catch (...) {
         o = outcome::of_error(std::current_exception(), load_origin::own);
       }
@@ -925,6 +951,7 @@ class single_flight {
   std::size_t window_;
   std::size_t mask_;
   std::uint64_t seed_;
+  std::uint64_t seed_mix_ = detail::mix64(seed_ + 0x9e3779b97f4a7c15ULL);  // seeded_hash's mix of the seed
   std::unique_ptr<word_line[]> lines_;
   std::unique_ptr<slot[]> slots_;
   detail::padded<std::atomic<std::uint64_t>> overflow_;
