@@ -15,6 +15,10 @@
 #include <vector>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
+#include <hotshard/detail/metrics.hpp>
+#include <hotshard/detail/word_table.hpp>
+#include <hotshard/keys.hpp>
+#include <string_view>
 #include <limits>
 
 #include "stress.hpp"
@@ -515,4 +519,218 @@ TEST(salted_counter_map_demote, racing_demotes_of_one_key_give_its_block_back_on
     ASSERT_EQ(m.read(5), 100 * (r + 1));
     ASSERT_EQ(m.stats().blocks_in_use, 0u);
   }
+}
+
+// --- any hashable key (issue 16) -------------------------------------------------
+
+using string_map = salted_counter_map<std::string>;
+static_assert(hotshard::concepts::keyed_counter<string_map, std::string>);
+// Pointer keys would count addresses: they do not compile.
+template <class K>
+concept salted_map_of = requires { typename salted_counter_map<K>; };
+static_assert(!salted_map_of<const char*>);
+static_assert(!salted_map_of<int*>);
+static_assert(salted_map_of<std::string> && salted_map_of<std::string_view> && salted_map_of<std::uint64_t>);
+
+TEST(salted_counter_map_keys, string_keys_count_exactly_with_string_view_and_literal_lookups) {
+  string_map m({.capacity = 64, .hot_capacity = 2, .max_salt = 4});
+  const std::string a = "checkout";
+  ASSERT_TRUE(m.add(a, 2));
+  ASSERT_TRUE(m.add(std::string_view("checkout"), 3));  // no std::string built for the lookup
+  ASSERT_TRUE(m.add("checkout", 4));
+  ASSERT_TRUE(m.add(std::string("login"), 1));
+  EXPECT_EQ(m.read(a), 9);
+  EXPECT_EQ(m.read(std::string_view("checkout")), 9);
+  EXPECT_EQ(m.read("login"), 1);
+  EXPECT_EQ(m.read("absent"), 0);
+  ASSERT_TRUE(m.promote("checkout", 4));
+  EXPECT_EQ(m.salt_of(a), 4u);
+  ASSERT_TRUE(m.add(a, 1));
+  EXPECT_EQ(m.read("checkout"), 10);
+  ASSERT_TRUE(m.demote(std::string_view("checkout")));
+  EXPECT_EQ(m.salt_of("checkout"), 1u);
+  EXPECT_EQ(m.read(a), 10);
+  std::map<std::string, std::int64_t> got;
+  m.for_each([&](const std::string& k, std::int64_t c) { got.emplace(k, c); });
+  EXPECT_EQ(got, (std::map<std::string, std::int64_t>{{"checkout", 10}, {"login", 1}}));
+  EXPECT_EQ(m.stats().keys_present, 2u);
+}
+
+// A hash that sends every key to one word: keys are told apart by the full
+// compare, never merged.
+struct one_word_hash {
+  std::size_t operator()(const std::string&) const noexcept { return 42; }
+};
+TEST(salted_counter_map_keys, keys_whose_hashes_collide_are_kept_apart_by_the_full_key) {
+  salted_counter_map<std::string, one_word_hash> m({.capacity = 64, .hot_capacity = 2, .max_salt = 2});
+  for (int i = 0; i < 20; ++i)
+    for (int j = 0; j <= i; ++j) ASSERT_TRUE(m.add("k" + std::to_string(j), 1));
+  for (int j = 0; j < 20; ++j) EXPECT_EQ(m.read("k" + std::to_string(j)), 20 - j) << j;
+  EXPECT_EQ(m.unsafe_size(), 20u);
+}
+
+// hashed_key (hash once per request) gives exactly the plain key's results.
+TEST(salted_counter_map_keys, a_hashed_key_gives_exactly_the_result_of_the_plain_key) {
+  string_map s({.capacity = 64, .hot_capacity = 2, .max_salt = 4});
+  const std::string k = "item:17";
+  const auto hk = hotshard::hash_once(k);
+  ASSERT_TRUE(s.add(hk, 5));
+  ASSERT_TRUE(s.add(k, 1));
+  EXPECT_EQ(s.read(hk), 6);
+  EXPECT_EQ(s.read(k), 6);
+  ASSERT_TRUE(s.promote(hk, 2));
+  EXPECT_EQ(s.salt_of(k), 2u);
+  ASSERT_TRUE(s.demote(hk));
+  EXPECT_EQ(s.salt_of(hk), 1u);
+  EXPECT_EQ(s.unsafe_size(), 1u);
+  map64 m({.capacity = 64, .hot_capacity = 2, .max_salt = 4});
+  const std::uint64_t key = 77;
+  ASSERT_TRUE(m.add(hotshard::hash_once(key), 3));
+  ASSERT_TRUE(m.add(key, 4));
+  EXPECT_EQ(m.read(hotshard::hash_once(key)), 7);
+  ASSERT_TRUE(m.promote(hotshard::hash_once(key), 4));
+  EXPECT_EQ(m.salt_of(key), 4u);
+  ASSERT_TRUE(m.demote(hotshard::hash_once(key)));
+  EXPECT_EQ(m.read(key), 7);
+  EXPECT_EQ(m.unsafe_size(), 1u);
+}
+
+// Many threads racing to insert the same string keys (the busy → published
+// claim of word_table), salting and demoting one: exact per key.
+TEST(salted_counter_map_keys, racing_inserts_of_string_keys_with_promote_and_demote_sum_exactly) {
+  salted_counter_map<std::string, hotshard::policy::hash<std::string>, hotshard::detail::yielding_stats> m(
+      {.capacity = 1024, .hot_capacity = 2, .max_salt = 4, .grow_after = 4});
+  const int keys = 100;
+  const int rounds = 16 / static_cast<int>(stress_scale) + 2;
+  run_threads(16, [&](unsigned t) {
+    for (int r = 0; r < rounds; ++r) {
+      for (int k = 0; k < keys; ++k) ASSERT_TRUE(m.add("key-" + std::to_string((k * 31 + static_cast<int>(t)) % keys), 1));
+      if (t == 0) (void)m.promote("key-3", 4);
+      if (t == 1) (void)m.demote(std::string_view("key-3"));
+    }
+  });
+  EXPECT_EQ(m.unsafe_size(), static_cast<std::size_t>(keys));
+  for (int k = 0; k < keys; ++k) ASSERT_EQ(m.read("key-" + std::to_string(k)), 16 * rounds) << k;
+}
+
+// --- stats() -----------------------------------------------------------------------
+
+TEST(salted_counter_map_stats, stats_count_keys_salting_and_refusals_and_name_every_metric) {
+  map64 m({.capacity = 4, .hot_capacity = 3, .max_salt = 2, .seed = 1000});
+  auto s = m.stats();
+  EXPECT_EQ(s.keys_present, 0u);
+  EXPECT_EQ(s.blocks_free, 3u);
+  for (std::uint64_t k = 1; k <= 4; ++k) ASSERT_TRUE(m.add(k, 1));
+  EXPECT_FALSE(m.add(5, 1));     // full
+  EXPECT_FALSE(m.promote(6, 2));  // full
+  ASSERT_TRUE(m.promote(1, 2));
+  ASSERT_TRUE(m.promote(2, 2));
+  ASSERT_TRUE(m.demote(1));
+  s = m.stats();
+  EXPECT_EQ(s.keys_present, 4u);
+  EXPECT_EQ(s.keys_salted, 1u);
+  EXPECT_EQ(s.blocks_in_use, 1u);
+  EXPECT_EQ(s.blocks_free, 2u);
+  EXPECT_EQ(s.promotions_total, 2u);
+  EXPECT_EQ(s.demotions_total, 1u);
+  EXPECT_EQ(s.failed_inserts_total, 2u);
+  static_assert(hotshard::detail::exportable_stats<hotshard::salted_counter_map_stats>);
+  std::map<std::string, double> metrics;
+  s.for_each_metric([&](const hotshard::detail::metric& x) {
+    EXPECT_EQ(x.name.ends_with("_total"), x.kind == hotshard::detail::metric_kind::counter) << x.name;
+    EXPECT_FALSE(x.help.empty());
+    metrics.emplace(std::string(x.name), x.value);
+  });
+  EXPECT_EQ(metrics, (std::map<std::string, double>{{"keys", 4},
+                                                    {"keys_salted", 1},
+                                                    {"blocks_free", 2},
+                                                    {"blocks_in_use", 1},
+                                                    {"promotions_total", 2},
+                                                    {"demotions_total", 1},
+                                                    {"failed_inserts_total", 2}}));
+}
+
+// --- detail::word_table -----------------------------------------------------------
+
+using exact_table = hotshard::detail::word_table<std::atomic<std::int64_t>>;
+struct keyed_slot {
+  std::atomic<std::int64_t> n{0};
+  int key = 0;
+};
+using keyed_table = hotshard::detail::word_table<keyed_slot, true>;
+
+TEST(word_table, exact_words_insert_once_find_and_fill_up_to_the_probe_window) {
+  exact_table t(8);
+  EXPECT_EQ(t.find(5), nullptr);
+  auto* a = t.find_or_insert(5);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(t.find_or_insert(5), a);
+  EXPECT_EQ(t.find(5), a);
+  EXPECT_EQ(t.find(13), nullptr);  // same home slot (13 & 7 == 5), not present
+  auto* b = t.find_or_insert(13);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(t.find(13), b);
+  for (std::uint64_t w = 100; w < 106; ++w) ASSERT_NE(t.find_or_insert(w), nullptr);
+  EXPECT_EQ(t.size(), 8u);
+  EXPECT_EQ(t.find_or_insert(7), nullptr);  // full
+  std::size_t visited = 0;
+  t.for_each_entry([&](std::uint64_t w, const exact_table::entry& e) {
+    EXPECT_EQ(e.word.load(), w);
+    ++visited;
+  });
+  EXPECT_EQ(visited, 8u);
+  t.unsafe_clear();
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.find(5), nullptr);
+}
+
+TEST(word_table, keyed_words_compare_the_full_key_and_a_throwing_init_leaves_a_dead_entry) {
+  keyed_table t(8);
+  auto eq = [](int k) { return [k](const keyed_slot& s) { return s.key == k; }; };
+  auto init = [](int k) { return [k](keyed_slot& s) { s.key = k; }; };
+  const std::uint64_t w = keyed_table::keyed_word(12345);
+  auto* a = t.find_or_insert(w, eq(1), init(1));
+  auto* b = t.find_or_insert(w, eq(2), init(2));  // same word, another key
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(t.find(w, eq(1)), a);
+  EXPECT_EQ(t.find(w, eq(2)), b);
+  EXPECT_EQ(t.find(w, eq(3)), nullptr);
+  EXPECT_THROW((void)t.find_or_insert(w, eq(3), [](keyed_slot&) { throw std::runtime_error("copy"); }),
+               std::runtime_error);
+  EXPECT_EQ(t.find(w, eq(3)), nullptr);  // the dead entry matches nothing
+  auto* c = t.find_or_insert(w, eq(3), init(3));
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(t.find(w, eq(3)), c);
+  std::size_t visited = 0;
+  t.for_each_entry([&](std::uint64_t seen, const keyed_table::entry&) {
+    EXPECT_EQ(seen, w);
+    ++visited;
+  });
+  EXPECT_EQ(visited, 3u);  // the dead one is skipped
+  EXPECT_EQ(keyed_table::keyed_word(0), 1u);
+  EXPECT_EQ(keyed_table::keyed_word(~std::uint64_t{0}), keyed_table::max_keyed_word);
+}
+
+// Threads racing to claim the same words: one entry per key, payloads intact.
+TEST(word_table, racing_claims_give_one_entry_per_key) {
+  hotshard::detail::word_table<keyed_slot, true, hotshard::detail::yielding_stats> t(256);
+  constexpr int keys = 100;
+  run_threads(16, [&](unsigned th) {
+    for (int i = 0; i < keys; ++i) {
+      const int k = (i * 7 + static_cast<int>(th)) % keys;
+      // Few words, many keys per word: the full compare decides.
+      auto* e = t.find_or_insert(
+          hotshard::detail::word_table<keyed_slot, true>::keyed_word(static_cast<std::uint64_t>(k % 10) << 1),
+          [k](const keyed_slot& s) { return s.key == k; }, [k](keyed_slot& s) { s.key = k; });
+      ASSERT_NE(e, nullptr);
+      e->payload.n.fetch_add(1);
+    }
+  });
+  std::map<int, std::int64_t> got;
+  t.for_each_entry([&](std::uint64_t, const auto& e) { EXPECT_TRUE(got.emplace(e.payload.key, e.payload.n.load()).second); });
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(keys));
+  for (auto& [k, n] : got) EXPECT_EQ(n, 16) << k;
 }
