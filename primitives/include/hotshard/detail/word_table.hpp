@@ -149,8 +149,10 @@ class word_table {
       std::uint64_t seen = settled(e, w);
       if (seen == 0) {
         schedule_point<Stats>();
-        // Relaxed: the claim publishes nothing; the key is published by (K1).
-        if (e.word.compare_exchange_strong(seen, w | busy_bit, std::memory_order_relaxed, std::memory_order_relaxed)) {
+        // (K2) acquire on failure: the word seen may be a published w whose key
+        // eq() then reads (success publishes nothing; the key goes out by (K1);
+        // acquire there only because the failure order may not be stronger).
+        if (e.word.compare_exchange_strong(seen, w | busy_bit, std::memory_order_acquire, std::memory_order_acquire)) {
           try {
             init(e.payload);
           } catch (...) {
