@@ -79,13 +79,13 @@
 //    every thread that was inside a section (an add/read/promote/salt_of of a
 //    salted key, on any map) when the fold landed, to leave it; a section is
 //    a few CASes, but a preempted thread delays the demote (backoff, then
-//    yields). Never call it from inside a for_each callback's... (for_each
-//    calls f outside any section, so that is allowed).
+//    yields). It may be called from a for_each callback (f runs outside any
+//    section), not from a Key's hash, copy or operator==.
 //  * read(), salt_of(): wait-free for integral keys (≤ probe_limit probes,
 //    ≤ max_salt loads; a section is two stores); others as find() in
 //    word_table.hpp. A thread's first section registers its announcement
 //    (a mutex-free list push, one allocation, kept for reuse after exit).
-//  * unsafe_size(): a plain relaxed scan.
+//  * unsafe_size(): a plain relaxed scan (exact when no insert runs).
 //  * for_each(), stats(): safe beside every operation; wait-free per entry.
 //  * unsafe_reset(): not thread-safe at all (per-window counts, see there).
 //
