@@ -513,9 +513,12 @@ class salted_counter_map {
   }
 
   entry* note_failure(entry* e) noexcept {
-    // Relaxed: a total for stats(); the full-table path is the rare one.
-    if (e == nullptr) totals_->failed_inserts.fetch_add(1, std::memory_order_relaxed);
+    if (e == nullptr) [[unlikely]] count_failed_insert();
     return e;
+  }
+  [[gnu::noinline, gnu::cold]] void count_failed_insert() noexcept {
+    // Relaxed: a total for stats(); the full-table path is the rare one.
+    totals_->failed_inserts.fetch_add(1, std::memory_order_relaxed);
   }
   entry* insert_exact(std::uint64_t w) noexcept {
     if (w == 0) {  // key == seed: mix64(0) == 0, the empty marker; its word only records presence
@@ -634,8 +637,10 @@ class salted_counter_map {
   }
 
   // Inside a section: adds to the key's block if its value word still holds a
-  // tag. false: it holds a count (the caller adds there).
-  bool add_salted(entry& e, std::int64_t delta) {
+  // tag. false: it holds a count (the caller adds there). Out of line, like
+  // every rare path, so that add() of a cold key stays small enough to be
+  // inlined into the caller's loop.
+  [[gnu::noinline]] bool add_salted(entry& e, std::int64_t delta) {
     detail::salted_section section;
     for (;;) {
       const std::int64_t tag = e.payload.value.load(std::memory_order_seq_cst);  // (2), and the section's tag load
@@ -823,7 +828,7 @@ class salted_counter_map {
   // Salts the entry over K = k sub-counters unless it already is salted; the
   // count moves into sub-counter 0 in the same CAS that publishes the block,
   // so no reader ever sees it missing or doubled. false: the pool is exhausted.
-  bool salt(entry& e, std::uint32_t k) noexcept {
+  [[gnu::noinline]] bool salt(entry& e, std::uint32_t k) noexcept {
     // (2) acquire: pairs with the release in (1).
     std::int64_t v = e.payload.value.load(std::memory_order_acquire);
     if (is_tag(v)) return true;
