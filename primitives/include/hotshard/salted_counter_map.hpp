@@ -56,13 +56,15 @@
 //  3. Grace: the block may still be named by a thread that loaded the tag
 //     before the fold. Every access to a block happens inside a *section*: the
 //     thread's own announcement word (one per thread, shared by all maps) is
-//     made odd by a seq_cst store (G1) before the thread loads the tag with a
-//     seq_cst load, and even again by a release store (G2) when it is done.
-//     After the fold (seq_cst, G4) demote scans every announcement (G3,
-//     seq_cst) and waits for each odd one to change: a section that began
-//     after the fold in the seq_cst order loads the count, not the tag
-//     (store-load pairing of G1/G3 with G4: Dekker), so once the waits end no
-//     thread can still reach the block. Only then are its sub-counters
+//     made odd (G1) before the thread loads the tag with a seq_cst load, and
+//     even again by a release store (G2) when it is done. After the fold
+//     (seq_cst, G4) demote scans every announcement (G3, seq_cst) and waits
+//     for each odd one to change: a section that began after the fold loads
+//     the count, not the tag (store-load pairing of G1/G3 with G4: Dekker),
+//     so once the waits end no thread can still reach the block. The fence
+//     the pairing needs is asymmetric where Linux has membarrier: G1 is a
+//     plain store and demote pays one membarrier(PRIVATE_EXPEDITED) before
+//     G3 (see detail::heavy_fence); elsewhere G1 is a seq_cst store. Only then are its sub-counters
 //     reopened at 0 and the block pushed on the free list (4) → (3).
 // Only the thread that set the block's `retiring` flag (demote's ownership,
 // one per block) gives the block back; a second demote of the same key
@@ -141,6 +143,12 @@
 #include <new>
 #include <type_traits>
 
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace hotshard {
 
 struct salted_counter_map_options {
@@ -197,7 +205,7 @@ inline thread_local salt_tally tls_salt_tally[64];
 // --- sections: the grace period of demote() ----------------------------------
 // One announcement per thread, shared by every salted map; nodes are never
 // freed (a thread that exits marks its node free for the next thread).
-struct alignas(cache_line_bytes) salted_section_word {
+struct alignas(prefetch_pair_bytes) salted_section_word {  // written on every salted add: its own line pair
   std::atomic<std::uint64_t> seq{0};  // odd while the owner is inside a section
   std::atomic<bool> taken{false};
   salted_section_word* next = nullptr;  // immutable once pushed
@@ -236,13 +244,54 @@ struct salted_section_owner {
   return *p;
 }
 
+// The store-load pairing of a section's announcement (G1) with its tag load,
+// against demote's fold (G4) and scan (G3), needs a full fence on one side.
+// Sections are the hot side, demote the rare one: where Linux offers
+// membarrier(PRIVATE_EXPEDITED) (probed and registered once per process), the
+// heavy side calls it between the fold and the scan — a full barrier on every
+// running thread of the process — and the announcement is a plain store
+// ordered by a compiler fence only (the asymmetric Dekker of liburcu's
+// membarrier flavour and folly's asymmetric_thread_fence_heavy). Elsewhere
+// the announcement and the scan are seq_cst (a locked instruction per section).
+[[gnu::cold, gnu::noinline]] inline bool probe_asymmetric_fence() noexcept {
+#if defined(__linux__) && defined(SYS_membarrier)
+  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#else
+  return false;
+#endif
+}
+// Decided once, before any section or demote uses it (a function-local static:
+// every caller sees the same answer).
+inline bool asymmetric_fence() noexcept {
+  static const bool available = probe_asymmetric_fence();
+  return available;
+}
+// The heavy side: after this returns, every section that announced itself
+// before the call is visible to the caller's following loads, and every
+// section announced after it sees what the caller stored before it.
+inline void heavy_fence() noexcept {
+#if defined(__linux__) && defined(SYS_membarrier)
+  if (asymmetric_fence() && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+#endif
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
 // RAII: the calling thread is inside a section while it lives.
 class salted_section {
  public:
   salted_section() : word_(tls_salted_section != nullptr ? *tls_salted_section : claim_salted_section()) {
     // Relaxed: only this thread writes its word while it owns it.
     seq_ = word_.seq.load(std::memory_order_relaxed) + 1;
-    word_.seq.store(seq_, std::memory_order_seq_cst);  // (G1): before the section's tag load, for (G3)
+    if (asymmetric_fence()) {
+      // (G1), light side: a plain store kept before the section's tag load by
+      // the compiler; the CPU order is enforced by demote's heavy_fence().
+      word_.seq.store(seq_, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      word_.seq.store(seq_, std::memory_order_seq_cst);  // (G1): before the section's tag load, for (G3)
+    }
   }
   ~salted_section() { word_.seq.store(seq_ + 1, std::memory_order_release); }  // (G2): pairs with the scan's acquire
   salted_section(const salted_section&) = delete;
@@ -256,6 +305,7 @@ class salted_section {
 // Returns once every section open at the call (in the seq_cst order) has
 // ended. Must not be called from inside a section.
 inline void wait_for_salted_sections() noexcept {
+  heavy_fence();  // between the fold (G4) the caller has observed and the scan (G3)
   for (salted_section_word* p = salted_section_list.load(std::memory_order_seq_cst); p != nullptr; p = p->next) {
     const std::uint64_t s = p->seq.load(std::memory_order_seq_cst);  // (G3)
     if ((s & 1) == 0) continue;
