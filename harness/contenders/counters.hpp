@@ -135,8 +135,8 @@ class tbb_combinable_counter {
   mutable tbb::combinable<std::int64_t> c_{[] { return std::int64_t{0}; }};
 };
 
-using striped_contender = striped_counter<detail::counting_stats>;
-using per_thread_contender = per_thread_counter<detail::counting_stats>;
+using striped_contender = striped_counter<policy::count_contention>;
+using per_thread_contender = per_thread_counter<policy::count_contention>;
 
 static_assert(concepts::counter<thread_private_counter>);
 static_assert(concepts::counter<atomic_counter> && concepts::counter<mutex_counter> && concepts::counter<tbb_ets_counter> &&
@@ -219,10 +219,10 @@ class salted_contender {
       : map_({.capacity = std::bit_ceil(std::max<std::size_t>(2 * expected_keys, 1024))}) {}
   bool add(std::uint64_t key, std::int64_t d) { return map_.add(key, d); }
   [[nodiscard]] std::int64_t read(std::uint64_t key) const { return map_.read(key); }
-  salted_counter_map<std::uint64_t, policy::hash<std::uint64_t>, detail::counting_stats>& map() noexcept { return map_; }
+  salted_counter_map<std::uint64_t, policy::count_contention>& map() noexcept { return map_; }
 
  private:
-  salted_counter_map<std::uint64_t, policy::hash<std::uint64_t>, detail::counting_stats> map_;
+  salted_counter_map<std::uint64_t, policy::count_contention> map_;
 };
 
 using cuckoo_counter = cuckoo_counter_of<mix_hash>;

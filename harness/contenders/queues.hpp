@@ -63,7 +63,7 @@ template <class T>
 class ours_queue {
  public:
   using value_type = T;
-  using queue_type = bounded_queue<T, detail::counting_stats>;
+  using queue_type = bounded_queue<T, policy::count_contention>;
   static constexpr bool has_bulk = true, has_blocking = true, has_size = true;
 
   ours_queue(std::size_t capacity, unsigned, unsigned)
@@ -90,7 +90,7 @@ class ours_queue {
  private:
   queue_type q_;
 };
-static_assert(concepts::closable_blocking_queue<bounded_queue<std::uint64_t, detail::counting_stats>>);
+static_assert(concepts::closable_blocking_queue<bounded_queue<std::uint64_t, policy::count_contention>>);
 
 // --- moodycamel ------------------------------------------------------------------
 
@@ -472,7 +472,7 @@ void for_each_queue(F&& f) {
 
 // Both are hotshard::write_buffer<uint64_t, int64_t> (sum combine, counting_stats);
 // `plain` switches combining off, so the difference is combining alone.
-using write_buffer_type = write_buffer<std::uint64_t, std::int64_t, combine_sum, detail::counting_stats>;
+using write_buffer_type = write_buffer<std::uint64_t, std::int64_t, combine_sum, policy::count_contention>;
 
 struct write_buffer_variant {
   const char* name;

@@ -243,7 +243,7 @@ class no_flight {
 
 // Ours. Capacity: four slots per possible concurrent flight, at least 1024.
 class single_flight_contender
-    : public single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, detail::counting_stats> {
+    : public single_flight<std::uint64_t, std::uint64_t, policy::hash_with<std::hash<std::uint64_t>>, policy::count_contention> {
  public:
   explicit single_flight_contender(std::size_t capacity)
       : single_flight({.capacity = std::bit_ceil(std::max<std::size_t>(4 * capacity, 1024)), .window = 8}) {}

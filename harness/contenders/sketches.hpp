@@ -51,7 +51,7 @@ struct sketch_params {
 };
 
 using sketch_key = std::uint64_t;
-using sketch_stats = detail::counting_stats;
+using sketch_stats = policy::count_contention;
 
 // A single-writer Count-Min with our dimensions and row hashes. Counters are
 // atomics written with load + store (no RMW: one writer), so a reader on
@@ -210,7 +210,7 @@ class cms_ours {
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return s_.memory_bytes(); }
 
  private:
-  count_min_sketch<sketch_key, std::hash<sketch_key>, sketch_stats> s_;
+  count_min_sketch<sketch_key, sketch_stats> s_;
 };
 
 class cms_buffered_ours {
@@ -224,7 +224,7 @@ class cms_buffered_ours {
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return s_.memory_bytes(); }
 
  private:
-  buffered_count_min_sketch<sketch_key, std::hash<sketch_key>, sketch_stats> s_;
+  buffered_count_min_sketch<sketch_key, sketch_stats> s_;
 };
 
 class heavy_hitters_ours {
@@ -240,7 +240,7 @@ class heavy_hitters_ours {
   [[nodiscard]] std::size_t capacity() const noexcept { return h_.capacity(); }
 
  private:
-  heavy_hitters<sketch_key, std::hash<sketch_key>, sketch_stats> h_;
+  heavy_hitters<sketch_key, sketch_stats> h_;
 };
 
 // The detector as a sketch row: add = observe. Its estimate is a decayed and

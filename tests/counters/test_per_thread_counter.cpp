@@ -217,3 +217,61 @@ TEST(per_thread_counter, sixty_four_threads_with_a_slot_each_sum_exactly) {
 }
 
 }  // namespace
+
+// stats() (issue 16): a snapshot a metrics thread reads while threads add,
+// claim slots and exit; it takes no lock (the slot gauges are atomics the
+// table writes under its mutex), so TSan would flag a plain read here.
+namespace {
+
+TEST(per_thread_counter, stats_report_value_and_slots) {
+  per_thread_counter<> c({.capacity = 4});
+  hotshard::per_thread_counter_stats s = c.stats();
+  EXPECT_EQ(s.value, 0);
+  EXPECT_EQ(s.slots_in_use, 0u);
+  EXPECT_EQ(s.slots_claimed, 0u);
+  EXPECT_EQ(s.capacity, 4u);
+  c.add(3);
+  std::thread([&] { c.add(-1); }).join();
+  s = c.stats();
+  EXPECT_EQ(s.value, 2);
+  EXPECT_EQ(s.slots_in_use, 1u);   // this thread's; the other one exited
+  EXPECT_EQ(s.slots_claimed, 2u);  // its slot was claimed while this thread held one
+  std::vector<std::string> names;
+  s.for_each_metric([&](const hotshard::detail::metric& m) { names.emplace_back(m.name); });
+  EXPECT_EQ(names, (std::vector<std::string>{"value", "slots_in_use", "slots_claimed", "capacity"}));
+}
+
+TEST(per_thread_counter, stats_read_by_a_metrics_thread_during_thread_churn_are_bounded_and_exact_after_join) {
+  per_thread_counter<> c({.capacity = 8});
+  constexpr unsigned threads = 6;  // at once, more than the cores CI runs on
+  constexpr int waves = 4;
+  const std::int64_t per_thread = 20'000 / static_cast<std::int64_t>(stress_scale);
+  std::atomic<bool> done{false};
+  bool ok = true;
+  unsigned reads = 0;
+  std::thread metrics([&] {
+    std::int64_t last = 0;
+    while (!done.load(std::memory_order_acquire)) {
+      const hotshard::per_thread_counter_stats s = c.stats();
+      ok &= s.value >= last && s.value <= per_thread * threads * waves && s.slots_in_use <= threads &&
+            s.slots_claimed <= threads && s.capacity == 8;
+      last = s.value;
+      ++reads;
+    }
+  });
+  for (int w = 0; w < waves; ++w)  // each wave's threads claim slots, add, exit (give them back)
+    run_threads(threads, [&](unsigned) {
+      for (std::int64_t i = 0; i < per_thread; ++i) c.increment();
+    });
+  done.store(true, std::memory_order_release);  // pairs with the metrics thread's acquire
+  metrics.join();
+  EXPECT_TRUE(ok);
+  EXPECT_GE(reads, 1u);
+  const hotshard::per_thread_counter_stats s = c.stats();
+  EXPECT_EQ(s.value, per_thread * threads * waves);
+  EXPECT_EQ(s.slots_in_use, 0u);
+  EXPECT_GE(s.slots_claimed, 1u);
+  EXPECT_LE(s.slots_claimed, threads);  // slots are reused across waves
+}
+
+}  // namespace

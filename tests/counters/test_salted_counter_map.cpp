@@ -158,7 +158,7 @@ struct noisy_counted_failures : counted_failures {
 // it further; the deadline is only a hang guard, the asserts are exact.
 template <class Stats = counted_failures>
 void hammer_until_salted(unsigned threads, std::uint32_t target_k, std::uint64_t min_ops = 100'000) {
-  salted_counter_map<std::uint64_t, hotshard::policy::hash<std::uint64_t>, Stats> m({.capacity = 128, .hot_capacity = 4, .max_salt = 8, .grow_after = 1});
+  salted_counter_map<std::uint64_t, hotshard::policy::contention_hook<Stats>> m({.capacity = 128, .hot_capacity = 4, .max_salt = 8, .grow_after = 1});
   counted_failures::n.store(0);
   std::atomic<bool> stop{false};
   std::atomic<std::int64_t> total{0};
@@ -202,7 +202,7 @@ TEST(salted_counter_map, contention_salts_a_hot_key_and_it_still_sums_exactly_un
 // every step (between a load and its CAS, between claiming a block and
 // publishing it).
 TEST(salted_counter_map, racing_inserts_and_promotions_sum_exactly_under_schedule_noise) {
-  salted_counter_map<std::uint64_t, hotshard::policy::hash<std::uint64_t>, hotshard::detail::yielding_stats> m(
+  salted_counter_map<std::uint64_t, hotshard::policy::yield_at_schedule_points> m(
       {.capacity = 4096, .hot_capacity = 1024, .max_salt = 8, .grow_after = 2});
   const std::uint64_t keys = 500;
   const std::int64_t rounds = 16 / static_cast<std::int64_t>(stress_scale) + 2;
@@ -426,8 +426,7 @@ TEST(salted_counter_map_demote, folds_every_sub_counter_back_and_refuses_what_it
 // checking each key's count never goes down, all with a random yield at every
 // step of the protocol. After join every key's count is exact.
 TEST(salted_counter_map_demote, adds_reads_promotes_and_demotes_over_a_moving_hot_set_sum_exactly) {
-  using noisy = salted_counter_map<std::uint64_t, hotshard::policy::hash<std::uint64_t>,
-                                   hotshard::detail::yielding_stats>;
+  using noisy = salted_counter_map<std::uint64_t, hotshard::policy::yield_at_schedule_points>;
   constexpr std::size_t hot = 4;
   noisy m({.capacity = 1024, .hot_capacity = hot, .max_salt = 8, .grow_after = 2});
   constexpr std::uint64_t keys = 64;
@@ -500,8 +499,7 @@ TEST(salted_counter_map_demote, adds_reads_promotes_and_demotes_over_a_moving_ho
 
 // Two threads demoting the same key: exactly one gives the block back.
 TEST(salted_counter_map_demote, racing_demotes_of_one_key_give_its_block_back_once) {
-  using noisy = salted_counter_map<std::uint64_t, hotshard::policy::hash<std::uint64_t>,
-                                   hotshard::detail::yielding_stats>;
+  using noisy = salted_counter_map<std::uint64_t, hotshard::policy::yield_at_schedule_points>;
   // grow_after: never salted by contention, so only promote() takes the block.
   noisy m({.capacity = 64, .hot_capacity = 2, .max_salt = 4, .grow_after = ~0u});
   const int rounds = 200 / static_cast<int>(stress_scale);
@@ -562,7 +560,7 @@ struct one_word_hash {
   std::size_t operator()(const std::string&) const noexcept { return 42; }
 };
 TEST(salted_counter_map_keys, keys_whose_hashes_collide_are_kept_apart_by_the_full_key) {
-  salted_counter_map<std::string, one_word_hash> m({.capacity = 64, .hot_capacity = 2, .max_salt = 2});
+  salted_counter_map<std::string, hotshard::policy::hash_with<one_word_hash>> m({.capacity = 64, .hot_capacity = 2, .max_salt = 2});
   for (int i = 0; i < 20; ++i)
     for (int j = 0; j <= i; ++j) ASSERT_TRUE(m.add("k" + std::to_string(j), 1));
   for (int j = 0; j < 20; ++j) EXPECT_EQ(m.read("k" + std::to_string(j)), 20 - j) << j;
@@ -598,7 +596,7 @@ TEST(salted_counter_map_keys, a_hashed_key_gives_exactly_the_result_of_the_plain
 // Many threads racing to insert the same string keys (the busy → published
 // claim of word_table), salting and demoting one: exact per key.
 TEST(salted_counter_map_keys, racing_inserts_of_string_keys_with_promote_and_demote_sum_exactly) {
-  salted_counter_map<std::string, hotshard::policy::hash<std::string>, hotshard::detail::yielding_stats> m(
+  salted_counter_map<std::string, hotshard::policy::yield_at_schedule_points> m(
       {.capacity = 1024, .hot_capacity = 2, .max_salt = 4, .grow_after = 4});
   const int keys = 100;
   const int rounds = 16 / static_cast<int>(stress_scale) + 2;

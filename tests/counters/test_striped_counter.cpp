@@ -127,3 +127,58 @@ TEST(striped_counter, works_in_value_initialised_containers_and_structs) {
   EXPECT_EQ(s.requests.read(), 2);
   EXPECT_EQ(s.errors.read(), 0);
 }
+
+// stats() (issue 16): a snapshot a metrics thread reads while writers run.
+TEST(striped_counter, stats_report_value_and_cells) {
+  striped_counter<> c({.max_cells = 8});
+  hotshard::striped_counter_stats s = c.stats();
+  EXPECT_EQ(s.value, 0);
+  EXPECT_EQ(s.cells_in_use, 0u);
+  EXPECT_EQ(s.max_cells, 8u);
+  c.add(-5);
+  c.add(12);
+  s = c.stats();
+  EXPECT_EQ(s.value, 7);
+  EXPECT_EQ(s.cells_in_use, c.cells_in_use());
+  std::vector<std::string> names;
+  s.for_each_metric([&](const hotshard::detail::metric& m) {
+    names.emplace_back(m.name);
+    if (m.name == "value") {
+      EXPECT_EQ(m.value, 7.0);
+    }
+    if (m.name == "max_cells") {
+      EXPECT_EQ(m.value, 8.0);
+    }
+  });
+  EXPECT_EQ(names, (std::vector<std::string>{"value", "cells_in_use", "max_cells"}));
+}
+
+TEST(striped_counter, stats_read_by_a_metrics_thread_during_adds_are_bounded_and_exact_after_join) {
+  striped_counter<> c;
+  constexpr unsigned writers = 6;  // more than the cores CI runs on
+  const std::int64_t per_thread = 100'000 / static_cast<std::int64_t>(stress_scale);
+  std::atomic<bool> done{false};
+  bool ok = true;
+  unsigned reads = 0;
+  std::thread metrics([&] {
+    std::int64_t last = 0;
+    std::uint32_t last_cells = 0;
+    while (!done.load(std::memory_order_acquire)) {
+      const hotshard::striped_counter_stats s = c.stats();
+      // Positive adds only: each read lies in [last, total]; cells only grow.
+      ok &= s.value >= last && s.value <= per_thread * writers && s.cells_in_use >= last_cells &&
+            s.cells_in_use <= s.max_cells;
+      last = s.value;
+      last_cells = s.cells_in_use;
+      ++reads;
+    }
+  });
+  run_threads(writers, [&](unsigned) {
+    for (std::int64_t i = 0; i < per_thread; ++i) c.increment();
+  });
+  done.store(true, std::memory_order_release);  // pairs with the metrics thread's acquire
+  metrics.join();
+  EXPECT_TRUE(ok);
+  EXPECT_GE(reads, 1u);
+  EXPECT_EQ(c.stats().value, per_thread * writers);
+}

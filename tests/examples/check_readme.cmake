@@ -14,6 +14,7 @@ set(EXAMPLE_FILES
   coalescing_cache.cpp
   bounded_queue.cpp
   write_buffer.cpp
+  prometheus.cpp
 )
 
 if(NOT DEFINED README OR NOT DEFINED EXAMPLES_DIR)
@@ -45,7 +46,7 @@ foreach(name IN LISTS EXAMPLE_FILES)
 endforeach()
 
 if(errors)
-  message(FATAL_ERROR "${errors}\n(README.md, section "Using the primitives", shows each example in a cpp block.)")
+  message(FATAL_ERROR "${errors}\n(README.md shows each example in a cpp block: section Using the primitives, and section Exporting stats for prometheus.cpp.)")
 endif()
 list(LENGTH EXAMPLE_FILES n)
 message(STATUS "README.md shows all ${n} examples verbatim")

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-struct count_waiters {  // Stats hook: callers asleep on a flight, so this demo's loader can wait for all 8
+struct count_waiters {  // contention hook (policy::contention_hook): callers asleep on a flight, so this demo's loader can wait for all 8
   static inline std::atomic<int> asleep{0};
   static void wait() noexcept { asleep.fetch_add(1, std::memory_order_seq_cst); }
   static void spin() noexcept { asleep.fetch_sub(1, std::memory_order_seq_cst); }  // woke from a beaten claim
@@ -20,7 +20,7 @@ struct count_waiters {  // Stats hook: callers asleep on a flight, so this demo'
 };
 
 int main() {
-  hotshard::single_flight<std::string, std::string, hotshard::policy::hash<std::string>, count_waiters> flights(
+  hotshard::single_flight<std::string, std::string, hotshard::policy::contention_hook<count_waiters>> flights(
       {.capacity = 1024});
   std::atomic<int> loads{0};
   auto load_user = [&loads] {  // the slow backend call; returns once the 7 other callers wait on it

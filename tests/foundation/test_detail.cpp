@@ -8,6 +8,9 @@
 #include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/sketch_support.hpp>
 #include <hotshard/keys.hpp>
+#include <hotshard/policy.hpp>
+#include <hotshard/single_flight.hpp>
+#include <hotshard/striped_counter.hpp>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +18,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -254,3 +258,66 @@ struct two_metrics {
 }  // namespace
 static_assert(hotshard::detail::exportable_stats<two_metrics>);
 static_assert(!hotshard::detail::exportable_stats<hotshard::detail::contention_counts>);
+
+// policy.hpp: hooks and hashes are set by name, in any order; the wrong kind,
+// a non-policy or two of one kind do not name a type.
+namespace {
+struct my_hash {
+  std::size_t operator()(std::uint64_t k) const noexcept { return static_cast<std::size_t>(k * 3); }
+};
+struct my_hook {
+  static inline std::atomic<int> failures{0};
+  static void cas_failure() noexcept { failures.fetch_add(1, std::memory_order_relaxed); }
+  static constexpr void spin() noexcept {}
+  static constexpr void wait() noexcept {}
+};
+namespace pol = hotshard::policy;
+using H = pol::hash_with<my_hash>;
+using C = pol::contention_hook<my_hook>;
+}  // namespace
+static_assert(std::is_same_v<pol::hash_of<std::uint64_t>, pol::hash<std::uint64_t>>);
+static_assert(std::is_same_v<pol::hash_of<std::uint64_t, C, H>, my_hash>);
+static_assert(std::is_same_v<pol::hash_of<std::uint64_t, H, C>, my_hash>);
+static_assert(std::is_same_v<pol::contention_of<H>, pol::no_contention_hook>);
+static_assert(std::is_same_v<pol::contention_of<H, C>, C>);
+static_assert(std::is_same_v<pol::contention_of<pol::count_contention>, hotshard::detail::counting_stats>);
+static_assert(pol::keyed_policies<> && pol::keyed_policies<H, C> && pol::keyed_policies<C, H>);
+static_assert(!pol::keyed_policies<H, H> && !pol::keyed_policies<C, pol::count_contention>);
+static_assert(!pol::keyed_policies<my_hash> && !pol::keyed_policies<my_hook>);  // not named
+static_assert(pol::hook_policies<C> && !pol::hook_policies<H>);                  // no hash for a counter
+static_assert(requires { typename hotshard::single_flight<std::uint64_t, int, C, H>; });
+static_assert(requires { typename hotshard::striped_counter<pol::count_contention>; });
+template <class... P>
+concept striped_with = requires { typename hotshard::striped_counter<P...>::options; };
+template <class... P>
+concept flight_with = requires { typename hotshard::single_flight<std::uint64_t, int, P...>::key_type; };
+static_assert(!striped_with<H>);          // a hash given to a counter
+static_assert(!flight_with<my_hash>);     // a raw hash: positional tails are gone
+static_assert(!flight_with<C, C>);        // two hooks
+template <class K>
+concept flight_of_key = requires { typename hotshard::single_flight<K, int>::key_type; };
+static_assert(flight_of_key<std::string> && !flight_of_key<const char*>);  // pointer keys
+
+TEST(policy, a_named_hook_is_called_by_the_primitive) {
+  // Rounds of 4 threads (2 cores) released together on one counter until a
+  // CAS has failed: the named hook must count it (an unwired hook never
+  // does). The deadline is only a hang guard; the asserts are exact.
+  hotshard::striped_counter<C> c;
+  my_hook::failures.store(0);
+  std::int64_t adds = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (my_hook::failures.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::atomic<int> ready{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t)
+      ts.emplace_back([&] {
+        ready.fetch_add(1);
+        while (ready.load() < 4) std::this_thread::yield();
+        for (int i = 0; i < 20000; ++i) c.add(1);
+      });
+    for (auto& t : ts) t.join();
+    adds += 4 * 20000;
+  }
+  EXPECT_GT(my_hook::failures.load(), 0);
+  EXPECT_EQ(c.read(), adds);
+}

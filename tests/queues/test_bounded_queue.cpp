@@ -371,7 +371,7 @@ TEST(bounded_queue, sleepers_on_a_tiny_ring_all_finish_under_schedule_noise) {
 }
 
 TEST(bounded_queue, blocking_pop_sleeps_and_wakes_on_push) {
-  bounded_queue<int, sleep_stats> q({.capacity = 4});
+  bounded_queue<int, hotshard::policy::contention_hook<sleep_stats>> q({.capacity = 4});
   const auto before = sleep_stats::waits.load();
   std::optional<int> got;
   std::thread consumer([&] { got = q.pop(); });
@@ -382,7 +382,7 @@ TEST(bounded_queue, blocking_pop_sleeps_and_wakes_on_push) {
 }
 
 TEST(bounded_queue, close_wakes_every_blocked_consumer) {
-  bounded_queue<int, sleep_stats> q({.capacity = 4});
+  bounded_queue<int, hotshard::policy::contention_hook<sleep_stats>> q({.capacity = 4});
   const auto before = sleep_stats::waits.load();
   constexpr int n = 32;
   std::atomic<int> closed_seen{0};
@@ -399,7 +399,7 @@ TEST(bounded_queue, close_wakes_every_blocked_consumer) {
 }
 
 TEST(bounded_queue, blocking_push_sleeps_when_full_and_wakes_on_pop_or_close) {
-  bounded_queue<int, sleep_stats> q({.capacity = 2});
+  bounded_queue<int, hotshard::policy::contention_hook<sleep_stats>> q({.capacity = 2});
   ASSERT_TRUE(q.try_push(1));
   ASSERT_TRUE(q.try_push(2));
   const auto before = sleep_stats::waits.load();
@@ -490,7 +490,7 @@ TEST(bounded_queue, timed_operations_report_closed) {
 // outcome cannot depend on timing) is received; the same for a pop freeing
 // room for push_for. The clock saturates instead of overflowing.
 TEST(bounded_queue, pop_for_receives_a_push_made_while_it_waits) {
-  bounded_queue<int, sleep_stats> q({.capacity = 2});
+  bounded_queue<int, hotshard::policy::contention_hook<sleep_stats>> q({.capacity = 2});
   const auto before = sleep_stats::waits.load();
   int out = 0;
   queue_status st = queue_status::closed;
@@ -516,7 +516,7 @@ TEST(bounded_queue, pop_for_receives_a_push_made_while_it_waits) {
 }
 
 TEST(bounded_queue, a_stop_request_wakes_sleeping_pops_and_pushes) {
-  bounded_queue<int, sleep_stats> q({.capacity = 2});
+  bounded_queue<int, hotshard::policy::contention_hook<sleep_stats>> q({.capacity = 2});
   std::stop_source stop;
   constexpr int n = 8;
   std::atomic<int> stopped{0};

@@ -153,7 +153,7 @@ struct wrap_tag {};
 // 2^16 - 1 flights without a joiner a joiner got an old value.
 TEST(coalescing_cache_regression, a_joiner_never_gets_an_earlier_flights_value_after_many_solo_loads) {
   using hook = waiter_count<wrap_tag>;
-  hotshard::coalescing_cache<int, int, std::hash<int>, hook> c([] {
+  hotshard::coalescing_cache<int, int, hotshard::policy::contention_hook<hook>> c([] {
     hotshard::coalescing_cache_options o;
     o.ttl = 0ns;  // nothing stays fresh: every get loads through the flight table
     o.beta = 0;

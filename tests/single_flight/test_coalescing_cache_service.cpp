@@ -314,7 +314,7 @@ TEST(coalescing_cache_service, invalidating_keys_that_are_not_cached_never_evict
 
 struct deadline_tag {};
 using waiters = sf_test::waiter_count<deadline_tag>;
-using counted_cache = hotshard::coalescing_cache<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, waiters>;
+using counted_cache = hotshard::coalescing_cache<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<waiters>>;
 
 TEST(coalescing_cache_service, get_for_times_out_while_the_load_goes_on_for_the_others) {
   fake_clock clk;
@@ -360,7 +360,7 @@ using error_waiters = sf_test::waiter_count<deadline_error_tag>;
 
 TEST(coalescing_cache_service, get_for_reports_the_error_of_the_load_it_waited_for_as_shared) {
   fake_clock clk;
-  hotshard::coalescing_cache<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, error_waiters> c(
+  hotshard::coalescing_cache<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<error_waiters>> c(
       clk.options(1h));
   error_waiters::net = 0;
   std::atomic<bool> started{false}, release{false};
@@ -572,7 +572,7 @@ TEST(coalescing_cache_service, a_hit_is_served_while_the_shard_mutex_is_held) {
   o.beta = 0;
   o.shards = 1;
   o.clock_ns = [] { return std::int64_t{0}; };
-  hotshard::coalescing_cache<sticky_key, int, same_hash> c(o);
+  hotshard::coalescing_cache<sticky_key, int, hotshard::policy::hash_with<same_hash>> c(o);
   EXPECT_EQ(c.get(sticky_key{1}, [] { return 1; }), 1);
   std::thread holder([&] {
     sticky_key::armed = true;
@@ -598,7 +598,7 @@ using get_all_waiters = sf_test::waiter_count<get_all_tag>;
 // joined, and ONE bulk call loads the other 50, which are then cached.
 TEST(coalescing_cache_service, get_all_serves_cached_keys_joins_flights_and_loads_the_rest_in_one_bulk_call) {
   fake_clock clk;
-  hotshard::coalescing_cache<std::uint64_t, std::uint64_t, hotshard::policy::hash<std::uint64_t>, get_all_waiters> c(
+  hotshard::coalescing_cache<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<get_all_waiters>> c(
       clk.options(1h));
   for (std::uint64_t k = 0; k < 25; ++k) c.put(k, k + 1000);
   std::atomic<int> started{0}, bulk_calls{0};

@@ -62,7 +62,7 @@ void run_stress() {
   o.clock_ns = [&now] { return now.load(std::memory_order_relaxed); };
   std::array<std::atomic<std::uint64_t>, keys> version{}, floor{};
   std::atomic<std::uint64_t> heard{0}, heard_bad{0};
-  hotshard::coalescing_cache<std::uint64_t, std::string, std::hash<std::uint64_t>, Stats> c(
+  hotshard::coalescing_cache<std::uint64_t, std::string, hotshard::policy::contention_hook<Stats>> c(
       o, [&](const std::uint64_t& k, const std::string& v, hotshard::eviction_cause) {
         std::uint64_t dk = 0, dv = 0;
         if (!decode(v, dk, dv) || dk != k) heard_bad.fetch_add(1, std::memory_order_relaxed);

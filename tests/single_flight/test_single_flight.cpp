@@ -78,7 +78,7 @@ TEST(single_flight, a_herd_of_256_threads_makes_exactly_one_loader_call_per_wave
   using hook = waiter_count<herd_tag>;
   constexpr unsigned threads = 256;
   const unsigned waves = under_tsan ? 300 : 1000;
-  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf({.capacity = 1024});
+  hotshard::single_flight<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<hook>> sf({.capacity = 1024});
   std::atomic<std::uint64_t> calls{0};
   std::atomic<std::uint64_t> wrong{0};
   std::atomic<long> wave_calls{0};
@@ -121,7 +121,7 @@ struct error_tag {};
 TEST(single_flight, a_loader_exception_reaches_every_waiter_and_does_not_poison_the_key) {
   using hook = waiter_count<error_tag>;
   constexpr unsigned threads = 16;
-  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf({.capacity = 64});
+  hotshard::single_flight<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<hook>> sf({.capacity = 64});
   std::atomic<long> calls{0};
   std::atomic<int> caught{0}, own{0}, shared{0};
   std::barrier sync(threads);
@@ -159,7 +159,7 @@ TEST(single_flight, a_loader_exception_reaches_every_waiter_and_does_not_poison_
 struct timeout_tag {};
 TEST(single_flight, run_for_reports_a_timeout_and_the_flight_goes_on_for_the_others) {
   using hook = waiter_count<timeout_tag>;
-  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf({.capacity = 64});
+  hotshard::single_flight<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<hook>> sf({.capacity = 64});
   std::atomic<bool> started{false}, release{false};
   std::thread leader([&] {
     const auto r = sf.run(3, [&] {
@@ -207,7 +207,7 @@ struct forget_tag {};
 // so a third caller started a third load. Here C must join B.
 TEST(single_flight, forget_starts_a_new_flight_and_the_stale_flight_never_removes_its_successor) {
   using hook = waiter_count<forget_tag>;
-  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf({.capacity = 64});
+  hotshard::single_flight<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<hook>> sf({.capacity = 64});
   std::atomic<bool> a_started{false}, a_release{false}, b_started{false}, b_release{false};
   std::atomic<int> c_loads{0};
   std::thread a([&] {
@@ -357,7 +357,7 @@ struct cancel_tag {};
 // is ordered by the test (waiter-count hook, joins), no timing decides it.
 TEST(single_flight, the_loader_is_told_to_stop_exactly_when_the_last_waiter_gives_up) {
   using hook = waiter_count<cancel_tag>;
-  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf({.capacity = 64});
+  hotshard::single_flight<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<hook>> sf({.capacity = 64});
   std::stop_source leader_src, a_src, b_src;
   std::stop_token seen;  // the loader's token, published by `started`
   std::atomic<bool> started{false}, release{false};
@@ -418,7 +418,7 @@ struct bulk_tag {};
 // flights and ONE bulk call loads the other 50.
 TEST(single_flight, run_all_joins_the_flights_in_progress_and_loads_the_rest_in_one_bulk_call) {
   using hook = waiter_count<bulk_tag>;
-  hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, hook> sf(
+  hotshard::single_flight<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<hook>> sf(
       {.capacity = 4096, .seed = 1});
   std::atomic<int> started{0}, bulk_calls{0};
   std::atomic<bool> release{false};
@@ -503,7 +503,7 @@ TEST(single_flight, run_all_reports_omitted_keys_and_a_throwing_bulk_loader_as_f
 struct hetero_tag {};
 TEST(single_flight, a_string_view_joins_the_flight_of_its_std_string_key) {
   using hook = waiter_count<hetero_tag>;
-  hotshard::single_flight<std::string, int, hotshard::policy::hash<std::string>, hook> sf({.capacity = 64});
+  hotshard::single_flight<std::string, int, hotshard::policy::contention_hook<hook>> sf({.capacity = 64});
   std::atomic<bool> started{false}, release{false};
   std::thread leader([&] {
     EXPECT_EQ(sf.run(std::string("user:1"), [&] {

@@ -29,7 +29,7 @@ constexpr unsigned scale = 1;
 constexpr unsigned scale = 4;
 #endif
 
-using noisy_table = hotshard::single_flight<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, sf_test::noise>;
+using noisy_table = hotshard::single_flight<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<sf_test::noise>>;
 
 TEST(single_flight_noise, values_never_mix_and_no_slot_leaks_under_schedule_noise) {
   constexpr unsigned threads = 8;
@@ -104,7 +104,7 @@ TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_und
 // throws), mixed with ordinary callers: every exception path gives its slot back.
 TEST(single_flight_noise, throwing_copies_under_schedule_noise_leave_no_slot_held) {
   using bomb = sf_test::copy_bomb;
-  hotshard::single_flight<bomb, bomb, sf_test::copy_bomb_hash, sf_test::noise> sf({.capacity = 16, .window = 4});
+  hotshard::single_flight<bomb, bomb, hotshard::policy::hash_with<sf_test::copy_bomb_hash>, hotshard::policy::contention_hook<sf_test::noise>> sf({.capacity = 16, .window = 4});
   constexpr unsigned threads = 6;
   const unsigned per_thread = 1000 * scale;
   std::atomic<std::uint64_t> wrong{0};
@@ -142,7 +142,7 @@ TEST(single_flight_noise, throwing_copies_under_schedule_noise_leave_no_slot_hel
 // began after the load did, so once it has returned no later get may see the
 // value: a get that starts after invalidation n returned never sees a tag < n.
 TEST(coalescing_cache_noise, readers_never_see_a_value_loaded_before_an_invalidation_they_follow) {
-  using cache = hotshard::coalescing_cache<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>, sf_test::noise>;
+  using cache = hotshard::coalescing_cache<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<sf_test::noise>>;
   std::atomic<std::int64_t> now{0};
   cache::options o;
   o.capacity = 8;

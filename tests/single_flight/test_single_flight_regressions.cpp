@@ -54,7 +54,7 @@ struct wrap_tag {};
 // with an old value while the real loader still ran.
 TEST(single_flight_regression, a_joiner_never_sees_an_earlier_flights_value_after_the_generation_wraps) {
   using hook = waiter_count<wrap_tag>;
-  hotshard::single_flight<int, int, std::hash<int>, hook> sf({.capacity = 8, .window = 1});  // window 1: every flight of key 5 in one slot
+  hotshard::single_flight<int, int, hotshard::policy::contention_hook<hook>> sf({.capacity = 8, .window = 1});  // window 1: every flight of key 5 in one slot
   auto join = [&] { return sf.run(5, [] { return -1; }); };
   const auto first = lead_with_one_joiner<hook>(sf, 5, 1, join);
   ASSERT_TRUE(first.shared());
@@ -69,7 +69,7 @@ TEST(single_flight_regression, a_joiner_never_sees_an_earlier_flights_value_afte
 
 // Old code: the slot stayed CLAIMED forever when copying the key into it threw.
 TEST(single_flight_regression, a_throwing_key_copy_leaves_no_slot_held) {
-  hotshard::single_flight<copy_bomb, int, copy_bomb_hash> sf({.capacity = 8, .window = 8});
+  hotshard::single_flight<copy_bomb, int, hotshard::policy::hash_with<copy_bomb_hash>> sf({.capacity = 8, .window = 8});
   copy_bomb::armed = true;
   EXPECT_THROW((void)sf.run(copy_bomb(3), [] { return 1; }), std::runtime_error);
   copy_bomb::armed = false;
@@ -84,7 +84,7 @@ struct joiner_copy_tag {};
 // Old code: a joiner whose copy of the value threw never released its pin.
 TEST(single_flight_regression, a_joiner_whose_value_copy_throws_releases_its_pin) {
   using hook = waiter_count<joiner_copy_tag>;
-  hotshard::single_flight<int, copy_bomb, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
+  hotshard::single_flight<int, copy_bomb, hotshard::policy::contention_hook<hook>> sf({.capacity = 8, .window = 8});
   hook::net.store(0);
   std::atomic<bool> started{false}, joiner_done{false};
   std::thread leader([&] {
@@ -113,7 +113,7 @@ struct leader_copy_tag {};
 // the value.
 TEST(single_flight_regression, a_leader_whose_own_copy_throws_still_gives_the_joiners_the_value) {
   using hook = waiter_count<leader_copy_tag>;
-  hotshard::single_flight<int, copy_bomb, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
+  hotshard::single_flight<int, copy_bomb, hotshard::policy::contention_hook<hook>> sf({.capacity = 8, .window = 8});
   hook::net.store(0);
   std::atomic<bool> started{false}, joiner_done{false};
   std::thread leader([&] {
@@ -169,7 +169,7 @@ struct forever_tag {};
 // Old code: now + nanoseconds::max() overflowed and run_for timed out at once.
 TEST(single_flight_regression, run_for_with_the_largest_timeout_waits_as_long_as_it_takes) {
   using hook = waiter_count<forever_tag>;
-  hotshard::single_flight<int, int, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
+  hotshard::single_flight<int, int, hotshard::policy::contention_hook<hook>> sf({.capacity = 8, .window = 8});
   const auto r = lead_with_one_joiner<hook>(sf, 9, 99, [&] {
     return sf.run_for(9, std::chrono::nanoseconds::max(), [] { return -1; });
   });
@@ -181,7 +181,7 @@ TEST(single_flight_regression, run_for_with_the_largest_timeout_waits_as_long_as
 struct never_tag {};
 TEST(single_flight_regression, run_for_with_the_most_negative_timeout_gives_up_at_once) {
   using hook = waiter_count<never_tag>;
-  hotshard::single_flight<int, int, std::hash<int>, hook> sf({.capacity = 8, .window = 8});
+  hotshard::single_flight<int, int, hotshard::policy::contention_hook<hook>> sf({.capacity = 8, .window = 8});
   const auto r = lead_with_one_joiner<hook>(sf, 9, 99, [&] {
     return sf.run_for(9, std::chrono::nanoseconds::min(), [] { return -1; });
   }, /*until_joiner_returns=*/true);  // else the value may be published before the joiner looks (flaky)

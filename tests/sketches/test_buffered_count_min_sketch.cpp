@@ -121,7 +121,7 @@ void sixteen_threads_count_exactly(std::size_t per) {
   constexpr unsigned threads = 16;
   std::vector<std::vector<std::uint64_t>> keys(threads);
   for (unsigned t = 0; t < threads; ++t) keys[t] = ht::keys_of("zipf:n=50000,s=1.1", per, 21, t, threads);
-  hotshard::buffered_count_min_sketch<std::uint64_t, std::hash<std::uint64_t>, Stats> s(0.002, 0.01,
+  hotshard::buffered_count_min_sketch<std::uint64_t, Stats> s(0.002, 0.01,
                                                                                          {{}, 256, 1000});
   std::atomic<bool> below{false};
   ht::run_threads(threads, [&](unsigned t) {

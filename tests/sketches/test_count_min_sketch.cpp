@@ -288,7 +288,7 @@ void sixteen_threads_count_exactly(std::size_t per) {
   for (const auto& v : keys)
     for (const auto k : v) ++exact[k];
   for (const auto mode : {update_policy::plain, update_policy::conservative}) {
-    hotshard::count_min_sketch<std::uint64_t, std::hash<std::uint64_t>, Stats> s(0.002, 0.01, {mode, 13, 0});
+    hotshard::count_min_sketch<std::uint64_t, Stats> s(0.002, 0.01, {mode, 13, 0});
     ht::run_threads(threads, [&](unsigned t) {
       for (const auto k : keys[t]) s.add(k);
     });
@@ -315,7 +315,7 @@ TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate_und
 template <class Stats = hotshard::detail::no_stats>
 void conservative_update_of_one_key_is_exact(std::uint64_t per) {
   constexpr unsigned threads = 16;
-  hotshard::count_min_sketch<std::uint64_t, std::hash<std::uint64_t>, Stats> s(0.01, 0.001, conservative());
+  hotshard::count_min_sketch<std::uint64_t, Stats> s(0.01, 0.001, conservative());
   ht::run_threads(threads, [&](unsigned) {
     for (std::uint64_t i = 0; i < per; ++i) s.add(123);
   });

@@ -42,7 +42,7 @@ void heavy_keys_arriving_last_are_all_reported() {
   const std::size_t churn = 6'000 / ht::scale;
   const std::size_t burst = 2'000 / ht::scale;
   for (int round = 0; round < 8; ++round) {
-    hotshard::heavy_hitters<std::uint64_t, Hash> h({.capacity = 4});
+    hotshard::heavy_hitters<std::uint64_t, hotshard::policy::hash_with<Hash>> h({.capacity = 4});
     std::vector<std::vector<std::uint64_t>> keys(threads);
     for (unsigned t = 0; t < threads; ++t) {
       keys[t] = ht::keys_of("zipf:n=5000,s=0.6", churn, 100 + static_cast<std::uint64_t>(round), t, threads);
@@ -87,7 +87,7 @@ TEST(detection_stress, heavy_keys_arriving_last_are_all_reported_under_schedule_
 TEST(detection_stress, an_estimate_never_misses_an_add_that_happened_before_it) {
   constexpr unsigned writers = 8;
   const std::size_t per = 40'000 / ht::scale;
-  hotshard::heavy_hitters<std::uint64_t, yielding_hash> h({.capacity = 8});
+  hotshard::heavy_hitters<std::uint64_t, hotshard::policy::hash_with<yielding_hash>> h({.capacity = 8});
   std::vector<std::atomic<std::uint64_t>> done(writers);
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> violations{0}, checks{0};
@@ -129,7 +129,7 @@ void a_key_seen_hot_stays_hot_within_its_epoch() {
   const std::size_t per = 3'000 / ht::scale;
   std::atomic<std::uint64_t> flips{0};
   for (int round = 0; round < 10; ++round) {
-    hotshard::hot_key_detector<std::uint64_t, Hash> d({.hot_share = 0.005, .window = 0, .min_count = 1,
+    hotshard::hot_key_detector<std::uint64_t, hotshard::policy::hash_with<Hash>> d({.hot_share = 0.005, .window = 0, .min_count = 1,
         .sketch = {.epsilon = 0.001, .delta = 0.01, .seed = 1}, .table_slots = 16});
     ht::run_threads(threads, [&](unsigned t) {
       std::vector<bool> seen(keys, false);
@@ -168,7 +168,7 @@ TEST(detection_stress, sampled_sketches_are_read_while_their_owners_rebase) {
   constexpr unsigned writers = 3;
   constexpr std::uint64_t window = 1024;
   const std::size_t per = 400'000 / ht::scale;
-  hotshard::hot_key_detector<std::uint64_t, yielding_hash> d(
+  hotshard::hot_key_detector<std::uint64_t, hotshard::policy::hash_with<yielding_hash>> d(
       {.hot_share = 0.05, .window = window, .sketch = {.epsilon = 0.001, .seed = 8}, .sample_every = 4});
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> too_large{0}, cold_reported{0}, reads{0};

@@ -277,7 +277,7 @@ struct parking_hash {
 // On the old code (D from the window ticker) the key's share read ≈ 0.53 of
 // its true share and it was dropped at the next epoch end.
 TEST(hot_key_detector, traffic_counted_during_a_stalled_epoch_end_keeps_every_share) {
-  using parking_detector = hotshard::hot_key_detector<std::uint64_t, parking_hash>;
+  using parking_detector = hotshard::hot_key_detector<std::uint64_t, hotshard::policy::hash_with<parking_hash>>;
   parking_detector d({.hot_share = 0.01, .window = 0, .sketch = {.seed = 12}, .sample_every = 8});
   const auto feed = [&](std::uint64_t n, std::uint64_t& cold) {
     for (std::uint64_t i = 0; i < n; ++i) d.observe(i % 64 == 0 ? 42 : ++cold);  // key 42: 1/64 = 1.56 φ

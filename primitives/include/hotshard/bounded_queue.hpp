@@ -83,6 +83,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/futex_wait.hpp>
 
 #include <atomic>
@@ -113,8 +114,12 @@ struct bounded_queue_options {
   std::size_t capacity = 1024;
 };
 
-template <class T, class Stats = detail::no_stats>
+template <class T, class... Policies>
+  requires policy::hook_policies<Policies...>
 class bounded_queue {
+  // The named policy (hotshard/policy.hpp): the contention hook.
+  using Stats = policy::contention_of<Policies...>;
+
   static_assert(std::is_nothrow_move_constructible_v<T>,
                 "bounded_queue<T>: T must be nothrow move constructible (see Exceptions)");
   static_assert(std::is_nothrow_destructible_v<T>, "bounded_queue<T>: T must be nothrow destructible");

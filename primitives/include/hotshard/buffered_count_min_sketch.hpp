@@ -76,6 +76,7 @@
 // reused after its thread exits).
 #pragma once
 
+#include <hotshard/policy.hpp>
 #include <hotshard/count_min_sketch.hpp>
 #include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/buffered_sketch_node.hpp>
@@ -101,11 +102,16 @@ struct buffered_sketch_options {
   std::uint64_t flush_every = 1 << 14;  // adds between whole-filter flushes, per thread; ≥ 1
 };
 
-template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
+template <class Key, class... Policies>
+  requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class buffered_count_min_sketch {
+  // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
+  using Hash = policy::hash_of<Key, Policies...>;
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   using key_type = Key;
-  using shared_sketch = count_min_sketch<Key, Hash, Stats>;
+  using shared_sketch = count_min_sketch<Key, policy::hash_with<Hash>, Stats>;
 
   explicit buffered_count_min_sketch(buffered_count_min_sketch_options o = {})
       : sketch_(o.count_min), registry_(o.filter_slots, o.flush_every, &sink, &sketch_) {}

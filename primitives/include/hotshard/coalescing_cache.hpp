@@ -148,6 +148,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/clock.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
 #include <hotshard/detail/single_flight_support.hpp>
@@ -456,8 +457,13 @@ class cc_reclaimer {
 
 }  // namespace detail
 
-template <class Key, class Value, class Hash = policy::hash<Key>, class Stats = detail::no_stats>
+template <class Key, class Value, class... Policies>
+  requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class coalescing_cache {
+  // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
+  using Hash = policy::hash_of<Key, Policies...>;
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   using key_type = Key;
   using value_type = Value;
@@ -763,7 +769,7 @@ class coalescing_cache {
     if (o.grace.count() < 0) bad("grace must not be negative");
     if (o.negative_ttl.count() < 0) bad("negative_ttl must not be negative");
     if (!std::isfinite(o.beta) || o.beta < 0) bad("beta must be finite and >= 0");
-    if (o.flight_capacity < 1 || o.flight_capacity > single_flight<Key, Value, Hash, Stats>::max_capacity)
+    if (o.flight_capacity < 1 || o.flight_capacity > single_flight<Key, Value, policy::hash_with<Hash>, Stats>::max_capacity)
       bad("flight_capacity must be in [1, 2^32]");
     return o;
   }
@@ -1325,7 +1331,7 @@ class coalescing_cache {
   std::uint64_t seed_;
   eviction_listener on_evict_;
   mutable reclaimer reclaim_;
-  single_flight<Key, Value, Hash, Stats> flights_;
+  single_flight<Key, Value, policy::hash_with<Hash>, Stats> flights_;
   std::size_t n_shards_;
   std::unique_ptr<shard[]> shards_;
 };

@@ -90,6 +90,7 @@
 #pragma once
 
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/sketch_support.hpp>
 
@@ -163,8 +164,13 @@ static_assert(seeded_hash(12345, 678) == mix64(12345 ^ cms_row_salt(678)),
               "count_min_sketch::column() must stay equal to reduce(seeded_hash(h, seed + r), width)");
 }  // namespace detail
 
-template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
+template <class Key, class... Policies>
+  requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class count_min_sketch {
+  // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
+  using Hash = policy::hash_of<Key, Policies...>;
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   using key_type = Key;
   using counter = std::atomic<std::uint64_t>;

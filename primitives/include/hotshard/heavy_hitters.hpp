@@ -70,6 +70,7 @@
 
 #include <hotshard/concepts/frequency_sketch.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/instance_seed.hpp>
 #include <hotshard/detail/sketch_support.hpp>
@@ -103,8 +104,13 @@ struct heavy_hitters_options {
   static constexpr double default_epsilon = 0.0002;
 };
 
-template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
+template <class Key, class... Policies>
+  requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class heavy_hitters {
+  // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
+  using Hash = policy::hash_of<Key, Policies...>;
+  using Stats = policy::contention_of<Policies...>;
+
   static_assert(detail::word_key<Key>, "heavy_hitters: Key must be trivially copyable and at most 8 bytes");
 
  public:

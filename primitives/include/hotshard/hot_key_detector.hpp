@@ -203,6 +203,7 @@
 // thread exits).
 #pragma once
 
+#include <hotshard/policy.hpp>
 #include <hotshard/count_min_sketch.hpp>
 #include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/hash.hpp>
@@ -245,8 +246,13 @@ struct hot_key_detector_options {
   static constexpr double default_delta = 0.01;
 };
 
-template <class Key, class Hash = std::hash<Key>, class Stats = detail::no_stats>
+template <class Key, class... Policies>
+  requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class hot_key_detector {
+  // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
+  using Hash = policy::hash_of<Key, Policies...>;
+  using Stats = policy::contention_of<Policies...>;
+
   static_assert(detail::word_key<Key>, "hot_key_detector: Key must be trivially copyable and at most 8 bytes");
 
  public:
@@ -383,7 +389,7 @@ class hot_key_detector {
   }
 
  private:
-  using sketch_type = count_min_sketch<Key, Hash, Stats>;
+  using sketch_type = count_min_sketch<Key, policy::hash_with<Hash>, Stats>;
 
   // The words of the keys stamped ≥ epoch, sorted, without duplicates.
   [[nodiscard]] std::vector<std::uint64_t> hot_words(std::uint64_t epoch) const {

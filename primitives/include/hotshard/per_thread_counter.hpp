@@ -25,7 +25,7 @@
 //  * add(): wait-free once the thread holds a slot (a thread-local lookup,
 //    one load, one store) or is on the shared word (one fetch_add). The first
 //    add of a thread on a counter claims a slot under a mutex (blocking, once).
-//  * read(): wait-free (one pass over the slots ever claimed).
+//  * read(), stats(): wait-free (one pass over the slots ever claimed).
 //  * thread exit: blocking (the mutex), once per counter the thread used.
 //
 // What a concurrent read() may return: the shared word plus, for each slot,
@@ -59,6 +59,8 @@
 
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/metrics.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
 #include <algorithm>
@@ -76,8 +78,35 @@ struct per_thread_counter_options {
   std::size_t capacity = 0;
 };
 
-template <class Stats = detail::no_stats>
+// A per_thread_counter's stats() snapshot (exportable, see
+// detail/metrics.hpp and hotshard/prometheus.hpp). `value` is a gauge (add()
+// takes negative deltas; see striped_counter_stats for exporting a counter
+// that only grows).
+struct per_thread_counter_stats {
+  std::int64_t value = 0;          // read()
+  std::uint64_t slots_in_use = 0;  // slots held by live threads
+  std::uint64_t slots_claimed = 0; // slots ever claimed (what read() sums)
+  std::uint64_t capacity = 0;      // slots for threads at once
+
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric_kind;
+    f(detail::metric{"value", metric_kind::gauge, static_cast<double>(value), "The counter's value (sum of its adds)."});
+    f(detail::metric{"slots_in_use", metric_kind::gauge, static_cast<double>(slots_in_use),
+                     "Per-thread slots held by live threads."});
+    f(detail::metric{"slots_claimed", metric_kind::gauge, static_cast<double>(slots_claimed),
+                     "Per-thread slots ever claimed (the slots a read sums)."});
+    f(detail::metric{"capacity", metric_kind::gauge, static_cast<double>(capacity),
+                     "Slots for threads at once (more threads add to a shared word)."});
+  }
+};
+
+template <class... Policies>
+  requires policy::hook_policies<Policies...>
 class per_thread_counter {
+  // The named policy (hotshard/policy.hpp): the contention hook.
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   using options = per_thread_counter_options;
 
@@ -120,9 +149,22 @@ class per_thread_counter {
   // Not a snapshot; exact once writers have stopped (see the header comment).
   [[nodiscard]] std::int64_t read() const { return table_->sum(); }
 
+  // From any thread, concurrently with add(), a thread's first add and its
+  // exit: wait-free, no write at all. `value` is read() (see "What a
+  // concurrent read() may return"); the slot numbers are relaxed loads of
+  // gauges the table writes under its mutex, each a value it had during the
+  // call, exact once the threads that claimed and gave back slots are joined.
+  [[nodiscard]] per_thread_counter_stats stats() const noexcept {
+    return {.value = read(),
+            .slots_in_use = table_->slots_in_use(),
+            .slots_claimed = table_->slots_claimed(),
+            .capacity = table_->capacity()};
+  }
+
   [[nodiscard]] std::size_t capacity() const noexcept { return table_->capacity(); }
-  // Slots held by live threads right now (diagnostics and tests).
-  [[nodiscard]] std::size_t slots_in_use() const { return table_->slots_in_use(); }
+  // Slots held by live threads (diagnostics and tests); lock-free, some value
+  // it had during the call; exact once those threads are joined.
+  [[nodiscard]] std::size_t slots_in_use() const noexcept { return table_->slots_in_use(); }
 
  private:
   detail::thread_slot_ref attach() {

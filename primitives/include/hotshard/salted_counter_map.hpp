@@ -125,6 +125,7 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/metrics.hpp>
@@ -331,9 +332,12 @@ concept salted_lookup = !std::same_as<std::remove_cvref_t<Q>, Key> && !is_hashed
                         } && std::constructible_from<Key, const Q&>;
 }  // namespace detail
 
-template <class Key, class Hash = policy::hash<Key>, class Stats = detail::no_stats>
-  requires concepts::hashable_key<Key, Hash>
+template <class Key, class... Policies>
+  requires concepts::hashable_key<Key, policy::hash_of<Key, Policies...>> && policy::keyed_policies<Policies...>
 class salted_counter_map {
+  // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
+  using Hash = policy::hash_of<Key, Policies...>;
+  using Stats = policy::contention_of<Policies...>;
   static constexpr bool exact_words = std::integral<Key> && !std::same_as<Key, bool> && sizeof(Key) <= 8;
 
  public:

@@ -124,6 +124,7 @@
 #include <hotshard/detail/backoff.hpp>
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/futex_wait.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/load_result.hpp>
@@ -193,8 +194,13 @@ template <class Loader>
 inline constexpr bool sf_takes_stop_token = std::is_invocable_v<Loader&, std::stop_token>;
 }  // namespace detail
 
-template <class Key, class Value, class Hash = policy::hash<Key>, class Stats = detail::no_stats>
+template <class Key, class Value, class... Policies>
+  requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class single_flight {
+  // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
+  using Hash = policy::hash_of<Key, Policies...>;
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   using key_type = Key;
   using value_type = Value;

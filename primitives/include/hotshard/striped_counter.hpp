@@ -19,7 +19,7 @@
 // Progress guarantees:
 //  * add(): lock-free. A failed CAS means another add succeeded. Creating a
 //    cell allocates (operator new) at most once per cell index and counter.
-//  * read(): wait-free (base plus at most max_cells loads).
+//  * read(), stats(): wait-free (base plus at most max_cells loads).
 //
 // What a concurrent read() may return: base plus, for each cell, some value it
 // held while read() ran; every add is counted whole or not at all. It is not a
@@ -41,6 +41,8 @@
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/metrics.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/thread_slots.hpp>
 
 #include <atomic>
@@ -58,8 +60,32 @@ struct striped_counter_options {
   std::uint32_t max_cells = 0;
 };
 
-template <class Stats = detail::no_stats>
+// A striped_counter's stats() snapshot (exportable, see detail/metrics.hpp
+// and hotshard/prometheus.hpp). `value` is a gauge: add() takes negative
+// deltas too, so the counter is not monotonic in general; a counter of events
+// you know only grows can be exported as a Prometheus counter with
+// prometheus_text::add_counter(name_total, c.read(), help).
+struct striped_counter_stats {
+  std::int64_t value = 0;          // read()
+  std::uint32_t cells_in_use = 0;  // cell indices in use (0 while uncontended)
+  std::uint32_t max_cells = 0;     // the bound on cells
+
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric_kind;
+    f(detail::metric{"value", metric_kind::gauge, static_cast<double>(value), "The counter's value (sum of its adds)."});
+    f(detail::metric{"cells_in_use", metric_kind::gauge, static_cast<double>(cells_in_use),
+                     "Padded cells the adds are spread over (0 while uncontended)."});
+    f(detail::metric{"max_cells", metric_kind::gauge, static_cast<double>(max_cells), "Bound on the cells."});
+  }
+};
+
+template <class... Policies>
+  requires policy::hook_policies<Policies...>
 class striped_counter {
+  // The named policy (hotshard/policy.hpp): the contention hook.
+  using Stats = policy::contention_of<Policies...>;
+
  public:
   using options = striped_counter_options;
 
@@ -107,6 +133,13 @@ class striped_counter {
       // (2) acquire: pairs with the release CAS in (1).
       if (const cell* c = cells_[i].load(std::memory_order_acquire)) v += (*c)->load(std::memory_order_relaxed);
     return v;
+  }
+
+  // From any thread, concurrently with add(): wait-free, no write at all;
+  // `value` is read() (see "What a concurrent read() may return"),
+  // cells_in_use a value it had during the call (relaxed: an index bound).
+  [[nodiscard]] striped_counter_stats stats() const noexcept {
+    return {.value = read(), .cells_in_use = cells_in_use(), .max_cells = max_cells_};
   }
 
   [[nodiscard]] std::uint32_t max_cells() const noexcept { return max_cells_; }

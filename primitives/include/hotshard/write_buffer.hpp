@@ -85,6 +85,8 @@
 // it is read, but they are read one at a time (not a snapshot); `max_depth` is
 // the largest depth seen by the drainer before a batch (or `capacity` once a
 // writer found the queue full); `lag` = writes accepted but not yet settled.
+// A metrics thread may call stats() at any time (it writes nothing) and export
+// it: write_buffer_stats::for_each_metric, hotshard/prometheus.hpp.
 //
 // Memory ordering: a write happens-before the sink (or batch sink) call that
 // applies it (the queue's push/pop pairing, then the drain mutex); a batch
@@ -120,8 +122,10 @@
 #include <hotshard/detail/checked_size.hpp>
 #include <hotshard/detail/clock.hpp>
 #include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/policy.hpp>
 #include <hotshard/detail/fetch_max.hpp>
 #include <hotshard/detail/futex_wait.hpp>
+#include <hotshard/detail/metrics.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -232,10 +236,38 @@ struct write_buffer_stats {
   std::uint64_t lag = 0;             // accepted - (applied_writes + failed), now
   std::int64_t max_lag_ns = 0;       // oldest write's age when applied (measure_lag)
   std::uint64_t batch_calls = 0;     // calls of a batch sink (0 with a per-key sink)
+
+  // Exportable (detail/metrics.hpp, hotshard/prometheus.hpp): every field, the
+  // counters as <field>_total; max_lag_ns as max_lag_seconds (Prometheus's base unit).
+  template <class F>
+  void for_each_metric(F&& f) const {
+    using detail::metric;
+    using detail::metric_kind;
+    const auto d = [](auto v) { return static_cast<double>(v); };
+    f(metric{"accepted_total", metric_kind::counter, d(accepted), "Writes taken into the queue."});
+    f(metric{"rejected_total", metric_kind::counter, d(rejected), "Writes refused: queue full (on_full = fail) or closed."});
+    f(metric{"combined_total", metric_kind::counter, d(combined), "Writes folded into another write of the same key."});
+    f(metric{"applied_total", metric_kind::counter, d(applied),
+             "Backend writes applied (successful sink calls, or batch entries)."});
+    f(metric{"applied_writes_total", metric_kind::counter, d(applied_writes),
+             "Writes that reached the sink inside those backend writes."});
+    f(metric{"sink_failures_total", metric_kind::counter, d(sink_failures),
+             "Sink refusals: calls that returned false or threw, batch entries not applied."});
+    f(metric{"failed_total", metric_kind::counter, d(failed), "Writes given up after sink failures."});
+    f(metric{"batch_calls_total", metric_kind::counter, d(batch_calls), "Calls of the batch sink."});
+    f(metric{"max_depth", metric_kind::gauge, d(max_depth), "Largest queue depth seen by the drainer."});
+    f(metric{"lag", metric_kind::gauge, d(lag), "Writes accepted but not yet applied or failed."});
+    f(metric{"max_lag_seconds", metric_kind::gauge, d(max_lag_ns) / 1e9,
+             "Oldest write's age when applied (with measure_lag)."});
+  }
 };
 
-template <class Key, class Delta, class Combine = combine_sum, class Stats = detail::no_stats>
+template <class Key, class Delta, class Combine = combine_sum, class... Policies>
+  requires policy::hook_policies<Policies...>
 class write_buffer {
+  // The named policy (hotshard/policy.hpp): the contention hook.
+  using Stats = policy::contention_of<Policies...>;
+
   static_assert(std::is_nothrow_move_constructible_v<Key> && std::is_nothrow_move_constructible_v<Delta>);
 
  public:

@@ -26,6 +26,13 @@
 #include <functional>
 #include <thread>
 
+namespace hotshard::policy {
+// The two kinds of policy (hotshard/policy.hpp); declared here so the
+// library's own hooks below carry their tag.
+struct hash_category {};
+struct contention_category {};
+}  // namespace hotshard::policy
+
 namespace hotshard::detail {
 
 struct contention_counts {
@@ -42,12 +49,14 @@ struct contention_counts {
 };
 
 struct no_stats {
+  using policy_category = policy::contention_category;
   static constexpr void cas_failure() noexcept {}
   static constexpr void spin() noexcept {}
   static constexpr void wait() noexcept {}
 };
 
 struct counting_stats {
+  using policy_category = policy::contention_category;
   static contention_counts& local() noexcept {
     thread_local contention_counts counts;
     return counts;
@@ -64,6 +73,7 @@ inline void schedule_point() noexcept {
 }
 
 struct yielding_stats {
+  using policy_category = policy::contention_category;
   // Yields with probability 1/8 (a per-thread xorshift, so threads differ):
   // often enough to reorder threads, rarely enough that a stress test with
   // many more threads than cores still finishes in seconds.

@@ -116,6 +116,8 @@ class thread_slot_table {
     for (std::size_t i = 0; i < used_.size(); ++i) {
       if (used_[i]) continue;
       used_[i] = true;
+      // Relaxed: a gauge for stats(), written under the mutex, read without it.
+      in_use_.store(in_use_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       if (i + 1 > high_water_.load(std::memory_order_relaxed))
         // (1) release: pairs with the acquire in (2); the bound only grows.
         high_water_.store(i + 1, std::memory_order_release);
@@ -134,6 +136,8 @@ class thread_slot_table {
     // The mutex orders this owner's last store before the next owner's first
     // load (its claim() takes the same mutex): single writer at every moment.
     used_[static_cast<std::size_t>(reinterpret_cast<padded<cell>*>(slot) - slots_.get())] = false;
+    // Relaxed: see claim().
+    in_use_.store(in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
 
   // Sum of shared() and every slot ever claimed. Not a snapshot (see
@@ -148,18 +152,20 @@ class thread_slot_table {
     return v;
   }
 
-  [[nodiscard]] std::size_t slots_in_use() const {
-    std::scoped_lock lock(mutex_);
-    std::size_t n = 0;
-    for (bool u : used_) n += u ? 1 : 0;
-    return n;
-  }
+  // Slots held by live threads: some value it had during the call. Lock-free
+  // (a metrics thread must not block a thread's claim or exit); exact once
+  // the claiming and exiting threads are joined (the mutex orders its writes).
+  [[nodiscard]] std::size_t slots_in_use() const noexcept { return in_use_.load(std::memory_order_relaxed); }
+  // Slots ever claimed (the high-water mark of threads at once): the number
+  // of slots sum() reads. Relaxed: a gauge, orders nothing.
+  [[nodiscard]] std::size_t slots_claimed() const noexcept { return high_water_.load(std::memory_order_relaxed); }
 
  private:
   std::unique_ptr<padded<cell>[]> slots_;
   std::vector<bool> used_;  // guarded by mutex_
   padded<cell> shared_;
   std::atomic<std::size_t> high_water_{0};  // slots [0, high_water_) were ever claimed
+  std::atomic<std::size_t> in_use_{0};      // used_'s true entries; written under mutex_
   mutable std::mutex mutex_;
 };
 
