@@ -16,7 +16,7 @@ using hotshard::workloads::operation;
 
 namespace {
 
-// Under a sanitizer: 60'000, not 200'000 / sanitizer_scale (its load-ratio bounds need them).
+// Under a sanitizer: 60'000, the value its bounds were tuned with (not 200'000 / sanitizer_scale).
 constexpr std::uint64_t stream_ops = hotshard::test::sanitizer_scale == 1 ? 200'000 : 60'000;
 
 // Replays the whole stream on one thread, in order: fully deterministic.
