@@ -20,10 +20,10 @@ tier_line() {  # preset log
   status=$(sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#[0-9]+: ([^ ]+) .*(Passed|\*\*\*Skipped).*/\1 \2/p;
                      t;
                      s/^ *[0-9]+\/[0-9]+ +Test +#[0-9]+: ([^ ]+) .*/\1 failed/p' "$log")
-  all=$(ctest --test-dir "$dir" -N | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p' | sort)
+  all=$(ctest --test-dir "$dir" -N | sed -nE 's/^ *Test +#[0-9]+: ([^ ]+).*$/\1/p' | sort)
   local tiered=""
   for tier in $tiers; do
-    names=$(ctest --test-dir "$dir" -N -L "^${tier}\$" | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p')
+    names=$(ctest --test-dir "$dir" -N -L "^${tier}\$" | sed -nE 's/^ *Test +#[0-9]+: ([^ ]+).*$/\1/p')
     [ -n "$names" ] || continue
     tiered+="$names"$'\n'
     line+=" $tier $(names="$names" awk 'BEGIN { n = split(ENVIRON["names"], a, "\n"); for (i = 1; i <= n; ++i) want[a[i]] = 1 }
