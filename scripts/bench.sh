@@ -39,7 +39,6 @@ PY
   echo "bench.sh: Redis Cluster results in $out/redis.json, $out/redis.md and $out/redis-plots/"
   exit 0
 fi
-args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(--quick)
-build/release/bin/hotshard-bench suite "${args[@]}" --out "$out"
+# No arguments: the suite's own default (--quick).
+build/release/bin/hotshard-bench suite "$@" --out "$out"
 echo "bench.sh: results, summary and plots in $out/"

@@ -22,6 +22,8 @@ import statistics
 import sys
 from collections import defaultdict
 
+import results_io  # scripts/results_io.py: the loader and schema check shared with plot.py
+
 # Our implementations per scenario (everything else in a group is a contender).
 OURS = {
     "counter": {"striped", "per_thread"},
@@ -70,12 +72,9 @@ def main(paths):
     docs = []
     for path in paths:
         try:
-            with open(path) as f:
-                docs.append(json.load(f))
-        except (OSError, ValueError) as e:
-            sys.exit(f"headline.py: {path}: {e}")
-        if not isinstance(docs[-1], dict) or not isinstance(docs[-1].get("results"), list):
-            sys.exit(f"headline.py: {path}: not a hotshard.results/1 document (no results list)")
+            docs.append(results_io.load(path))
+        except results_io.ResultsError as e:
+            sys.exit(f"headline.py: {e}")
     doc = {"results": [r for d in docs for r in d["results"]]}
     paired = len(docs) == 1 and docs[0].get("config", {}).get("pairing") == "interleaved"
     reps = defaultdict(lambda: defaultdict(dict))  # group -> impl -> {repetition: ops_per_sec}

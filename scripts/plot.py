@@ -49,6 +49,8 @@ except ImportError:
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import results_io  # noqa: E402  (scripts/results_io.py: the loader and schema check shared with headline.py)
+
 
 def safe(name):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
@@ -287,19 +289,14 @@ def main():
     ap.add_argument("--out", default=".", help="output directory for the PNGs")
     args = ap.parse_args()
     try:
-        with open(args.results) as f:
-            doc = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        print(f"plot.py: cannot read {args.results}: {e}", file=sys.stderr)
-        return 2
-    if doc.get("schema") != "hotshard.results/1":
-        print(f"plot.py: {args.results} is not a hotshard.results/1 file", file=sys.stderr)
+        doc = results_io.load(args.results)
+    except results_io.ResultsError as e:
+        print(f"plot.py: {e}", file=sys.stderr)
         return 2
     os.makedirs(args.out, exist_ok=True)
     by_scenario = defaultdict(list)
-    for r in doc.get("results", []):
-        if isinstance(r, dict) and "scenario" in r and "impl" in r and "threads" in r:
-            by_scenario[r["scenario"]].append(r)
+    for r in results_io.records(doc):
+        by_scenario[r["scenario"]].append(r)
     written = []
     for scenario, recs in by_scenario.items():
         for fn in (plot_throughput, plot_latency, plot_partitions, plot_nodes, plot_sweep):

@@ -11,6 +11,31 @@ start=$(date +%s)
 
 scripts/bootstrap.sh || { echo "test.sh: bootstrap failed"; exit 1; }
 
+# Per tier (the ctest labels of DESIGN.md "Testing"): passed/failed/skipped,
+# from this run's log and `ctest -N -L` (lists, runs nothing), so no test runs
+# twice. A test with no tier label is counted as "untiered" (should be none).
+tiers="semantics stress statistical integration model fuzz"
+tier_line() {  # preset log
+  local preset=$1 log=$2 dir="build/$1" status tier names line="" all
+  status=$(sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#[0-9]+: ([^ ]+) .*(Passed|\*\*\*Skipped).*/\1 \2/p;
+                     t;
+                     s/^ *[0-9]+\/[0-9]+ +Test +#[0-9]+: ([^ ]+) .*/\1 failed/p' "$log")
+  all=$(ctest --test-dir "$dir" -N | sed -nE 's/^ *Test +#[0-9]+: ([^ ]+).*$/\1/p' | sort)
+  local tiered=""
+  for tier in $tiers; do
+    names=$(ctest --test-dir "$dir" -N -L "^${tier}\$" | sed -nE 's/^ *Test +#[0-9]+: ([^ ]+).*$/\1/p')
+    [ -n "$names" ] || continue
+    tiered+="$names"$'\n'
+    line+=" $tier $(names="$names" awk 'BEGIN { n = split(ENVIRON["names"], a, "\n"); for (i = 1; i <= n; ++i) want[a[i]] = 1 }
+      want[$1] { if ($2 == "Passed") p++; else if ($2 == "***Skipped") s++; else f++ }
+      END { printf "%d passed/%d failed%s;", p, f, s ? "/" s " skipped" : "" }' <<<"$status")"
+  done
+  local untiered
+  untiered=$(comm -23 <(printf '%s\n' "$all") <(printf '%s' "$tiered" | sort -u) | grep -c . || true)
+  [ "${untiered:-0}" -eq 0 ] && untiered=""
+  echo "$preset tiers:${line}${untiered:+ untiered $untiered (no tier label)}"
+}
+
 failed=()
 summary=()
 total_passed=0
@@ -38,6 +63,7 @@ for preset in ${HOTSHARD_TEST_PRESETS:-debug tsan asan fuzz}; do
     total_failed=$(( total_failed + BASH_REMATCH[1] ))
     total_passed=$(( total_passed + BASH_REMATCH[2] - BASH_REMATCH[1] ))
   fi
+  summary+=("  $(tier_line "$preset" "$log")")
   [ "$rc" -eq 0 ] || failed+=("$preset:tests")
 done
 

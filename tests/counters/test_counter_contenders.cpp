@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "stress.hpp"
+#include <hotshard/test/support.hpp>
 
 #include "contenders/peer_tsan_suppressions.hpp"
 
@@ -21,7 +21,7 @@ namespace {
 
 namespace hc = hotshard::contenders;
 using hotshard::test::run_threads;
-using hotshard::test::stress_scale;
+using hotshard::test::sanitizer_scale;
 
 TEST(counter_contenders, have_unique_names_including_ours) {
   std::set<std::string> names;
@@ -33,7 +33,7 @@ TEST(counter_contenders, have_unique_names_including_ours) {
 }
 
 TEST(counter_contenders, every_counter_sums_exactly_over_sixteen_threads) {
-  const std::int64_t per_thread = 20'000 / static_cast<std::int64_t>(stress_scale);
+  const std::int64_t per_thread = 20'000 / static_cast<std::int64_t>(sanitizer_scale);
   hc::for_each_counter([&]<class C>(const char* name, const char*) {
     C c;
     run_threads(16, [&](unsigned t) {
@@ -44,7 +44,7 @@ TEST(counter_contenders, every_counter_sums_exactly_over_sixteen_threads) {
 }
 
 TEST(counter_contenders, every_keyed_counter_sums_each_key_exactly_over_sixteen_threads) {
-  const std::uint64_t per_thread = 20'000 / stress_scale;
+  const std::uint64_t per_thread = 20'000 / sanitizer_scale;
   constexpr std::uint64_t keys = 100;
   hc::for_each_keyed_counter([&]<class M>(const char* name, const char*) {
     M m(keys);

@@ -15,13 +15,13 @@
 #include <thread>
 #include <vector>
 
-#include "stress.hpp"
+#include <hotshard/test/support.hpp>
 
 namespace {
 
 using hotshard::per_thread_counter;
 using hotshard::test::run_threads;
-using hotshard::test::stress_scale;
+using hotshard::test::sanitizer_scale;
 
 static_assert(hotshard::concepts::counter<per_thread_counter<>>);
 
@@ -108,7 +108,7 @@ TEST(per_thread_counter, a_counter_destroyed_before_its_threads_exit_is_not_touc
 
 // Thread exit and counter destruction race each other, many times.
 TEST(per_thread_counter, thread_exit_racing_counter_destruction_is_safe) {
-  const int rounds = 200 / static_cast<int>(stress_scale) + 20;
+  const int rounds = 200 / static_cast<int>(sanitizer_scale) + 20;
   for (int r = 0; r < rounds; ++r) {
     auto c = std::make_unique<per_thread_counter<>>();
     std::barrier added(3);
@@ -179,7 +179,7 @@ TEST(per_thread_counter, rejects_absurd_capacities_naming_the_field) {
 template <class Stats = hotshard::detail::no_stats>
 void churn(unsigned threads, unsigned waves, std::int64_t scale_down = 1) {
   per_thread_counter<Stats> c({.capacity = threads / 2});  // half of them fall back to the shared word
-  const std::int64_t per_thread = 100'000 / static_cast<std::int64_t>(stress_scale) / scale_down;
+  const std::int64_t per_thread = 100'000 / static_cast<std::int64_t>(sanitizer_scale) / scale_down;
   std::atomic<bool> done{false};
   std::int64_t last = 0;
   bool monotone = true;
@@ -209,7 +209,7 @@ TEST(per_thread_counter, sixteen_threads_in_waves_sum_exactly_under_schedule_noi
 
 TEST(per_thread_counter, sixty_four_threads_with_a_slot_each_sum_exactly) {
   per_thread_counter<> c({.capacity = 64});
-  const std::int64_t per_thread = 200'000 / static_cast<std::int64_t>(stress_scale);
+  const std::int64_t per_thread = 200'000 / static_cast<std::int64_t>(sanitizer_scale);
   run_threads(64, [&](unsigned) {
     for (std::int64_t i = 0; i < per_thread; ++i) c.add(1);
   });
@@ -245,7 +245,7 @@ TEST(per_thread_counter, stats_read_by_a_metrics_thread_during_thread_churn_are_
   per_thread_counter<> c({.capacity = 8});
   constexpr unsigned threads = 6;  // at once, more than the cores CI runs on
   constexpr int waves = 4;
-  const std::int64_t per_thread = 20'000 / static_cast<std::int64_t>(stress_scale);
+  const std::int64_t per_thread = 20'000 / static_cast<std::int64_t>(sanitizer_scale);
   std::atomic<bool> done{false};
   bool ok = true;
   unsigned reads = 0;

@@ -12,13 +12,13 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
 
-#include "stress.hpp"
+#include <hotshard/test/support.hpp>
 
 namespace {
 
 using hotshard::striped_counter;
 using hotshard::test::run_threads;
-using hotshard::test::stress_scale;
+using hotshard::test::sanitizer_scale;
 
 static_assert(hotshard::concepts::counter<striped_counter<>>);
 
@@ -67,7 +67,7 @@ TEST(striped_counter, rejects_a_cell_bound_whose_power_of_two_does_not_fit) {
 template <class Stats = hotshard::detail::no_stats>
 void stress(unsigned threads, std::uint32_t max_cells, std::uint64_t scale_down = 1) {
   striped_counter<Stats> c({.max_cells = max_cells});
-  const std::uint64_t per_thread = 1'000'000 / stress_scale / scale_down / (threads / 2 + 1) + 1000;
+  const std::uint64_t per_thread = 1'000'000 / sanitizer_scale / scale_down / (threads / 2 + 1) + 1000;
   run_threads(threads, [&](unsigned t) {
     for (std::uint64_t i = 0; i < per_thread; ++i) c.add((i % 3 == 0) ? -1 : static_cast<std::int64_t>(t + 1));
   });
@@ -95,7 +95,7 @@ TEST(striped_counter, sixty_four_threads_sum_exactly_over_many_cells_under_sched
 TEST(striped_counter, concurrent_reads_are_monotone_and_bounded_by_the_total) {
   striped_counter<> c({.max_cells = 8});
   constexpr unsigned writers = 16;
-  const std::int64_t per_thread = 200'000 / static_cast<std::int64_t>(stress_scale);
+  const std::int64_t per_thread = 200'000 / static_cast<std::int64_t>(sanitizer_scale);
   std::atomic<bool> done{false};
   std::int64_t last = 0;
   bool monotone = true;
@@ -156,7 +156,7 @@ TEST(striped_counter, stats_report_value_and_cells) {
 TEST(striped_counter, stats_read_by_a_metrics_thread_during_adds_are_bounded_and_exact_after_join) {
   striped_counter<> c;
   constexpr unsigned writers = 6;  // more than the cores CI runs on
-  const std::int64_t per_thread = 100'000 / static_cast<std::int64_t>(stress_scale);
+  const std::int64_t per_thread = 100'000 / static_cast<std::int64_t>(sanitizer_scale);
   std::atomic<bool> done{false};
   bool ok = true;
   unsigned reads = 0;

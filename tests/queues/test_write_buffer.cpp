@@ -1,5 +1,6 @@
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/write_buffer.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -24,11 +25,7 @@ using hotshard::write_buffer_config;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-constexpr std::uint64_t scale = 2;
-#else
-constexpr std::uint64_t scale = 1;
-#endif
+constexpr std::uint64_t scale = hotshard::test::sanitizer_scale;
 
 using config = write_buffer_config<std::uint64_t, std::int64_t>;
 

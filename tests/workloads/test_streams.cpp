@@ -4,6 +4,7 @@
 #include <hotshard/workloads/stream.hpp>
 #include <hotshard/workloads/trace.hpp>
 #include <hotshard/workloads/zipf.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -20,11 +21,7 @@ namespace {
 namespace wl = hotshard::workloads;
 using wl::parse_spec;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr std::size_t draws = 50'000;
-#else
-constexpr std::size_t draws = 200'000;
-#endif
+constexpr std::size_t draws = 200'000 / hotshard::test::sanitizer_scale;
 
 const char* const synthetic_specs[] = {
     "uniform:n=1000",        "zipf:n=1000000,s=0.99", "zipf:n=1000,s=1.2,scramble=1", "hotspot:n=1000,hot=0.1,ops=0.9",

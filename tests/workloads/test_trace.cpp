@@ -5,6 +5,7 @@
 #include <hotshard/workloads/spec.hpp>
 #include <hotshard/workloads/stream.hpp>
 #include <hotshard/workloads/trace.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -20,11 +21,7 @@ namespace {
 
 namespace wl = hotshard::workloads;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int corruption_rounds = 150;
-#else
-constexpr int corruption_rounds = 600;
-#endif
+constexpr int corruption_rounds = 600 / static_cast<int>(hotshard::test::sanitizer_scale);
 
 class trace : public ::testing::Test {
  protected:

@@ -3,6 +3,7 @@
 // from the binomial standard deviation, so a failure means a wrong law.
 #include <hotshard/workloads/rng.hpp>
 #include <hotshard/workloads/zipf.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -20,11 +21,7 @@ using hotshard::workloads::scramble;
 using hotshard::workloads::xoshiro256ss;
 using hotshard::workloads::zipf_generator;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr std::size_t samples_per_case = 100'000;
-#else
-constexpr std::size_t samples_per_case = 400'000;
-#endif
+constexpr std::size_t samples_per_case = 400'000 / hotshard::test::sanitizer_scale;
 
 // Sum_{k=1}^{m} k^-s, smallest terms first.
 long double exact_harmonic(std::uint64_t m, double s) {
