@@ -85,6 +85,12 @@ template <class Key>
 }
 
 namespace detail {
+// Whether T is a hashed_key (lookup overloads set hashed_keys apart from heterogeneous keys).
+template <class T>
+inline constexpr bool is_hashed_key = false;
+template <class K, class H>
+inline constexpr bool is_hashed_key<hashed_key<K, H>> = true;
+
 // The word of a key or of a hashed_key, for primitives that accept both.
 template <class Key, class Hash>
 [[nodiscard]] std::uint64_t key_word(const Key& key, const Hash& hash) noexcept(noexcept(hash(key))) {

@@ -315,11 +315,6 @@ inline void wait_for_salted_sections() noexcept {
   }
 }
 
-template <class T>
-inline constexpr bool is_hashed_key = false;
-template <class K, class H>
-inline constexpr bool is_hashed_key<hashed_key<K, H>> = true;
-
 // Q looks up a Key without building one: a transparent Hash hashes it (to the
 // Key's hash on equal contents, the Hash's promise), Key == Q compares it,
 // and Key is built from it on insert.
@@ -333,7 +328,7 @@ concept salted_lookup = !std::same_as<std::remove_cvref_t<Q>, Key> && !is_hashed
 }  // namespace detail
 
 template <class Key, class... Policies>
-  requires concepts::hashable_key<Key, policy::hash_of<Key, Policies...>> && policy::keyed_policies<Policies...>
+  requires policy::keyed_policies<Policies...> && concepts::hashable_key<Key, policy::hash_of<Key, Policies...>>
 class salted_counter_map {
   // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
   using Hash = policy::hash_of<Key, Policies...>;

@@ -301,11 +301,6 @@ class retired_keys {
 template <class Hash>
 concept transparent_hash = requires { typename Hash::is_transparent; };
 
-template <class T>
-inline constexpr bool is_hashed_key = false;
-template <class K, class H>
-inline constexpr bool is_hashed_key<hashed_key<K, H>> = true;
-
 // A heterogeneous lookup key (see the header): never Key itself, never a hashed_key.
 template <class K, class Key, class Hash>
 concept lookup_key = transparent_hash<Hash> && !std::same_as<std::remove_cvref_t<K>, Key> &&
