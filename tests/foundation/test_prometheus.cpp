@@ -3,8 +3,16 @@
 // its samples, samples of a family together; name rules; label escaping;
 // exact values), bad names throw naming them, and a metrics thread scrapes
 // while more writer threads than cores run (TSan), exact after the join.
+#include <hotshard/bounded_queue.hpp>
+#include <hotshard/buffered_count_min_sketch.hpp>
+#include <hotshard/coalescing_cache.hpp>
+#include <hotshard/count_min_sketch.hpp>
+#include <hotshard/heavy_hitters.hpp>
+#include <hotshard/hot_key_detector.hpp>
 #include <hotshard/per_thread_counter.hpp>
 #include <hotshard/prometheus.hpp>
+#include <hotshard/salted_counter_map.hpp>
+#include <hotshard/single_flight.hpp>
 #include <hotshard/striped_counter.hpp>
 #include <hotshard/write_buffer.hpp>
 
@@ -24,7 +32,7 @@
 #include <thread>
 #include <vector>
 
-#include "../counters/stress.hpp"
+#include <hotshard/test/support.hpp>
 
 namespace {
 
@@ -223,6 +231,14 @@ static_assert(hotshard::detail::exportable_stats<fake_stats>);
 static_assert(hotshard::detail::exportable_stats<hotshard::striped_counter_stats>);
 static_assert(hotshard::detail::exportable_stats<hotshard::per_thread_counter_stats>);
 static_assert(hotshard::detail::exportable_stats<hotshard::write_buffer_stats>);
+static_assert(hotshard::detail::exportable_stats<hotshard::bounded_queue_stats>);
+static_assert(hotshard::detail::exportable_stats<hotshard::salted_counter_map_stats>);
+static_assert(hotshard::detail::exportable_stats<hotshard::count_min_sketch_stats>);
+static_assert(hotshard::detail::exportable_stats<hotshard::buffered_count_min_sketch_stats>);
+static_assert(hotshard::detail::exportable_stats<hotshard::heavy_hitters_stats>);
+static_assert(hotshard::detail::exportable_stats<hotshard::hot_key_detector_stats>);
+static_assert(hotshard::detail::exportable_stats<hotshard::single_flight_stats>);
+static_assert(hotshard::detail::exportable_stats<hotshard::coalescing_cache_stats>);
 
 // Every metric a snapshot names: a lower_snake_case suffix, ending in _total
 // exactly when it is a counter, named once, with help.
@@ -361,6 +377,14 @@ TEST(prometheus, every_primitive_snapshot_follows_the_naming_convention) {
   expect_metric_conventions(hotshard::striped_counter_stats{});
   expect_metric_conventions(hotshard::per_thread_counter_stats{});
   expect_metric_conventions(hotshard::write_buffer_stats{});
+  expect_metric_conventions(hotshard::bounded_queue_stats{});
+  expect_metric_conventions(hotshard::salted_counter_map_stats{});
+  expect_metric_conventions(hotshard::count_min_sketch_stats{});
+  expect_metric_conventions(hotshard::buffered_count_min_sketch_stats{});
+  expect_metric_conventions(hotshard::heavy_hitters_stats{});
+  expect_metric_conventions(hotshard::hot_key_detector_stats{});
+  expect_metric_conventions(hotshard::single_flight_stats{});
+  expect_metric_conventions(hotshard::coalescing_cache_stats{});
 }
 
 TEST(prometheus, write_buffer_stats_export_every_field) {
@@ -414,7 +438,7 @@ TEST(prometheus, counters_stats_report_their_state) {
 // the export is exact. Under TSan this proves stats() races with nothing.
 TEST(prometheus, scraping_while_writers_run_is_race_free_and_exact_after_join) {
   constexpr unsigned writers = 8;
-  const std::int64_t per_writer = 20'000 / static_cast<std::int64_t>(hotshard::test::stress_scale);
+  const std::int64_t per_writer = 20'000 / static_cast<std::int64_t>(hotshard::test::sanitizer_scale);
   const std::int64_t total = per_writer * writers;
   hotshard::striped_counter<> striped;
   hotshard::per_thread_counter<> per_thread;

@@ -169,7 +169,7 @@ template <class T, class... Policies>
   requires policy::hook_policies<Policies...>
 class bounded_queue {
   // The named policy (hotshard/policy.hpp): the contention hook.
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
   static_assert(std::is_nothrow_move_constructible_v<T>,
                 "bounded_queue<T>: T must be nothrow move constructible (see Exceptions)");
@@ -209,7 +209,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_push(pos);
     if (c == nullptr) return false;
-    detail::schedule_point<Stats>();  // claimed, not yet published
+    detail::schedule_point<Contention>();  // claimed, not yet published
     ::new (static_cast<void*>(c->storage)) T(std::move(v));
     c->seq.store(pos + 1, std::memory_order_release);  // (2) release: pairs with the acquire in (3)
     wake(*not_empty_, false);
@@ -248,7 +248,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_pop(pos);
     if (c == nullptr) return false;
-    detail::schedule_point<Stats>();  // claimed, not yet released
+    detail::schedule_point<Contention>();  // claimed, not yet released
     T* e = element(*c);
     out = std::move(*e);
     release_cell(*c, e, pos);
@@ -260,7 +260,7 @@ class bounded_queue {
     std::uint64_t pos = 0;
     cell* c = claim_pop(pos);
     if (c == nullptr) return std::nullopt;
-    detail::schedule_point<Stats>();  // claimed, not yet released
+    detail::schedule_point<Contention>();  // claimed, not yet released
     T* e = element(*c);
     std::optional<T> out(std::move(*e));
     release_cell(*c, e, pos);
@@ -487,7 +487,7 @@ class bounded_queue {
   // threads than cores the thread we wait for may need our core). Sleeping
   // makes the other side pay a futex wake, so it is the last resort.
   static void spin(detail::backoff& wait) noexcept {
-    Stats::spin();
+    Contention::spin();
     wait();  // the one spin/yield scheme (detail/backoff.hpp)
   }
 
@@ -504,7 +504,7 @@ class bounded_queue {
         if (index_.push->compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst,
                                                std::memory_order_relaxed))
           return &c;
-        Stats::cas_failure();
+        Contention::cas_failure();
       } else if (dif < 0) {
         return nullptr;  // the cell still holds last lap's element: full
       } else {
@@ -534,7 +534,7 @@ class bounded_queue {
       // (6) seq_cst: as in claim_push
       if (index_.push->compare_exchange_weak(pos, pos + k, std::memory_order_seq_cst, std::memory_order_relaxed))
         return k;
-      Stats::cas_failure();
+      Contention::cas_failure();
     }
   }
 
@@ -549,7 +549,7 @@ class bounded_queue {
         if (index_.pop->compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst,
                                               std::memory_order_relaxed))
           return &c;
-        Stats::cas_failure();
+        Contention::cas_failure();
       } else if (dif < 0) {
         return nullptr;  // not published yet: empty (or a producer mid-push)
       } else {
@@ -577,13 +577,13 @@ class bounded_queue {
       // (7) seq_cst: as in claim_pop
       if (index_.pop->compare_exchange_weak(pos, pos + k, std::memory_order_seq_cst, std::memory_order_relaxed))
         return k;
-      Stats::cas_failure();
+      Contention::cas_failure();
     }
   }
 
   // After a push (w = not_empty) or a pop (w = not_full): wake sleepers, if any.
   static void wake(waiters& w, bool all) noexcept {
-    detail::schedule_point<Stats>();  // published, sleepers not yet read
+    detail::schedule_point<Contention>();  // published, sleepers not yet read
     // seq_cst load: after our seq_cst claim (6)/(7) in the total order; see header
     if (w.sleepers.load(std::memory_order_seq_cst) == 0) return;
     w.event.fetch_add(1, std::memory_order_release);  // (5) release: pairs with the acquire in (9)
@@ -658,9 +658,9 @@ class bounded_queue {
                          const std::stop_token* st = nullptr) noexcept {
     waiters& w = *not_empty_;
     const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
-    detail::schedule_point<Stats>();
+    detail::schedule_point<Contention>();
     w.sleepers.fetch_add(1, std::memory_order_seq_cst);                   // registration, ordered against (6)/(8)
-    detail::schedule_point<Stats>();  // registered, not yet re-checked
+    detail::schedule_point<Contention>();  // registered, not yet re-checked
     const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
     const std::uint64_t head = index_.pop->load(std::memory_order_seq_cst);
     bool go_on = true;
@@ -671,7 +671,7 @@ class bounded_queue {
     } else if (st != nullptr && st->stop_requested()) {
       // after reading `event` (9): see stop_waker. The caller returns stopped.
     } else {
-      Stats::wait();
+      Contention::wait();
       detail::futex_wait(w.event, ev, deadline);
       (void)w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)/(5')
     }
@@ -683,9 +683,9 @@ class bounded_queue {
                          const std::stop_token* st = nullptr) noexcept {
     waiters& w = *not_full_;
     const std::uint32_t ev = w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)
-    detail::schedule_point<Stats>();
+    detail::schedule_point<Contention>();
     w.sleepers.fetch_add(1, std::memory_order_seq_cst);                   // registration, ordered against (7)/(8)
-    detail::schedule_point<Stats>();  // registered, not yet re-checked
+    detail::schedule_point<Contention>();  // registered, not yet re-checked
     const std::uint64_t tail = index_.push->load(std::memory_order_seq_cst);
     const std::uint64_t head = index_.pop->load(std::memory_order_seq_cst);
     bool go_on = true;
@@ -696,7 +696,7 @@ class bounded_queue {
     } else if (st != nullptr && st->stop_requested()) {
       // after reading `event` (9): see stop_waker. The caller returns stopped.
     } else {
-      Stats::wait();
+      Contention::wait();
       detail::futex_wait(w.event, ev, deadline);
       (void)w.event.load(std::memory_order_acquire);  // (9) acquire: pairs with (5)/(5')
     }

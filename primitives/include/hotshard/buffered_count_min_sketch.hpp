@@ -131,11 +131,11 @@ template <class Key, class... Policies>
 class buffered_count_min_sketch {
   // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
   using Hash = policy::hash_of<Key, Policies...>;
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
  public:
   using key_type = Key;
-  using shared_sketch = count_min_sketch<Key, policy::hash_with<Hash>, Stats>;
+  using shared_sketch = count_min_sketch<Key, policy::hash_with<Hash>, Contention>;
 
   explicit buffered_count_min_sketch(buffered_count_min_sketch_options o = {})
       : sketch_(o.count_min), registry_(o.filter_slots, o.flush_every, &sink, &sketch_) {}

@@ -112,7 +112,7 @@
 // outside [0, 1] (or NaN) and flight_capacity
 // outside [1, 2^32] with std::invalid_argument naming the field. Sharding
 // and the slot arrays hash with a per-instance seed (options::seed, random if
-// empty). The Stats policy is passed to the flight table (and its
+// empty). The Contention policy is passed to the flight table (and its
 // schedule_point, if any, is also called between the cache's own steps:
 // tests inject yields).
 //
@@ -495,7 +495,7 @@ template <class Key, class Value, class... Policies>
 class coalescing_cache {
   // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
   using Hash = policy::hash_of<Key, Policies...>;
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
  public:
   using key_type = Key;
@@ -803,12 +803,12 @@ class coalescing_cache {
     if (o.negative_ttl.count() < 0) bad("negative_ttl must not be negative");
     if (!std::isfinite(o.beta) || o.beta < 0) bad("beta must be finite and >= 0");
     if (!(o.early_refresh_after >= 0 && o.early_refresh_after <= 1)) bad("early_refresh_after must be in [0, 1]");
-    if (o.flight_capacity < 1 || o.flight_capacity > single_flight<Key, Value, policy::hash_with<Hash>, Stats>::max_capacity)
+    if (o.flight_capacity < 1 || o.flight_capacity > single_flight<Key, Value, policy::hash_with<Hash>, Contention>::max_capacity)
       bad("flight_capacity must be in [1, 2^32]");
     return o;
   }
 
-  static void step() noexcept { detail::sf_schedule_point<Stats>(); }
+  static void step() noexcept { detail::sf_schedule_point<Contention>(); }
   // a + b for b >= 0, saturating at `never` (ttl = nanoseconds::max() never expires).
   static std::int64_t sat_add(std::int64_t a, std::int64_t b) noexcept { return a > never - b ? never : a + b; }
 
@@ -1458,7 +1458,7 @@ class coalescing_cache {
   std::uint64_t seed_mix_ = detail::mix64(seed_ + 0x9e3779b97f4a7c15ULL);  // seeded_hash's mix of the seed
   eviction_listener on_evict_;
   mutable reclaimer reclaim_;
-  single_flight<Key, Value, policy::hash_with<Hash>, Stats> flights_;
+  single_flight<Key, Value, policy::hash_with<Hash>, Contention> flights_;
   std::size_t n_shards_;
   std::unique_ptr<shard[]> shards_;
 };

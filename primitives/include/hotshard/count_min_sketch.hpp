@@ -195,7 +195,7 @@ template <class Key, class... Policies>
 class count_min_sketch {
   // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
   using Hash = policy::hash_of<Key, Policies...>;
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
  public:
   using key_type = Key;
@@ -286,11 +286,11 @@ class count_min_sketch {
   void halve() noexcept {
     const std::size_t n = width_ * depth_;
     for (std::size_t i = 0; i < n; ++i) {
-      if (i % width_ == 0) detail::schedule_point<Stats>();  // between rows
+      if (i % width_ == 0) detail::schedule_point<Contention>();  // between rows
       std::uint64_t c = counters_[i].load(std::memory_order_relaxed);  // counts only
       while (c != 0 && !counters_[i].compare_exchange_weak(c, c >> 1, std::memory_order_relaxed,
                                                             std::memory_order_relaxed))
-        Stats::cas_failure();
+        Contention::cas_failure();
     }
     halvings_.fetch_add(1, std::memory_order_relaxed);  // counts only
   }
@@ -389,7 +389,7 @@ class count_min_sketch {
     }
     for (std::size_t r = 0; r < depth_; ++r) {
       m = std::min(m, cells[r]->fetch_add(count, std::memory_order_relaxed) + count);  // counts only
-      if (r == 0) detail::schedule_point<Stats>();  // counted in one row, not yet in the others
+      if (r == 0) detail::schedule_point<Contention>();  // counted in one row, not yet in the others
     }
     return m;
   }
@@ -412,7 +412,7 @@ class count_min_sketch {
         m = std::min(m, seen[r]);
       }
       const std::uint64_t target = m + count;
-      detail::schedule_point<Stats>();
+      detail::schedule_point<Contention>();
       bool failed = false;
       for (std::size_t r = 0; r < depth_ && !failed; ++r) {
         if (seen[r] >= target) continue;
@@ -420,7 +420,7 @@ class count_min_sketch {
                                                     std::memory_order_relaxed);  // counts only
       }
       if (!failed) return target;
-      Stats::cas_failure();
+      Contention::cas_failure();
     }
   }
 

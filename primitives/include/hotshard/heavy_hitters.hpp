@@ -159,7 +159,7 @@ template <class Key, class... Policies>
 class heavy_hitters {
   // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
   using Hash = policy::hash_of<Key, Policies...>;
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
   // Word keys (≤ 8 bytes, trivially copyable) are stored as their bits; any
   // other key as a stored_key beside its hash word (see "Keys").
@@ -330,7 +330,7 @@ class heavy_hitters {
       else n->sum.add(word, h, count, rehash, key);
       return;
     }
-    Stats::wait();
+    Contention::wait();
     std::scoped_lock lock(fallback_mutex_);
     if (!fallback_owner_) {
       fallback_owner_ = std::make_unique<summary>(k_, &readers_);

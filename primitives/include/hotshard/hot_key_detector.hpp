@@ -319,7 +319,7 @@ template <class Key, class... Policies>
 class hot_key_detector {
   // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
   using Hash = policy::hash_of<Key, Policies...>;
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
   // Word keys (≤ 8 bytes, trivially copyable) live in the table as their
   // bits; any other key as its hash word, named by a stored_key (see "Keys").
@@ -499,7 +499,7 @@ class hot_key_detector {
   }
 
  private:
-  using sketch_type = count_min_sketch<Key, policy::hash_with<Hash>, Stats>;
+  using sketch_type = count_min_sketch<Key, policy::hash_with<Hash>, Contention>;
 
   using name_type = detail::stored_key<Key>;
 

@@ -105,7 +105,7 @@ template <class... Policies>
   requires policy::hook_policies<Policies...>
 class per_thread_counter {
   // The named policy (hotshard/policy.hpp): the contention hook.
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
  public:
   using options = per_thread_counter_options;
@@ -136,7 +136,7 @@ class per_thread_counter {
       // Relaxed: single writer (this thread), see the header comment; the load
       // returns our own last store.
       const std::int64_t v = r.slot->load(std::memory_order_relaxed);
-      detail::schedule_point<Stats>();
+      detail::schedule_point<Contention>();
       r.slot->store(v + delta, std::memory_order_relaxed);
     } else {
       // Relaxed: a count orders nothing.
@@ -169,7 +169,7 @@ class per_thread_counter {
  private:
   detail::thread_slot_ref attach() {
     // Counted as a wait: the first attach of a thread takes the table's mutex.
-    Stats::wait();
+    Contention::wait();
     if (detail::tls_slot_registry_gone) return {table_.get(), nullptr};  // exiting: shared word, not cached
     return detail::thread_slot_registry::local().attach(table_);
   }

@@ -332,7 +332,7 @@ template <class Key, class... Policies>
 class salted_counter_map {
   // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
   using Hash = policy::hash_of<Key, Policies...>;
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
   static constexpr bool exact_words = std::integral<Key> && !std::same_as<Key, bool> && sizeof(Key) <= 8;
 
  public:
@@ -504,7 +504,7 @@ class salted_counter_map {
     [[nodiscard]] const Key& key() const noexcept { return *std::launder(reinterpret_cast<const Key*>(storage)); }
   };
   using payload = std::conditional_t<exact_words, exact_payload, keyed_payload>;
-  using word_table = detail::word_table<payload, !exact_words, Stats>;
+  using word_table = detail::word_table<payload, !exact_words, Contention>;
   using entry = typename word_table::entry;
   static_assert(!exact_words || (sizeof(entry) == 16 && detail::cache_line_bytes % sizeof(entry) == 0));
 
@@ -673,11 +673,11 @@ class salted_counter_map {
         v = value.load(std::memory_order_acquire);  // (2) the fold left a count
         continue;
       }
-      detail::schedule_point<Stats>();
+      detail::schedule_point<Contention>();
       // (2) acquire on failure, as above; success publishes nothing.
       if (value.compare_exchange_weak(v, v + delta, std::memory_order_acquire, std::memory_order_acquire))
         return true;
-      Stats::cas_failure();
+      Contention::cas_failure();
       if (!is_tag(v) && contended(e->word.load(std::memory_order_relaxed))) {
         (void)salt(*e, 2);
         v = value.load(std::memory_order_acquire);  // (2)
@@ -710,11 +710,11 @@ class salted_counter_map {
       std::atomic<std::int64_t>& sub = *c[probe & (k - 1)];
       std::int64_t v = sub.load(std::memory_order_relaxed);
       if (!is_closed(v)) {
-        detail::schedule_point<Stats>();
+        detail::schedule_point<Contention>();
         // Relaxed: a count orders nothing.
         if (sub.compare_exchange_strong(v, v + delta, std::memory_order_relaxed, std::memory_order_relaxed))
           return true;
-        Stats::cas_failure();
+        Contention::cas_failure();
       }
       if (is_closed(v)) {
         fold(e, tag, b);
@@ -742,7 +742,7 @@ class salted_counter_map {
                                                           std::memory_order_relaxed)) {
       }
       sum += open_value(v);
-      detail::schedule_point<Stats>();
+      detail::schedule_point<Contention>();
     }
     std::int64_t expected = tag;
     // (G4) seq_cst: the fold; demote's scan (G3) follows it in the seq_cst order.
@@ -806,7 +806,7 @@ class salted_counter_map {
         return false;  // another demote of this key gives the block back
       fold(*e, tag, b);
     }
-    detail::schedule_point<Stats>();
+    detail::schedule_point<Contention>();
     detail::wait_for_salted_sections();
     reopen_block(b);
     heads_[b]->retiring.store(false, std::memory_order_relaxed);  // published with the block by (4)
@@ -893,7 +893,7 @@ class salted_counter_map {
         return true;
       }
       first.store(v, std::memory_order_relaxed);  // the block is still private
-      detail::schedule_point<Stats>();
+      detail::schedule_point<Contention>();
       // (1) release: publishes K and the moved count with the tag, to (2).
       if (e.payload.value.compare_exchange_weak(v, tag_of(b), std::memory_order_acq_rel, std::memory_order_acquire)) {
         totals_->promotions.fetch_add(1, std::memory_order_relaxed);  // Relaxed: a total for stats()

@@ -117,7 +117,7 @@
 // happen before the last leaver destroys it; the freer's release return of
 // the slot to FREE pairs with the next claimer's acquire CAS.
 // Tested: tests/single_flight (regressions of issue 12, and the stress tests
-// again with yields at every protocol step through Stats::schedule_point,
+// again with yields at every protocol step through Contention::schedule_point,
 // under TSan); the slot state machine is model-checked (models/README.md).
 #pragma once
 
@@ -215,7 +215,7 @@ template <class Key, class Value, class... Policies>
 class single_flight {
   // The named policies (hotshard/policy.hpp): the key hash and the contention hook.
   using Hash = policy::hash_of<Key, Policies...>;
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
  public:
   using key_type = Key;
@@ -386,7 +386,7 @@ class single_flight {
   static constexpr std::uint32_t no_result = 0xffffffff;
   static_assert((gen_mask >> gen_shift) < no_result);
 
-  static void step() noexcept { detail::sf_schedule_point<Stats>(); }
+  static void step() noexcept { detail::sf_schedule_point<Contention>(); }
 
   template <class K>
   std::uint64_t hash_of(const K& key) const {
@@ -513,7 +513,7 @@ class single_flight {
         claimed = desired;
         break;
       }
-      Stats::cas_failure();
+      Contention::cas_failure();
       step();
       // Somebody claimed it first, most likely for this very key (a herd
       // claims the same first free slot): if the tag says so, give it a
@@ -859,7 +859,7 @@ class single_flight {
     std::uint32_t p = s.published.load(std::memory_order_acquire);  // (9) acquire: pairs with (8)
     const bool waited = p != gen;
     if (waited) {
-      Stats::wait();
+      Contention::wait();
       const bool stoppable = stop != nullptr && stop->stop_possible();
       if (deadline == nullptr && !stoppable) {
         do {
@@ -893,7 +893,7 @@ class single_flight {
       }
     }
     std::optional<outcome> o;
-    if (s.kind == result_kind::aborted && waited) Stats::spin();  // the wait was for nothing: a re-check
+    if (s.kind == result_kind::aborted && waited) Contention::spin();  // the wait was for nothing: a re-check
     step();
     if (s.kind != result_kind::aborted) {
       if (s.kind == result_kind::value) {

@@ -84,7 +84,7 @@ template <class... Policies>
   requires policy::hook_policies<Policies...>
 class striped_counter {
   // The named policy (hotshard/policy.hpp): the contention hook.
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
  public:
   using options = striped_counter_options;
@@ -110,11 +110,11 @@ class striped_counter {
     // Relaxed: an index bound; the cells it leads to are published by (1)/(2).
     if (size_.load(std::memory_order_relaxed) == 0) {
       std::int64_t b = base_->load(std::memory_order_relaxed);
-      detail::schedule_point<Stats>();
+      detail::schedule_point<Contention>();
       // Relaxed: a count orders nothing.
       if (base_->compare_exchange_strong(b, b + delta, std::memory_order_relaxed, std::memory_order_relaxed))
         return;
-      Stats::cas_failure();
+      Contention::cas_failure();
       std::uint32_t none = 0;
       // Relaxed: see above; losing this race means someone else enabled cells.
       size_.compare_exchange_strong(none, max_cells_ < 2 ? max_cells_ : 2, std::memory_order_relaxed,
@@ -160,21 +160,21 @@ class striped_counter {
       cell* c = slot.load(std::memory_order_acquire);
       if (c == nullptr) {
         auto fresh = std::make_unique<cell>(std::in_place, delta);
-        detail::schedule_point<Stats>();
+        detail::schedule_point<Contention>();
         // (1) release: publishes the cell's initial value to (2) and (3).
         if (slot.compare_exchange_strong(c, fresh.get(), std::memory_order_release, std::memory_order_acquire)) {
           fresh.release();
           return;
         }
-        Stats::cas_failure();
+        Contention::cas_failure();
         continue;  // someone else created it: use theirs
       }
       std::int64_t v = (*c)->load(std::memory_order_relaxed);
-      detail::schedule_point<Stats>();
+      detail::schedule_point<Contention>();
       // Relaxed: a count orders nothing.
       if ((*c)->compare_exchange_strong(v, v + delta, std::memory_order_relaxed, std::memory_order_relaxed))
         return;
-      Stats::cas_failure();
+      Contention::cas_failure();
       if (collided && n < max_cells_) {
         std::uint32_t seen = n;
         // Relaxed: an index bound (see add()); a lost race means it grew anyway.

@@ -266,7 +266,7 @@ template <class Key, class Delta, class Combine = combine_sum, class... Policies
   requires policy::hook_policies<Policies...>
 class write_buffer {
   // The named policy (hotshard/policy.hpp): the contention hook.
-  using Stats = policy::contention_of<Policies...>;
+  using Contention = policy::contention_of<Policies...>;
 
   static_assert(std::is_nothrow_move_constructible_v<Key> && std::is_nothrow_move_constructible_v<Delta>);
 
@@ -702,7 +702,7 @@ class write_buffer {
       if (next_ < pending_.size() && progress == 0) {
         const std::chrono::nanoseconds pause = pause_locked();
         lock.unlock();  // let help-drain writers and flush() run while we wait
-        detail::schedule_point<Stats>();
+        detail::schedule_point<Contention>();
         std::this_thread::sleep_for(pause);
         lock.lock();
       } else if (idle && next_ == pending_.size() && queue_.is_closed() && queue_.pop_count() == queue_.push_count()) {
@@ -715,7 +715,7 @@ class write_buffer {
   sink_type sink_;              // one of the two sinks is set
   batch_sink_type batch_sink_;
   [[no_unique_address]] Combine combine_{};
-  bounded_queue<entry, Stats> queue_;
+  bounded_queue<entry, Contention> queue_;
 
   // Drainer state, under drain_mutex_.
   std::mutex drain_mutex_;

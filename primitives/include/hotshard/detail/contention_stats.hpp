@@ -1,19 +1,20 @@
 // hotshard/detail/contention_stats.hpp — the hook through which a primitive
 // counts its own retries, so "contention on a hot key" is a number.
 //
-// Every primitive that retries takes a `Stats` policy type parameter that
-// defaults to `no_stats`, whose members are empty constexpr functions: in the
-// library's default use the hook compiles to nothing. The harness instantiates
-// the same primitive with `counting_stats`, which bumps plain thread-local
-// counters (no shared writes are added to the measured loop); each worker
-// reads its own totals after the run and the runner merges them.
+// Every primitive that retries takes a contention hook (a named policy, see
+// hotshard/policy.hpp) that defaults to `no_stats` (policy::no_contention_hook),
+// whose members are empty constexpr functions: in the library's default use
+// the hook compiles to nothing. The harness instantiates the same primitive
+// with `counting_stats` (policy::count_contention), which bumps plain
+// thread-local counters (no shared writes are added to the measured loop);
+// each worker reads its own totals after the run and the runner merges them.
 //
 // Schedule noise (tests): `yielding_stats` yields the thread, at random, at
-// every hook call and at every schedule_point<Stats>() — the spots between
+// every hook call and at every schedule_point<Contention>() — the spots between
 // the steps of a protocol (after a claim and before its publish, between a
 // sleeper's registration and its re-check, ...) where a preemption exposes
 // a race. A policy may define `static void schedule_point()`;
-// schedule_point<Stats>() calls it when it exists and compiles to nothing
+// schedule_point<Contention>() calls it when it exists and compiles to nothing
 // otherwise, so existing policies (no_stats, counting_stats, the tests' own)
 // need no change. Stress tests run with yielding_stats under TSan.
 //
@@ -67,9 +68,9 @@ struct counting_stats {
 };
 
 // The policy's schedule_point() if it has one; nothing otherwise.
-template <class Stats>
+template <class Contention>
 inline void schedule_point() noexcept {
-  if constexpr (requires { Stats::schedule_point(); }) Stats::schedule_point();
+  if constexpr (requires { Contention::schedule_point(); }) Contention::schedule_point();
 }
 
 struct yielding_stats {

@@ -1,7 +1,7 @@
 // hotshard/detail/single_flight_support.hpp — the few internals single_flight
 // and coalescing_cache share (owned by the single-flight family):
 //  - sf_deadline_after: run_for's saturating deadline;
-//  - sf_schedule_point<Stats>: an optional test hook. A Stats policy with a
+//  - sf_schedule_point<Contention>: an optional test hook. A Contention policy with a
 //    static schedule_point() is called between the protocol's steps (tests
 //    yield there: schedule noise); without one the call compiles to nothing.
 // Timed and stoppable waiters sleep with detail/futex_wait.hpp.
@@ -32,9 +32,9 @@ inline const std::chrono::steady_clock::time_point* sf_deadline_after(
   return &storage;
 }
 
-template <class Stats>
+template <class Contention>
 inline void sf_schedule_point() noexcept {
-  if constexpr (requires { Stats::schedule_point(); }) Stats::schedule_point();
+  if constexpr (requires { Contention::schedule_point(); }) Contention::schedule_point();
 }
 
 }  // namespace hotshard::detail

@@ -64,7 +64,7 @@ struct alignas(word_entry_align<Payload>) word_entry {
   Payload payload{};
 };
 
-template <class Payload, bool Keyed = false, class Stats = no_stats>
+template <class Payload, bool Keyed = false, class Contention = no_stats>
 class word_table {
  public:
   using entry = word_entry<Payload>;
@@ -100,9 +100,9 @@ class word_table {
       std::uint64_t seen = e.word.load(std::memory_order_relaxed);
       if (seen == w) return &e;
       if (seen == 0) {
-        schedule_point<Stats>();
+        schedule_point<Contention>();
         if (e.word.compare_exchange_strong(seen, w, std::memory_order_relaxed, std::memory_order_relaxed)) return &e;
-        Stats::cas_failure();
+        Contention::cas_failure();
         if (seen == w) return &e;  // the same key, inserted by another thread
       }
     }
@@ -148,7 +148,7 @@ class word_table {
       entry& e = entries_[i];
       std::uint64_t seen = settled(e, w);
       if (seen == 0) {
-        schedule_point<Stats>();
+        schedule_point<Contention>();
         // (K2) acquire on failure: the word seen may be a published w whose key
         // eq() then reads (success publishes nothing; the key goes out by (K1);
         // acquire there only because the failure order may not be stronger).
@@ -159,11 +159,11 @@ class word_table {
             e.word.store(dead_word, std::memory_order_release);  // (K1) as below; waiters move on
             throw;
           }
-          schedule_point<Stats>();
+          schedule_point<Contention>();
           e.word.store(w, std::memory_order_release);  // (K1) release: the key, to (K2)
           return &e;
         }
-        Stats::cas_failure();
+        Contention::cas_failure();
         if (seen == (w | busy_bit)) seen = settled(e, w);
       }
       if (seen == w && eq(e.payload)) return &e;
