@@ -71,15 +71,15 @@ class ours_queue {
 
   struct producer {
     explicit producer(ours_queue& q) : q_(q.q_) {}
-    bool try_push(T&& v) { return q_.try_push(std::move(v)); }
-    std::size_t try_push_bulk(T* first, std::size_t n) { return q_.try_push_bulk(first, n); }
+    bool try_push(T&& v) { return q_.try_push_weak(std::move(v)); }
+    std::size_t try_push_bulk(T* first, std::size_t n) { return q_.try_push_bulk_weak(first, n); }
     bool push(T&& v) { return q_.push(std::move(v)); }
     queue_type& q_;
   };
   struct consumer {
     explicit consumer(ours_queue& q) : q_(q.q_) {}
-    bool try_pop(T& out) { return q_.try_pop(out); }
-    std::size_t try_pop_bulk(T* out, std::size_t n) { return q_.try_pop_bulk(out, n); }
+    bool try_pop(T& out) { return q_.try_pop_weak(out); }
+    std::size_t try_pop_bulk(T* out, std::size_t n) { return q_.try_pop_bulk_weak(out, n); }
     bool pop(T& out) { return q_.pop(out); }
     queue_type& q_;
   };

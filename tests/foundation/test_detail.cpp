@@ -170,12 +170,6 @@ TEST(sketch_support, the_ticker_batch_divides_the_window) {
   EXPECT_EQ(sketch_ticker::batch_for_window(0), 64u);
 }
 
-TEST(sketch_support, candidate_table_rejects_a_slot_count_whose_power_of_two_does_not_fit) {
-  EXPECT_THROW(candidate_table t(SIZE_MAX), std::invalid_argument);
-  EXPECT_THROW(candidate_table t(std::size_t{1} << 62), std::invalid_argument);
-  EXPECT_EQ(candidate_table(20).capacity(), 32u);
-}
-
 // The shared internals of issue 16, written once in detail/.
 TEST(fetch_max, raises_never_lowers_and_returns_the_previous_value) {
   std::atomic<std::uint64_t> a{5};

@@ -1,5 +1,5 @@
 // Direct tests of internals that the primitives' own tests reach only
-// through their users: candidate_table and sketch_ticker (sketch_support.hpp),
+// through their users: sketch_ticker (sketch_support.hpp),
 // the timed wait (futex_wait.hpp) and thread_slot_table with its per-thread
 // registry (thread_slots.hpp).
 #include <hotshard/detail/futex_wait.hpp>
@@ -21,7 +21,6 @@
 
 namespace {
 
-using hotshard::detail::candidate_table;
 using hotshard::detail::futex_wait;
 using hotshard::detail::futex_wake;
 using hotshard::detail::sketch_ticker;
@@ -45,81 +44,6 @@ TEST(test_support, run_threads_runs_every_index_once_and_rethrows_a_bodys_except
                            }),
                std::runtime_error);
   EXPECT_EQ(finished.load(), 3);  // the others ran to the end and were joined
-}
-
-// ---- candidate_table ---------------------------------------------------------
-
-constexpr auto never = [](std::uint64_t, std::uint64_t) { return false; };
-
-TEST(candidate_table, a_full_probe_window_refuses_a_new_key_and_keeps_its_residents) {
-  candidate_table t(candidate_table::probe_window);
-  ASSERT_EQ(t.capacity(), candidate_table::probe_window);
-  // Every key hashes to the same home slot: the window is the whole table.
-  std::set<candidate_table::slot*> slots;
-  for (std::uint64_t k = 1; k <= candidate_table::probe_window; ++k) {
-    candidate_table::slot* s = t.touch(k, 0, never);
-    ASSERT_NE(s, nullptr) << k;
-    slots.insert(s);
-  }
-  EXPECT_EQ(slots.size(), candidate_table::probe_window);  // one slot each
-  EXPECT_EQ(t.touch(1000, 0, never), nullptr);
-  EXPECT_EQ(t.find(1000, 0), nullptr);
-  for (std::uint64_t k = 1; k <= candidate_table::probe_window; ++k) EXPECT_NE(t.find(k, 0), nullptr) << k;
-  // A present key is still found through touch when the window is full.
-  EXPECT_EQ(t.touch(3, 0, never), t.find(3, 0));
-}
-
-TEST(candidate_table, an_evictable_resident_gives_its_slot_to_the_new_key_which_keeps_the_old_stamp) {
-  candidate_table t(candidate_table::probe_window);
-  for (std::uint64_t k = 1; k <= candidate_table::probe_window; ++k) t.touch(k, 0, never)->stamp.store(k * 10);
-  std::uint64_t asked_key = 0;
-  candidate_table::slot* s = t.touch(1000, 0, [&](std::uint64_t key, std::uint64_t stamp) {
-    if (key == 7) {
-      asked_key = key;
-      EXPECT_EQ(stamp, 70u);  // the resident's own stamp is offered
-      return true;
-    }
-    return false;
-  });
-  ASSERT_NE(s, nullptr);
-  EXPECT_EQ(asked_key, 7u);
-  EXPECT_EQ(t.find(7, 0), nullptr);  // evicted
-  EXPECT_EQ(t.find(1000, 0), s);
-  EXPECT_EQ(s->stamp.load(), 70u);  // until the caller stores a new one
-}
-
-TEST(candidate_table, the_key_whose_word_would_be_zero_is_kept_apart_and_listed) {
-  candidate_table t(16);
-  // The table stores key ^ salt; the key equal to the salt has word 0 (= empty).
-  constexpr std::uint64_t zero_word_key = 0x5bd1e9955bd1e995ULL;
-  EXPECT_EQ(t.find(zero_word_key, 5), nullptr);
-  candidate_table::slot* s = t.touch(zero_word_key, 5, never);
-  ASSERT_NE(s, nullptr);
-  s->stamp.store(9);
-  EXPECT_EQ(t.find(zero_word_key, 123), s);  // found whatever the hash
-  t.touch(4, 4, never)->stamp.store(2);
-  std::map<std::uint64_t, std::uint64_t> listed;
-  t.for_each([&](std::uint64_t key, std::uint64_t stamp) { listed[key] = stamp; });
-  EXPECT_EQ(listed, (std::map<std::uint64_t, std::uint64_t>{{4, 2}, {zero_word_key, 9}}));
-}
-
-TEST(candidate_table, concurrent_touches_of_the_same_keys_claim_one_slot_per_key) {
-  candidate_table t(64);
-  constexpr std::uint64_t keys = 8;
-  std::vector<std::atomic<candidate_table::slot*>> first(keys);
-  std::atomic<int> mismatches{0};
-  run_threads(8, [&](unsigned) {
-    for (std::uint64_t round = 0; round < scaled(2000); ++round)
-      for (std::uint64_t k = 0; k < keys; ++k) {
-        candidate_table::slot* s = t.touch(k + 1, k, never);
-        candidate_table::slot* expected = nullptr;
-        if (!first[k].compare_exchange_strong(expected, s) && expected != s) mismatches.fetch_add(1);
-      }
-  });
-  EXPECT_EQ(mismatches.load(), 0);
-  std::size_t listed = 0;
-  t.for_each([&](std::uint64_t, std::uint64_t) { ++listed; });
-  EXPECT_EQ(listed, keys);
 }
 
 // ---- sketch_ticker -----------------------------------------------------------

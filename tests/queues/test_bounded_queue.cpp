@@ -108,9 +108,9 @@ TEST(bounded_queue, rejects_a_capacity_whose_ring_does_not_fit_naming_it) {
 
 TEST(bounded_queue, try_push_fails_when_full_and_leaves_the_value) {
   bounded_queue<std::unique_ptr<int>> q({.capacity = 4});
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.try_push(std::make_unique<int>(i)));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.try_push_weak(std::make_unique<int>(i)));
   auto extra = std::make_unique<int>(99);
-  EXPECT_FALSE(q.try_push(std::move(extra)));
+  EXPECT_FALSE(q.try_push_weak(std::move(extra)));
   ASSERT_NE(extra, nullptr);
   EXPECT_EQ(*extra, 99);
   EXPECT_EQ(q.size_approx(), 4u);
@@ -119,36 +119,36 @@ TEST(bounded_queue, try_push_fails_when_full_and_leaves_the_value) {
 TEST(bounded_queue, try_pop_fails_when_empty) {
   bounded_queue<int> q({.capacity = 8});
   int out = -1;
-  EXPECT_FALSE(q.try_pop(out));
+  EXPECT_FALSE(q.try_pop_weak(out));
   EXPECT_EQ(out, -1);
-  EXPECT_FALSE(q.try_pop().has_value());
+  EXPECT_FALSE(q.try_pop_weak().has_value());
 }
 
 TEST(bounded_queue, pops_in_push_order_across_many_laps) {
   bounded_queue<int> q({.capacity = 4});
   int next_pop = 0;
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(q.try_push(i));
+    ASSERT_TRUE(q.try_push_weak(i));
     if (i % 3 == 2) {
-      while (auto v = q.try_pop()) ASSERT_EQ(*v, next_pop++);
+      while (auto v = q.try_pop_weak()) ASSERT_EQ(*v, next_pop++);
     }
   }
-  while (auto v = q.try_pop()) ASSERT_EQ(*v, next_pop++);
+  while (auto v = q.try_pop_weak()) ASSERT_EQ(*v, next_pop++);
   EXPECT_EQ(next_pop, 100);
 }
 
 TEST(bounded_queue, try_push_bulk_pushes_the_prefix_that_fits) {
   bounded_queue<int> q({.capacity = 8});
-  ASSERT_TRUE(q.try_push(-1));
+  ASSERT_TRUE(q.try_push_weak(-1));
   std::vector<int> in{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-  EXPECT_EQ(q.try_push_bulk(in.begin(), in.size()), 7u);
-  EXPECT_EQ(q.try_push_bulk(in.begin(), in.size()), 0u);
+  EXPECT_EQ(q.try_push_bulk_weak(in.begin(), in.size()), 7u);
+  EXPECT_EQ(q.try_push_bulk_weak(in.begin(), in.size()), 0u);
   std::vector<int> out(20, -100);
-  EXPECT_EQ(q.try_pop_bulk(out.begin(), 3), 3u);
-  EXPECT_EQ(q.try_pop_bulk(out.begin() + 3, 20), 5u);
+  EXPECT_EQ(q.try_pop_bulk_weak(out.begin(), 3), 3u);
+  EXPECT_EQ(q.try_pop_bulk_weak(out.begin() + 3, 20), 5u);
   EXPECT_EQ((std::vector<int>(out.begin(), out.begin() + 8)), (std::vector<int>{-1, 0, 1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(out[8], -100);
-  EXPECT_EQ(q.try_pop_bulk(out.begin(), 20), 0u);
+  EXPECT_EQ(q.try_pop_bulk_weak(out.begin(), 20), 0u);
 }
 
 TEST(bounded_queue, try_emplace_that_throws_leaves_the_queue_unchanged) {
@@ -163,17 +163,17 @@ TEST(bounded_queue, try_emplace_that_throws_leaves_the_queue_unchanged) {
   EXPECT_THROW((void)q.try_emplace(-1), std::runtime_error);
   EXPECT_EQ(q.size_approx(), 1u);
   ASSERT_TRUE(q.try_emplace(2));
-  EXPECT_EQ(q.try_pop()->v, 1);
-  EXPECT_EQ(q.try_pop()->v, 2);
+  EXPECT_EQ(q.try_pop_weak()->v, 1);
+  EXPECT_EQ(q.try_pop_weak()->v, 2);
 }
 
 TEST(bounded_queue, push_after_close_fails_and_leaves_the_value) {
   bounded_queue<std::unique_ptr<int>> q({.capacity = 4});
-  ASSERT_TRUE(q.try_push(std::make_unique<int>(1)));
+  ASSERT_TRUE(q.try_push_weak(std::make_unique<int>(1)));
   q.close();
   EXPECT_TRUE(q.is_closed());
   auto v = std::make_unique<int>(2);
-  EXPECT_FALSE(q.try_push(std::move(v)));
+  EXPECT_FALSE(q.try_push_weak(std::move(v)));
   EXPECT_FALSE(q.push(std::move(v)));
   ASSERT_NE(v, nullptr);
   EXPECT_EQ(*v, 2);
@@ -181,8 +181,8 @@ TEST(bounded_queue, push_after_close_fails_and_leaves_the_value) {
 
 TEST(bounded_queue, pop_drains_what_remains_after_close_then_reports_closed) {
   bounded_queue<int> q({.capacity = 4});
-  ASSERT_TRUE(q.try_push(1));
-  ASSERT_TRUE(q.try_push(2));
+  ASSERT_TRUE(q.try_push_weak(1));
+  ASSERT_TRUE(q.try_push_weak(2));
   q.close();
   int out = 0;
   ASSERT_TRUE(q.pop(out));
@@ -200,9 +200,9 @@ TEST(bounded_queue, destroys_every_element_exactly_once) {
     bounded_queue<tracked> q({.capacity = 16});
     for (int i = 0; i < 12; ++i) ASSERT_TRUE(q.try_emplace(i));
     tracked out;
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.try_pop(out));
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.try_pop_weak(out));
     std::vector<tracked> bulk(3);
-    ASSERT_EQ(q.try_pop_bulk(bulk.begin(), 3), 3u);
+    ASSERT_EQ(q.try_pop_bulk_weak(bulk.begin(), 3), 3u);
     EXPECT_EQ(bulk[2].value, 7);
     for (int i = 0; i < 6; ++i) ASSERT_TRUE(q.try_emplace(100 + i));
     // queue holds 4 + 6 = 10, plus out and bulk (4) outside
@@ -220,9 +220,9 @@ TEST(bounded_queue, concurrent_pushes_without_consumers_fill_exactly_the_capacit
   for (unsigned t = 0; t < 16; ++t)
     threads.emplace_back([&, t] {
       std::uint64_t mine = 0;
-      for (std::uint64_t i = 0; i < 200; ++i) mine += q.try_push(item(t, i)) ? 1 : 0;
+      for (std::uint64_t i = 0; i < 200; ++i) mine += q.try_push_weak(item(t, i)) ? 1 : 0;
       std::vector<std::uint64_t> bulk(7, item(t, 1000));
-      for (int i = 0; i < 20; ++i) mine += q.try_push_bulk(bulk.begin(), bulk.size());
+      for (int i = 0; i < 20; ++i) mine += q.try_push_bulk_weak(bulk.begin(), bulk.size());
       accepted.fetch_add(mine);
     });
   for (auto& th : threads) th.join();
@@ -240,7 +240,7 @@ TEST(bounded_queue, capacity_is_never_exceeded_under_concurrent_push_and_pop) {
   for (unsigned t = 0; t < 8; ++t)
     threads.emplace_back([&] {
       for (std::uint64_t i = 0; i < 40000 / scale; ++i) {
-        if (q.try_push(i)) {
+        if (q.try_push_weak(i)) {
           const std::uint64_t p = pushed.fetch_add(1, std::memory_order_seq_cst) + 1;
           if (p > credit.load(std::memory_order_seq_cst) + capacity) violations.fetch_add(1);
         }
@@ -251,7 +251,7 @@ TEST(bounded_queue, capacity_is_never_exceeded_under_concurrent_push_and_pop) {
       std::uint64_t v = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         credit.fetch_add(1, std::memory_order_seq_cst);
-        if (!q.try_pop(v)) credit.fetch_sub(1, std::memory_order_seq_cst);
+        if (!q.try_pop_weak(v)) credit.fetch_sub(1, std::memory_order_seq_cst);
       }
     });
   for (unsigned t = 0; t < 8; ++t) threads[t].join();
@@ -271,7 +271,7 @@ TEST(bounded_queue, one_consumer_sees_every_item_once_in_per_producer_order) {
     threads.emplace_back([&, p] {
       for (std::uint64_t i = 0; i < per; ++i) {
         if (i % 2 == 0) {
-          while (!q.try_push(item(p, i))) std::this_thread::yield();
+          while (!q.try_push_weak(item(p, i))) std::this_thread::yield();
         } else {
           ASSERT_TRUE(q.push(item(p, i)));
         }
@@ -292,7 +292,7 @@ TEST(bounded_queue, one_consumer_sees_every_item_once_in_per_producer_order) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(errors, 0u);
   for (unsigned p = 0; p < producers; ++p) EXPECT_EQ(next[p], per);
-  EXPECT_FALSE(q.try_pop().has_value());
+  EXPECT_FALSE(q.try_pop_weak().has_value());
 }
 
 // Producers and consumers (8x the cores), blocking ops and close(): nothing
@@ -329,7 +329,7 @@ void lose_and_duplicate_nothing(std::size_t capacity, std::uint64_t per) {
         } else {
           bulk.clear();
           for (std::uint64_t k = i; k < std::min(per, i + 5); ++k) bulk.push_back(item(p, k));
-          const auto k = q.try_push_bulk(bulk.begin(), bulk.size());
+          const auto k = q.try_push_bulk_weak(bulk.begin(), bulk.size());
           if (k == 0) std::this_thread::yield();
           i += k;
         }
@@ -378,7 +378,7 @@ TEST(bounded_queue, blocking_pop_sleeps_and_wakes_on_push) {
   std::optional<int> got;
   std::thread consumer([&] { got = q.pop(); });
   wait_for_sleepers(before + 1);
-  ASSERT_TRUE(q.try_push(42));
+  ASSERT_TRUE(q.try_push_weak(42));
   consumer.join();
   EXPECT_EQ(got, std::optional<int>(42));
 }
@@ -402,8 +402,8 @@ TEST(bounded_queue, close_wakes_every_blocked_consumer) {
 
 TEST(bounded_queue, blocking_push_sleeps_when_full_and_wakes_on_pop_or_close) {
   bounded_queue<int, hotshard::policy::contention_hook<sleep_stats>> q({.capacity = 2});
-  ASSERT_TRUE(q.try_push(1));
-  ASSERT_TRUE(q.try_push(2));
+  ASSERT_TRUE(q.try_push_weak(1));
+  ASSERT_TRUE(q.try_push_weak(2));
   const auto before = sleep_stats::waits.load();
   std::atomic<int> pushed{0}, refused{0};
   std::vector<std::thread> threads;
@@ -411,7 +411,7 @@ TEST(bounded_queue, blocking_push_sleeps_when_full_and_wakes_on_pop_or_close) {
     threads.emplace_back([&, i] { (q.push(10 + i) ? pushed : refused).fetch_add(1); });
   wait_for_sleepers(before + 8);
   int out = 0;
-  ASSERT_TRUE(q.try_pop(out));
+  ASSERT_TRUE(q.try_pop_weak(out));
   EXPECT_EQ(out, 1);
   // Exactly one sleeper can take the freed cell; wait for it, then close on the rest.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -438,12 +438,12 @@ TEST(bounded_queue, a_throwing_output_iterator_keeps_the_ring_usable) {
     throwing_out& operator++() { return *this; }
   };
   bounded_queue<int> q({.capacity = 8});
-  for (int i = 0; i < 6; ++i) ASSERT_TRUE(q.try_push(i));
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(q.try_push_weak(i));
   int count = 0;
-  EXPECT_THROW((void)q.try_pop_bulk(throwing_out{&count, 2}, 6), std::runtime_error);
+  EXPECT_THROW((void)q.try_pop_bulk_weak(throwing_out{&count, 2}, 6), std::runtime_error);
   EXPECT_EQ(q.size_approx(), 0u);
-  for (int i = 0; i < 8; ++i) ASSERT_TRUE(q.try_push(i));
-  EXPECT_FALSE(q.try_push(9));
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(q.try_push_weak(i));
+  EXPECT_FALSE(q.try_push_weak(9));
 }
 
 // ---- timed and stoppable operations ----------------------------------------
@@ -459,15 +459,15 @@ TEST(bounded_queue, pop_for_on_an_empty_queue_times_out_and_leaves_the_output) {
   EXPECT_EQ(q.pop_for(out, -5s), queue_status::timed_out);
   EXPECT_EQ(q.pop_until(out, std::chrono::steady_clock::now() - 1s), queue_status::timed_out);
   EXPECT_EQ(out, 7);
-  ASSERT_TRUE(q.try_push(3));
+  ASSERT_TRUE(q.try_push_weak(3));
   EXPECT_EQ(q.pop_for(out, 0ms), queue_status::ok);  // a zero timeout is one try
   EXPECT_EQ(out, 3);
 }
 
 TEST(bounded_queue, push_for_on_a_full_queue_times_out_and_leaves_the_value) {
   bounded_queue<std::unique_ptr<int>> q({.capacity = 2});
-  ASSERT_TRUE(q.try_push(std::make_unique<int>(1)));
-  ASSERT_TRUE(q.try_push(std::make_unique<int>(2)));
+  ASSERT_TRUE(q.try_push_weak(std::make_unique<int>(1)));
+  ASSERT_TRUE(q.try_push_weak(std::make_unique<int>(2)));
   auto v = std::make_unique<int>(3);
   EXPECT_EQ(q.push_for(std::move(v), 2ms), queue_status::timed_out);
   ASSERT_NE(v, nullptr);
@@ -477,7 +477,7 @@ TEST(bounded_queue, push_for_on_a_full_queue_times_out_and_leaves_the_value) {
 
 TEST(bounded_queue, timed_operations_report_closed) {
   bounded_queue<int> q({.capacity = 2});
-  ASSERT_TRUE(q.try_push(1));
+  ASSERT_TRUE(q.try_push_weak(1));
   q.close();
   EXPECT_EQ(q.push_for(2, 1h), queue_status::closed);
   int out = 0;
@@ -498,21 +498,21 @@ TEST(bounded_queue, pop_for_receives_a_push_made_while_it_waits) {
   queue_status st = queue_status::closed;
   std::thread consumer([&] { st = q.pop_for(out, std::chrono::hours::max()); });
   wait_for_sleepers(before + 1);
-  ASSERT_TRUE(q.try_push(42));
+  ASSERT_TRUE(q.try_push_weak(42));
   consumer.join();
   EXPECT_EQ(st, queue_status::ok);
   EXPECT_EQ(out, 42);
 
-  ASSERT_TRUE(q.try_push(1));
-  ASSERT_TRUE(q.try_push(2));
+  ASSERT_TRUE(q.try_push_weak(1));
+  ASSERT_TRUE(q.try_push_weak(2));
   const auto before_push = sleep_stats::waits.load();
   std::thread producer([&] { st = q.push_for(3, 24h); });
   wait_for_sleepers(before_push + 1);
-  ASSERT_TRUE(q.try_pop(out));
+  ASSERT_TRUE(q.try_pop_weak(out));
   producer.join();
   EXPECT_EQ(st, queue_status::ok);
   for (int want : {2, 3}) {
-    ASSERT_TRUE(q.try_pop(out));
+    ASSERT_TRUE(q.try_pop_weak(out));
     EXPECT_EQ(out, want);
   }
 }
@@ -535,8 +535,8 @@ TEST(bounded_queue, a_stop_request_wakes_sleeping_pops_and_pushes) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(stopped.load(), n);
 
-  ASSERT_TRUE(q.try_push(1));
-  ASSERT_TRUE(q.try_push(2));
+  ASSERT_TRUE(q.try_push_weak(1));
+  ASSERT_TRUE(q.try_push_weak(2));
   std::stop_source stop_push;
   const auto before_push = sleep_stats::waits.load();
   queue_status st = queue_status::ok;
@@ -611,9 +611,9 @@ static_assert(hotshard::detail::exportable_stats<hotshard::bounded_queue_stats>)
 
 TEST(bounded_queue, stats_report_capacity_size_counts_and_closed) {
   bounded_queue<int> q({.capacity = 8});
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.try_push(int{i}));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.try_push_weak(int{i}));
   int out = 0;
-  ASSERT_TRUE(q.try_pop(out));
+  ASSERT_TRUE(q.try_pop_weak(out));
   auto s = q.stats();
   EXPECT_EQ(s.capacity, 8u);
   EXPECT_EQ(s.size, 2u);
@@ -673,8 +673,8 @@ TEST(bounded_queue, stats_count_the_sleeping_consumers_and_producers) {
   EXPECT_EQ(popped.load(), 3);
   EXPECT_EQ(q.stats().sleeping_consumers, 0u);
 
-  ASSERT_TRUE(q.try_push(1));
-  ASSERT_TRUE(q.try_push(2));
+  ASSERT_TRUE(q.try_push_weak(1));
+  ASSERT_TRUE(q.try_push_weak(2));
   std::atomic<int> refused{0};
   for (int i = 0; i < 2; ++i)
     threads.emplace_back([&] {

@@ -16,11 +16,13 @@
 // not free). moodycamel::ConcurrentQueue, by contrast, treats it as a minimum.
 //
 // Progress:
-//  - try_push, try_pop, try_push_bulk, try_pop_bulk: lock-free (a CAS loop in
-//    which each failure means another thread claimed a position). They never
-//    wait for another thread: a cell still held by a thread preempted between
-//    claiming and publishing makes them return false ("full"/"empty") although
-//    later cells may be ready — the known caveat of this design.
+//  - try_push_weak, try_pop_weak, try_push_bulk_weak, try_pop_bulk_weak:
+//    lock-free (a CAS loop in which each failure means another thread claimed
+//    a position). They never wait for another thread, so they may fail
+//    spuriously — hence `_weak`, as in compare_exchange_weak: a cell still held
+//    by a thread preempted between claiming and publishing makes them return
+//    false ("full"/"empty") although later cells may be ready — the known
+//    caveat of this design. The blocking operations below never fail so.
 //  - push, pop, pop_bulk: blocking. A short bounded spin and a few yields, then the thread sleeps
 //    in a futex (detail/futex_wait.hpp; C++20 atomic wait off Linux), so waiters
 //    do not burn a core when threads outnumber cores.
@@ -89,9 +91,9 @@
 //
 // Exceptions: T must be nothrow move constructible and nothrow destructible
 // (static_assert): an element is moved into a claimed cell, and a throw there
-// would strand the position. try_push(const T&), push(const T&) and
+// would strand the position. try_push_weak(const T&), push(const T&) and
 // try_emplace construct the element first: if that throws, nothing changed
-// (strong guarantee). try_pop(T&) requires a nothrow move assignment. If the
+// (strong guarantee). try_pop_weak(T&) requires a nothrow move assignment. If the
 // output iterator of (try_)pop_bulk throws, the cells already claimed are still
 // released and their elements not yet written are destroyed (basic guarantee:
 // those elements are lost — use an output that does not throw, e.g. a pointer
@@ -205,7 +207,7 @@ class bounded_queue {
 
   // ---- non-blocking -------------------------------------------------------
 
-  [[nodiscard]] bool try_push(T&& v) noexcept {
+  [[nodiscard]] bool try_push_weak(T&& v) noexcept {
     std::uint64_t pos = 0;
     cell* c = claim_push(pos);
     if (c == nullptr) return false;
@@ -216,22 +218,22 @@ class bounded_queue {
     return true;
   }
 
-  [[nodiscard]] bool try_push(const T& v) requires std::is_copy_constructible_v<T> {
+  [[nodiscard]] bool try_push_weak(const T& v) requires std::is_copy_constructible_v<T> {
     T copy(v);  // may throw: nothing claimed yet
-    return try_push(std::move(copy));
+    return try_push_weak(std::move(copy));
   }
 
   template <class... Args>
   [[nodiscard]] bool try_emplace(Args&&... args) {
     T made(std::forward<Args>(args)...);  // may throw: nothing claimed yet
-    return try_push(std::move(made));
+    return try_push_weak(std::move(made));
   }
 
   // Pushes a prefix of [first, first + n) in one claim (one CAS) and returns
   // its length: 0 when full or closed. Moves from the pushed elements only.
   // Dereferencing and incrementing `first` must not throw.
   template <class It>
-  [[nodiscard]] size_type try_push_bulk(It first, size_type n) noexcept {
+  [[nodiscard]] size_type try_push_bulk_weak(It first, size_type n) noexcept {
     if (n == 0) return 0;
     std::uint64_t pos = 0;
     const size_type k = claim_push_run(pos, n);
@@ -244,7 +246,7 @@ class bounded_queue {
     return k;
   }
 
-  [[nodiscard]] bool try_pop(T& out) noexcept requires std::is_nothrow_move_assignable_v<T> {
+  [[nodiscard]] bool try_pop_weak(T& out) noexcept requires std::is_nothrow_move_assignable_v<T> {
     std::uint64_t pos = 0;
     cell* c = claim_pop(pos);
     if (c == nullptr) return false;
@@ -256,7 +258,7 @@ class bounded_queue {
     return true;
   }
 
-  [[nodiscard]] std::optional<T> try_pop() noexcept {
+  [[nodiscard]] std::optional<T> try_pop_weak() noexcept {
     std::uint64_t pos = 0;
     cell* c = claim_pop(pos);
     if (c == nullptr) return std::nullopt;
@@ -271,7 +273,7 @@ class bounded_queue {
   // Pops up to `max` consecutive ready elements with one claim (one CAS) and
   // writes them to `out` in queue order; returns how many (0 when empty).
   template <class OutIt>
-  [[nodiscard]] size_type try_pop_bulk(OutIt out, size_type max) {
+  [[nodiscard]] size_type try_pop_bulk_weak(OutIt out, size_type max) {
     if (max == 0) return 0;
     std::uint64_t pos = 0;
     const size_type k = claim_pop_run(pos, max);
@@ -301,7 +303,7 @@ class bounded_queue {
   // Waits for room; false (v untouched) once the queue is closed.
   [[nodiscard]] bool push(T&& v) noexcept {
     for (detail::backoff wait;;) {
-      if (try_push(std::move(v))) return true;
+      if (try_push_weak(std::move(v))) return true;
       if (is_closed()) return false;
       if (wait.rounds() < spin_attempts) {
         spin(wait);
@@ -319,7 +321,7 @@ class bounded_queue {
   // Waits for an element; false once the queue is closed and drained.
   [[nodiscard]] bool pop(T& out) noexcept requires std::is_nothrow_move_assignable_v<T> {
     for (detail::backoff wait;;) {
-      if (try_pop(out)) return true;
+      if (try_pop_weak(out)) return true;
       if (wait.rounds() < spin_attempts) {
         spin(wait);
         continue;
@@ -330,7 +332,7 @@ class bounded_queue {
 
   [[nodiscard]] std::optional<T> pop() noexcept {
     for (detail::backoff wait;;) {
-      if (auto v = try_pop()) return v;
+      if (auto v = try_pop_weak()) return v;
       if (wait.rounds() < spin_attempts) {
         spin(wait);
         continue;
@@ -345,7 +347,7 @@ class bounded_queue {
   [[nodiscard]] size_type pop_bulk(OutIt out, size_type max) {
     if (max == 0) return 0;
     for (detail::backoff wait;;) {
-      if (const size_type k = try_pop_bulk(out, max)) return k;
+      if (const size_type k = try_pop_bulk_weak(out, max)) return k;
       if (wait.rounds() < spin_attempts) {
         spin(wait);
         continue;
@@ -646,10 +648,10 @@ class bounded_queue {
   }
 
   queue_status blocking_push(T& v, const clock::time_point* deadline, const std::stop_token& st) noexcept {
-    return blocking_loop<true>([&] { return try_push(std::move(v)); }, deadline, st);
+    return blocking_loop<true>([&] { return try_push_weak(std::move(v)); }, deadline, st);
   }
   queue_status blocking_pop(T& out, const clock::time_point* deadline, const std::stop_token& st) noexcept {
-    return blocking_loop<false>([&] { return try_pop(out); }, deadline, st);
+    return blocking_loop<false>([&] { return try_pop_weak(out); }, deadline, st);
   }
 
   // Sleeps unless the ring has moved since the caller's failed attempt; false

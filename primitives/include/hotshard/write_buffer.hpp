@@ -73,7 +73,7 @@
 // rejected; what is left gets shutdown_retries attempts each) → destroy (joins
 // the drain thread once everything accepted is applied or counted failed).
 //
-// Progress: write — lock-free with on_full = fail (the queue's try_push),
+// Progress: write — lock-free with on_full = fail (the queue's try_push_weak),
 // blocking otherwise; drain — blocking (it takes the drain mutex with
 // try_lock, and returns 0 at once if another thread holds it; the sink, or
 // the batch sink, is called under it); flush, close, the destructor — blocking;
@@ -306,7 +306,7 @@ class write_buffer {
   // False = not accepted (queue full with on_full = fail, or closed): counted in `rejected`.
   [[nodiscard]] bool write(const Key& key, const Delta& delta) {
     entry e{key, delta, cfg_.measure_lag ? now_ns() : 0};
-    if (queue_.try_push(std::move(e))) return true;
+    if (queue_.try_push_weak(std::move(e))) return true;
     return write_slow(std::move(e));
   }
 
@@ -474,7 +474,7 @@ class write_buffer {
         std::size_t progress = 0;
         if (std::unique_lock lock(drain_mutex_, std::try_to_lock); lock.owns_lock())
           progress = drain_locked(false);
-        if (queue_.try_push(std::move(e))) return true;
+        if (queue_.try_push_weak(std::move(e))) return true;
         if (progress != 0) continue;
         if (!thread_.joinable()) {
           // Caller-driven: no drainer is bound to come, so sleeping in push
@@ -611,7 +611,7 @@ class write_buffer {
     next_ = 0;
     detail::fetch_max<std::uint64_t>(max_depth_, queue_.size_approx());
     const std::size_t n = may_block ? queue_.pop_bulk(batch_.data(), batch_.size())
-                                    : queue_.try_pop_bulk(batch_.data(), batch_.size());
+                                    : queue_.try_pop_bulk_weak(batch_.data(), batch_.size());
     if (n == 0) return false;
     popped_ += n;
     if (!cfg_.combine) {

@@ -2,12 +2,16 @@
 // shared by our bounded_queue, the contenders' adapters, the scenarios and the
 // benchmarks.
 //
-// `bounded_mpmc_queue`: any number of threads may call try_push and try_pop at
-// once. try_push(v) returns false when the queue has no room (or is closed),
-// and then leaves `v` as it was; try_pop(out) returns false when it finds
-// nothing to take. capacity() is the number of elements the queue promises to
-// hold; whether it is a maximum or a minimum is each model's to document
-// (ours: a true maximum; moodycamel's: a minimum).
+// `bounded_mpmc_queue`: any number of threads may call try_push_weak and
+// try_pop_weak at once. try_push_weak(v) returns false when the queue has no
+// room (or is closed), and then leaves `v` as it was; try_pop_weak(out)
+// returns false when it finds nothing to take. Both may fail spuriously — the
+// `_weak` says so, as compare_exchange_weak does: a Vyukov ring reports
+// full/empty while a thread preempted between claiming a cell and publishing
+// it holds the cell the operation needs, although other cells may be ready.
+// capacity() is the number of elements the queue promises to hold; whether it
+// is a maximum or a minimum is each model's to document (ours: a true maximum;
+// moodycamel's: a minimum).
 //
 // `closable_blocking_queue` adds the blocking operations: push(v) waits for
 // room and returns false only once the queue is closed (v untouched); pop(out)
@@ -29,8 +33,8 @@ namespace hotshard::concepts {
 template <class Q>
 concept bounded_mpmc_queue = requires(Q& q, const Q& cq, typename Q::value_type& out) {
   typename Q::value_type;
-  { q.try_push(std::move(out)) } -> std::same_as<bool>;
-  { q.try_pop(out) } -> std::same_as<bool>;
+  { q.try_push_weak(std::move(out)) } -> std::same_as<bool>;
+  { q.try_pop_weak(out) } -> std::same_as<bool>;
   { cq.capacity() } -> std::convertible_to<std::size_t>;
 };
 

@@ -9,13 +9,6 @@
 //   of one fetch_add). The published total lags the true count by less than
 //   stripes × batch; with one thread and W a multiple of batch it is exact at
 //   every crossing.
-// * `candidate_table` is a fixed-size, lock-free open-addressing set of keys
-//   (as 64-bit words) with a caller-defined 64-bit stamp per slot. A key is
-//   claimed by one CAS of an empty (or evictable) word; probing is bounded to
-//   `probe_window` slots, so every operation is wait-free. Two threads
-//   inserting the same absent key at once may claim two slots: readers treat
-//   a duplicate as the same key (callers deduplicate when listing).
-//
 // * `hotshard::sketch_options` is the ε/δ/seed block of every sketch's options.
 // * `sketch_width_for`, `sketch_depth_for`, `checked_sketch_counters` size a
 //   Count-Min table from (ε, δ) or explicit dimensions, rejecting (with
@@ -36,8 +29,7 @@
 // happen-before the free.
 //
 // Progress: sketch_ticker::tick is wait-free (one fetch_add, a second one per
-// batch); candidate_table::find/touch/for_each are wait-free (bounded probes,
-// each CAS tried once).
+// batch).
 //
 // * Keys (issue 16). `word_key<Key>` (trivially copyable, ≤ 8 bytes) keys
 //   are stored as their own bits in a 64-bit word (the fast path). Any other
@@ -197,7 +189,7 @@ class sketch_ticker {
   padded<std::atomic<std::uint64_t>> published_;
 };
 
-// Keys that fit a 64-bit word, stored by value (the candidate tables hold keys,
+// Keys that fit a 64-bit word, stored by value (the summaries hold keys,
 // not hashes, so hot_keys()/top() can name them).
 template <class Key>
 inline constexpr bool word_key = std::is_trivially_copyable_v<Key> && sizeof(Key) <= sizeof(std::uint64_t);
@@ -309,95 +301,5 @@ concept lookup_key = transparent_hash<Hash> && !std::same_as<std::remove_cvref_t
                        { h(k) } -> std::convertible_to<std::size_t>;
                        { key == k } -> std::convertible_to<bool>;
                      };
-
-class candidate_table {
- public:
-  static constexpr std::size_t probe_window = 16;
-
-  struct slot {
-    std::atomic<std::uint64_t> word{0};   // key word ^ salt; 0 = empty
-    std::atomic<std::uint64_t> stamp{0};  // caller-defined
-  };
-
-  explicit candidate_table(std::size_t min_slots)
-      : mask_(checked_array_count(checked_bit_ceil(min_slots < probe_window ? probe_window : min_slots,
-                                                   "candidate_table", "slots"),
-                                  1, sizeof(slot), "candidate_table", "slots") - 1),
-        slots_(std::make_unique<slot[]>(mask_ + 1)) {}
-
-  [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
-  [[nodiscard]] std::size_t memory_bytes() const noexcept { return sizeof(*this) + capacity() * sizeof(slot); }
-
-  // The slot holding `key`, or nullptr. `h` is the key's mixed hash.
-  [[nodiscard]] slot* find(std::uint64_t key, std::uint64_t h) const noexcept {
-    const std::uint64_t w = encode(key);
-    if (w == 0) return special_.word.load(std::memory_order_acquire) != 0 ? &special_ : nullptr;  // (2) pairs with (1)
-    for (std::size_t i = 0; i < probe_window; ++i) {
-      slot& s = slots_[(h + i) & mask_];
-      // (2) acquire: pairs with the CAS (1); the key is the whole word, so
-      // this only orders a later stamp read after the claim.
-      if (s.word.load(std::memory_order_acquire) == w) return &s;
-    }
-    return nullptr;
-  }
-
-  // The slot of `key`, claiming an empty slot or one whose resident is
-  // `evictable(resident_key, resident_stamp)` if the key is absent; nullptr
-  // when the probe window has neither. A claimed slot keeps its old stamp
-  // until the caller stores a new one.
-  template <class Evictable>
-  slot* touch(std::uint64_t key, std::uint64_t h, Evictable&& evictable) noexcept {
-    if (slot* s = find(key, h)) return s;
-    const std::uint64_t w = encode(key);
-    if (w == 0) {
-      std::uint64_t expected = 0;
-      special_.word.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,  // (1) pairs with (2)
-                                            std::memory_order_acquire);
-      return &special_;
-    }
-    for (std::size_t i = 0; i < probe_window; ++i) {
-      slot& s = slots_[(h + i) & mask_];
-      std::uint64_t cur = s.word.load(std::memory_order_acquire);  // (2) pairs with (1)
-      if (cur == w) return &s;
-      if (cur != 0 && !evictable(decode(cur), s.stamp.load(std::memory_order_relaxed))) continue;
-      // (1) acq_rel: publishes the claim; pairs with the acquire loads (2).
-      if (s.word.compare_exchange_strong(cur, w, std::memory_order_acq_rel, std::memory_order_acquire)) return &s;
-      if (cur == w) return &s;  // another thread inserted the same key here
-    }
-    return nullptr;
-  }
-
-  // f(key_word, slot&) for every occupied slot (duplicates possible).
-  template <class F>
-  void for_each_slot(F&& f) {
-    if (special_.word.load(std::memory_order_acquire) != 0) f(salt, special_);  // (2) pairs with (1)
-    for (std::size_t i = 0; i <= mask_; ++i) {
-      const std::uint64_t w = slots_[i].word.load(std::memory_order_acquire);  // (2) pairs with (1)
-      if (w != 0) f(decode(w), slots_[i]);
-    }
-  }
-
-  // f(key_word, stamp) for every occupied slot (duplicates possible).
-  template <class F>
-  void for_each(F&& f) const {
-    if (special_.word.load(std::memory_order_acquire) != 0)  // (2) pairs with (1)
-      f(salt, special_.stamp.load(std::memory_order_relaxed));
-    for (std::size_t i = 0; i <= mask_; ++i) {
-      const std::uint64_t w = slots_[i].word.load(std::memory_order_acquire);  // (2) pairs with (1)
-      if (w != 0) f(decode(w), slots_[i].stamp.load(std::memory_order_relaxed));
-    }
-  }
-
- private:
-  // The one key whose word would be 0 (key == salt) lives in special_; any
-  // other key's word is nonzero. A random-looking salt keeps that key rare.
-  static constexpr std::uint64_t salt = 0x5bd1e9955bd1e995ULL;
-  static constexpr std::uint64_t encode(std::uint64_t key) noexcept { return key ^ salt; }
-  static constexpr std::uint64_t decode(std::uint64_t w) noexcept { return w ^ salt; }
-
-  std::size_t mask_;
-  std::unique_ptr<slot[]> slots_;
-  mutable slot special_;  // word: 0 absent, 1 present
-};
 
 }  // namespace hotshard::detail
