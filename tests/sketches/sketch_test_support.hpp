@@ -1,12 +1,14 @@
 // Shared helpers of the sketches tests: fixed-seed streams and exact counts.
 #pragma once
 
+#include <hotshard/detail/metrics.hpp>
 #include <hotshard/workloads/spec.hpp>
 #include <hotshard/workloads/stream.hpp>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -15,6 +17,27 @@
 #include <vector>
 
 namespace hotshard::test {
+
+// What a stats snapshot exports (detail/metrics.hpp), for the stats tests:
+// the names in order, each value by name, and whether every metric follows
+// the convention (a name ends in _total exactly when it is a counter; help
+// is given).
+struct exported_metrics {
+  std::vector<std::string> names;
+  std::map<std::string, double> value;
+  bool conventions_hold = true;
+};
+template <class Stats>
+exported_metrics export_of(const Stats& st) {
+  exported_metrics out;
+  st.for_each_metric([&](const hotshard::detail::metric& m) {
+    out.names.emplace_back(m.name);
+    out.value[std::string(m.name)] = m.value;
+    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
+    out.conventions_hold &= total == (m.kind == hotshard::detail::metric_kind::counter) && !m.help.empty();
+  });
+  return out;
+}
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 inline constexpr std::size_t scale = 4;  // sanitizers: a quarter of the work

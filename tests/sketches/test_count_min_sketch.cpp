@@ -392,25 +392,13 @@ TEST(count_min_sketch, stats_report_dimensions_halvings_and_memory) {
   s.halve();
   s.halve();
   const auto st = s.stats();
-  std::size_t metrics = 0;
-  st.for_each_metric([&](const hotshard::detail::metric& m) {
-    ++metrics;
-    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
-    EXPECT_EQ(total, m.kind == hotshard::detail::metric_kind::counter) << m.name;
-    if (m.name == "width") {
-      EXPECT_EQ(m.value, static_cast<double>(std::ceil(std::exp(1.0) / 0.01)));
-    }
-    if (m.name == "depth") {
-      EXPECT_EQ(m.value, 5.0);
-    }
-    if (m.name == "halvings_total") {
-      EXPECT_EQ(m.value, 2.0);
-    }
-    if (m.name == "memory_bytes") {
-      EXPECT_EQ(m.value, static_cast<double>(s.memory_bytes()));
-    }
-  });
-  EXPECT_EQ(metrics, 4u);
+  const auto ex = hotshard::test::export_of(st);
+  EXPECT_TRUE(ex.conventions_hold);
+  EXPECT_EQ(ex.value.at("width"), std::ceil(std::exp(1.0) / 0.01));
+  EXPECT_EQ(ex.value.at("depth"), 5.0);
+  EXPECT_EQ(ex.value.at("halvings_total"), 2.0);
+  EXPECT_EQ(ex.value.at("memory_bytes"), static_cast<double>(s.memory_bytes()));
+  EXPECT_EQ(ex.names.size(), 4u);
   EXPECT_EQ(st.width, s.width());
   EXPECT_EQ(st.halvings, s.halvings());
 }

@@ -318,18 +318,11 @@ TEST(heavy_hitters, stats_are_exact_after_the_adders_are_joined) {
   EXPECT_EQ(st.counters_per_thread, h.counters_per_thread());
   EXPECT_EQ(st.memory_bytes, h.memory_bytes());
   EXPECT_GT(st.purges, 0u);
-  std::vector<std::string> names;
-  st.for_each_metric([&](const hotshard::detail::metric& m) {
-    names.emplace_back(m.name);
-    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
-    EXPECT_EQ(total, m.kind == hotshard::detail::metric_kind::counter) << m.name;
-    EXPECT_FALSE(m.help.empty());
-    if (m.name == "units_total") {
-      EXPECT_EQ(m.value, static_cast<double>(n));
-    }
-  });
-  EXPECT_EQ(names, (std::vector<std::string>{"units_total", "purges_total", "summaries", "counters_per_thread",
-                                             "memory_bytes"}));
+  const auto ex = hotshard::test::export_of(st);
+  EXPECT_TRUE(ex.conventions_hold);
+  EXPECT_EQ(ex.value.at("units_total"), static_cast<double>(n));
+  EXPECT_EQ(ex.names, (std::vector<std::string>{"units_total", "purges_total", "summaries", "counters_per_thread",
+                                                "memory_bytes"}));
 }
 
 // More adding threads than cores, string keys long enough to live on the

@@ -459,16 +459,10 @@ TEST(hot_key_detector, stats_are_exact_after_the_observers_are_joined) {
   EXPECT_EQ(st.thread_sketches, 0u);
   EXPECT_EQ(st.sample_every, 1u);
   EXPECT_EQ(st.memory_bytes, d.memory_bytes());
-  std::size_t metrics = 0;
-  st.for_each_metric([&](const hotshard::detail::metric& m) {
-    ++metrics;
-    const bool total = m.name.size() > 6 && m.name.substr(m.name.size() - 6) == "_total";
-    EXPECT_EQ(total, m.kind == hotshard::detail::metric_kind::counter) << m.name;
-    if (m.name == "epochs_total") {
-      EXPECT_EQ(m.value, 3.0);
-    }
-  });
-  EXPECT_EQ(metrics, 8u);
+  const auto ex = hotshard::test::export_of(st);
+  EXPECT_TRUE(ex.conventions_hold);
+  EXPECT_EQ(ex.value.at("epochs_total"), 3.0);
+  EXPECT_EQ(ex.names.size(), 8u);
 }
 
 // More threads than cores observe string keys while the hot set moves, so
