@@ -96,8 +96,9 @@ const store_config& partitioned_store::config() const noexcept { return cfg_; }
 
 std::int64_t partitioned_store::now() const { return detail::now_ns(cfg_.clock_ns); }
 
-// One virtual call: a few cycles against the lock, clock reads, map lookup and
-// histogram of every store operation (measured: README of the routing change).
+// One virtual call per operation: noise beside its lock, clock reads, map and
+// histogram (callgrind, one thread: 297-673 instructions per write/read with
+// it, 308-693 with the switch on routing_kind it replaced).
 unsigned partitioned_store::partition_of(std::uint64_t key) const { return router_->partition_of(key); }
 unsigned partitioned_store::partition_of(std::string_view key) const { return router_->partition_of(key); }
 
