@@ -14,6 +14,7 @@
 // router is immutable once built, so any number of threads may call it
 // concurrently; it needs no ordering beyond the happens-before of handing the
 // built router to those threads (the store builds its router in its constructor).
+// Building one allocates (ring: P x virtual_nodes points) and may throw.
 #pragma once
 
 #include <hotshard/detail/hash.hpp>
