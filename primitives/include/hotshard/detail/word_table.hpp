@@ -43,6 +43,7 @@
 #pragma once
 
 #include <hotshard/detail/backoff.hpp>
+#include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 
 #include <algorithm>
