@@ -1,8 +1,9 @@
-// Scenario `hot-partition`: the Black Friday stream (steady Zipf reads and
-// writes, a viral key that takes viral_share of all operations, a cache expiry
-// of the hottest keys that sets off a herd) replayed against the simulated
-// store, without and with hotshard's primitives in front of it. The model and
-// its mitigations are in harness/contenders/hot_partition.hpp.
+// Scenario `hot-partition`: the Black Friday stream (the workload viral:,
+// workloads/viral.hpp: steady Zipf reads and writes, a viral key that takes
+// viral_share of all operations, a cache expiry of the hottest keys that sets
+// off a herd) replayed against the simulated store, without and with
+// hotshard's primitives in front of it. The client model and its mitigations
+// are in hotshard/harness/hot_partition/client.hpp.
 //
 // Time in the store, cache and buffer is simulated (offered_rate operations
 // per simulated second), so a run's length in operations is --ops N, or
@@ -26,17 +27,24 @@
 //   hotshard-bench run hot-partition --impl unmitigated,mitigated --threads 2
 //       --set store=redis://127.0.0.1:7000 --json redis.json
 //
-// The operations come from an op_source (hot_partition_stream.hpp): the Black
-// Friday stream, or a trace (`--workload trace:path=FILE`) replayed in order.
-#include "../contenders/hot_partition.hpp"
+// The operations: the viral: workload (default viral:n=1000000,s=0.99; its
+// reads, share and herd_keys are also the knobs read_fraction, viral_share and
+// herd_keys, which the sweep sets; a zipf:n=N,s=S workload means viral: with
+// that n and s), or a trace (`--workload trace:path=FILE`) replayed in order.
+// Either is generated before the clock starts and replayed by replay_workers:
+// thread t runs global ops t, t+T, ... (runner.hpp).
+#include <hotshard/harness/hot_partition/client.hpp>
 
 #include <hotshard/harness/runner.hpp>
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/scenario_support.hpp>
 #include <hotshard/workloads/stream.hpp>
+#include <hotshard/workloads/viral.hpp>
 
 #include <cmath>
 #include <exception>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,23 +53,48 @@ namespace {
 
 namespace hp = hot_partition;
 
-hp::stream_config stream_of(const run_request& r) {
-  hp::stream_config c;
+namespace wl = workloads;
+
+// A --set knob's text, if given.
+std::optional<std::string> knob_text(const run_request& r, const std::string& knob) {
+  const auto it = r.options.knobs.find(knob);
+  return it == r.options.knobs.end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+
+// The share of gets for a key-only trace (a viral: stream has its own reads=).
+double trace_read_fraction(const run_request& r) {
+  const double rf = r.options.knob_double("read_fraction", 0.8);
+  if (!(rf >= 0 && rf <= 1)) throw usage_error("--set read_fraction: must be in [0, 1]");
+  return rf;
+}
+
+// The stream a run replays: a trace as given, or the viral: spec (a zipf: one
+// as viral: with its n and s) with the knobs read_fraction, viral_share and
+// herd_keys written into its reads, share and herd_keys.
+wl::workload_spec stream_spec_of(const run_request& r) {
   const auto spec = workload_of(r);
-  if (spec.kind != "zipf" && spec.kind != "trace")
-    throw usage_error("--workload: hot-partition replays a zipf:n=N,s=S stream with its phases on top, or a "
-                      "trace:path=FILE (got '" + r.workload + "')");
-  if (spec.kind == "zipf") {
-    c.n = static_cast<std::uint64_t>(spec.number("n"));
-    c.s = spec.number("s");
+  if (spec.kind == "trace") return spec;
+  if (spec.kind != "viral" && spec.kind != "zipf")
+    throw usage_error("--workload: hot-partition replays a viral:n=N,... stream, a zipf:n=N,s=S one (as viral: with "
+                      "that n and s) or a trace:path=FILE (got '" + r.workload + "')");
+  std::map<std::string, std::string> params = spec.params;
+  if (spec.kind == "zipf") params = {{"n", spec.value("n")}, {"s", spec.value("s")}};
+  for (auto [knob, param] : {std::pair{"read_fraction", "reads"}, {"viral_share", "share"}, {"herd_keys", "herd_keys"}})
+    if (auto v = knob_text(r, knob)) params[param] = *v;
+  for (const char* knob : {"read_fraction", "viral_share"}) {
+    const double v = r.options.knob_double(knob, 0.5);
+    if (!(v >= 0 && v <= 1)) throw usage_error(std::string("--set ") + knob + ": must be in [0, 1]");
   }
-  c.read_fraction = r.options.knob_double("read_fraction", c.read_fraction);
-  c.viral_share = r.options.knob_double("viral_share", c.viral_share);
-  c.herd_keys = static_cast<unsigned>(r.options.knob_u64("herd_keys", c.herd_keys));
-  for (auto [name, v] : {std::pair{"read_fraction", c.read_fraction}, std::pair{"viral_share", c.viral_share}})
-    if (!(v >= 0 && v <= 1)) throw usage_error(std::string("--set ") + name + ": must be in [0, 1]");
-  if (c.herd_keys == 0) throw usage_error("--set herd_keys: must be >= 1");
-  return c;
+  if (r.options.knob_u64("herd_keys", 1) == 0) throw usage_error("--set herd_keys: must be >= 1");
+  std::string text = "viral:";
+  for (const auto& [k, v] : params) text += (text.back() == ':' ? "" : ",") + k + "=" + v;
+  try {
+    auto viral = wl::parse_spec(text);
+    (void)wl::viral_config_of(viral);  // herd_keys against n
+    return viral;
+  } catch (const wl::spec_error& e) {
+    throw usage_error(std::string("--workload/--set: ") + e.what());
+  }
 }
 
 // The backend of --set store: nullptr for the simulated store (built by the
@@ -100,7 +133,9 @@ hp::client_config client_of(const run_request& r, unsigned partitions) {
 result_record run_hot_partition(const run_request& r) {
   const auto m = hp::mitigations_of(r.impl);
   if (!m) throw usage_error("--impl: '" + r.impl + "' is not an implementation of hot-partition");
-  const hp::stream_config sc = stream_of(r);
+  const wl::workload_spec spec = stream_spec_of(r);
+  const bool viral = spec.kind == "viral";
+  const double read_fraction = viral ? spec.number("reads") : trace_read_fraction(r);
   auto backend = backend_of(r, *m);
   const hp::client_config cc = client_of(r, backend ? backend->partitions() : 0);
   const std::uint64_t N = r.options.ops > 0
@@ -109,46 +144,32 @@ result_record run_hot_partition(const run_request& r) {
   if (N < 1000) throw usage_error("--ops/--duration: hot-partition needs at least 1000 operations to show its phases");
   const double simulated_seconds = static_cast<double>(N) / cc.offered_rate;
 
-  // A trace replays its own keys in its own order (its ops, or read_fraction for a
-  // key-only format), wrapping at its end, with no phases on top; otherwise the
-  // Black Friday stream.
-  const auto spec = workload_of(r);
-  const hp::stream stream(sc, r.seed);
-  std::vector<workloads::operation> trace_ops;
-  hp::op_source source;
-  if (spec.kind == "trace") {
-    try {
-      trace_ops = workloads::generate_operations(spec, r.seed, 0, 1, N, sc.read_fraction);
-    } catch (const std::exception& e) {
-      throw usage_error(std::string("--workload: ") + e.what());
-    }
-    source.at = [&trace_ops](std::uint64_t g) { return trace_ops[g]; };
-  } else {
-    source = hp::black_friday(stream, N);
+  // The whole stream, in its global order, before the clock starts. A trace
+  // replays its own keys in its own order (its ops, or read_fraction for a
+  // key-only format), wrapping at its end, with no phases on top.
+  std::vector<wl::operation> ops;
+  try {
+    ops = wl::generate_operations(spec, r.seed, 0, 1, N, read_fraction);
+  } catch (const std::exception& e) {
+    throw usage_error(std::string("--workload: ") + e.what());
   }
+  const std::optional<wl::viral_schedule> plan =
+      viral ? std::optional<wl::viral_schedule>(std::in_place, wl::viral_config_of(spec), r.seed, N) : std::nullopt;
   // Under run --processes N the keys are shared: the parent judges `lost` on all processes' writes.
   const bool shared = backend && backend->shared_keys();
   hp::client client(cc, *m);
   if (backend) client.use_backend(std::move(backend));
   client.start(simulated_seconds / 50);  // 50 intervals in the per-partition time series
-  client.track_hot_keys(source.herd);
+  if (plan) {
+    client.schedule_herd(plan->herd_begin(), plan->herd());
+    client.track_hot_keys(plan->herd());
+  }
 
   runner_config rc = runner_config::from(r);
   rc.ops = N;
   rc.rate = 0;
-  rc.warmup_fraction = 0;  // a time-ordered stream: op i of thread t is global op i·T + t
-  const unsigned T = rc.threads;
-  const auto meas = run_workers(rc, [&](unsigned t) {
-    // Pre-generate this thread's share of the stream: not timed.
-    std::vector<workloads::operation> ops;
-    std::vector<std::uint64_t> index;
-    for (std::uint64_t g = t; g < N; g += T) {
-      ops.push_back(source.at(g));
-      index.push_back(g);
-    }
-    return [&client, &source, ops = std::move(ops), index = std::move(index)](std::uint64_t i) {
-      client.execute(ops[i], index[i], source.herd_begin, source.herd);
-    };
+  const auto meas = replay_workers(rc, [&](unsigned) {
+    return [&client, &ops](std::uint64_t g) { client.execute(ops[g], g); };
   });
   client.finish();
 
@@ -160,14 +181,15 @@ result_record run_hot_partition(const run_request& r) {
   metrics["offered_rate"] = cc.offered_rate;
   metrics["partition_capacity"] = cc.headroom * cc.offered_rate / cc.partitions;
   metrics["simulated_seconds"] = simulated_seconds;
-  if (spec.kind == "trace") {
-    metrics["phases"] = "none: a trace replayed as recorded";
+  if (plan) {
+    const wl::viral_config& vc = plan->config();
+    metrics["phases"] = {{"viral_start", vc.start}, {"viral_share", vc.share},
+                         {"herd_start", vc.herd_start}, {"herd_length", vc.herd_length}};
+    metrics["viral_share"] = vc.share;
   } else {
-    metrics["phases"] = {{"viral_start", sc.viral_start}, {"viral_share", sc.viral_share},
-                         {"herd_start", sc.herd_start}, {"herd_length", sc.herd_length}};
-    metrics["viral_share"] = sc.viral_share;
+    metrics["phases"] = "none: a trace replayed as recorded";
   }
-  metrics["read_fraction"] = sc.read_fraction;
+  metrics["read_fraction"] = read_fraction;
   metrics["salt_target"] = cc.salt_target;
   metrics["client_p99_ns"] = meas.latency.percentile(0.99);
   metrics["client_ops_per_sec"] = meas.ops_per_sec();  // every op: hits, buffered writes and drains included
@@ -183,7 +205,7 @@ scenario make_hot_partition_scenario() {
       "cache entries expire at once (a herd); replayed against the simulated store without mitigation, with each "
       "mitigation alone, and with salting + coalescing cache + write buffer. Store time is simulated at "
       "offered_rate ops/s, so --duration D means offered_rate*D operations.";
-  s.default_workload = "zipf:n=1000000,s=0.99";
+  s.default_workload = "viral:n=1000000,s=0.99";
   s.impls = {
       {"unmitigated", "every request goes straight to its partition"},
       {"salting", "hot_key_detector + salted_counter_map: hot keys' writes spread over K partitions, reads gather"},
@@ -204,9 +226,9 @@ scenario make_hot_partition_scenario() {
       {"hot_share", "detector threshold: share of recent traffic that makes a key hot", "0.01"},
       {"ttl", "cache TTL in simulated seconds", "0.5"},
       {"backend_us", "real latency of each backend read in microseconds (a loopback round trip)", "10"},
-      {"read_fraction", "share of reads in the stream", "0.8"},
-      {"viral_share", "share of all operations that go to the viral key once it appears", "0.5"},
-      {"herd_keys", "keys whose cache entries expire together (viral key + top ranks)", "8"},
+      {"read_fraction", "share of reads in the stream (sets viral:'s reads=; a key-only trace's op mix)", "0.8"},
+      {"viral_share", "share of all operations that go to the viral key once it appears (viral:'s share=)", "0.5"},
+      {"herd_keys", "keys whose cache entries expire together: viral key + top ranks (viral:'s herd_keys=)", "8"},
   };
   s.run = run_hot_partition;
   s.suite = [](bool full) {
