@@ -52,7 +52,6 @@ namespace hotshard::harness {
 namespace {
 
 namespace hp = hot_partition;
-
 namespace wl = workloads;
 
 // A --set knob's text, if given.
