@@ -313,3 +313,18 @@ TEST(runner_replay, a_replay_without_a_length_is_a_caller_bug) {
   cfg.ops = 0;
   EXPECT_THROW((void)replay_workers(cfg, [](unsigned) { return [](std::uint64_t) {}; }), std::logic_error);
 }
+
+TEST(runner_open_loop, a_thread_with_no_share_of_the_ops_runs_none) {
+  // 3 ops over 4 threads: thread 3's share is 0, and it must not fall back to
+  // running until the duration ends.
+  runner_config cfg;
+  cfg.threads = 4;
+  cfg.ops = 3;
+  cfg.rate = 1e6;
+  cfg.duration_seconds = 30;  // what a thread that ignored its count would run for
+  std::vector<std::uint64_t> calls(4, 0);
+  const auto m = run_workers(cfg, [&](unsigned t) { return [&calls, t](std::uint64_t) { ++calls[t]; }; });
+  EXPECT_EQ(m.ops, 3u);
+  EXPECT_EQ(calls[3], 0u);
+  EXPECT_EQ(m.scheduled, 3u);
+}

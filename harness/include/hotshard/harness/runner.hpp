@@ -125,7 +125,7 @@ measurement run_workers_on(const runner_config& cfg, MakeWorker&& make_worker) {
       guarded([&] {
         if (cfg.rate > 0) {
           const dr::open_schedule plan(cfg, T, t, start);
-          s.measured = dr::open_loop<Clock>(cfg, plan, cfg.ops > 0 ? share : 0, start + duration_ns, stop, *op, i, s);
+          s.measured = dr::open_loop<Clock>(cfg, plan, share, start + duration_ns, stop, *op, i, s);
         } else if (cfg.ops > 0) {
           s.measured = dr::closed_loop_count<Clock>(*op, i, share, gaps, s.latency);
         } else {

@@ -254,16 +254,16 @@ struct open_schedule {
 };
 
 // Open loop, --rate: wait until each op is due (sleep, then spin), run it,
-// and charge its latency from when it was due. By count (share > 0): exactly
-// `share` ops; by duration: the ops due before `deadline` (ops not started by
-// then are missed). Fills the slot's latency, start_lag, late, scheduled,
-// missed; returns the ops run.
+// and charge its latency from when it was due. With --ops (cfg.ops > 0):
+// exactly `share` ops; by duration: the ops due before `deadline` (ops not
+// started by then are missed). Fills the slot's latency, start_lag, late,
+// scheduled, missed; returns the ops run.
 template <class Clock, class Op>
 std::uint64_t open_loop(const runner_config& cfg, const open_schedule& plan, std::uint64_t share,
                         std::uint64_t deadline, const std::atomic<bool>& stop, Op& op, std::uint64_t& i,
                         worker_slot& s) {
   precise_sleep_scope precise;
-  const bool by_count = share > 0;
+  const bool by_count = cfg.ops > 0;
   std::uint64_t done = 0;
   for (std::uint64_t k = 0; by_count ? k < share : plan.due(k) < deadline; ++k) {
     if (stop.load(std::memory_order_relaxed)) break;
@@ -273,8 +273,9 @@ std::uint64_t open_loop(const runner_config& cfg, const open_schedule& plan, std
     if (!by_count && begin >= deadline) break;  // the run is over: k and the rest are missed
     op(i++);
     s.latency.record(ns_between(due, Clock::now()));
-    s.start_lag.record(ns_between(due, begin));
-    if (ns_between(due, begin) > cfg.late_ns) ++s.late;
+    const std::uint64_t lag = ns_between(due, begin);
+    s.start_lag.record(lag);
+    if (lag > cfg.late_ns) ++s.late;
     ++done;
   }
   // Everything due within the run counts, run or not.
