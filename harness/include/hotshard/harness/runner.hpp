@@ -51,6 +51,8 @@
 // each thread's results are published to the caller by join().
 #pragma once
 
+#include <hotshard/detail/contention_stats.hpp>
+#include <hotshard/detail/hash.hpp>
 #include <hotshard/harness/runner_loops.hpp>
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/timing.hpp>
