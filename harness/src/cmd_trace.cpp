@@ -4,9 +4,10 @@
 // i-th operation. That is the global order the workloads number operations
 // in, and replaying the file with T threads (thread t takes records t, t+T,
 // ...) gives every thread exactly the stream it was generated from. Keys come
-// from make_stream (streamed, so memory stays bounded whatever --ops is); each
-// op is a get with probability --read-fraction, drawn from a generator
-// separate from the keys', else a put.
+// from make_stream (streamed, so memory stays bounded whatever --ops is; the
+// run's length is --ops, where viral: places its phases); each op is a get
+// with probability --read-fraction, drawn from a generator separate from the
+// keys', else a put — unless the workload sets its own op kinds (viral:).
 #include "cli.hpp"
 
 #include <hotshard/detail/hash.hpp>
@@ -50,7 +51,7 @@ int trace_gen(const trace_gen_args& a) {
   std::vector<std::uint64_t> op_state;
   try {
     for (unsigned t = 0; t < T; ++t) {
-      streams.push_back(workloads::make_stream(spec, seed, t, T));
+      streams.push_back(workloads::make_stream(spec, seed, t, T, ops));
       op_state.push_back(detail::mix64(seed ^ detail::mix64(0x6f70ULL + t)));
     }
   } catch (const workloads::spec_error& e) {
@@ -66,7 +67,7 @@ int trace_gen(const trace_gen_args& a) {
       std::uint64_t& s = op_state[t];
       s += 0x9e3779b97f4a7c15ULL;  // SplitMix64 step for the op kind
       const bool get = (detail::mix64(s) >> 11) < threshold;
-      w.write({streams[t]->next(), get ? workloads::op_kind::get : workloads::op_kind::put});
+      w.write(streams[t]->next_operation(get ? workloads::op_kind::get : workloads::op_kind::put));
     }
     w.close();
     std::fprintf(stderr, "trace gen: %llu records (%s, %u interleaved thread streams) -> %s\n",

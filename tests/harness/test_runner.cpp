@@ -1,11 +1,13 @@
 // run_workers: exact op counts, every thread released, exceptions propagated;
 // with a virtual clock (ops advance it; no wall-time thresholds): sampling
 // that does not alias with an op's own cycle, and open-loop latency that
-// charges a stall to every op it delayed and counts every scheduled op.
+// charges a stall to every op it delayed and counts every scheduled op; and
+// the op-indexed replay, which runs each global op once on the thread whose turn it is.
 #include <hotshard/harness/runner.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <stdexcept>
@@ -279,4 +281,50 @@ TEST(runner_harness_cost, the_runner_measures_its_loop_on_its_own_clock) {
   EXPECT_NEAR(rec.latency.mean_ns, 10.0, 1e-9);
   EXPECT_DOUBLE_EQ(rec.metrics.at("harness_ns_per_op").get<double>(), 0.0);
   EXPECT_DOUBLE_EQ(rec.metrics.at("net_ns_per_op").get<double>(), rec.latency.mean_ns);
+}
+
+// --- op-indexed replay: one time-ordered stream shared by the threads ---
+
+TEST(runner_replay, every_global_op_runs_once_on_the_thread_whose_turn_it_is) {
+  for (unsigned threads : {1u, 3u, 8u}) {
+    runner_config cfg;
+    cfg.threads = threads;
+    cfg.ops = 10'007;  // not a multiple of the thread count
+    cfg.warmup_fraction = 0.5;  // ignored: a warm-up would run ops out of the stream's order
+    std::vector<std::vector<std::uint64_t>> seen(threads);
+    const auto m = replay_workers(cfg, [&](unsigned t) {
+      return [&seen, t](std::uint64_t g) { seen[t].push_back(g); };  // each thread touches only its own vector
+    });
+    EXPECT_EQ(m.ops, cfg.ops) << threads;
+    EXPECT_EQ(m.warmup_ops, 0u) << threads;
+    std::vector<int> runs(cfg.ops, 0);
+    for (unsigned t = 0; t < threads; ++t) {
+      for (std::size_t i = 0; i < seen[t].size(); ++i) {
+        EXPECT_EQ(seen[t][i], i * threads + t) << "thread " << t << " runs g = i*T + t, in order";
+        if (seen[t][i] < cfg.ops) ++runs[seen[t][i]];
+      }
+    }
+    EXPECT_EQ(std::count(runs.begin(), runs.end(), 1), static_cast<std::ptrdiff_t>(cfg.ops)) << threads;
+  }
+}
+
+TEST(runner_replay, a_replay_without_a_length_is_a_caller_bug) {
+  runner_config cfg;
+  cfg.ops = 0;
+  EXPECT_THROW((void)replay_workers(cfg, [](unsigned) { return [](std::uint64_t) {}; }), std::logic_error);
+}
+
+TEST(runner_open_loop, a_thread_with_no_share_of_the_ops_runs_none) {
+  // 3 ops over 4 threads: thread 3's share is 0, and it must not fall back to
+  // running until the duration ends.
+  runner_config cfg;
+  cfg.threads = 4;
+  cfg.ops = 3;
+  cfg.rate = 1e6;
+  cfg.duration_seconds = 30;  // what a thread that ignored its count would run for
+  std::vector<std::uint64_t> calls(4, 0);
+  const auto m = run_workers(cfg, [&](unsigned t) { return [&calls, t](std::uint64_t) { ++calls[t]; }; });
+  EXPECT_EQ(m.ops, 3u);
+  EXPECT_EQ(calls[3], 0u);
+  EXPECT_EQ(m.scheduled, 3u);
 }

@@ -1,5 +1,9 @@
-#include <contenders/hot_partition.hpp>
+// The hot-partition client (hotshard/harness/hot_partition/client.hpp) on
+// small, deterministic configurations driven by the viral: stream.
+#include <hotshard/harness/hot_partition/client.hpp>
 #include <hotshard/test/support.hpp>
+#include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/viral.hpp>
 
 #include <gtest/gtest.h>
 
@@ -11,6 +15,7 @@
 #include <vector>
 
 namespace hp = hotshard::harness::hot_partition;
+namespace wl = hotshard::workloads;
 using hotshard::workloads::op_kind;
 using hotshard::workloads::operation;
 
@@ -19,22 +24,28 @@ namespace {
 // Under a sanitizer: 60'000, the value its bounds were tuned with (not 200'000 / sanitizer_scale).
 constexpr std::uint64_t stream_ops = hotshard::test::sanitizer_scale == 1 ? 200'000 : 60'000;
 
+
+// The Black Friday stream of `length` ops (viral:n=1000000 unless `spec` says otherwise).
+wl::viral_schedule stream(std::uint64_t seed, std::uint64_t length, const char* spec = "viral:n=1000000") {
+  return {wl::viral_config_of(wl::parse_spec(spec)), seed, length};
+}
+
 // Replays the whole stream on one thread, in order: fully deterministic.
-void replay(hp::client& c, const hp::stream& s, std::uint64_t n_ops) {
-  const auto herd_begin = s.herd_begin(n_ops);
-  for (std::uint64_t g = 0; g < n_ops; ++g) c.execute(s.at_index(g, n_ops), g, herd_begin, s.herd());
+void replay(hp::client& c, const wl::viral_schedule& s) {
+  c.schedule_herd(s.herd_begin(), s.herd());
+  for (std::uint64_t g = 0; g < s.length(); ++g) c.execute(s.at(g), g);
   c.finish();
 }
 
 // Replays the stream on `threads` threads, thread t taking ops t, t+T, ...
-void replay_concurrently(hp::client& c, const hp::stream& s, std::uint64_t n_ops, unsigned threads) {
-  const auto herd_begin = s.herd_begin(n_ops);
+void replay_concurrently(hp::client& c, const wl::viral_schedule& s, unsigned threads) {
+  c.schedule_herd(s.herd_begin(), s.herd());
   std::barrier start(threads);
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       start.arrive_and_wait();
-      for (std::uint64_t g = t; g < n_ops; g += threads) c.execute(s.at_index(g, n_ops), g, herd_begin, s.herd());
+      for (std::uint64_t g = t; g < s.length(); g += threads) c.execute(s.at(g), g);
     });
   for (auto& th : pool) th.join();
   c.finish();
@@ -56,42 +67,6 @@ hp::client_config roomy() {
 
 }  // namespace
 
-TEST(hot_partition_stream, phases_are_fractions_of_the_run) {
-  hp::stream_config sc;
-  sc.n = 100'000;
-  const hp::stream s(sc, 7);
-  const std::uint64_t N = 100'000;
-  std::uint64_t viral_before = 0, viral_after = 0, after = 0;
-  for (std::uint64_t g = 0; g < N; ++g) {
-    const auto op = s.at_index(g, N);
-    if (g >= s.herd_begin(N) && g < s.herd_end(N)) {
-      EXPECT_EQ(op.op, op_kind::get);
-      EXPECT_NE(std::find(s.herd().begin(), s.herd().end(), op.key), s.herd().end());
-      continue;
-    }
-    if (g < N * 3 / 10) {
-      viral_before += op.key == s.viral_key();
-    } else {
-      ++after;
-      viral_after += op.key == s.viral_key();
-    }
-  }
-  EXPECT_EQ(viral_before, 0u);
-  const double share = static_cast<double>(viral_after) / static_cast<double>(after);
-  EXPECT_GE(share, 0.30);  // the article's influencer moment: at least 30% of all operations
-  EXPECT_NEAR(share, sc.viral_share, 0.02);
-}
-
-TEST(hot_partition_stream, is_the_same_for_the_same_seed) {
-  const hp::stream a(hp::stream_config{}, 3), b(hp::stream_config{}, 3), c(hp::stream_config{}, 4);
-  int differences = 0;
-  for (std::uint64_t g = 0; g < 1000; ++g) {
-    EXPECT_EQ(a.at_index(g, 1000).key, b.at_index(g, 1000).key);
-    differences += a.at_index(g, 1000).key != c.at_index(g, 1000).key;
-  }
-  EXPECT_GT(differences, 100);
-}
-
 TEST(hot_partition, salting_chooses_k_by_the_observed_load_of_each_key_and_reads_gather_the_exact_sum) {
   hp::client_config cc = roomy();
   cc.hot_share = 0.05;
@@ -108,7 +83,7 @@ TEST(hot_partition, salting_chooses_k_by_the_observed_load_of_each_key_and_reads
     const std::uint64_t key = g % 2 == 0 ? hot : g % 10 == 1 ? warm : 1000 + g;
     hot_writes += key == hot;
     warm_writes += key == warm;
-    c.execute({key, op_kind::put}, g, ~std::uint64_t{0}, {});
+    c.execute({key, op_kind::put}, g);
   }
   c.finish();
   ASSERT_EQ(c.salt_of(hot), 8u) << "K follows the hot key's load, not the largest salt (16)";
@@ -139,7 +114,7 @@ TEST(hot_partition, k_is_bounded_by_the_largest_salt) {
   cc.salt_target = 1e-6;  // any load asks for more than 4
   hp::client c(cc, hp::mitigations{.salting = true});
   c.start(0);
-  for (std::uint64_t g = 0; g < 4'000; ++g) c.execute({g % 2 == 0 ? 7 : 1000 + g, op_kind::put}, g, ~std::uint64_t{0}, {});
+  for (std::uint64_t g = 0; g < 4'000; ++g) c.execute({g % 2 == 0 ? 7 : 1000 + g, op_kind::put}, g);
   c.finish();
   EXPECT_EQ(c.salt_of(7), 4u);
 }
@@ -162,21 +137,17 @@ TEST(hot_partition, a_salt_outside_2_to_partitions_is_rejected_naming_salt) {
 }
 
 TEST(hot_partition, coalescing_cache_cuts_backend_reads_during_a_herd) {
-  hp::stream_config sc;
-  sc.n = 10'000;
-  sc.herd_start = 0;
-  sc.herd_length = 1;  // the whole run is the herd
-  const hp::stream s(sc, 1);
   const std::uint64_t N = 10'000;
+  const auto s = stream(1, N, "viral:n=10000,herd_start=0,herd_length=1");  // the whole run is the herd
 
   hp::client plain(roomy(), hp::mitigations{});
   plain.start(0);
-  replay(plain, s, N);
+  replay(plain, s);
   EXPECT_EQ(plain.store().backend_calls(), N);
 
   hp::client cached(roomy(), hp::mitigations{.cache = true});
   cached.start(0);
-  replay(cached, s, N);
+  replay(cached, s);
   EXPECT_EQ(cached.store().backend_calls(), s.herd().size()) << "one load per herd key, then hits";
 }
 
@@ -185,8 +156,7 @@ TEST(hot_partition, write_buffer_applies_every_accepted_write_while_partitions_t
   cc.headroom = 0.5;  // every partition is over capacity: backend writes get refused and retried
   hp::client c(cc, hp::mitigations{.buffer = true});
   c.start(0);
-  const hp::stream s(hp::stream_config{}, 11);
-  replay_concurrently(c, s, stream_ops / 2, 4);
+  replay_concurrently(c, stream(11, stream_ops / 2), 4);
   const auto m = c.metrics();
   EXPECT_GT(m["buffer_sink_failures"].get<std::uint64_t>(), 0u) << "the store did refuse writes";
   EXPECT_EQ(m["lost"].get<std::int64_t>(), 0);
@@ -199,7 +169,7 @@ TEST(hot_partition, write_buffer_applies_every_accepted_write_while_partitions_t
 TEST(hot_partition, the_unmitigated_stream_melts_one_partition) {
   hp::client c(defaults(), hp::mitigations{});
   c.start(0);
-  replay(c, hp::stream(hp::stream_config{}, 1), stream_ops);
+  replay(c, stream(1, stream_ops));
   const auto m = c.metrics();
   EXPECT_GE(m["max_over_median"].get<double>(), 5.0);
   EXPECT_GE(m["throttled_fraction"].get<double>(), 0.10);
@@ -212,9 +182,9 @@ TEST(hot_partition, the_unmitigated_stream_melts_one_partition) {
 TEST(hot_partition, all_mitigations_together_keep_partitions_even_and_lose_nothing) {
   hp::client c(defaults(), hp::mitigations{.salting = true, .cache = true, .buffer = true});
   c.start(0);
-  const hp::stream s(hp::stream_config{}, 1);
+  const auto s = stream(1, stream_ops);
   c.track_hot_keys(s.herd());
-  replay(c, s, stream_ops);
+  replay(c, s);
   const auto m = c.metrics();
   // (The unmitigated stream: ≥ 5.) Not 1: K starts low and grows with the
   // detector's evidence, a transient that is a larger share of a short run.
@@ -232,8 +202,7 @@ TEST(hot_partition, all_mitigations_together_keep_partitions_even_and_lose_nothi
 TEST(hot_partition, all_mitigations_lose_nothing_under_four_threads) {
   hp::client c(defaults(), hp::mitigations{.salting = true, .cache = true, .buffer = true});
   c.start(0);
-  const hp::stream s(hp::stream_config{}, 5);
-  replay_concurrently(c, s, stream_ops / 2, 4);
+  replay_concurrently(c, stream(5, stream_ops / 2), 4);
   const auto m = c.metrics();
   EXPECT_EQ(m["lost"].get<std::int64_t>(), 0);
   EXPECT_EQ(m["writes_applied"].get<std::int64_t>() + m["write_errors"].get<std::int64_t>(),
@@ -242,14 +211,24 @@ TEST(hot_partition, all_mitigations_lose_nothing_under_four_threads) {
       << "every thread's tallies are merged";
 }
 
-TEST(hot_partition, an_op_source_drives_the_client_like_a_trace_would) {
+TEST(hot_partition, recorded_operations_drive_the_client_like_a_trace_would) {
   // A hand-written "trace": (op, key) records by global index, no herd.
   const std::vector<operation> trace = {{5, op_kind::put}, {5, op_kind::get}, {6, op_kind::put}, {5, op_kind::put}};
-  const hp::op_source src{[&](std::uint64_t g) { return trace[g % trace.size()]; }, ~std::uint64_t{0}, {}};
   hp::client c(roomy(), hp::mitigations{});
   c.start(0);
-  for (std::uint64_t g = 0; g < 400; ++g) c.execute(src.at(g), g, src.herd_begin, src.herd);
+  for (std::uint64_t g = 0; g < 400; ++g) c.execute(trace[g % trace.size()], g);
   c.finish();
   EXPECT_EQ(c.store().value(5), 200);
   EXPECT_EQ(c.store().value(6), 100);
+}
+
+TEST(hot_partition, the_herd_expires_the_cached_hot_keys_once_at_its_first_op) {
+  hp::client c(roomy(), hp::mitigations{.cache = true});
+  c.start(0);
+  c.schedule_herd(100, {7, 8});
+  for (std::uint64_t g = 0; g < 100; ++g) c.execute({g % 2 == 0 ? 7u : 8u, op_kind::get}, g);
+  EXPECT_EQ(c.store().backend_calls(), 2u) << "before the herd: one load per key, then hits";
+  for (std::uint64_t g = 100; g < 200; ++g) c.execute({g % 2 == 0 ? 7u : 8u, op_kind::get}, g);
+  c.finish();
+  EXPECT_EQ(c.store().backend_calls(), 4u) << "the herd dropped both entries once: one more load each";
 }

@@ -2,8 +2,8 @@
 // hand-made events, then the client's own reads through a cache and a write
 // buffer, one thread, simulated time (every op is one period: 5 µs at the
 // default 200 k ops/s).
-#include <contenders/hot_partition.hpp>
-#include <contenders/hot_partition_staleness.hpp>
+#include <hotshard/harness/hot_partition/client.hpp>
+#include <hotshard/harness/hot_partition/staleness.hpp>
 
 #include <gtest/gtest.h>
 
@@ -13,8 +13,6 @@ namespace hp = hotshard::harness::hot_partition;
 using hotshard::workloads::op_kind;
 
 namespace {
-
-constexpr std::uint64_t never = ~std::uint64_t{0};
 
 hp::client_config fast(bool write_invalidates) {
   hp::client_config cc;
@@ -57,10 +55,10 @@ TEST(staleness, a_cache_without_write_invalidation_serves_stale_values_until_the
   hp::client c(fast(false), hp::mitigations{.cache = true});
   c.start(0);
   std::uint64_t g = 0;
-  c.execute({1, op_kind::get}, g++, never, {});  // miss: caches 0
-  c.execute({1, op_kind::put}, g++, never, {});  // applied to the store; the cache still says 0
-  c.execute({1, op_kind::get}, g++, never, {});  // stale by one period
-  c.execute({1, op_kind::get}, g++, never, {});  // stale by two
+  c.execute({1, op_kind::get}, g++);  // miss: caches 0
+  c.execute({1, op_kind::put}, g++);  // applied to the store; the cache still says 0
+  c.execute({1, op_kind::get}, g++);  // stale by one period
+  c.execute({1, op_kind::get}, g++);  // stale by two
   c.finish();
   const auto m = c.metrics();
   EXPECT_EQ(m["stale_reads"].get<std::uint64_t>(), 2u);
@@ -72,10 +70,10 @@ TEST(staleness, a_write_that_invalidates_the_cached_entry_keeps_every_read_curre
   hp::client c(fast(true), hp::mitigations{.cache = true});
   c.start(0);
   std::uint64_t g = 0;
-  c.execute({1, op_kind::get}, g++, never, {});
-  c.execute({1, op_kind::put}, g++, never, {});
-  c.execute({1, op_kind::get}, g++, never, {});  // a miss after the invalidation: loads 1
-  c.execute({1, op_kind::get}, g++, never, {});  // a hit on 1
+  c.execute({1, op_kind::get}, g++);
+  c.execute({1, op_kind::put}, g++);
+  c.execute({1, op_kind::get}, g++);  // a miss after the invalidation: loads 1
+  c.execute({1, op_kind::get}, g++);  // a hit on 1
   c.finish();
   const auto m = c.metrics();
   EXPECT_EQ(m["stale_reads"].get<std::uint64_t>(), 0u);
@@ -89,11 +87,11 @@ TEST(staleness, writes_waiting_in_the_buffer_make_reads_stale_until_drained) {
   hp::client c(cc, hp::mitigations{.buffer = true});
   c.start(0);
   std::uint64_t g = 0;
-  c.execute({1, op_kind::put}, g++, never, {});  // accepted by the buffer at t = 1 period
-  c.execute({1, op_kind::get}, g++, never, {});  // store still 0: stale by 1 period
-  c.execute({1, op_kind::get}, g++, never, {});  // stale by 2
-  c.execute({2, op_kind::get}, g++, never, {});  // another key: current; then the drain applies key 1
-  c.execute({1, op_kind::get}, g++, never, {});  // current
+  c.execute({1, op_kind::put}, g++);  // accepted by the buffer at t = 1 period
+  c.execute({1, op_kind::get}, g++);  // store still 0: stale by 1 period
+  c.execute({1, op_kind::get}, g++);  // stale by 2
+  c.execute({2, op_kind::get}, g++);  // another key: current; then the drain applies key 1
+  c.execute({1, op_kind::get}, g++);  // current
   c.finish();
   const auto m = c.metrics();
   EXPECT_EQ(m["stale_reads"].get<std::uint64_t>(), 2u);

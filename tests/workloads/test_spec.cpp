@@ -89,7 +89,7 @@ TEST(parse_spec, rejects_zero_every_and_bad_flags) {
 TEST(parse_spec, names_an_unknown_kind_and_lists_the_kinds) {
   EXPECT_EQ(error_of("zipfian:n=10"),
             "unknown workload kind 'zipfian' in \"zipfian:n=10\"; accepted: uniform, zipf, hotspot, latest, shift, "
-            "herd, trace");
+            "herd, trace, viral");
   EXPECT_NE(error_of("").find("empty workload spec"), std::string::npos);
 }
 

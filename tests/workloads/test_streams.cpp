@@ -26,7 +26,7 @@ constexpr std::size_t draws = 200'000 / hotshard::test::sanitizer_scale;
 const char* const synthetic_specs[] = {
     "uniform:n=1000",        "zipf:n=1000000,s=0.99", "zipf:n=1000,s=1.2,scramble=1", "hotspot:n=1000,hot=0.1,ops=0.9",
     "latest:n=1000",         "shift:n=1000,every=100", "shift:n=1000,every=100,scramble=1", "herd:keys=3,waves=2",
-    "hotspot:n=999,hot=0.3,ops=0.5,scramble=1"};
+    "hotspot:n=999,hot=0.3,ops=0.5,scramble=1", "viral:n=1000,herd_keys=3"};
 
 TEST(make_stream, same_seed_and_thread_give_the_same_keys) {
   for (const char* text : synthetic_specs) {

@@ -43,6 +43,15 @@ const std::vector<kind_def>& kinds() {
         {"scramble", param_type::flag, "0"}}},
       {"herd", {{"keys", param_type::positive_integer, "1"}, {"waves", param_type::positive_integer, "10"}}},
       {"trace", {{"path", param_type::path, ""}, {"format", param_type::trace_format, "auto"}}},
+      {"viral",  // viral.hpp: the defaults are viral_config's
+       {{"n", param_type::count, ""},
+        {"s", param_type::positive, "0.99"},
+        {"reads", param_type::fraction, "0.8"},
+        {"start", param_type::fraction, "0.3"},
+        {"share", param_type::fraction, "0.5"},
+        {"herd_start", param_type::fraction, "0.7"},
+        {"herd_length", param_type::fraction, "0.03"},
+        {"herd_keys", param_type::positive_integer, "8"}}},
   };
   return table;
 }
@@ -248,7 +257,11 @@ std::string spec_help() {
          "                                  Zipf whose hot set moves every OPS ops (default 100000)\n"
          "herd:keys=K[,waves=W]             all threads request the same K keys, W times (1, 10)\n"
          "trace:path=FILE[,format=NAME]     replay a trace; NAME one of " + trace_format_list() + "\n"
-         "                                  (default auto: detected; xz/gzip/zstd decompressed)\n";
+         "                                  (default auto: detected; xz/gzip/zstd decompressed)\n"
+         "viral:n=N[,s=S][,reads=F][,start=F][,share=F][,herd_start=F][,herd_length=F][,herd_keys=K]\n"
+         "                                  Zipf with reads F (0.8); from start (0.3 of the run) a viral key\n"
+         "                                  takes share (0.5) of all ops; a herd on the K (8) hottest keys from\n"
+         "                                  herd_start (0.7) for herd_length (0.03 of the run)\n";
 }
 
 }  // namespace hotshard::workloads

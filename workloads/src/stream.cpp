@@ -3,6 +3,7 @@
 #include <hotshard/workloads/rng.hpp>
 #include <hotshard/workloads/stream.hpp>
 #include <hotshard/workloads/trace.hpp>
+#include <hotshard/workloads/viral.hpp>
 #include <hotshard/workloads/zipf.hpp>
 
 #include <hotshard/detail/hash.hpp>
@@ -130,6 +131,24 @@ class herd_stream final : public key_stream {
   std::uint64_t next_ = 0;
 };
 
+// Thread t takes global ops t, t+T, t+2T, ... of one viral schedule: the
+// op kinds are the workload's own.
+class viral_stream final : public key_stream {
+ public:
+  viral_stream(const viral_config& c, std::uint64_t seed, std::uint64_t run_length, unsigned t, unsigned threads)
+      : schedule_(c, seed, run_length), g_(t), step_(threads) {}
+  std::uint64_t next() override { return next_operation(op_kind::get).key; }
+  operation next_operation(op_kind) override {
+    const operation op = schedule_.at(g_);
+    g_ += step_;
+    return op;
+  }
+
+ private:
+  viral_schedule schedule_;
+  std::uint64_t g_, step_;
+};
+
 // Thread t replays records t, t+T, t+2T, ... of the file, modulo its length,
 // reading it in chunks and reopening it when the index wraps around.
 class trace_stream final : public key_stream {
@@ -147,7 +166,7 @@ class trace_stream final : public key_stream {
     reader_ = std::make_unique<trace_reader>(path_, format_, chunk_records);
   }
 
-  operation next_operation() {
+  operation next_record() {
     if (index_ < chunk_start_) {
       reader_ = std::make_unique<trace_reader>(path_, format_, chunk_records);
       chunk_start_ = 0;
@@ -162,7 +181,7 @@ class trace_stream final : public key_stream {
     if (index_ >= total_) index_ -= total_;
     return op;
   }
-  std::uint64_t next() override { return next_operation().key; }
+  std::uint64_t next() override { return next_record().key; }
   [[nodiscard]] std::uint64_t records() const noexcept { return total_; }
   [[nodiscard]] bool has_operations() const noexcept { return has_operations_; }
   [[nodiscard]] trace_format format() const noexcept { return reader_->format(); }
@@ -212,7 +231,7 @@ workload_spec validated(const workload_spec& spec) {
 }
 
 std::unique_ptr<key_stream> make_any_stream(const workload_spec& given, std::uint64_t seed, unsigned t,
-                                            unsigned threads) {
+                                            unsigned threads, std::uint64_t run_length) {
   check_threads(t, threads);
   const workload_spec spec = validated(given);
   const std::uint64_t s = stream_seed(seed, t);
@@ -232,19 +251,26 @@ std::unique_ptr<key_stream> make_any_stream(const workload_spec& given, std::uin
   }
   if (kind == "herd") return std::make_unique<herd_stream>(spec.integer("keys"));
   if (kind == "trace") return std::make_unique<trace_stream>(spec.value("path"), format_of(spec), t, threads);
+  if (kind == "viral") {
+    if (run_length == 0) {
+      throw spec_error("viral: its phases are fractions of the run, and this stream was made without the run's "
+                       "length (make_stream's run_length)");
+    }
+    return std::make_unique<viral_stream>(viral_config_of(spec), seed, run_length, t, threads);
+  }
   throw spec_error("unknown workload kind '" + kind + "'");
 }
 
 }  // namespace
 
 std::unique_ptr<key_stream> make_stream(const workload_spec& spec, std::uint64_t seed, unsigned thread_index,
-                                        unsigned thread_count) {
-  return make_any_stream(spec, seed, thread_index, thread_count);
+                                        unsigned thread_count, std::uint64_t run_length) {
+  return make_any_stream(spec, seed, thread_index, thread_count, run_length);
 }
 
 std::vector<std::uint64_t> generate_keys(const workload_spec& spec, std::uint64_t seed, unsigned thread_index,
                                          unsigned thread_count, std::size_t count) {
-  const auto stream = make_stream(spec, seed, thread_index, thread_count);
+  const auto stream = make_stream(spec, seed, thread_index, thread_count, std::uint64_t{count} * thread_count);
   std::vector<std::uint64_t> keys(count);
   for (auto& key : keys) key = stream->next();
   return keys;
@@ -258,20 +284,17 @@ std::vector<operation> generate_operations(const workload_spec& spec, std::uint6
     const workload_spec checked = validated(spec);
     trace_stream stream(checked.value("path"), format_of(checked), thread_index, thread_count);
     if (stream.has_operations()) {
-      for (auto& op : ops) op = stream.next_operation();
+      for (auto& op : ops) op = stream.next_record();
       return ops;
     }
   }
   if (!(read_fraction >= 0.0 && read_fraction <= 1.0)) {
     throw spec_error("read_fraction must be a number in [0, 1] (got " + std::to_string(read_fraction) + ")");
   }
-  const auto stream = make_stream(spec, seed, thread_index, thread_count);
+  const auto stream = make_stream(spec, seed, thread_index, thread_count, std::uint64_t{count} * thread_count);
   // A generator of its own, so the keys equal generate_keys' whatever the fraction.
   xoshiro256ss op_rng(detail::mix64(stream_seed(seed, thread_index) ^ 0x3c6ef372fe94f82bULL));
-  for (auto& op : ops) {
-    op.key = stream->next();
-    op.op = op_rng.uniform01() < read_fraction ? op_kind::get : op_kind::put;
-  }
+  for (auto& op : ops) op = stream->next_operation(op_rng.uniform01() < read_fraction ? op_kind::get : op_kind::put);
   return ops;
 }
 
@@ -294,6 +317,7 @@ std::uint64_t key_space_of(const workload_spec& given) {
   const workload_spec spec = validated(given);
   if (spec.kind == "herd") return spec.integer("keys");
   if (spec.kind == "trace") return 0;
+  if (spec.kind == "viral") return spec.integer("n") + 1;  // the viral key is n
   return spec.integer("n");
 }
 

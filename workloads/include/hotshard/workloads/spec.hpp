@@ -22,6 +22,12 @@
 //   herd:keys=K[,waves=W]          every thread requests keys 0, 1, ..., K-1, 0, ...;
 //                                  the harness runs W synchronized waves (defaults K = 1,
 //                                  W = 10); see herd_of
+//   viral:n=N[,s=S][,reads=F][,start=F][,share=F][,herd_start=F][,herd_length=F][,herd_keys=K]
+//                                  Zipf (S default 0.99, a fraction `reads` gets, 0.8);
+//                                  from start (a fraction of the run, 0.3) a viral key
+//                                  takes a fraction `share` (0.5) of all ops; from
+//                                  herd_start (0.7) for herd_length (0.03) every op gets
+//                                  one of the herd_keys (8) hottest keys; see viral.hpp
 //   trace:path=FILE[,format=NAME]
 //                                  replay a trace file (trace.hpp); the path is the rest
 //                                  of the spec after "path=", commas included, less a

@@ -7,4 +7,5 @@
 #include <hotshard/workloads/stream.hpp>
 #include <hotshard/workloads/trace.hpp>
 #include <hotshard/workloads/trace_stats.hpp>
+#include <hotshard/workloads/viral.hpp>
 #include <hotshard/workloads/zipf.hpp>

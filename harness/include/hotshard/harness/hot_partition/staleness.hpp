@@ -1,4 +1,4 @@
-// harness/contenders/hot_partition_staleness.hpp — how stale the values a
+// hotshard/harness/hot_partition/staleness.hpp — how stale the values a
 // hot-partition client read were, computed after the run from per-thread logs.
 //
 // Every write to a key adds 1, so a value is the number of writes applied to
@@ -18,6 +18,8 @@
 //
 // Thread safety: a log belongs to one thread while the run goes; summarize()
 // is called after every thread stopped.
+// Progress: blocking (appends allocate). Memory ordering: no atomics; the
+// logs are handed over by the join that ends the run.
 #pragma once
 
 #include <hotshard/harness/histogram.hpp>
