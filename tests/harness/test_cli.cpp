@@ -121,7 +121,7 @@ TEST(cli_usage, a_salt_below_2_or_above_the_partitions_exits_2_naming_the_knob) 
   // salted_counter_map rejects max_salt = 1: the scenario must say so before a run, not throw mid-run.
   expect_usage_error("run hot-partition --impl salting --set salt=1 --ops 100 --quiet", "--set salt=1");
   expect_usage_error("run hot-partition --impl mitigated --set partitions=8 --set salt=9 --ops 100 --quiet",
-                     "--set salt=1");
+                     "--set salt: must be in [2, partitions]");
 }
 
 TEST(cli_usage, an_unwritable_output_exits_2_before_running) {
