@@ -1,0 +1,260 @@
+// harness/scenarios/cache.cpp — the single-flight family's `cache` scenario.
+//
+// Workload zipf:... — each op is a read through the cache with a TTL
+// short enough that keys expire under load. Metrics: backend_calls, hit_ratio
+// (fresh + stale answers / reads), stale_served, early_refreshes, refreshes,
+// refresh_tasks, errors. --set refresh=inline (default): the caller that
+// triggers a refresh runs the loader and gets the new value; refresh=async:
+// the refresh is handed to one background thread and that caller is served
+// the old value — Caffeine's refreshAfterWrite contract (its reloads run on
+// ForkJoinPool.commonPool(), one worker on this 2-core machine), so
+// `--set beta=0 --set refresh=async` is the configuration the JVM driver's
+// Caffeine records are labelled with and compared against. refresh_backlog:
+// refresh tasks still queued when the measured window closed (the one thread
+// could not keep up); they are drained after it without the backend latency,
+// and their loads are counted in backend_calls_after_run, not backend_calls.
+// --set store=redis://HOST:PORT: the loader is a GET on a Redis Cluster instead.
+#include "contenders/single_flight.hpp"
+#include "framework_standin.hpp"  // TEMPORARY: dispatch and thread_keys, until main's scenario_support.hpp has them
+#include "scenarios/single_flight_backend.hpp"
+
+#include <hotshard/detail/cache_line.hpp>
+#include <hotshard/harness/runner.hpp>
+#include <hotshard/harness/scenario.hpp>
+#include <hotshard/harness/scenario_support.hpp>
+#include <hotshard/harness/store.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace hotshard::harness {
+namespace {
+
+namespace hc = hotshard::contenders;
+
+// refresh=async: the cache's executor. One background thread runs the
+// refresh tasks in order (Caffeine's reloads run on its executor the same
+// way). stop() runs what was submitted, then joins; it must be called before
+// the cache is destroyed (the tasks refer to it), and is idempotent.
+class refresh_thread {
+ public:
+  refresh_thread() : worker_([this] { loop(); }) {}
+  ~refresh_thread() { stop(); }
+  refresh_thread(const refresh_thread&) = delete;
+  refresh_thread& operator=(const refresh_thread&) = delete;
+
+  void submit(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+      ++submitted_;
+    }
+    wake_.notify_one();
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (worker_.joinable()) worker_.join();
+  }
+  [[nodiscard]] std::uint64_t submitted() const {
+    std::lock_guard lock(mu_);
+    return submitted_;
+  }
+  [[nodiscard]] std::uint64_t queued() const {  // submitted, not started yet
+    std::lock_guard lock(mu_);
+    return tasks_.size();
+  }
+  [[nodiscard]] std::uint64_t failed() const {  // tasks that threw (the cache's own tasks do not)
+    std::lock_guard lock(mu_);
+    return failed_;
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;  // stopping, and everything submitted has run
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      bool threw = false;
+      try {
+        task();
+      } catch (...) {
+        threw = true;
+      }
+      lock.lock();
+      if (threw) ++failed_;
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::uint64_t submitted_ = 0, failed_ = 0;
+  std::thread worker_;  // last: starts once the members above exist
+};
+
+constexpr auto cache_registry = [](auto&& f) { hc::for_each_cache(f); };
+
+result_record run_cache(const run_request& req) {
+  const workloads::workload_spec spec = workload_of(req);
+  if (spec.kind == "herd") throw usage_error("--workload: the cache scenario takes a key stream, not herd:");
+  const loader_knobs kn = read_loader_knobs(req, 1000);
+  const double ttl_us = req.options.knob_double("ttl_us", 5000);
+  const double grace_us = req.options.knob_double("grace_us", 5000);
+  const double beta = req.options.knob_double("beta", 1.0);
+  const std::uint64_t capacity = req.options.knob_u64("capacity", 10000);
+  const std::string refresh = req.options.knob_string("refresh", "inline");
+  if (refresh != "inline" && refresh != "async")
+    throw usage_error("--set refresh: '" + refresh + "' (accepted: inline, async)");
+  if (ttl_us <= 0) throw usage_error("--set ttl_us: must be > 0");
+  if (grace_us < 0 || beta < 0) throw usage_error("--set grace_us / beta: must be >= 0");
+  hotshard::coalescing_cache_options o;
+  o.ttl = std::chrono::nanoseconds(static_cast<std::int64_t>(ttl_us * 1000));
+  o.grace = std::chrono::nanoseconds(static_cast<std::int64_t>(grace_us * 1000));
+  o.negative_ttl = o.ttl / 10;
+  o.beta = beta;
+  o.capacity = static_cast<std::size_t>(std::max<std::uint64_t>(1, capacity));
+  o.flight_capacity = std::max<std::size_t>(1024, 4 * std::size_t{req.threads});
+  const unsigned T = std::max(1u, req.threads);
+  const std::string store_name = req.options.knob_string("store", "sim");
+  std::unique_ptr<store_backend> remote = open_store_backend(store_name);
+  if (remote && kn.fail_rate != 0)
+    throw usage_error("--set fail_rate: a failure rate is the simulated backend's (--set store=sim)");
+  return dispatch(req, cache_registry, [&]<class C>(const run_request&) {
+    std::optional<refresh_thread> refresher;  // refresh=async; stopped below, before the cache is destroyed
+    hotshard::coalescing_cache_options oc = o;
+    if (refresh == "async") {
+      refresher.emplace();
+      oc.executor = [r = &*refresher](std::function<void()> task) { r->submit(std::move(task)); };
+    }
+    C cache(std::move(oc));
+    struct stop_first {  // destroyed before `cache`, also when the run throws
+      std::optional<refresh_thread>& r;
+      ~stop_first() {
+        if (r) r->stop();
+      }
+    } stop_refresher{refresher};
+    simulated_backend be{kn.loader, kn.fail_rate, req.seed, T};
+    // The loader: the simulated backend, or a GET on the Redis Cluster (a failed GET throws, counted in errors).
+    const auto load = [&](unsigned t, std::uint64_t i, std::uint64_t key) -> std::uint64_t {
+      if (!remote) return be.load(t, i, key);
+      const auto v = remote->read(key);
+      if (!v) throw backend_failure("redis GET failed");
+      return static_cast<std::uint64_t>(*v);
+    };
+    if (remote) remote->begin_run();
+    struct alignas(detail::prefetch_pair_bytes) error_count {
+      std::uint64_t n = 0;  // its thread's only; summed after join
+    };
+    std::vector<error_count> errors(T);
+    const auto m = run_workers(runner_config::from(req), [&](unsigned t) {
+      auto keys = thread_keys(req, spec, t);
+      const std::size_t mask = keys.size() - 1;  // keys_per_thread: a power of two
+      return [&, t, mask, keys = std::move(keys)](std::uint64_t i) {
+        const std::uint64_t key = keys[i & mask];
+        try {
+          // By value: an async refresh runs this loader after get returned.
+          (void)cache.get(key, [&load, t, i, key] { return load(t, i, key); });
+        } catch (const backend_failure&) {
+          ++errors[t].n;
+        }
+      };
+    });
+    const std::uint64_t backlog = refresher ? refresher->queued() : 0;  // refreshes the executor had not reached
+    const std::uint64_t calls_in_run = be.calls();  // the backlog's loads below are counted apart
+    be.run_over.store(true, std::memory_order_relaxed);  // the backlog below drains without the latency
+    if (refresher) refresher->stop();                     // its loads: backend_calls_after_run
+    const auto st = cache.stats();
+    const double gets = static_cast<double>(std::max<std::uint64_t>(1, st.gets));
+    std::uint64_t error_total = 0;
+    for (const auto& e : errors) error_total += e.n;
+    nlohmann::json metrics = nlohmann::json::object();
+    std::uint64_t calls = calls_in_run;
+    if (remote) {
+      remote->end_run();
+      metrics = remote->metrics();  // node_ops (Redis's counts), client_node_ops, node_errors, node_latency_ns...
+      calls = remote->backend_calls();
+    }
+    if (!remote) metrics["backend_calls_after_run"] = be.calls() - calls_in_run;  // the drained backlog
+    metrics.update({{"store", store_name},
+                    {"backend_calls", calls},
+                    {"backend_calls_per_read", static_cast<double>(calls) / gets},
+                    {"hit_ratio", static_cast<double>(st.hits + st.stale_served) / gets},
+                    {"stale_served", st.stale_served},
+                    {"early_refreshes", st.early_refreshes},
+                    {"refreshes", st.refreshes},
+                    {"refresh", refresh},
+                    {"refresh_tasks", refresher ? refresher->submitted() : 0},
+                    {"refresh_task_failures", refresher ? refresher->failed() : 0},
+                    {"refresh_backlog", backlog},
+                    {"errors", error_total},
+                    {"reads", st.gets}});
+    return make_record(req, m, std::move(metrics));
+  });
+}
+
+scenario make_cache_scenario() {
+  scenario s;
+  s.name = "cache";
+  s.family = "single-flight";
+  s.description = "Zipf reads through a read-through cache whose TTL expires keys under load";
+  s.default_workload = "zipf:n=1000,s=0.99";
+  s.impls = impls_of(cache_registry);
+  s.knobs = {{"loader_us", "backend latency per load, in µs", "1000"},
+             {"fail_rate", "probability that a load throws", "0"},
+             {"ttl_us", "time to live of a cached value, in µs", "5000"},
+             {"grace_us", "stale-while-revalidate window after expiry, in µs (coalescing_cache)", "5000"},
+             {"beta", "XFetch early-refresh eagerness, 0 = off (coalescing_cache)", "1"},
+             {"capacity", "cache entries", "10000"},
+             {"refresh", "inline (the triggering caller loads and gets the new value) or async (one background "
+                         "thread loads; the caller gets the old value: Caffeine's refreshAfterWrite)", "inline"},
+             {"timeout_us", "unused by the cache (accepted for symmetry with herd)", "0"},
+             {"store", "the loader's backend: sim (simulated, loader_us/fail_rate) or redis://HOST:PORT (GET on a Redis "
+                       "Cluster seed)", "sim"}};
+  s.run = run_cache;
+  s.suite = [](bool full) {
+    std::vector<run_options> v;
+    v.push_back(suite_step(full ? std::vector<unsigned>{2, 16, 64} : std::vector<unsigned>{16, 64}, "zipf:n=1000,s=0.99",
+                     full ? 1.0 : 0.3, {}));
+    if (full) v.push_back(suite_step({16, 64}, "zipf:n=100000,s=0.99", 1.0, {}));
+    // One hot key: nearly every get is a hit (one refresh per ttl), so this
+    // row is the cost of a hit.
+    v.push_back(suite_step({1, 2}, "uniform:n=1", full ? 1.0 : 0.3, {}));
+    // Caffeine's contract (no early refresh, reloads on an executor): the
+    // JVM driver's `caffeine` records carry these knobs and sit in these groups
+    // (anchors/java/Anchors.java plans the same workloads and threads).
+    const std::map<std::string, std::string> caffeine_like{{"beta", "0"}, {"refresh", "async"}};
+    v.push_back(suite_step(full ? std::vector<unsigned>{2, 16} : std::vector<unsigned>{2}, "uniform:n=1",
+                     full ? 1.0 : 0.3, caffeine_like));
+    v.push_back(suite_step(full ? std::vector<unsigned>{2, 16, 64} : std::vector<unsigned>{16, 64}, "zipf:n=1000,s=0.99",
+                     full ? 1.0 : 0.3, caffeine_like));
+    if (full) v.push_back(suite_step({16, 64}, "zipf:n=100000,s=0.99", 1.0, caffeine_like));
+    return v;
+  };
+  return s;
+}
+
+}  // namespace
+
+HOTSHARD_REGISTER_SCENARIO(make_cache_scenario());
+
+}  // namespace hotshard::harness
