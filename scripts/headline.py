@@ -2,6 +2,9 @@
 """The README's headline tables, computed from a hotshard.results/1 file.
 
     python3 scripts/headline.py results/reference/results.json > headline.md
+    python3 scripts/headline.py --scenarios LIST.json OLDER.json   # files from before
+                                   # documents described their scenarios; LIST.json from
+                                   # `hotshard-bench list --json`
 
 Table 1: for every scenario and thread count, our best implementation against
 each contender, as the ratio of median throughputs, with the min-max of the
@@ -23,18 +26,6 @@ import sys
 from collections import defaultdict
 
 import results_io  # scripts/results_io.py: the loader and schema check shared with plot.py
-
-# Our implementations per scenario (everything else in a group is a contender).
-OURS = {
-    "counter": {"striped", "per_thread"},
-    "keyed-counter": {"salted"},
-    "sketch": {"cms", "cms_cu", "cms_buffered", "heavy_hitters", "hot_key_detector"},
-    "herd": {"single_flight"},
-    "cache": {"coalescing_cache"},
-    "queue": {"bounded_queue"},
-    "write-buffer": {"combining"},
-}
-
 
 def group_key(r):
     knobs = r.get("knobs") or {}
@@ -64,7 +55,7 @@ DRIVER_IMPLS = {"java_longadder", "java_atomiclong", "java_chm_longadder", "caff
                 "go_singleflight", "groupcache_singleflight"}
 
 
-def main(paths):
+def main(paths, list_json=None):
     # Several files (e.g. a reference run in parts) are read as one list of records; a
     # record in a later file replaces one of an earlier file with the same group, impl and
     # repetition (calibrate and fidelity run in every part). Ratios across files pair runs
@@ -76,6 +67,17 @@ def main(paths):
         except results_io.ResultsError as e:
             sys.exit(f"headline.py: {e}")
     doc = {"results": [r for d in docs for r in d["results"]]}
+    # What is ours, and the registry order, come from the scenarios' own
+    # description (the documents' "scenarios", or `hotshard-bench list --json`).
+    try:
+        described = results_io.scenarios(docs, list_json)
+    except results_io.ResultsError as e:
+        sys.exit(f"headline.py: {e}")
+    undescribed = sorted({r["scenario"] for r in doc["results"]} - set(described))
+    if undescribed:
+        sys.exit(f"headline.py: the files do not describe scenario(s) {', '.join(undescribed)} (written before "
+                 "hotshard-bench recorded its scenarios); pass --scenarios FILE, with FILE from "
+                 "`hotshard-bench list --json > FILE`")
     paired = len(docs) == 1 and docs[0].get("config", {}).get("pairing") == "interleaved"
     reps = defaultdict(lambda: defaultdict(dict))  # group -> impl -> {repetition: ops_per_sec}
     first = {}  # (group, impl) -> the record of the lowest repetition (its metrics describe the run)
@@ -92,7 +94,7 @@ def main(paths):
     print("|---|---|---|---:|---|---|---:|---|")
     for key in sorted(runs, key=lambda k: (k[0], k[1], k[2], k[3])):
         scenario, workload, knobs, threads = key
-        ours = OURS.get(scenario)
+        ours = results_io.ours(described, scenario)
         if not ours:
             continue
         impls = runs[key]
@@ -129,9 +131,9 @@ def main(paths):
         for r in hp:
             knobs = json.dumps(r.get("knobs") or {}, sort_keys=True)
             by[(r["workload"], knobs, r["threads"], r["impl"])].append(r)
-        order = ["unmitigated", "salting", "cache", "buffer", "adaptive", "mitigated"]
+        rank = results_io.impl_rank(described, "hot-partition")
         for (workload, knobs, threads, impl) in sorted(
-                by, key=lambda k: (k[0], k[1], k[2], order.index(k[3]) if k[3] in order else 99)):
+                by, key=lambda k: (k[0], k[1], k[2], rank.get(k[3], len(rank)))):
             rs = by[(workload, knobs, threads, impl)]
             def med(name, scale=1.0, fmt="{:.2f}"):
                 vals = [r["metrics"][name] for r in rs if name in r["metrics"]]
@@ -147,6 +149,10 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: headline.py RESULTS.json [MORE.json ...]")
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    list_json = None
+    if args[:1] == ["--scenarios"] and len(args) >= 2:
+        list_json, args = args[1], args[2:]
+    if not args:
+        sys.exit("usage: headline.py [--scenarios LIST.json] RESULTS.json [MORE.json ...]")
+    main(args, list_json)

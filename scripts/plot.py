@@ -34,6 +34,7 @@ import json
 import os
 import re
 import statistics
+import textwrap
 import sys
 from collections import defaultdict
 
@@ -74,13 +75,16 @@ def plot_throughput(scenario, recs, out):
         return None
     workloads = {w for (_, w) in groups}
     fig, ax = plt.subplots(figsize=(8, 5))
+    ours = results_io.ours(DESCRIBED, scenario)
     for (label, workload), by_t in sorted(groups.items()):
         ts = sorted(by_t)
         med = [statistics.median(by_t[t]) for t in ts]
         lo = [m - min(by_t[t]) for m, t in zip(med, ts)]
         hi = [max(by_t[t]) - m for m, t in zip(med, ts)]
         name = label if len(workloads) == 1 else f"{label} / {workload}"
-        ax.errorbar(ts, med, yerr=[lo, hi], marker="o", capsize=3, label=name)
+        mine = label.split(" [")[0] in ours  # our primitives drawn solid and thick, peers dashed
+        ax.errorbar(ts, med, yerr=[lo, hi], marker="o", capsize=3, label=name + (" (ours)" if mine else ""),
+                    linewidth=2.2 if mine else 1.0, linestyle="-" if mine or not ours else "--")
     ax.set_xscale("log", base=2)
     all_t = sorted({t for by_t in groups.values() for t in by_t})
     ax.set_xticks(all_t)
@@ -242,10 +246,12 @@ def plot_heatmaps(scenario, recs, out):
     return paths
 
 
-SWEEP_PANELS = (("max_over_median", "max / median partition load"),
-                ("throttled_fraction", "throttled fraction"),
-                ("stale_read_fraction", "stale read fraction"),
-                ("backend_calls_per_read", "backend calls per read"))
+# The sweep's panels: metrics of the hot-partition scenario; each panel's
+# title is the metric's own meaning from the scenario's description.
+SWEEP_PANELS = ("max_over_median", "throttled_fraction", "stale_read_fraction", "backend_calls_per_read")
+
+# The results' scenario descriptions (results_io.scenarios): what is ours, metric units and meanings.
+DESCRIBED = {}
 
 
 def plot_sweep(scenario, recs, out):
@@ -260,11 +266,12 @@ def plot_sweep(scenario, recs, out):
     lines = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))  # (impl, rf) -> metric -> vs -> values
     for r in recs:
         m = r["metrics"]
-        for name, _ in SWEEP_PANELS:
+        for name in SWEEP_PANELS:
             if isinstance(m.get(name), (int, float)):
                 lines[(r["impl"], m["read_fraction"])][name][m["viral_share"]].append(m[name])
     fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(4.2 * len(SWEEP_PANELS), 4.2), squeeze=False)
-    for ax, (name, title) in zip(axes[0], SWEEP_PANELS):
+    for ax, name in zip(axes[0], SWEEP_PANELS):
+        title = textwrap.fill(results_io.metric_label(DESCRIBED, scenario, name), 48)
         for (impl, rf), by_metric in sorted(lines.items()):
             pts = by_metric.get(name)
             if not pts:
@@ -294,6 +301,7 @@ def main():
         print(f"plot.py: {e}", file=sys.stderr)
         return 2
     os.makedirs(args.out, exist_ok=True)
+    DESCRIBED.update(results_io.scenarios([doc]))  # older files: none, plots fall back to plain names
     by_scenario = defaultdict(list)
     for r in results_io.records(doc):
         by_scenario[r["scenario"]].append(r)

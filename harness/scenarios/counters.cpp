@@ -76,8 +76,7 @@ template <class C>
 result_record run_counter(const run_request& r) {
   const auto spec = workload_of(r);
   const std::uint64_t space = wl::key_space_of(spec);
-  const std::uint64_t n = r.options.knob_u64("counters", space == 0 ? 1 : std::min(space, default_counter_cap));
-  if (n == 0) throw usage_error("--set counters: must be at least 1");
+  const std::uint64_t n = r.integer_if_set("counters").value_or(space == 0 ? 1 : std::min(space, default_counter_cap));
   if constexpr (requires { C::max_instances; })
     if (n > C::max_instances)
       throw usage_error("--set counters: " + r.impl + " takes at most " + std::to_string(C::max_instances) +
@@ -210,21 +209,17 @@ scenario make_counter_scenario() {
       "counter key_i mod C, so uniform:n=1 is one hot counter. Metrics: expected, observed (exact after the run), "
       "read_ns (one read over the drawn keys, with the run's threads registered).";
   s.default_workload = "uniform:n=1";
-  s.impls = impls_of([](auto&& f) { hc::for_each_counter(f); });
-  s.knobs = {{"counters", "number of logical counters; key_i mod counters picks one",
-              "the workload's key space, at most 512"}};
+  s.impls = impls_of([](auto&& f) { hc::for_each_counter(f); }, {"striped", "per_thread"});
+  s.knobs = {integer_knob("counters", 1, 1, std::uint64_t{1} << 24,
+                          "number of logical counters; key_i mod counters picks one")
+                 .computed("the workload's key space, at most 512")};
+  s.metrics = {key_metric("expected", "ops", "adds accepted: every call of the run, warm-up included"),
+               key_metric("observed", "ops", "sum of the reads after every worker joined (must equal expected)"),
+               metric("counters", "count", "logical counters of the run"),
+               key_metric("read_ns", "ns", "one read() over the drawn keys, with the run's threads registered")};
   s.limit = "private_increment";
-  s.run = [](const run_request& r) -> result_record {
-    result_record out;
-    bool found = false;
-    hc::for_each_counter([&]<class C>(const char* name, const char*) {
-      if (!found && r.impl == name) {
-        found = true;
-        out = run_counter<C>(r);
-      }
-    });
-    if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of counter");
-    return out;
+  s.run = [](const run_request& r) {
+    return dispatch(r, [](auto&& f) { hc::for_each_counter(f); }, []<class C>(const run_request& q) { return run_counter<C>(q); });
   };
   s.suite = plan_of({"uniform:n=1", "zipf:n=1000000,s=0.99"});
   return s;
@@ -238,19 +233,16 @@ scenario make_keyed_counter_scenario() {
       "one keyed counter map; op i adds 1 to key_i. Metrics: expected (adds accepted), observed (sum of reads after "
       "the run, exact), rejected (adds refused by a full table), read_ns (reads over the drawn keys).";
   s.default_workload = "zipf:n=1000000,s=0.99";
-  s.impls = impls_of([](auto&& f) { hc::for_each_keyed_counter(f); });
+  s.impls = impls_of([](auto&& f) { hc::for_each_keyed_counter(f); }, {"salted"});
+  s.metrics = {key_metric("expected", "ops", "adds accepted (calls minus rejected)"),
+               key_metric("observed", "ops", "sum of the reads of every key after the run (must equal expected)"),
+               metric("rejected", "ops", "adds a full table refused (only salted can refuse)"),
+               metric("distinct_keys", "count", "distinct keys the run draws (the map's sizing hint)"),
+               key_metric("read_ns", "ns", "one read() over thread 0's keys"),
+               metric("hot_key_salt", "count", "salted: sub-counters of the hottest key at the end")};
   s.limit = "private_increment";
-  s.run = [](const run_request& r) -> result_record {
-    result_record out;
-    bool found = false;
-    hc::for_each_keyed_counter([&]<class M>(const char* name, const char*) {
-      if (!found && r.impl == name) {
-        found = true;
-        out = run_keyed<M>(r);
-      }
-    });
-    if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of keyed-counter");
-    return out;
+  s.run = [](const run_request& r) {
+    return dispatch(r, [](auto&& f) { hc::for_each_keyed_counter(f); }, []<class M>(const run_request& q) { return run_keyed<M>(q); });
   };
   s.suite = plan_of({"zipf:n=1000000,s=0.99", "uniform:n=1000000"});
   return s;

@@ -57,9 +57,7 @@ struct costs {
 };
 
 costs costs_of(const run_request& r) {
-  costs c{r.options.knob_u64("base_ns", 1000), r.options.knob_u64("stall_ns", 50'000),
-          r.options.knob_u64("delay_ns", 20'000)};
-  if (c.base < 100 || c.base > 1'000'000) throw usage_error("--set base_ns: 100 .. 1000000 accepted");
+  costs c{r.integer("base_ns"), r.integer("stall_ns"), r.integer("delay_ns")};
   if (c.stall < 4 * c.base) throw usage_error("--set stall_ns: must be at least 4 x base_ns");
   if (c.delay < 4 * c.base) throw usage_error("--set delay_ns: must be at least 4 x base_ns");
   return c;
@@ -181,9 +179,11 @@ scenario make_fidelity_scenario() {
              {"stall", "base_ns, and every 50th call of a thread stalls stall_ns (50 µs)"},
              {"queue", "op i takes delay_ns (20 µs) when i is a multiple of 32, else base_ns"},
              {"tiny", "a few instructions: must be reported below the timer's resolution"}};
-  s.knobs = {{"base_ns", "the common op's cost, ns", "1000"},
-             {"stall_ns", "stall's slow call, ns", "50000"},
-             {"delay_ns", "queue's slow op (every 32nd), ns", "20000"}};
+  s.knobs = {integer_knob("base_ns", 1000, 100, 1'000'000, "the common op's cost, ns"),
+             integer_knob("stall_ns", 50'000, 400, 1'000'000'000, "stall's slow call, ns (at least 4 x base_ns)"),
+             integer_knob("delay_ns", 20'000, 400, 1'000'000'000, "queue's slow op (every 32nd), ns (at least 4 x base_ns)")};
+  s.metrics = {key_metric("pass", "", "every check within its tolerance"),
+               metric("checks", "", "each check: name, what, unit, expected, measured, tolerance, pass")};
   s.run = run_fidelity;
   s.suite = [](bool full) {
     run_options o;

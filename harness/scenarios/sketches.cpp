@@ -64,17 +64,12 @@ constexpr std::size_t top_k = 100;
 
 hc::sketch_params params_of(const run_request& r) {
   hc::sketch_params p;
-  p.epsilon = r.options.knob_double("epsilon", p.epsilon);
-  p.delta = r.options.knob_double("delta", p.delta);
-  p.hh_capacity = r.options.knob_u64("hh_capacity", p.hh_capacity);
-  p.hot_share = r.options.knob_double("hot_share", p.hot_share);
-  p.window = r.options.knob_u64("window", p.window);
+  p.epsilon = r.real("epsilon");
+  p.delta = r.real("delta");
+  p.hh_capacity = r.integer("hh_capacity");
+  p.hot_share = r.real("hot_share");
+  p.window = r.integer("window");
   p.seed = r.seed;
-  if (!(p.hot_share > 0 && p.hot_share <= 1)) throw usage_error("--set hot_share: must be in (0, 1]");
-  if (p.window > (std::uint64_t{1} << 40)) throw usage_error("--set window: must be at most 2^40");
-  if (!(p.epsilon > 0 && p.epsilon < 1)) throw usage_error("--set epsilon: must be in (0, 1)");
-  if (!(p.delta > 0 && p.delta < 1)) throw usage_error("--set delta: must be in (0, 1)");
-  if (p.hh_capacity == 0) throw usage_error("--set hh_capacity: must be at least 1");
   return p;
 }
 
@@ -145,7 +140,7 @@ nlohmann::json detector_metrics(hc::hot_key_detector_ours& d, const hc::sketch_p
   (void)sink;
 
   // Detection delay: an untimed replay of a shift stream into a fresh detector.
-  const std::uint64_t w = params.window == 0 ? 65536 : params.window;
+  const std::uint64_t w = params.window;
   const std::size_t every = 20 * w;
   const auto keys = wl::generate_keys(wl::parse_spec("shift:n=100000,s=1.0,every=" + std::to_string(every)),
                                       params.seed, 0, 1, 2 * every);
@@ -211,7 +206,7 @@ result_record run_sketch(const run_request& r) {
 
   std::vector<std::vector<std::uint64_t>> keysets(r.threads);
   const auto m = run_workers(runner_config::from(r), [&](unsigned t) {
-    keysets[t] = wl::generate_keys(spec, r.seed, t, r.threads, kpt);
+    keysets[t] = thread_keys(r, spec, t);
     return [&sketch, keys = keysets[t].data(), mask = kpt - 1](std::uint64_t i) { sketch.add(keys[i & mask]); };
   });
 
@@ -318,23 +313,48 @@ scenario make_sketch_scenario() {
       "hot_recall, hot_precision, false_hot_reports, detection_delay_ops, drop_delay_ops, query_ns instead of the "
       "estimate checks.";
   s.default_workload = "zipf:n=1000000,s=1.0";
-  s.impls = impls_of([](auto&& f) { hc::for_each_sketch(f); });
-  s.knobs = {{"epsilon", "Count-Min ε: width = ⌈e/ε⌉ (error bound εN)", "0.0002"},
-             {"delta", "Count-Min δ: depth = ⌈ln(1/δ)⌉ (bound fails with probability ≤ δ)", "0.01"},
-             {"hh_capacity", "heavy_hitters m: every key above N/m is kept", "2048"},
-             {"hot_share", "hot_key_detector φ: share of recent traffic that makes a key hot", "0.01"},
-             {"window", "hot_key_detector epoch: units between halvings", "65536"}};
-  s.run = [](const run_request& r) -> result_record {
-    result_record out;
-    bool found = false;
-    hc::for_each_sketch([&]<class S>(const char* name, const char*) {
-      if (!found && r.impl == name) {
-        found = true;
-        out = run_sketch<S>(r);
-      }
-    });
-    if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of sketch");
-    return out;
+  const hc::sketch_params d;  // the contenders' defaults are the knobs' defaults
+  s.impls = impls_of([](auto&& f) { hc::for_each_sketch(f); },
+                     {"cms", "cms_cu", "cms_buffered", "heavy_hitters", "hot_key_detector"});
+  s.knobs = {real_knob("epsilon", d.epsilon, 1e-7, 0.5, "Count-Min ε: width = ⌈e/ε⌉ (error bound εN)"),
+             real_knob("delta", d.delta, 1e-9, 0.5, "Count-Min δ: depth = ⌈ln(1/δ)⌉ (bound fails with probability ≤ δ)"),
+             integer_knob("hh_capacity", d.hh_capacity, 1, std::uint64_t{1} << 24,
+                          "heavy_hitters m: every key above N/m is kept"),
+             real_knob("hot_share", d.hot_share, 1e-6, 1, "hot_key_detector φ: share of recent traffic that makes a key hot"),
+             integer_knob("window", d.window, 1, std::uint64_t{1} << 40, "hot_key_detector epoch: units between halvings")};
+  s.metrics = {
+      key_metric("stream_length", "ops", "adds of the run (N)"),
+      metric("distinct_keys", "count", "distinct keys added"),
+      key_metric("memory_bytes", "bytes", "the sketch's memory (all threads' parts)"),
+      key_metric("error_bound", "count", "Count-Min: εN"),
+      key_metric("max_overestimate", "count", "largest estimate − exact count over every distinct key"),
+      metric("mean_overestimate", "count", "mean estimate − exact count"),
+      key_metric("within_bound_fraction", "fraction", "keys whose overestimate is ≤ εN (≥ 1 − δ expected)"),
+      zero_metric("underestimates", "count", "keys estimated below their exact count (Count-Min never underestimates)"),
+      key_metric("topk_recall", "fraction", "the true top 100 found in the reported top 100"),
+      key_metric("topk_precision", "fraction", "reported top-100 keys that are in the true top 100"),
+      metric("epsilon", "ratio", "the sketch's ε"),
+      metric("delta", "ratio", "the sketch's δ"),
+      metric("above_threshold_keys", "count", "heavy hitters: keys above N/m"),
+      metric("above_threshold_recall", "fraction", "heavy hitters: keys above N/m that top() reports"),
+      zero_metric("above_threshold_missed", "count", "heavy hitters: keys above N/m missing from top() (guaranteed 0)"),
+      metric("above_threshold_precision", "fraction",
+             "heavy hitters: top() entries, as many as keys above N/m, that are above it"),
+      metric("query_ns", "ns", "one top() (heavy hitters) or hot_keys() (detector): merges every thread's part"),
+      metric("hot_true_keys", "count", "detector: keys truly above φ of the stream"),
+      metric("hot_recall", "fraction", "detector: truly hot keys reported hot"),
+      metric("hot_missed", "count", "detector: truly hot keys not reported"),
+      metric("hot_precision", "fraction", "detector: reported keys that are truly hot"),
+      metric("false_hot_reports", "count", "detector: reported keys below the bar"),
+      metric("detection_delay_ops", "ops", "detector: adds after a shift until the new hot key is reported (−1: never)"),
+      metric("drop_delay_ops", "ops", "detector: adds after a shift until the old hot key is no longer hot (−1: never)"),
+      metric("window", "ops", "detector: units per epoch"),
+      metric("sample_every", "count", "detector: one add in this many is sampled"),
+      metric("estimate_ns", "ns", "detector: one estimate() of the hottest reported key"),
+      metric("thread_sketches", "count", "detector: per-thread sketches summed on a read")};
+  s.run = [](const run_request& r) {
+    return dispatch(r, [](auto&& f) { hc::for_each_sketch(f); },
+                    []<class S>(const run_request& q) { return run_sketch<S>(q); });
   };
   s.suite = sketch_plan;
   return s;

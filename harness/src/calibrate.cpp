@@ -235,6 +235,15 @@ scenario make_calibrate_scenario() {
       {"null", "the runner with an empty operation: the harness's own cost per op"},
       {"timer", "one read of the runner's clock per op: the cost and resolution beside every latency"},
   };
+  s.metrics = {key_metric("ns_per_op", "ns", "threads x seconds / ops: one op's cost"),
+               metric("expected", "ops", "ops the run made"),
+               metric("observed", "ops", "the counters' sum after the run (must equal expected)"),
+               metric("cores", "count", "cores of this machine"),
+               metric("resolution_ns", "ns", "timer: the smallest clock step seen"),
+               metric("cost_ns_at_start", "ns", "timer: one clock read, measured before the run"),
+               key_metric("ns_per_round_trip", "ns", "line_round_trip: one round trip of the cache line"),
+               metric("pairs", "count", "line_round_trip: thread pairs bouncing a line"),
+               metric("idle_threads", "count", "line_round_trip: threads without a partner (odd counts)")};
   s.run = [](const run_request& r) -> result_record {
     if (r.impl == "private_increment") return private_increment(r);
     if (r.impl == "contended_rmw") return contended_rmw(r);

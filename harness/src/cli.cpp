@@ -27,15 +27,6 @@ std::string joined(const std::vector<std::string>& v) {
   return out;
 }
 
-const char* family_of_designed(const std::string& name) {
-  if (name == "counter" || name == "keyed-counter") return "counters";
-  if (name == "sketch") return "sketches";
-  if (name == "herd" || name == "cache") return "single_flight";
-  if (name == "queue" || name == "write-buffer") return "queues";
-  if (name == "hot-partition") return "hot_partition";
-  return "harness";
-}
-
 std::string minutes(double s) {
   char buf[32];
   const auto t = static_cast<long>(std::max(0.0, s) + 0.5);
@@ -97,8 +88,7 @@ const scenario& resolve_scenario(const std::string& name) {
   if (const auto* s = find_scenario(name)) return *s;
   const auto& designed = designed_scenario_names();
   if (std::find(designed.begin(), designed.end(), name) != designed.end())
-    throw usage_error("scenario '" + name + "' is not built yet (family " + family_of_designed(name) +
-                      " has not landed in this binary); `hotshard-bench list` shows what is built");
+    throw usage_error("scenario '" + name + "' is not built into this binary; `hotshard-bench list` shows what is built");
   std::vector<std::string> names = designed;
   for (const auto& s : registered_scenarios())
     if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
@@ -131,7 +121,9 @@ std::map<std::string, std::string> resolve_knobs(const scenario& s, const std::v
     if (std::find(accepted.begin(), accepted.end(), key) == accepted.end())
       throw usage_error("--set: '" + key + "' is not a knob of " + s.name + "; accepted: " +
                         (accepted.empty() ? std::string("none (this scenario has no knobs)") : joined(accepted)));
-    out[key] = kv.substr(eq + 1);
+    const std::string value = kv.substr(eq + 1);
+    std::find_if(s.knobs.begin(), s.knobs.end(), [&](const knob_info& k) { return k.name == key; })->validate(value);
+    out[key] = value;
   }
   return out;
 }
@@ -230,7 +222,8 @@ void execute(const scenario& s, const std::vector<std::string>& impls, const run
     const unsigned threads = o.threads[slot.threads];
     const unsigned rep = slot.repetition;
     run_request req{o, s.name, impl, threads, rep, workload,
-                    o.seed + rep * 0x9e3779b97f4a7c15ULL};  // repetition 0 uses --seed itself
+                    o.seed + rep * 0x9e3779b97f4a7c15ULL,  // repetition 0 uses --seed itself
+                    &s};
     p.begin(s.name + " impl=" + impl + " threads=" + std::to_string(threads) + " rep " + std::to_string(rep + 1) +
                 "/" + std::to_string(o.repetitions) + " workload=" + workload +
                 (o.knobs.empty() ? "" : " [" + knobs_text(o.knobs) + "]"),

@@ -30,7 +30,7 @@ struct invocation {
 [[nodiscard]] std::vector<std::string> split_list(const std::string& text);
 
 // A scenario by name: usage_error for an unknown one (listing the names) and
-// for a designed one whose family is not built yet.
+// for a designed one that is not built into this binary.
 [[nodiscard]] const scenario& resolve_scenario(const std::string& name);
 // --impl: "all" or a comma list of the scenario's implementations.
 [[nodiscard]] std::vector<std::string> resolve_impls(const scenario& s, const std::string& text);

@@ -24,17 +24,7 @@ int list(bool json) {
     for (const auto& name : names) {
       const auto* s = find_scenario(name);
       nlohmann::json j = {{"name", name}, {"built", s != nullptr}};
-      if (s) {
-        j["family"] = s->family;
-        j["description"] = s->description;
-        j["default_workload"] = s->default_workload;
-        j["limit"] = s->limit;
-        j["impls"] = nlohmann::json::array();
-        for (const auto& i : s->impls) j["impls"].push_back({{"name", i.name}, {"description", i.description}});
-        j["knobs"] = nlohmann::json::array();
-        for (const auto& k : s->knobs)
-          j["knobs"].push_back({{"name", k.name}, {"description", k.description}, {"default", k.default_value}});
-      }
+      if (s) j.update(describe(*s));
       out.push_back(std::move(j));
     }
     std::cout << nlohmann::json{{"scenarios", out}, {"workloads", workloads::spec_help()}}.dump(2) << '\n';
@@ -50,10 +40,20 @@ int list(bool json) {
     std::cout << "  " << name << "  [" << s->family << "] " << s->description << '\n';
     if (!s->default_workload.empty()) std::cout << "      default workload: " << s->default_workload << '\n';
     if (!s->limit.empty()) std::cout << "      limit: calibrate " << s->limit << '\n';
-    for (const auto& i : s->impls) std::cout << "      impl " << i.name << " — " << i.description << '\n';
+    for (const auto& i : s->impls)
+      std::cout << "      impl " << i.name << (i.ours ? " (ours)" : "") << " — " << i.description << '\n';
     for (const auto& k : s->knobs)
-      std::cout << "      --set " << k.name << "=… (default " << k.default_value << ") — " << k.description << '\n';
+      std::cout << "      --set " << k.name << "=… (" << k.accepted() << "; default "
+                << (k.default_value.empty() ? k.default_note : k.default_value) << ") — " << k.description << '\n';
+    const auto& common = runner_metrics();
+    for (const auto& m : s->metrics)
+      if (std::none_of(common.begin(), common.end(), [&](const metric_info& c) { return c.name == m.name; }))
+        std::cout << "      metric " << m.name << (m.unit.empty() ? "" : " [" + m.unit + "]")
+                << (m.must_be_zero ? " (must be 0)" : "") << " — " << m.meaning << '\n';
   }
+  std::cout << "\nEvery scenario's records may also carry the runner's metrics:\n";
+  for (const auto& m : runner_metrics())
+    std::cout << "  metric " << m.name << (m.unit.empty() ? "" : " [" + m.unit + "]") << " — " << m.meaning << '\n';
   std::cout << "\nWorkloads (--workload SPEC):\n" << workloads::spec_help() << '\n';
   return 0;
 }
@@ -107,6 +107,7 @@ int run(const invocation& inv, const run_args& a) {
     config["duration_seconds"] = o.duration_seconds;
   config["harness_cost"] = harness_cost_method;
   auto doc = new_document(inv, std::move(config));
+  doc.scenarios[s.name] = describe(s);
 
   const std::size_t runs = impls.size() * o.threads.size() * o.repetitions;
   std::mutex results_mu;

@@ -300,6 +300,7 @@ int suite(const invocation& inv, const suite_args& a) {
         {{"scenario", x.scenario}, {"impl", x.impl}, {"threads", x.threads}, {"knobs", x.knobs}, {"reason", x.reason}});
   config["excluded"] = std::move(left_out);
   auto doc = new_document(inv, std::move(config));
+  for (const auto& st : steps) doc.scenarios[st.s->name] = describe(*st.s);
 
   std::mutex results_mu;
   const auto save = [&] {

@@ -39,23 +39,12 @@ std::string csv_quote(const std::string& s) {
   return out + '"';
 }
 
-// The metrics DESIGN.md names for each scenario: shown first in tables.
-const std::vector<std::string>& format_metrics(const std::string& scenario) {
-  static const std::map<std::string, std::vector<std::string>> named = {
-      {"counter", {"expected", "observed", "read_ns"}},
-      {"keyed-counter", {"expected", "observed", "read_ns"}},
-      {"sketch", {"error_bound", "max_overestimate", "within_bound_fraction", "underestimates", "topk_recall",
-                  "topk_precision", "memory_bytes"}},
-      {"herd", {"waves", "waiters", "backend_calls", "calls_per_wave", "wake_p99_ns", "timeouts", "errors"}},
-      {"cache", {"backend_calls", "hit_ratio", "stale_served"}},
-      {"queue", {"items", "lost", "duplicated", "max_depth", "capacity"}},
-      {"write-buffer", {"writes", "backend_writes", "combine_ratio", "lost", "rejected"}},
-      {"hot-partition", {"max_over_median", "throttled_fraction", "backend_calls", "mitigations"}},
-      {"calibrate", {"ns_per_op", "ns_per_round_trip"}},
-  };
-  static const std::vector<std::string> none;
-  const auto it = named.find(scenario);
-  return it == named.end() ? none : it->second;
+// The scenario's declared metrics (scenario::metrics), or none when the
+// scenario is not built into this binary (e.g. reading an older file).
+const std::vector<metric_info>& declared_metrics(const std::string& scenario) {
+  static const std::vector<metric_info> none;
+  const auto* s = find_scenario(scenario);
+  return s ? s->metrics : none;
 }
 
 std::string metric_text(const std::string& k, const nlohmann::json& v) {
@@ -71,11 +60,14 @@ std::string key_metrics(const std::string& scenario, const nlohmann::json& m, st
   std::vector<std::string> parts;
   std::set<std::string> used;
   const auto scalar = [](const nlohmann::json& v) { return v.is_number() || v.is_boolean() || v.is_string(); };
-  for (const auto& k : format_metrics(scenario))
-    if (m.contains(k) && scalar(m.at(k))) {
-      parts.push_back(metric_text(k, m.at(k)));
-      used.insert(k);
-    }
+  for (const auto& d : declared_metrics(scenario)) {
+    if (!m.contains(d.name) || !scalar(m.at(d.name))) continue;
+    const auto& v = m.at(d.name);
+    const bool broken = d.must_be_zero && ((v.is_number() && v.get<double>() != 0) || (v.is_boolean() && v.get<bool>()));
+    if (!d.key && !broken) continue;
+    parts.push_back(metric_text(d.name, v) + (broken ? " (must be 0!)" : ""));
+    used.insert(d.name);
+  }
   std::size_t skipped = 0;
   for (const auto& [k, v] : m.items()) {
     if (used.count(k) || !scalar(v)) continue;

@@ -66,6 +66,7 @@ nlohmann::json to_json(const results_document& d) {
       {"config", d.config},
       {"results", std::move(results)}};
   if (!d.errors.empty()) j["errors"] = d.errors;
+  if (!d.scenarios.empty()) j["scenarios"] = d.scenarios;
   return j;
 }
 
@@ -131,6 +132,7 @@ results_document document_from_json(const nlohmann::json& j) {
   d.config = field<nlohmann::json>(j, "config", where);
   for (const auto& r : field<nlohmann::json>(j, "results", where)) d.results.push_back(record_from_json(r));
   if (j.contains("errors")) d.errors = j.at("errors");
+  if (j.contains("scenarios")) d.scenarios = j.at("scenarios");
   return d;
 }
 

@@ -1,14 +1,15 @@
 // libFuzzer target: the CLI's knob parsing. Lines of the input are --set
-// arguments checked by resolve_knobs against a scenario with a few knobs,
-// then read back through run_options::knob_double/knob_u64/knob_string, the
-// store's knob parsers (parse_routing, parse_overload) and the CLI's flag
-// parsers. usage_error is the only accepted failure.
+// arguments checked by resolve_knobs against a scenario with one knob of
+// each type; every accepted value is read back through run_request's typed
+// reads, which must then neither throw nor leave the declared range; each
+// value also goes through the store's knob parsers (parse_routing,
+// parse_overload) and the CLI's flag parsers. usage_error is the only
+// accepted failure.
 #include "cli.hpp"
 
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/store.hpp>
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -22,7 +23,12 @@ namespace {
 hh::scenario fuzz_scenario() {
   hh::scenario s;
   s.name = "fuzz";
-  for (const char* k : {"ratio", "count", "routing", "overload", "name"}) s.knobs.push_back({k, "fuzzed knob", ""});
+  s.knobs = {hh::integer_knob("count", 7, 1, 1000, "fuzzed integer"),
+             hh::real_knob("ratio", 0.5, 0, 1, "fuzzed real"),
+             hh::choice_knob("routing", "hash", {"hash", "ring", "slots", "range"}, "fuzzed choice"),
+             hh::flag_knob("on", false, "fuzzed flag"),
+             hh::text_knob("name", "x", "fuzzed text"),
+             hh::integer_knob("computed", 1, 1, 9, "fuzzed computed default").computed("depends on the run")};
   return s;
 }
 
@@ -53,14 +59,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   hh::run_options o;
   expect_usage_error_or_value([&] { o.knobs = hh::cli::resolve_knobs(s, sets); });
+  const hh::run_request r{o, s.name, "impl", 1, 0, "none", 1, &s};
+  // Accepted values read back without any exception, inside their declared range.
+  const auto count = r.integer("count");
+  const auto ratio = r.real("ratio");
+  if (count < 1 || count > 1000 || !(ratio >= 0 && ratio <= 1)) std::abort();
+  const auto routing = r.text("routing");
+  if (routing != "hash" && routing != "ring" && routing != "slots" && routing != "range") std::abort();
+  if (o.knobs.count("on") == 0 && r.flag("on")) std::abort();  // the default is false
+  if (o.knobs.count("name") && r.text("name") != o.knobs.at("name")) std::abort();
+  if (o.knobs.count("computed") != static_cast<std::size_t>(r.integer_if_set("computed").has_value())) std::abort();
   for (const auto& knob : o.knobs) {
-    const std::string& key = knob.first;
     const std::string& value = knob.second;
-    expect_usage_error_or_value([&] {
-      if (!std::isfinite(o.knob_double(key, 0.5))) std::abort();
-    });
-    expect_usage_error_or_value([&] { (void)o.knob_u64(key, 7); });
-    if (o.knob_string(key, "") != value) std::abort();
     expect_usage_error_or_value([&] { (void)hh::parse_routing(value); });
     expect_usage_error_or_value([&] { (void)hh::parse_overload(value); });
     expect_usage_error_or_value([&] { (void)hh::cli::parse_threads("--threads", value); });
@@ -68,6 +78,5 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     expect_usage_error_or_value([&] { (void)hh::cli::parse_non_negative("--read-fraction", value); });
     expect_usage_error_or_value([&] { (void)hh::cli::parse_positive_seconds("--duration", value); });
   }
-  if (o.knob_double("absent", 0.25) != 0.25 || o.knob_u64("absent", 9) != 9) std::abort();
   return 0;
 }

@@ -51,6 +51,10 @@ struct results_document {
   nlohmann::json config = nlohmann::json::object();
   std::vector<result_record> results;
   nlohmann::json errors = nlohmann::json::array();  // suite steps that failed: {scenario, message}
+  // Name -> describe(scenario) for the scenarios of the results (what is
+  // ours, each knob and metric): readers such as scripts/headline.py take it
+  // from here. Optional in hotshard.results/1: older files lack it.
+  nlohmann::json scenarios = nlohmann::json::object();
 };
 
 [[nodiscard]] std::string utc_now_iso8601();

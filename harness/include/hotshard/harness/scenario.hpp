@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -42,11 +43,68 @@ struct run_options {
   std::map<std::string, std::string> knobs;  // --set KEY=VALUE, checked against scenario::knobs
   bool quiet = false;
 
-  // Knob values: the fallback when absent; usage_error naming the knob when malformed.
+  // TRANSITIONAL (removed once every scenario reads typed knobs through
+  // run_request): the fallback when absent; usage_error naming the knob when malformed.
   [[nodiscard]] double knob_double(const std::string& key, double fallback) const;
   [[nodiscard]] std::uint64_t knob_u64(const std::string& key, std::uint64_t fallback) const;
   [[nodiscard]] std::string knob_string(const std::string& key, const std::string& fallback) const;
 };
+
+// One --set key of a scenario, declared once: the CLI parses and validates
+// --set against it, `list` shows it, and run_request's typed reads return its
+// value or its default. Build one with the *_knob functions below.
+enum class knob_type { integer, real, text, flag };
+[[nodiscard]] std::string_view to_string(knob_type t) noexcept;
+
+struct knob_info {
+  std::string name;
+  std::string description;
+  knob_type type = knob_type::text;
+  std::string default_value;   // as it would be typed after --set NAME=; "" when computed per run
+  std::string default_note;    // how a computed default is chosen (then default_value is "")
+  double min = 0, max = 0;     // integer and real: the accepted range, inclusive
+  std::vector<std::string> choices;  // text: the accepted values; empty = any text
+
+  knob_info() = default;
+  // TRANSITIONAL (removed once every scenario declares typed knobs): an
+  // untyped text knob read through run_options::knob_*.
+  knob_info(std::string n, std::string d, std::string dflt)
+      : name(std::move(n)), description(std::move(d)), default_value(std::move(dflt)) {}
+
+  // The default depends on the run (e.g. on the workload): say how; read it with *_if_set.
+  [[nodiscard]] knob_info computed(std::string note) &&;
+  // usage_error naming `--set NAME=text`, the fault and what is accepted,
+  // unless this knob accepts `text`.
+  void validate(const std::string& text) const;
+  // What it accepts, in words (e.g. "an integer in [1, 65536]").
+  [[nodiscard]] std::string accepted() const;
+};
+
+[[nodiscard]] knob_info integer_knob(std::string name, std::uint64_t dflt, std::uint64_t min, std::uint64_t max,
+                                     std::string description);
+[[nodiscard]] knob_info real_knob(std::string name, double dflt, double min, double max, std::string description);
+[[nodiscard]] knob_info choice_knob(std::string name, std::string dflt, std::vector<std::string> choices,
+                                    std::string description);
+[[nodiscard]] knob_info text_knob(std::string name, std::string dflt, std::string description);
+// --set NAME=0|1|false|true
+[[nodiscard]] knob_info flag_knob(std::string name, bool dflt, std::string description);
+
+// One key of a record's "metrics": what it counts and in which unit. Reports
+// show the `key` metrics first; a `must_be_zero` metric is an invariant (items
+// lost, errors) whose non-zero value is a defect of the run or the contender.
+struct metric_info {
+  std::string name;
+  std::string unit;     // "ns", "ops", "items", "bytes", "ratio", "fraction", "count", "ops/s", "" (a label)
+  std::string meaning;
+  bool key = false;
+  bool must_be_zero = false;
+};
+[[nodiscard]] metric_info metric(std::string name, std::string unit, std::string meaning);
+[[nodiscard]] metric_info key_metric(std::string name, std::string unit, std::string meaning);
+// An invariant: must be 0 (also a key metric).
+[[nodiscard]] metric_info zero_metric(std::string name, std::string unit, std::string meaning);
+
+struct scenario;
 
 // One run: one implementation at one thread count, one repetition.
 struct run_request {
@@ -57,6 +115,21 @@ struct run_request {
   unsigned repetition = 0;
   std::string workload;  // the resolved spec text (never empty)
   std::uint64_t seed = 1;  // derived from options.seed and repetition: each repetition differs
+  const harness::scenario* of = nullptr;  // the scenario being run: its knob declarations
+
+  // Typed knob reads: the --set value (validated by the CLI) or the declared
+  // default. Reading an undeclared knob, with the wrong type, or a computed
+  // default through a plain read throws std::logic_error: a scenario bug.
+  [[nodiscard]] std::uint64_t integer(std::string_view knob) const;
+  [[nodiscard]] double real(std::string_view knob) const;
+  [[nodiscard]] std::string text(std::string_view knob) const;
+  [[nodiscard]] bool flag(std::string_view knob) const;
+  // For a knob whose default is computed: the --set value, or nullopt.
+  [[nodiscard]] std::optional<std::uint64_t> integer_if_set(std::string_view knob) const;
+  [[nodiscard]] std::optional<double> real_if_set(std::string_view knob) const;
+
+ private:
+  [[nodiscard]] std::optional<std::string> value_of(std::string_view knob, knob_type type) const;
 };
 
 // An op whose mean cost (from throughput) is under this many clock reads is
@@ -107,12 +180,7 @@ struct result_record {
 struct implementation_info {
   std::string name;
   std::string description;
-};
-
-struct knob_info {
-  std::string name;
-  std::string description;
-  std::string default_value;
+  bool ours = false;  // one of hotshard's primitives (the rest are peers and baselines)
 };
 
 struct scenario {
@@ -122,6 +190,7 @@ struct scenario {
   std::string default_workload;
   std::vector<implementation_info> impls;  // the family's contender registry
   std::vector<knob_info> knobs;            // accepted --set keys
+  std::vector<metric_info> metrics;        // every key its records' "metrics" may carry
   // Which limit from `calibrate` bounds this scenario's operation, if any:
   // "private_increment", "contended_rmw" or "" (none, the default). Name one
   // only where every implementation's op must do at least what the limit
@@ -136,10 +205,23 @@ struct scenario {
   std::function<std::vector<run_options>(bool full)> suite;
 };
 
-// Registry. register_scenario throws std::logic_error on a duplicate name.
+// The metrics run_workers' make_record adds to a record (harness cost, open
+// loop schedule, contention counts): register_scenario appends them to every
+// scenario's own, so a scenario declares only what it measures itself.
+[[nodiscard]] const std::vector<metric_info>& runner_metrics();
+
+// Registry. register_scenario throws std::logic_error on a duplicate name,
+// and on a knob or metric declared twice.
 void register_scenario(scenario s);
 [[nodiscard]] const std::vector<scenario>& registered_scenarios();
 [[nodiscard]] const scenario* find_scenario(std::string_view name);
+
+// A scenario's self-description as JSON (`list --json`, and the "scenarios"
+// object of a results document): family, description, default workload,
+// limit, impls (name, description, ours), knobs (name, type, default or
+// default_note, min/max or choices, description) and metrics (name, unit,
+// meaning, key, must_be_zero).
+[[nodiscard]] nlohmann::json describe(const scenario& s);
 
 // Every scenario name of DESIGN.md, in display order, registered or not:
 // `list` shows all of them and `run` of an unregistered one says it is not built.

@@ -1,15 +1,21 @@
 // hotshard/harness/scenario_support.hpp — small pieces every family's scenario
-// file needs, written once: the parsed workload of a request, how many keys a
-// worker pre-generates, and the implementation list of a contender registry.
+// file needs, written once: the parsed workload of a request, the keys a
+// worker pre-generates, the implementation list of a contender registry and
+// the dispatch from an implementation name to its type.
 #pragma once
 
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/workloads/spec.hpp>
+#include <hotshard/workloads/stream.hpp>
 
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hotshard::harness {
@@ -33,12 +39,43 @@ inline std::size_t keys_per_thread(unsigned threads) {
   return std::bit_floor(std::clamp<std::size_t>(share, std::size_t{1} << 12, std::size_t{1} << 20));
 }
 
-// The {name, description} list of a family registry, whose for_each calls
-// f.template operator()<Impl>(name, description) once per implementation.
+// Thread t's keys for a request: keys_per_thread(r.threads) keys of `spec`,
+// seeded by the request, generated before the clock starts.
+inline std::vector<std::uint64_t> thread_keys(const run_request& r, const workloads::workload_spec& spec,
+                                              unsigned t) {
+  return workloads::generate_keys(spec, r.seed, t, r.threads, keys_per_thread(r.threads));
+}
+
+// The implementation list of a family registry, whose for_each calls
+// f.template operator()<Impl>(name, description) once per implementation;
+// `ours` names hotshard's own among them (a name not in the registry is a
+// logic_error: the list and the registry disagree).
 template <class ForEach>
-std::vector<implementation_info> impls_of(ForEach&& for_each) {
+std::vector<implementation_info> impls_of(ForEach&& for_each, std::initializer_list<std::string_view> ours = {}) {
   std::vector<implementation_info> out;
-  for_each([&]<class>(const char* name, const char* description) { out.push_back({name, description}); });
+  for_each([&]<class>(const char* name, const char* description) {
+    out.push_back({name, description, std::find(ours.begin(), ours.end(), std::string_view(name)) != ours.end()});
+  });
+  for (const auto o : ours)
+    if (std::none_of(out.begin(), out.end(), [&](const implementation_info& i) { return i.name == o; }))
+      throw std::logic_error("impls_of: '" + std::string(o) + "' is marked ours but is not in the registry");
+  return out;
+}
+
+// The one dispatch from a request's implementation name to its type in a
+// family registry: returns run.template operator()<Impl>(r) for the entry
+// named r.impl; usage_error naming --impl when there is none.
+template <class ForEach, class Run>
+result_record dispatch(const run_request& r, ForEach&& for_each, Run&& run) {
+  result_record out;
+  bool found = false;
+  for_each([&]<class Impl>(const char* name, const char*) {
+    if (!found && r.impl == name) {
+      found = true;
+      out = run.template operator()<Impl>(r);
+    }
+  });
+  if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of " + r.scenario);
   return out;
 }
 
