@@ -52,7 +52,8 @@ class ours_write_buffer : public write_buffer_type {
 
 // Ours also takes a batch sink; the scenario gives it one in front of a remote store.
 template <class B>
-concept takes_batch_sink = std::constructible_from<B, write_buffer_type::batch_sink_type, write_buffer_type::config_type>;
+concept takes_batch_sink =
+    std::constructible_from<B, write_buffer_type::batch_sink_type, write_buffer_type::config_type>;
 
 template <class B, class F>
 void offer_write_buffer(F& f, const char* name, const char* description) {
@@ -63,8 +64,10 @@ void offer_write_buffer(F& f, const char* name, const char* description) {
 // The write-buffer registry, in display order.
 template <class F>
 void for_each_write_buffer(F&& f) {
-  offer_write_buffer<ours_write_buffer<false>>(f, "plain", "ours, combining off: one backend write per accepted write (baseline)");
-  offer_write_buffer<ours_write_buffer<true>>(f, "combining", "ours: deltas of one key combined within each drained batch");
+  offer_write_buffer<ours_write_buffer<false>>(
+      f, "plain", "ours, combining off: one backend write per accepted write (baseline)");
+  offer_write_buffer<ours_write_buffer<true>>(
+      f, "combining", "ours: deltas of one key combined within each drained batch");
   offer_write_buffer<urcu_wfcq_buffer>(f, "urcu_wfcq", urcu_wfcq_buffer_description);
 }
 

@@ -15,8 +15,8 @@
 // and their loads are counted in backend_calls_after_run, not backend_calls.
 // --set store=redis://HOST:PORT: the loader is a GET on a Redis Cluster instead.
 #include "contenders/single_flight.hpp"
-#include "framework_standin.hpp"  // TEMPORARY: dispatch and thread_keys, until main's scenario_support.hpp has them
 #include "scenarios/single_flight_backend.hpp"
+#include "scenarios/store_metrics.hpp"
 
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/harness/runner.hpp>
@@ -26,16 +26,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -44,103 +40,31 @@ namespace {
 
 namespace hc = hotshard::contenders;
 
-// refresh=async: the cache's executor. One background thread runs the
-// refresh tasks in order (Caffeine's reloads run on its executor the same
-// way). stop() runs what was submitted, then joins; it must be called before
-// the cache is destroyed (the tasks refer to it), and is idempotent.
-class refresh_thread {
- public:
-  refresh_thread() : worker_([this] { loop(); }) {}
-  ~refresh_thread() { stop(); }
-  refresh_thread(const refresh_thread&) = delete;
-  refresh_thread& operator=(const refresh_thread&) = delete;
-
-  void submit(std::function<void()> task) {
-    {
-      std::lock_guard lock(mu_);
-      tasks_.push_back(std::move(task));
-      ++submitted_;
-    }
-    wake_.notify_one();
-  }
-  void stop() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    if (worker_.joinable()) worker_.join();
-  }
-  [[nodiscard]] std::uint64_t submitted() const {
-    std::lock_guard lock(mu_);
-    return submitted_;
-  }
-  [[nodiscard]] std::uint64_t queued() const {  // submitted, not started yet
-    std::lock_guard lock(mu_);
-    return tasks_.size();
-  }
-  [[nodiscard]] std::uint64_t failed() const {  // tasks that threw (the cache's own tasks do not)
-    std::lock_guard lock(mu_);
-    return failed_;
-  }
-
- private:
-  void loop() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // stopping, and everything submitted has run
-      std::function<void()> task = std::move(tasks_.front());
-      tasks_.pop_front();
-      lock.unlock();
-      bool threw = false;
-      try {
-        task();
-      } catch (...) {
-        threw = true;
-      }
-      lock.lock();
-      if (threw) ++failed_;
-    }
-  }
-
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> tasks_;
-  bool stopping_ = false;
-  std::uint64_t submitted_ = 0, failed_ = 0;
-  std::thread worker_;  // last: starts once the members above exist
-};
-
 constexpr auto cache_registry = [](auto&& f) { hc::for_each_cache(f); };
 
 result_record run_cache(const run_request& req) {
   const workloads::workload_spec spec = workload_of(req);
   if (spec.kind == "herd") throw usage_error("--workload: the cache scenario takes a key stream, not herd:");
-  const loader_knobs kn = read_loader_knobs(req, 1000);
-  const double ttl_us = req.options.knob_double("ttl_us", 5000);
-  const double grace_us = req.options.knob_double("grace_us", 5000);
-  const double beta = req.options.knob_double("beta", 1.0);
-  const std::uint64_t capacity = req.options.knob_u64("capacity", 10000);
-  const std::string refresh = req.options.knob_string("refresh", "inline");
-  if (refresh != "inline" && refresh != "async")
-    throw usage_error("--set refresh: '" + refresh + "' (accepted: inline, async)");
-  if (ttl_us <= 0) throw usage_error("--set ttl_us: must be > 0");
-  if (grace_us < 0 || beta < 0) throw usage_error("--set grace_us / beta: must be >= 0");
+  const loader_knobs kn = read_loader_knobs(req, req.real("loader_us"));
+  const double ttl_us = req.real("ttl_us");
+  const double grace_us = req.real("grace_us");
+  const double beta = req.real("beta");
+  const std::uint64_t capacity = req.integer("capacity");
+  const std::string refresh = req.text("refresh");
   hotshard::coalescing_cache_options o;
   o.ttl = std::chrono::nanoseconds(static_cast<std::int64_t>(ttl_us * 1000));
   o.grace = std::chrono::nanoseconds(static_cast<std::int64_t>(grace_us * 1000));
   o.negative_ttl = o.ttl / 10;
   o.beta = beta;
-  o.capacity = static_cast<std::size_t>(std::max<std::uint64_t>(1, capacity));
+  o.capacity = static_cast<std::size_t>(capacity);
   o.flight_capacity = std::max<std::size_t>(1024, 4 * std::size_t{req.threads});
   const unsigned T = std::max(1u, req.threads);
-  const std::string store_name = req.options.knob_string("store", "sim");
+  const std::string store_name = req.text("store");
   std::unique_ptr<store_backend> remote = open_store_backend(store_name);
   if (remote && kn.fail_rate != 0)
     throw usage_error("--set fail_rate: a failure rate is the simulated backend's (--set store=sim)");
   return dispatch(req, cache_registry, [&]<class C>(const run_request&) {
-    std::optional<refresh_thread> refresher;  // refresh=async; stopped below, before the cache is destroyed
+    std::optional<hc::refresh_thread> refresher;  // refresh=async; stopped below, before the cache is destroyed
     hotshard::coalescing_cache_options oc = o;
     if (refresh == "async") {
       refresher.emplace();
@@ -148,7 +72,7 @@ result_record run_cache(const run_request& req) {
     }
     C cache(std::move(oc));
     struct stop_first {  // destroyed before `cache`, also when the run throws
-      std::optional<refresh_thread>& r;
+      std::optional<hc::refresh_thread>& r;
       ~stop_first() {
         if (r) r->stop();
       }
@@ -218,18 +142,35 @@ scenario make_cache_scenario() {
   s.family = "single-flight";
   s.description = "Zipf reads through a read-through cache whose TTL expires keys under load";
   s.default_workload = "zipf:n=1000,s=0.99";
-  s.impls = impls_of(cache_registry);
-  s.knobs = {{"loader_us", "backend latency per load, in µs", "1000"},
-             {"fail_rate", "probability that a load throws", "0"},
-             {"ttl_us", "time to live of a cached value, in µs", "5000"},
-             {"grace_us", "stale-while-revalidate window after expiry, in µs (coalescing_cache)", "5000"},
-             {"beta", "XFetch early-refresh eagerness, 0 = off (coalescing_cache)", "1"},
-             {"capacity", "cache entries", "10000"},
-             {"refresh", "inline (the triggering caller loads and gets the new value) or async (one background "
-                         "thread loads; the caller gets the old value: Caffeine's refreshAfterWrite)", "inline"},
-             {"timeout_us", "unused by the cache (accepted for symmetry with herd)", "0"},
-             {"store", "the loader's backend: sim (simulated, loader_us/fail_rate) or redis://HOST:PORT (GET on a Redis "
-                       "Cluster seed)", "sim"}};
+  s.impls = impls_of(cache_registry, {"coalescing_cache"});
+  s.knobs = {real_knob("loader_us", 1000, 0, 1e8, "backend latency per load, in µs"),
+             real_knob("fail_rate", 0, 0, 1, "probability that a load throws"),
+             real_knob("ttl_us", 5000, 0.001, 1e9, "time to live of a cached value, in µs"),
+             real_knob("grace_us", 5000, 0, 1e9,
+                       "stale-while-revalidate window after expiry, in µs (coalescing_cache)"),
+             real_knob("beta", 1, 0, 1000, "XFetch early-refresh eagerness, 0 = off (coalescing_cache)"),
+             integer_knob("capacity", 10000, 1, std::uint64_t{1} << 32, "cache entries"),
+             choice_knob("refresh", "inline", {"inline", "async"},
+                         "inline (the triggering caller loads and gets the new value) or async (one background "
+                         "thread loads; the caller gets the old value: Caffeine's refreshAfterWrite)"),
+             real_knob("timeout_us", 0, 0, 1e9, "unused by the cache (accepted for symmetry with herd)"),
+             text_knob("store", "sim", "the loader's backend: sim (simulated, loader_us/fail_rate) or "
+                       "redis://HOST:PORT (GET on a Redis Cluster seed)")};
+  s.metrics = {
+      key_metric("backend_calls", "ops", "loads in the measured window (redis: the store's calls)"),
+      key_metric("hit_ratio", "fraction", "(fresh + stale answers) / reads"),
+      key_metric("stale_served", "ops", "reads answered with an expired value in its grace window"),
+      metric("reads", "ops", "cache gets"),
+      metric("backend_calls_per_read", "ratio", "backend_calls / reads"),
+      metric("backend_calls_after_run", "ops", "sim: loads of the refresh backlog drained after the window"),
+      metric("early_refreshes", "ops", "refreshes started before expiry (XFetch)"),
+      metric("refreshes", "ops", "refreshes started"),
+      metric("refresh", "", "inline or async"),
+      metric("refresh_tasks", "ops", "async: refresh tasks handed to the background thread"),
+      zero_metric("refresh_task_failures", "ops", "async: refresh tasks that threw (the cache's own never do)"),
+      metric("refresh_backlog", "ops", "async: refresh tasks still queued when the window closed"),
+      metric("errors", "ops", "gets that ended in the loader's exception")};
+  add_store_metrics(s.metrics);
   s.run = run_cache;
   s.suite = [](bool full) {
     std::vector<run_options> v;

@@ -3,23 +3,16 @@
 // Workload herd:keys=K,waves=W — T threads, W waves. In each wave every
 // thread waits at one barrier, then requests the wave's K fresh (missing) keys
 // in the same order (so the herd released by key j's result meets at key
-// j + 1), through the implementation under test; the
-// loader (the backend) sleeps loader_us and fails with probability fail_rate
-// (decided per wave and key, from the seed, so every contender sees the same
-// failures). Metrics: waves, waiters (calls served by another caller's load),
-// backend_calls, calls_per_wave = backend_calls / (W·K) (1 is perfect
-// coalescing, T is none), wake_p99_ns (from the loader returning to each
-// waiter returning), timeouts (timeout_us > 0: callers that gave up, ours
-// only: run_for), errors (calls that ended in the loader's exception),
-// late_arrivals (calls that began after their wave's flight for that key had
-// already returned: single-flight is not a cache, so such a caller rightly
-// starts a new flight; calls_per_wave − 1 is explained by them) with
-// late_arrivals_per_wave (one entry per wave) and late_leaders (late arrivals
-// that did run the loader).
-// Any other workload (zipf:...) — run_workers; each op is a run on a
-// drawn key; loader_us = 0 measures the table itself.
+// j + 1) through the implementation under test. The loader (the backend)
+// sleeps loader_us and fails with probability fail_rate, decided per wave and
+// key from the seed, so every contender sees the same failures. A late arrival
+// (a call that began after its wave's flight for that key had returned)
+// rightly starts a new flight — single-flight is not a cache — and explains
+// calls_per_wave − 1. Wake latency: from the loader's return to a waiter's.
+// Any other workload (zipf:...) — run_workers; each op is a run on a drawn
+// key; loader_us = 0 measures the table itself.
+// Each metric's meaning: make_herd_scenario's declarations.
 #include "contenders/single_flight.hpp"
-#include "framework_standin.hpp"  // TEMPORARY: dispatch and thread_keys, until main's scenario_support.hpp has them
 #include "scenarios/single_flight_backend.hpp"
 
 #include <hotshard/detail/cache_line.hpp>
@@ -36,7 +29,6 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -89,7 +81,7 @@ template <class Table>
 result_record run_waves(const run_request& req, const hw::herd_plan& plan) {
   // 50 ms: longer than it takes this kind of machine (2 cores) to wake 1024
   // sleeping threads, so a late waker does not miss the flight it belongs to.
-  const loader_knobs kn = read_loader_knobs(req, 50000);
+  const loader_knobs kn = read_loader_knobs(req, req.real_if_set("loader_us").value_or(50000));
   const unsigned T = std::max(1u, req.threads);
   const std::uint64_t K = std::max<std::uint64_t>(1, plan.keys);
   const std::uint64_t W = std::max<std::uint64_t>(1, plan.waves);
@@ -200,45 +192,40 @@ result_record run_waves(const run_request& req, const hw::herd_plan& plan) {
 // Zipf (or any key stream): every op is a run on a drawn key.
 template <class Table>
 result_record run_stream(const run_request& req, const hw::workload_spec& spec) {
-  const loader_knobs kn = read_loader_knobs(req, 0);
+  const loader_knobs kn = read_loader_knobs(req, req.real_if_set("loader_us").value_or(0));
   const unsigned T = std::max(1u, req.threads);
   Table table(T);
   simulated_backend be{kn.loader, kn.fail_rate, req.seed, T, true};
-  std::atomic<std::uint64_t> shared{0}, timeouts{0}, errors{0};
+  struct alignas(detail::prefetch_pair_bytes) counts {
+    std::uint64_t shared = 0, timeouts = 0, errors = 0;  // its thread's only; summed after join
+  };
+  std::vector<counts> by_thread(T);
   const auto m = run_workers(runner_config::from(req), [&](unsigned t) {
     auto keys = thread_keys(req, spec, t);
     const std::size_t mask = keys.size() - 1;  // keys_per_thread: a power of two
-    struct counts {
-      std::uint64_t shared = 0, timeouts = 0, errors = 0;
-    };
-    auto c = std::make_shared<counts>();
-    // Counts are added to the totals when the op's last copy is destroyed, after the run.
-    struct flusher {
-      std::shared_ptr<counts> c;
-      std::atomic<std::uint64_t>*sh, *to, *er;
-      ~flusher() {
-        sh->fetch_add(c->shared, std::memory_order_relaxed);  // read after join: no ordering needed
-        to->fetch_add(c->timeouts, std::memory_order_relaxed);
-        er->fetch_add(c->errors, std::memory_order_relaxed);
-      }
-    };
-    auto f = std::make_shared<flusher>(flusher{c, &shared, &timeouts, &errors});
-    return [&, t, mask, keys = std::move(keys), c, f](std::uint64_t i) {  // t by value: the factory returns
+    return [&, t, mask, keys = std::move(keys)](std::uint64_t i) {  // t by value: the factory returns
       const std::uint64_t key = keys[i & mask];
       const auto o = call(table, key, kn.timeout, [&] { return be.load(t, 0, key); });
-      c->shared += o.shared;
-      c->timeouts += o.timed_out;
-      c->errors += o.error;
+      counts& c = by_thread[t];
+      c.shared += o.shared;
+      c.timeouts += o.timed_out;
+      c.errors += o.error;
     };
   });
+  counts sum;
+  for (const auto& c : by_thread) {
+    sum.shared += c.shared;
+    sum.timeouts += c.timeouts;
+    sum.errors += c.errors;
+  }
   const std::uint64_t calls = be.calls();
   const double total = static_cast<double>(std::max<std::uint64_t>(1, m.total_calls()));
   nlohmann::json metrics = {{"waves", 0},
-                            {"waiters", shared.load()},
+                            {"waiters", sum.shared},
                             {"backend_calls", calls},
                             {"calls_per_op", static_cast<double>(calls) / total},
-                            {"timeouts", timeouts.load()},
-                            {"errors", errors.load()},
+                            {"timeouts", sum.timeouts},
+                            {"errors", sum.errors},
                             {"loader_us", kn.loader.count()},
                             {"fail_rate", kn.fail_rate}};
   if constexpr (requires { table.stats().overflow; }) metrics["overflow"] = table.stats().overflow;
@@ -262,10 +249,29 @@ scenario make_herd_scenario() {
   s.description =
       "thundering herd: T threads released at once onto K missing keys per wave (herd:), or runs on drawn keys (zipf:)";
   s.default_workload = "herd:keys=1,waves=10";
-  s.impls = impls_of(flight_table_registry);
-  s.knobs = {{"loader_us", "backend latency per load, in µs (herd: default 50000; other workloads: 0)", "50000"},
-             {"fail_rate", "probability that a load throws (decided per wave and key)", "0"},
-             {"timeout_us", "waiters give up after this many µs (run_for; 0 = wait)", "0"}};
+  s.impls = impls_of(flight_table_registry, {"single_flight"});
+  s.knobs = {real_knob("loader_us", 50000, 0, 1e8, "backend latency per load, in µs")
+                 .computed("herd: workloads 50000 (longer than waking 1024 sleeping threads here), others 0"),
+             real_knob("fail_rate", 0, 0, 1, "probability that a load throws (decided per wave and key)"),
+             real_knob("timeout_us", 0, 0, 1e9, "waiters give up after this many µs (run_for; 0 = wait)")};
+  s.metrics = {
+      key_metric("waves", "count", "waves of the herd: workload (0 on a key stream)"),
+      key_metric("waiters", "ops", "calls served by another caller's load"),
+      key_metric("backend_calls", "ops", "loads the backend served"),
+      key_metric("calls_per_wave", "ratio", "backend_calls / (waves × keys): 1 is perfect coalescing, T none"),
+      key_metric("wake_p99_ns", "ns", "p99 from the loader's return to a waiter's return"),
+      key_metric("timeouts", "ops", "callers that gave up (timeout_us > 0; ours only)"),
+      key_metric("errors", "ops", "calls that ended in the loader's exception (fail_rate)"),
+      metric("keys", "count", "missing keys per wave"),
+      metric("calls_per_op", "ratio", "key stream: backend_calls per op"),
+      metric("wake_p50_ns", "ns", "median from the loader's return to a waiter's return"),
+      metric("wake_max_ns", "ns", "largest wake latency"),
+      metric("late_arrivals", "ops", "calls that began after their wave's flight for the key had returned"),
+      metric("late_leaders", "ops", "late arrivals that ran the loader"),
+      metric("late_arrivals_per_wave", "ops", "late arrivals per wave (array)"),
+      metric("loader_us", "µs", "backend latency per load"),
+      metric("fail_rate", "fraction", "probability that a load throws"),
+      metric("overflow", "ops", "ours: loads run alone (flight window full or claim beaten)")};
   s.run = run_herd;
   s.suite = [](bool full) {
     std::vector<run_options> v;

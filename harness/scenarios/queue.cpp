@@ -34,7 +34,6 @@
 // `consumer_items_per_sec` = items the consumers popped over their active span
 // (first pop to exit, warm-up included).
 #include "contenders/queues.hpp"
-#include "framework_standin.hpp"  // TEMPORARY: dispatch, until main's scenario_support.hpp has it
 
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
@@ -104,13 +103,11 @@ const char* path_of(std::uint64_t bulk) {
 template <class Q>
 result_record run_queue(const run_request& r) {
   const unsigned producers = r.threads;
-  const auto consumers = static_cast<unsigned>(std::max<std::uint64_t>(1, r.options.knob_u64("consumers", 1)));
-  const std::uint64_t capacity = r.options.knob_u64("capacity", 1024);
-  const std::uint64_t bulk = r.options.knob_u64("bulk", 0);
-  const bool blocking = r.options.knob_u64("blocking", 0) != 0;
-  if (capacity < 2 || capacity > (std::uint64_t{1} << 30)) throw usage_error("--set capacity: 2 .. 2^30 accepted");
-  if (bulk > 4096) throw usage_error("--set bulk: 0 (single items) .. 4096 accepted");
-  if (consumers > 1024 || producers >= (1u << (64 - seq_bits))) throw usage_error("--set consumers: 1 .. 1024 accepted");
+  const auto consumers = static_cast<unsigned>(r.integer("consumers"));
+  const std::uint64_t capacity = r.integer("capacity");
+  const std::uint64_t bulk = r.integer("bulk");
+  const bool blocking = r.flag("blocking");
+  if (producers >= (1u << (64 - seq_bits))) throw usage_error("--threads: at most 2^24 producers (an item's id bits)");
   const std::size_t batch = bulk == 0 ? 1 : bulk;
 
   Q q(capacity, producers, consumers);
@@ -305,11 +302,36 @@ scenario make_queue_scenario() {
       "items pushed/s (producer side; consumer_items_per_sec beside it). Metrics name producers, consumers, "
       "threads_total, push_path/pop_path, max_depth and exceeded_capacity. The workload is not used.";
   s.default_workload = "uniform:n=1";
-  s.impls = impls_of(queue_registry);
-  s.knobs = {{"consumers", "consumer threads", "1"},
-             {"capacity", "queue capacity (ours: rounded up to a power of two)", "1024"},
-             {"bulk", "items per push/pop call through the bulk API; 0 = single items", "0"},
-             {"blocking", "1 = each contender's blocking push/pop instead of try + yield", "0"}};
+  s.impls = impls_of(queue_registry, {"bounded_queue"});
+  s.knobs = {integer_knob("consumers", 1, 1, 1024, "consumer threads"),
+             integer_knob("capacity", 1024, 2, std::uint64_t{1} << 30,
+                          "queue capacity (ours: rounded up to a power of two)"),
+             integer_knob("bulk", 0, 0, 4096, "items per push/pop call through the bulk API; 0 = single items"),
+             flag_knob("blocking", false, "each contender's blocking push/pop instead of try + yield")};
+  s.metrics = {
+      key_metric("items", "items", "items pushed in the measured window (the record's ops)"),
+      zero_metric("lost", "items", "items pushed and never popped"),
+      zero_metric("duplicated", "items", "items popped more than once"),
+      key_metric("max_depth", "items", "largest pushed − popped seen by the consumers (the harness's own measure)"),
+      key_metric("capacity", "items", "the contender's capacity (as it reports it)"),
+      zero_metric("foreign", "items", "items popped that no producer pushed (present only when nonzero)"),
+      metric("popped", "items", "items popped, by the consumers and the final drain"),
+      metric("out_of_order", "count", "one consumer only: pops that broke a producer's order"),
+      metric("producers", "count", "producer threads (the record's threads)"),
+      metric("consumers", "count", "consumer threads"),
+      metric("threads_total", "count", "producers + consumers"),
+      metric("bulk", "items", "items per call asked (0 = single items)"),
+      metric("blocking", "", "true: blocking push/pop, false: try + yield"),
+      metric("bulk_api", "", "the contender has a bulk API"),
+      metric("push_path", "", "the path pushes took: single, bulk or single_loop (bulk asked, none offered)"),
+      metric("pop_path", "", "the path pops took: single, bulk or single_loop"),
+      metric("exceeded_capacity", "", "max_depth above capacity + the consumers' publication slack"),
+      metric("max_size_approx", "items", "largest size_approx() of the contender (null where it has none)"),
+      metric("producer_items_per_sec", "items/s", "items pushed per second of the measured window"),
+      metric("consumer_items_per_sec", "items/s", "items popped per second of the consumers' active span"),
+      metric("consumer_cas_failures_per_item", "ratio", "the consumers' CAS failures per item popped (ours only)"),
+      metric("consumer_spins_per_item", "ratio", "the consumers' spins per item popped (ours only)"),
+      metric("consumer_waits_per_item", "ratio", "the consumers' waits per item popped (ours only)")};
   s.run = [](const run_request& r) {
     return dispatch(r, queue_registry, []<class Q>(const run_request& req) { return run_queue<Q>(req); });
   };

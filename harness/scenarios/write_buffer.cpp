@@ -15,7 +15,6 @@
 // deltas (`lost`, nonzero = run_failure). `combine_ratio` = writes /
 // backend_writes, overall and for the partition that received most writes.
 #include "contenders/write_buffers.hpp"
-#include "framework_standin.hpp"  // TEMPORARY: dispatch and thread_keys, until main's scenario_support.hpp has them
 
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/harness/runner.hpp>
@@ -23,12 +22,15 @@
 #include <hotshard/harness/scenario_support.hpp>
 #include <hotshard/harness/store.hpp>
 
+#include "scenarios/store_metrics.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,41 +40,43 @@ namespace {
 
 namespace hc = hotshard::contenders;
 
-backpressure parse_policy(const std::string& s) {
+// --set on_full, one of the choices its knob declares.
+backpressure policy_of(const std::string& s) {
   if (s == "block") return backpressure::block;
   if (s == "fail") return backpressure::fail;
   if (s == "help_drain") return backpressure::help_drain;
-  throw usage_error("--set on_full: '" + s + "' is not one of block, fail, help_drain");
+  throw std::logic_error("write-buffer: on_full '" + s + "' is declared but not handled");
 }
 
 template <class Buffer>
 result_record run_write_buffer(const run_request& r) {
   const auto spec = workload_of(r);
   store_config sc;
-  sc.partitions = static_cast<unsigned>(std::max<std::uint64_t>(1, r.options.knob_u64("partitions", 16)));
-  sc.capacity_ops_per_sec = r.options.knob_double("partition_capacity", 0);
+  sc.partitions = static_cast<unsigned>(r.integer("partitions"));
+  sc.capacity_ops_per_sec = r.real("partition_capacity");
   sc.series_interval_seconds = 0;
   // --set store: the simulated store (default) or a Redis Cluster (store.hpp open_store_backend),
   // whose total() reads every key of the run back from Redis.
-  const std::string store_name = r.options.knob_string("store", "sim");
+  const std::string store_name = r.text("store");
   std::unique_ptr<store_backend> owned = open_store_backend(store_name);
   if (!owned) owned = std::make_unique<partitioned_store>(sc);
   store_backend& store = *owned;
   store.begin_run();
 
   hc::write_buffer_type::config_type wc;
-  // Bad sizes are the user's to fix (exit 2 naming the knob), never silently rounded or raised.
-  const std::uint64_t capacity = r.options.knob_u64("capacity", 4096);
-  if (capacity < 2 || capacity > (std::uint64_t{1} << 30) || !std::has_single_bit(capacity))
+  // Bad sizes are the user's to fix (exit 2 naming the knob), never silently rounded or raised;
+  // the knobs' declared ranges are checked before the run, these relations here.
+  const std::uint64_t capacity = r.integer("capacity");
+  if (!std::has_single_bit(capacity))
     throw usage_error("--set capacity=" + std::to_string(capacity) + ": a power of two in 2 .. 2^30 accepted");
-  const std::uint64_t batch = r.options.knob_u64("batch", std::min<std::uint64_t>(1024, capacity));
-  if (batch == 0 || batch > capacity)
+  const std::uint64_t batch = r.integer_if_set("batch").value_or(std::min<std::uint64_t>(1024, capacity));
+  if (batch > capacity)
     throw usage_error("--set batch=" + std::to_string(batch) + ": 1 .. capacity (" + std::to_string(capacity) +
                       ") accepted");
   wc.capacity = static_cast<std::size_t>(capacity);
   wc.batch_size = static_cast<std::size_t>(batch);
-  wc.rate_per_sec = r.options.knob_double("rate", 0);
-  wc.on_full = parse_policy(r.options.knob_string("on_full", "block"));
+  wc.rate_per_sec = r.real("rate");
+  wc.on_full = policy_of(r.text("on_full"));
   wc.measure_lag = true;
   const unsigned P = store.partitions();
 
@@ -183,17 +187,40 @@ scenario make_write_buffer_scenario() {
       "the store total must equal the accepted deltas (lost, nonzero fails the run). combine_ratio = writes / "
       "backend_writes, overall and for the partition receiving most writes.";
   s.default_workload = "zipf:n=1000000,s=0.99";
-  s.impls = impls_of(write_buffer_registry);
-  s.knobs = {{"capacity", "buffer queue capacity (rounded up to a power of two)", "4096"},
-             {"batch", "entries the drainer takes (and combines) per batch", "1024"},
-             {"rate", "drain rate: sink calls per second, 0 = unlimited", "0"},
-             {"on_full", "backpressure: block, fail or help_drain", "block"},
-             {"store", "sim (the simulated store) or redis://HOST:PORT (a Redis Cluster seed: each drain call's combined "
-                       "deltas pipelined as INCRBY, one batch per node; read back after the run; partitions = its "
-                       "masters)", "sim"},
-             {"partitions", "store partitions (simulated store)", "16"},
-             {"partition_capacity", "store capacity per partition, ops/s (0 = unlimited; throttled writes are retried)",
-              "0"}};
+  s.impls = impls_of(write_buffer_registry, {"combining"});
+  s.knobs = {
+      integer_knob("capacity", 4096, 2, std::uint64_t{1} << 30, "buffer queue capacity, a power of two"),
+      integer_knob("batch", 1024, 1, std::uint64_t{1} << 30, "entries the drainer takes (and combines) per batch, "
+                   "at most capacity").computed("min(1024, capacity)"),
+      real_knob("rate", 0, 0, 1e12, "drain rate: sink calls per second, 0 = unlimited"),
+      choice_knob("on_full", "block", {"block", "fail", "help_drain"}, "backpressure when the buffer is full"),
+      text_knob("store", "sim", "sim (the simulated store) or redis://HOST:PORT (a Redis Cluster seed: each drain "
+                "call's combined deltas pipelined as INCRBY, one batch per node; read back after the run; "
+                "partitions = its masters)"),
+      integer_knob("partitions", 16, 1, 65536, "store partitions (simulated store)"),
+      real_knob("partition_capacity", 0, 0, 1e12,
+                "store capacity per partition, ops/s (0 = unlimited; throttled writes are retried)")};
+  s.metrics = {
+      key_metric("writes", "ops", "writes the buffer accepted"),
+      key_metric("backend_writes", "ops", "writes the store received (the store's backend_calls)"),
+      key_metric("combine_ratio", "ratio", "writes / backend_writes"),
+      zero_metric("lost", "count", "accepted deltas missing from the store total after the flush"),
+      key_metric("rejected", "ops", "writes refused (on_full = fail, or closed)"),
+      metric("writes_accepted_sum", "count", "sum of the accepted deltas"),
+      metric("hottest_partition", "", "the partition that received most writes"),
+      metric("hottest_partition_writes", "ops", "writes to keys of the hottest partition"),
+      metric("hottest_partition_backend_writes", "ops", "backend writes the hottest partition received"),
+      metric("hottest_partition_combine_ratio", "ratio", "writes / backend writes of the hottest partition"),
+      metric("combined", "ops", "writes folded into another write of their key (ours)"),
+      metric("sink_failures", "count", "sink refusals (a throttled partition, a failed Redis call)"),
+      metric("failed", "ops", "writes given up after sink failures"),
+      metric("max_depth", "items", "largest queue depth (urcu_wfcq: largest splice)"),
+      metric("max_lag_ns", "ns", "oldest write's age when applied (ours)"),
+      metric("capacity", "items", "the buffer's capacity"),
+      metric("batch", "items", "entries per drained batch"),
+      metric("write_batches", "count", "ours: calls of the batch sink (redis store; 0 with a per-key sink)"),
+      metric("writes_per_batch", "ratio", "ours: backend writes per batch-sink call")};
+  add_store_metrics(s.metrics);
   s.run = [](const run_request& r) {
     return dispatch(r, write_buffer_registry, []<class B>(const run_request& req) { return run_write_buffer<B>(req); });
   };
