@@ -15,14 +15,13 @@
 // deltas (`lost`, nonzero = run_failure). `combine_ratio` = writes /
 // backend_writes, overall and for the partition that received most writes.
 #include "contenders/write_buffers.hpp"
+#include "scenarios/store_metrics.hpp"
 
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/harness/runner.hpp>
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/scenario_support.hpp>
 #include <hotshard/harness/store.hpp>
-
-#include "scenarios/store_metrics.hpp"
 
 #include <algorithm>
 #include <bit>
