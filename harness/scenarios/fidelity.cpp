@@ -183,7 +183,9 @@ scenario make_fidelity_scenario() {
              integer_knob("stall_ns", 50'000, 400, 1'000'000'000, "stall's slow call, ns (at least 4 x base_ns)"),
              integer_knob("delay_ns", 20'000, 400, 1'000'000'000, "queue's slow op (every 32nd), ns (at least 4 x base_ns)")};
   s.metrics = {key_metric("pass", "", "every check within its tolerance"),
-               metric("checks", "", "each check: name, what, unit, expected, measured, tolerance, pass")};
+               metric("checks", "", "each check: name, what, unit, expected, measured, tolerance, pass"),
+               metric("known_op_ns", "ns", "the op's mean cost timed apart from the runner (a plain loop)"),
+               metric("overshoot_ns", "ns", "how far a spin of base_ns overshoots, timed the same way")};
   s.run = run_fidelity;
   s.suite = [](bool full) {
     run_options o;

@@ -3,7 +3,6 @@
 #include <hotshard/harness/store.hpp>
 
 #include <hotshard/detail/clock.hpp>
-#include <hotshard/detail/hash.hpp>
 #include <hotshard/harness/histogram.hpp>
 #if HOTSHARD_HAVE_HIREDIS
 #include <hotshard/harness/redis_store.hpp>
@@ -12,7 +11,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <charconv>
 #include <cmath>
 #include <mutex>
 #include <stdexcept>
@@ -21,68 +19,10 @@
 
 namespace hotshard::harness {
 
-namespace {
-
-// Table-free bitwise CRC: the store is not the thing being measured, and a
-// loop over 8 bits is easy to check against the spec.
-constexpr std::uint16_t crc16_step(std::uint16_t crc, unsigned char byte) noexcept {
-  crc = static_cast<std::uint16_t>(crc ^ (static_cast<std::uint16_t>(byte) << 8));
-  for (int bit = 0; bit < 8; ++bit)
-    crc = (crc & 0x8000) ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021) : static_cast<std::uint16_t>(crc << 1);
-  return crc;
-}
-
-std::string_view hash_tag_of(std::string_view key) noexcept {
-  const auto open = key.find('{');
-  if (open == std::string_view::npos) return key;
-  const auto close = key.find('}', open + 1);
-  if (close == std::string_view::npos || close == open + 1) return key;
-  return key.substr(open + 1, close - open - 1);
-}
-
-std::uint64_t string_hash(std::string_view s) noexcept {
-  // FNV-1a, then the project's finalizer for avalanche.
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return detail::mix64(h);
-}
-
-constexpr std::uint64_t ring_salt = 0x7f4a7c159e3779b9ULL;
-
-}  // namespace
-
-std::uint16_t crc16_xmodem(std::string_view data) noexcept {
-  std::uint16_t crc = 0;
-  for (unsigned char c : data) crc = crc16_step(crc, c);
-  return crc;
-}
-
-unsigned redis_key_slot(std::string_view key) noexcept {
-  return crc16_xmodem(hash_tag_of(key)) & (redis_slot_count - 1);
-}
-
-routing_kind parse_routing(std::string_view name) {
-  if (name == "hash") return routing_kind::hash;
-  if (name == "ring") return routing_kind::ring;
-  if (name == "slots") return routing_kind::slots;
-  if (name == "range") return routing_kind::range;
-  throw usage_error("routing '" + std::string(name) + "' is not known; accepted: hash, ring, slots, range");
-}
-
 overload_policy parse_overload(std::string_view name) {
   if (name == "throttle") return overload_policy::throttle;
   if (name == "delay") return overload_policy::delay;
   throw usage_error("overload policy '" + std::string(name) + "' is not known; accepted: throttle, delay");
-}
-
-std::string_view to_string(routing_kind r) noexcept {
-  switch (r) {
-    case routing_kind::hash: return "hash";
-    case routing_kind::ring: return "ring";
-    case routing_kind::slots: return "slots";
-    case routing_kind::range: return "range";
-  }
-  return "?";
 }
 
 std::string_view to_string(overload_policy p) noexcept {
@@ -128,11 +68,8 @@ struct partitioned_store::pool {
 };
 
 partitioned_store::partitioned_store(store_config config) : cfg_(std::move(config)) {
-  if (cfg_.partitions == 0) throw usage_error("store: partitions must be at least 1");
-  if (cfg_.routing == routing_kind::ring && cfg_.virtual_nodes == 0)
-    throw usage_error("store: virtual_nodes must be at least 1 for ring routing");
-  if (cfg_.routing == routing_kind::range && cfg_.key_space == 0)
-    throw usage_error("store: key_space must be at least 1 for range routing");
+  router_ = make_router(cfg_.routing, {.partitions = cfg_.partitions, .virtual_nodes = cfg_.virtual_nodes,
+                                        .key_space = cfg_.key_space});
   if (cfg_.capacity_ops_per_sec < 0 || cfg_.burst_seconds < 0 || cfg_.adaptive_ceiling < 1.0)
     throw usage_error("store: capacity and burst must be >= 0 and adaptive_ceiling >= 1");
   created_ns_ = now();
@@ -150,13 +87,6 @@ partitioned_store::partitioned_store(store_config config) : cfg_(std::move(confi
     pool_ = std::make_unique<pool>();
     pool_->b.init(c * cfg_.partitions, depth * cfg_.partitions, created_ns_);
   }
-  if (cfg_.routing == routing_kind::ring) {
-    ring_.reserve(std::size_t{cfg_.partitions} * cfg_.virtual_nodes);
-    for (unsigned p = 0; p < cfg_.partitions; ++p)
-      for (unsigned v = 0; v < cfg_.virtual_nodes; ++v)
-        ring_.emplace_back(detail::mix64((std::uint64_t{p} << 32 | v) ^ ring_salt), p);
-    std::sort(ring_.begin(), ring_.end());
-  }
 }
 
 partitioned_store::~partitioned_store() = default;
@@ -166,44 +96,11 @@ const store_config& partitioned_store::config() const noexcept { return cfg_; }
 
 std::int64_t partitioned_store::now() const { return detail::now_ns(cfg_.clock_ns); }
 
-unsigned partitioned_store::route_hash(std::uint64_t h) const {
-  if (cfg_.routing == routing_kind::ring) {
-    // First virtual node clockwise from the key's point; wrap at the top.
-    auto it = std::lower_bound(ring_.begin(), ring_.end(), std::pair<std::uint64_t, unsigned>{h, 0});
-    if (it == ring_.end()) it = ring_.begin();
-    return it->second;
-  }
-  return static_cast<unsigned>(h % cfg_.partitions);
-}
-
-unsigned partitioned_store::partition_of(std::uint64_t key) const {
-  switch (cfg_.routing) {
-    case routing_kind::hash: return static_cast<unsigned>(detail::mix64(key) % cfg_.partitions);
-    case routing_kind::ring: return route_hash(detail::mix64(key));
-    case routing_kind::slots: {
-      char buf[24];
-      const auto res = std::to_chars(buf, buf + sizeof buf, key);
-      return partition_of(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
-    }
-    case routing_kind::range: {
-      if (key >= cfg_.key_space) return cfg_.partitions - 1;
-      const std::uint64_t width = (cfg_.key_space + cfg_.partitions - 1) / cfg_.partitions;
-      return static_cast<unsigned>(std::min<std::uint64_t>(key / width, cfg_.partitions - 1));
-    }
-  }
-  return 0;
-}
-
-unsigned partitioned_store::partition_of(std::string_view key) const {
-  if (cfg_.routing == routing_kind::slots) {
-    // Contiguous slot ranges per node, as `redis-cli --cluster create` assigns them.
-    const std::uint64_t slot = redis_key_slot(key);
-    return static_cast<unsigned>(slot * cfg_.partitions / redis_slot_count);
-  }
-  const std::uint64_t h = string_hash(key);
-  if (cfg_.routing == routing_kind::range) return static_cast<unsigned>(detail::reduce(h, cfg_.partitions));
-  return route_hash(h);
-}
+// One virtual call per operation: noise beside its lock, clock reads, map and
+// histogram (callgrind, one thread: 297-673 instructions per write/read with
+// it, 308-693 with the switch on routing_kind it replaced).
+unsigned partitioned_store::partition_of(std::uint64_t key) const { return router_->partition_of(key); }
+unsigned partitioned_store::partition_of(std::string_view key) const { return router_->partition_of(key); }
 
 partitioned_store::verdict partitioned_store::admit(partition& p, std::int64_t t, std::int64_t& delay_ns) {
   delay_ns = 0;
@@ -406,7 +303,7 @@ nlohmann::json partitioned_store::metrics() const {
   m["max_over_median"] = max_over_median();
   m["throttled_fraction"] = throttled_fraction();
   m["backend_calls"] = backend_calls();
-  m["routing"] = std::string(to_string(cfg_.routing));
+  m["routing"] = std::string(router_->name());
   m["partition_reads"] = std::move(reads);
   m["partition_writes"] = std::move(writes);
   m["partition_throttled"] = std::move(refused);

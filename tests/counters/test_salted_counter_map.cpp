@@ -1,34 +1,32 @@
-#include <hotshard/concepts/counter.hpp>
-#include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/salted_counter_map.hpp>
 
-#include <gtest/gtest.h>
-
-#include <limits>
-#include <map>
-
-#include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <stdexcept>
-#include <string>
-#include <vector>
+#include <hotshard/concepts/counter.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/hash.hpp>
 #include <hotshard/detail/metrics.hpp>
 #include <hotshard/detail/word_table.hpp>
 #include <hotshard/keys.hpp>
-#include <string_view>
-#include <limits>
+#include <hotshard/test/support.hpp>
 
-#include "stress.hpp"
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 namespace {
 
 using hotshard::salted_counter_map;
 using hotshard::salted_counter_map_config;
 using hotshard::test::run_threads;
-using hotshard::test::stress_scale;
+using hotshard::test::sanitizer_scale;
 using map64 = salted_counter_map<std::uint64_t>;
 
 static_assert(hotshard::concepts::keyed_counter<map64, std::uint64_t>);
@@ -116,7 +114,7 @@ TEST(salted_counter_map, memory_is_bounded_by_the_documented_formula) {
 TEST(salted_counter_map, concurrent_inserts_of_the_same_keys_sum_exactly) {
   map64 m({.capacity = 32768, .hot_capacity = 64, .max_salt = 8, .grow_after = 4});
   constexpr unsigned threads = 16;
-  const std::uint64_t keys = 10'000 / stress_scale + 100;
+  const std::uint64_t keys = 10'000 / sanitizer_scale + 100;
   run_threads(threads, [&](unsigned t) {
     for (int round = 0; round < 4; ++round)
       for (std::uint64_t k = 0; k < keys; ++k) ASSERT_TRUE(m.add((k * 7919 + t) % keys, 1));
@@ -129,7 +127,7 @@ TEST(salted_counter_map, concurrent_inserts_of_the_same_keys_sum_exactly) {
 // losers' blocks go back to the pool, and not one add is lost or doubled.
 TEST(salted_counter_map, racing_promotions_of_one_key_keep_its_count_exact) {
   map64 m({.capacity = 64, .hot_capacity = 2, .max_salt = 8, .grow_after = 8});
-  const std::int64_t per_thread = 20'000 / static_cast<std::int64_t>(stress_scale);
+  const std::int64_t per_thread = 20'000 / static_cast<std::int64_t>(sanitizer_scale);
   run_threads(16, [&](unsigned t) {
     for (std::int64_t i = 0; i < per_thread; ++i) {
       ASSERT_TRUE(m.add(5, 1));
@@ -170,7 +168,7 @@ void hammer_until_salted(unsigned threads, std::uint32_t target_k, std::uint64_t
       ASSERT_TRUE(m.add(99, 1 + (t % 3)));
       ASSERT_TRUE(m.add(t, 1));  // a cold key per thread beside it
       mine += 1 + (t % 3);
-      if ((++i & 1023) == 0 && i >= min_ops / stress_scale && (m.salt_of(99) >= target_k || std::chrono::steady_clock::now() > deadline))
+      if ((++i & 1023) == 0 && i >= min_ops / sanitizer_scale && (m.salt_of(99) >= target_k || std::chrono::steady_clock::now() > deadline))
         stop.store(true, std::memory_order_relaxed);
     } while (!stop.load(std::memory_order_relaxed));
     total.fetch_add(mine, std::memory_order_relaxed);
@@ -183,11 +181,7 @@ void hammer_until_salted(unsigned threads, std::uint32_t target_k, std::uint64_t
 
 // Under TSan threads rarely overlap inside a CAS window on 2 cores: there we
 // only ask for the first salting (K = 2), which value-word contention brings.
-#if defined(__SANITIZE_THREAD__)
-constexpr std::uint32_t grown_k = 2;
-#else
-constexpr std::uint32_t grown_k = 4;
-#endif
+constexpr std::uint32_t grown_k = hotshard::test::thread_sanitizer ? 2 : 4;
 TEST(salted_counter_map, contention_grows_a_hot_keys_salt_and_it_still_sums_exactly_16_threads) {
   hammer_until_salted(16, grown_k);
 }
@@ -205,7 +199,7 @@ TEST(salted_counter_map, racing_inserts_and_promotions_sum_exactly_under_schedul
   salted_counter_map<std::uint64_t, hotshard::policy::yield_at_schedule_points> m(
       {.capacity = 4096, .hot_capacity = 1024, .max_salt = 8, .grow_after = 2});
   const std::uint64_t keys = 500;
-  const std::int64_t rounds = 16 / static_cast<std::int64_t>(stress_scale) + 2;
+  const std::int64_t rounds = 16 / static_cast<std::int64_t>(sanitizer_scale) + 2;
   run_threads(16, [&](unsigned t) {
     for (std::int64_t r = 0; r < rounds; ++r) {
       for (std::uint64_t k = 0; k < keys; ++k) ASSERT_TRUE(m.add((k * 7919 + t) % keys, 1));
@@ -336,8 +330,8 @@ TEST(salted_counter_map, for_each_beside_concurrent_adds_sees_counts_within_boun
   hotshard::salted_counter_map<std::uint64_t> m({.capacity = 256, .hot_capacity = 4, .grow_after = 1});
   constexpr unsigned threads = 16;
   // A multiple of 8, so each key gets the same number of adds (per/8) from
-  // every thread, whatever stress_scale is.
-  const std::uint64_t per = 4000 / stress_scale / 8 * 8;
+  // every thread, whatever sanitizer_scale is.
+  const std::uint64_t per = 4000 / sanitizer_scale / 8 * 8;
   std::atomic<bool> go{false};
   std::vector<std::thread> ts;
   for (unsigned t = 0; t < threads; ++t)
@@ -452,7 +446,7 @@ TEST(salted_counter_map_demote, adds_reads_promotes_and_demotes_over_a_moving_ho
     } else if (t < adders + detectors) {
       std::uint64_t x = t;
       // Promotions that took a block (a promote of a key already salted only raises its K).
-      while (m.stats().promotions_total < target_promotions / stress_scale &&
+      while (m.stats().promotions_total < target_promotions / sanitizer_scale &&
              std::chrono::steady_clock::now() < deadline) {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         const std::uint64_t w = window.fetch_add((x >> 62) == 0 ? 1 : 0, std::memory_order_relaxed);
@@ -474,7 +468,7 @@ TEST(salted_counter_map_demote, adds_reads_promotes_and_demotes_over_a_moving_ho
       }
     }
   });
-  EXPECT_GE(m.stats().promotions_total, target_promotions / stress_scale) << "deadline hit first";
+  EXPECT_GE(m.stats().promotions_total, target_promotions / sanitizer_scale) << "deadline hit first";
   EXPECT_GT(promoted.load(), 0u);
   for (std::uint64_t k = 0; k < keys; ++k) {
     std::int64_t total = 0;
@@ -489,7 +483,7 @@ TEST(salted_counter_map_demote, adds_reads_promotes_and_demotes_over_a_moving_ho
   EXPECT_EQ(s.blocks_free, hot);
   EXPECT_EQ(s.keys_salted, 0u);
   EXPECT_EQ(s.promotions_total, s.demotions_total);
-  EXPECT_GE(s.demotions_total, target_promotions / stress_scale);
+  EXPECT_GE(s.demotions_total, target_promotions / sanitizer_scale);
   for (std::uint64_t k = 0; k < keys; ++k) {
     std::int64_t total = 0;
     for (unsigned t = 0; t < adders; ++t) total += want[t * keys + k];
@@ -502,7 +496,7 @@ TEST(salted_counter_map_demote, racing_demotes_of_one_key_give_its_block_back_on
   using noisy = salted_counter_map<std::uint64_t, hotshard::policy::yield_at_schedule_points>;
   // grow_after: never salted by contention, so only promote() takes the block.
   noisy m({.capacity = 64, .hot_capacity = 2, .max_salt = 4, .grow_after = ~0u});
-  const int rounds = 200 / static_cast<int>(stress_scale);
+  const int rounds = 200 / static_cast<int>(sanitizer_scale);
   for (int r = 0; r < rounds; ++r) {
     ASSERT_TRUE(m.promote(5, 4));
     std::atomic<int> wins{0};
@@ -599,7 +593,7 @@ TEST(salted_counter_map_keys, racing_inserts_of_string_keys_with_promote_and_dem
   salted_counter_map<std::string, hotshard::policy::yield_at_schedule_points> m(
       {.capacity = 1024, .hot_capacity = 2, .max_salt = 4, .grow_after = 4});
   const int keys = 100;
-  const int rounds = 16 / static_cast<int>(stress_scale) + 2;
+  const int rounds = 16 / static_cast<int>(sanitizer_scale) + 2;
   run_threads(16, [&](unsigned t) {
     for (int r = 0; r < rounds; ++r) {
       for (int k = 0; k < keys; ++k) ASSERT_TRUE(m.add("key-" + std::to_string((k * 31 + static_cast<int>(t)) % keys), 1));

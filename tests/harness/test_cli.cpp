@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -492,5 +494,57 @@ TEST(cli_run, herd_accounts_for_every_call_and_its_late_arrivals) {
     // Each key's first flight is led by a caller that was not late, so the
     // loads beyond one per key are at least the late leaders.
     EXPECT_GE(calls, 12u + m["late_leaders"].get<std::uint64_t>()) << r["impl"];
+  }
+}
+
+// Each scenario describes itself (scenario::metrics): a short run of every
+// implementation of every built scenario may report only declared metrics,
+// every must-be-zero metric is 0 (false), and the results document carries
+// the same description as `list --json`. A metric added to a scenario's
+// records without its declaration fails here.
+TEST(cli_run, every_scenario_reports_only_declared_metrics_and_its_invariants_hold) {
+  const auto listing = bench("list --json");
+  ASSERT_EQ(listing.status, 0) << listing.output;
+  const auto list = nlohmann::json::parse(listing.output);
+  // Per scenario: what keeps a run of every implementation short.
+  const std::map<std::string, std::string> fast = {
+      {"herd", "--workload zipf:n=1000,s=0.99 --set loader_us=0 --ops 4000"},
+      {"cache", "--ops 4000"},
+      {"hot-partition", "--ops 4000"},
+      {"queue", "--ops 2000"},
+      {"write-buffer", "--ops 2000"},
+      {"fidelity", "--ops 2000"}};
+  for (const auto& s : list["scenarios"]) {
+    if (!s["built"].get<bool>()) continue;
+    const std::string name = s["name"];
+    const auto it = fast.find(name);
+    const auto json = scratch("described_" + name + ".json");
+    const auto o = bench("run " + name + " --impl all --threads 2 --repetitions 1 --quiet " +
+                         (it == fast.end() ? std::string("--ops 4000") : it->second) + " --json " + json.string());
+    ASSERT_EQ(o.status, 0) << name << "\n" << o.output;
+    const auto doc = nlohmann::json::parse(read_all(json));
+    ASSERT_TRUE(doc.contains("scenarios") && doc["scenarios"].contains(name)) << name;
+    auto described = s;
+    described.erase("built");
+    EXPECT_EQ(doc["scenarios"][name], described) << name;
+    std::map<std::string, nlohmann::json> declared;
+    for (const auto& m : s["metrics"]) declared[m["name"].get<std::string>()] = m;
+    std::set<std::string> impls;
+    for (const auto& r : doc["results"]) {
+      const std::string impl = r["impl"];
+      impls.insert(impl);
+      for (const auto& [key, value] : r["metrics"].items()) {
+        const auto d = declared.find(key);
+        if (d == declared.end()) {
+          ADD_FAILURE() << name << "/" << impl << " reports metric '" << key << "', which " << name
+                        << " does not declare";
+          continue;
+        }
+        if (d->second["must_be_zero"].get<bool>()) {
+          EXPECT_TRUE(value == 0 || value == false) << name << "/" << impl << ": " << key << " = " << value.dump();
+        }
+      }
+    }
+    EXPECT_EQ(impls.size(), s["impls"].size()) << name;
   }
 }

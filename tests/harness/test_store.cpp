@@ -1,20 +1,21 @@
-// The simulated partitioned store: routing, Redis slot hashing, token buckets
-// and adaptive capacity, all with an injected clock so nothing depends on timing.
+// The simulated partitioned store: token buckets, adaptive capacity and
+// accounting, all with an injected clock so nothing depends on timing. Its
+// routing (hash, ring, slots, range) is tested in test_routing.cpp.
 #include <hotshard/harness/scenario.hpp>
 #include <hotshard/harness/store.hpp>
+#include <hotshard/test/support.hpp>
 #if HOTSHARD_HAVE_HIREDIS
 #include <hotshard/harness/redis_store.hpp>
 #endif
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 using namespace hotshard::harness;
@@ -35,93 +36,7 @@ struct fake_time {
   }
 };
 
-std::vector<std::uint64_t> load_of(const partitioned_store& s, std::uint64_t keys) {
-  std::vector<std::uint64_t> per(s.partitions(), 0);
-  for (std::uint64_t k = 0; k < keys; ++k) ++per[s.partition_of(k)];
-  return per;
-}
-
-double max_over_mean(const std::vector<std::uint64_t>& v) {
-  double sum = 0;
-  for (auto x : v) sum += static_cast<double>(x);
-  return static_cast<double>(*std::max_element(v.begin(), v.end())) / (sum / static_cast<double>(v.size()));
-}
-
 }  // namespace
-
-TEST(store_slots, crc16_matches_the_cluster_spec_check_value) {
-  EXPECT_EQ(crc16_xmodem("123456789"), 0x31C3);
-  EXPECT_EQ(crc16_xmodem(""), 0);
-}
-
-TEST(store_slots, key_slot_matches_redis_cluster_keyslot_examples) {
-  // redis.io/commands/cluster-keyslot
-  EXPECT_EQ(redis_key_slot("somekey"), 11058u);
-  EXPECT_EQ(redis_key_slot("foo{hash_tag}"), 2515u);
-  EXPECT_EQ(redis_key_slot("bar{hash_tag}"), 2515u);
-  // The same answer as CLUSTER KEYSLOT {user1}.following on Valkey/Dragonfly.
-  EXPECT_EQ(redis_key_slot("{user1}.following"), 8106u);
-}
-
-TEST(store_slots, hash_tag_rules_follow_the_cluster_spec) {
-  EXPECT_EQ(redis_key_slot("{user1000}.following"), redis_key_slot("{user1000}.followers"));
-  EXPECT_EQ(redis_key_slot("{user1000}.following"), redis_key_slot("user1000"));
-  // Empty tag: the whole key is hashed.
-  EXPECT_EQ(redis_key_slot("foo{}{bar}"), crc16_xmodem("foo{}{bar}") % 16384u);
-  // Only up to the first '}' after the first '{'.
-  EXPECT_EQ(redis_key_slot("foo{{bar}}zap"), redis_key_slot("{bar"));
-  EXPECT_EQ(redis_key_slot("foo{bar}{zap}"), redis_key_slot("bar"));
-  // No closing brace: the whole key.
-  EXPECT_EQ(redis_key_slot("foo{bar"), crc16_xmodem("foo{bar") % 16384u);
-}
-
-TEST(store_slots, integer_keys_route_as_their_decimal_string) {
-  partitioned_store s({.partitions = 3, .routing = routing_kind::slots});
-  for (std::uint64_t k : {0ull, 7ull, 12345ull, 18446744073709551615ull}) {
-    const std::string text = std::to_string(k);
-    EXPECT_EQ(s.partition_of(k), s.partition_of(std::string_view(text)));
-    EXPECT_EQ(s.partition_of(k), redis_key_slot(text) * 3u / 16384u);
-  }
-  partitioned_store tags({.partitions = 16, .routing = routing_kind::slots});
-  EXPECT_EQ(tags.partition_of(std::string_view("{user1000}.following")),
-            tags.partition_of(std::string_view("{user1000}.followers")));
-}
-
-TEST(store_routing, ring_balance_improves_with_virtual_nodes) {
-  partitioned_store one({.partitions = 16, .routing = routing_kind::ring, .virtual_nodes = 1});
-  partitioned_store many({.partitions = 16, .routing = routing_kind::ring, .virtual_nodes = 256});
-  const double skew_one = max_over_mean(load_of(one, 200'000));
-  const double skew_many = max_over_mean(load_of(many, 200'000));
-  EXPECT_LT(skew_many, 1.35);
-  EXPECT_LT(skew_many, skew_one);
-}
-
-TEST(store_routing, ring_moves_keys_only_to_an_added_partition) {
-  partitioned_store before({.partitions = 16, .routing = routing_kind::ring, .virtual_nodes = 64});
-  partitioned_store after({.partitions = 17, .routing = routing_kind::ring, .virtual_nodes = 64});
-  std::uint64_t moved = 0;
-  for (std::uint64_t k = 0; k < 100'000; ++k) {
-    const unsigned a = before.partition_of(k), b = after.partition_of(k);
-    if (a != b) {
-      EXPECT_EQ(b, 16u) << "key " << k << " moved between old partitions";
-      ++moved;
-    }
-  }
-  // About 1/17 of the keys move; far from the ~94% that hash mod P would move.
-  EXPECT_GT(moved, 2'000u);
-  EXPECT_LT(moved, 12'000u);
-}
-
-TEST(store_routing, hash_routing_is_balanced_and_range_routing_is_contiguous) {
-  partitioned_store h({.partitions = 16, .routing = routing_kind::hash});
-  EXPECT_LT(max_over_mean(load_of(h, 160'000)), 1.1);
-  partitioned_store r({.partitions = 4, .routing = routing_kind::range, .key_space = 400});
-  EXPECT_EQ(r.partition_of(0), 0u);
-  EXPECT_EQ(r.partition_of(99), 0u);
-  EXPECT_EQ(r.partition_of(100), 1u);
-  EXPECT_EQ(r.partition_of(399), 3u);
-  EXPECT_EQ(r.partition_of(1'000'000), 3u);  // beyond the key space: the last range
-}
 
 TEST(store_capacity, throttles_at_the_configured_rate) {
   fake_time t;
@@ -234,22 +149,17 @@ TEST(store_metrics, counts_per_partition_and_builds_a_time_series) {
 TEST(store_concurrency, many_threads_lose_no_write) {
   partitioned_store s({.partitions = 8, .routing = routing_kind::ring});
   constexpr int threads = 16, per_thread = 2000;
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&s, t] {
-      for (int i = 0; i < per_thread; ++i) {
-        ASSERT_TRUE(s.write(static_cast<std::uint64_t>((i * 31 + t) % 97), 1));
-        if (i % 4 == 0) (void)s.read(static_cast<std::uint64_t>(i % 97));
-      }
-    });
-  for (auto& th : pool) th.join();
+  hotshard::test::run_threads(threads, [&s](unsigned t) {
+    for (int i = 0; i < per_thread; ++i) {
+      ASSERT_TRUE(s.write(static_cast<std::uint64_t>((i * 31 + static_cast<int>(t)) % 97), 1));
+      if (i % 4 == 0) (void)s.read(static_cast<std::uint64_t>(i % 97));
+    }
+  });
   EXPECT_EQ(s.total(), threads * per_thread);
   EXPECT_EQ(s.backend_calls(), static_cast<std::uint64_t>(threads * per_thread + threads * per_thread / 4));
 }
 
-TEST(store_config, bad_names_are_usage_errors) {
-  EXPECT_EQ(parse_routing("slots"), routing_kind::slots);
-  EXPECT_THROW((void)parse_routing("modulo"), usage_error);
+TEST(store_config, bad_overload_names_are_usage_errors) {
   EXPECT_THROW((void)parse_overload("drop"), usage_error);
 }
 

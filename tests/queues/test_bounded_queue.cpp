@@ -2,6 +2,7 @@
 #include <hotshard/concepts/bounded_queue.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/detail/metrics.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -21,11 +22,9 @@ using hotshard::bounded_queue_options;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-constexpr std::uint64_t scale = 2;
-#else
-constexpr std::uint64_t scale = 1;
-#endif
+// The stress tests do half their work under ThreadSanitizer and all of it
+// under ASan (tuned so; sanitizer_scale would quarter both).
+constexpr std::uint64_t tsan_divisor = hotshard::test::thread_sanitizer ? 2 : 1;
 
 static_assert(hotshard::concepts::closable_blocking_queue<bounded_queue<int>>);
 static_assert(hotshard::concepts::closable_blocking_queue<bounded_queue<std::unique_ptr<int>>>);
@@ -216,16 +215,13 @@ TEST(bounded_queue, concurrent_pushes_without_consumers_fill_exactly_the_capacit
   constexpr std::size_t capacity = 1024;
   bounded_queue<std::uint64_t> q({.capacity = capacity});
   std::atomic<std::uint64_t> accepted{0};
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < 16; ++t)
-    threads.emplace_back([&, t] {
-      std::uint64_t mine = 0;
-      for (std::uint64_t i = 0; i < 200; ++i) mine += q.try_push_weak(item(t, i)) ? 1 : 0;
-      std::vector<std::uint64_t> bulk(7, item(t, 1000));
-      for (int i = 0; i < 20; ++i) mine += q.try_push_bulk_weak(bulk.begin(), bulk.size());
-      accepted.fetch_add(mine);
-    });
-  for (auto& th : threads) th.join();
+  hotshard::test::run_threads(16, [&](unsigned t) {
+    std::uint64_t mine = 0;
+    for (std::uint64_t i = 0; i < 200; ++i) mine += q.try_push_weak(item(t, i)) ? 1 : 0;
+    std::vector<std::uint64_t> bulk(7, item(t, 1000));
+    for (int i = 0; i < 20; ++i) mine += q.try_push_bulk_weak(bulk.begin(), bulk.size());
+    accepted.fetch_add(mine);
+  });
   EXPECT_EQ(accepted.load(), capacity);
   EXPECT_EQ(q.size_approx(), capacity);
 }
@@ -239,7 +235,7 @@ TEST(bounded_queue, capacity_is_never_exceeded_under_concurrent_push_and_pop) {
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < 8; ++t)
     threads.emplace_back([&] {
-      for (std::uint64_t i = 0; i < 40000 / scale; ++i) {
+      for (std::uint64_t i = 0; i < 40000 / tsan_divisor; ++i) {
         if (q.try_push_weak(i)) {
           const std::uint64_t p = pushed.fetch_add(1, std::memory_order_seq_cst) + 1;
           if (p > credit.load(std::memory_order_seq_cst) + capacity) violations.fetch_add(1);
@@ -264,7 +260,7 @@ TEST(bounded_queue, capacity_is_never_exceeded_under_concurrent_push_and_pop) {
 // 16 producers, 1 consumer: every item exactly once and each producer's items in order.
 TEST(bounded_queue, one_consumer_sees_every_item_once_in_per_producer_order) {
   constexpr unsigned producers = 16;
-  const std::uint64_t per = 60000 / scale;
+  const std::uint64_t per = 60000 / tsan_divisor;
   bounded_queue<std::uint64_t> q({.capacity = 64});
   std::vector<std::thread> threads;
   for (unsigned p = 0; p < producers; ++p)
@@ -318,24 +314,21 @@ void lose_and_duplicate_nothing(std::size_t capacity, std::uint64_t per) {
         seen[c].insert(seen[c].end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
       }
     });
-  std::vector<std::thread> prods;
-  for (unsigned p = 0; p < producers; ++p)
-    prods.emplace_back([&, p] {
-      std::vector<std::uint64_t> bulk;
-      for (std::uint64_t i = 0; i < per;) {
-        if (p % 2 == 0) {
-          ASSERT_TRUE(q.push(item(p, i)));
-          ++i;
-        } else {
-          bulk.clear();
-          for (std::uint64_t k = i; k < std::min(per, i + 5); ++k) bulk.push_back(item(p, k));
-          const auto k = q.try_push_bulk_weak(bulk.begin(), bulk.size());
-          if (k == 0) std::this_thread::yield();
-          i += k;
-        }
+  hotshard::test::run_threads(producers, [&](unsigned p) {
+    std::vector<std::uint64_t> bulk;
+    for (std::uint64_t i = 0; i < per;) {
+      if (p % 2 == 0) {
+        ASSERT_TRUE(q.push(item(p, i)));
+        ++i;
+      } else {
+        bulk.clear();
+        for (std::uint64_t k = i; k < std::min(per, i + 5); ++k) bulk.push_back(item(p, k));
+        const auto k = q.try_push_bulk_weak(bulk.begin(), bulk.size());
+        if (k == 0) std::this_thread::yield();
+        i += k;
       }
-    });
-  for (auto& th : prods) th.join();
+    }
+  });
   q.close();
   for (auto& th : threads) th.join();
   std::vector<std::uint8_t> count(producers * per, 0);
@@ -360,16 +353,16 @@ void lose_and_duplicate_nothing(std::size_t capacity, std::uint64_t per) {
 }
 
 TEST(bounded_queue, many_producers_and_consumers_lose_and_duplicate_nothing) {
-  lose_and_duplicate_nothing(32, 60000 / scale);
+  lose_and_duplicate_nothing(32, 60000 / tsan_divisor);
 }
 TEST(bounded_queue, many_producers_and_consumers_lose_and_duplicate_nothing_under_schedule_noise) {
-  lose_and_duplicate_nothing<hotshard::detail::yielding_stats>(32, 3000 / scale);
+  lose_and_duplicate_nothing<hotshard::detail::yielding_stats>(32, 3000 / tsan_divisor);
 }
 // Capacity 2: producers and consumers sleep and wake all the time; a lost
 // wake-up would hang the test (the model, models/bounded_queue.pml, proves
 // there is none for small configurations).
 TEST(bounded_queue, sleepers_on_a_tiny_ring_all_finish_under_schedule_noise) {
-  lose_and_duplicate_nothing<hotshard::detail::yielding_stats>(2, 800 / scale);
+  lose_and_duplicate_nothing<hotshard::detail::yielding_stats>(2, 800 / tsan_divisor);
 }
 
 TEST(bounded_queue, blocking_pop_sleeps_and_wakes_on_push) {
@@ -558,7 +551,7 @@ TEST(bounded_queue, timed_and_stoppable_workers_lose_and_duplicate_nothing) {
   for (std::size_t capacity : {std::size_t{2}, std::size_t{16}}) {
     bounded_queue<std::uint64_t, hotshard::detail::yielding_stats> q({.capacity = capacity});
     constexpr unsigned producers = 4, consumers = 12;
-    const std::uint64_t per = 2000 / scale;
+    const std::uint64_t per = 2000 / tsan_divisor;
     std::stop_source stop;
     std::atomic<std::uint64_t> popped{0};
     std::vector<std::vector<std::uint64_t>> seen(consumers);
@@ -579,17 +572,14 @@ TEST(bounded_queue, timed_and_stoppable_workers_lose_and_duplicate_nothing) {
           }
         }
       });
-    std::vector<std::thread> prods;
-    for (unsigned p = 0; p < producers; ++p)
-      prods.emplace_back([&, p] {
-        for (std::uint64_t i = 0; i < per;) {
-          const queue_status st = p % 2 == 0 ? q.push_for(item(p, i), std::chrono::microseconds(3)) : q.push(item(p, i), stop.get_token());
-          ASSERT_NE(st, queue_status::closed);
-          ASSERT_NE(st, queue_status::stopped);
-          if (st == queue_status::ok) ++i;
-        }
-      });
-    for (auto& th : prods) th.join();
+    hotshard::test::run_threads(producers, [&](unsigned p) {
+      for (std::uint64_t i = 0; i < per;) {
+        const queue_status st = p % 2 == 0 ? q.push_for(item(p, i), std::chrono::microseconds(3)) : q.push(item(p, i), stop.get_token());
+        ASSERT_NE(st, queue_status::closed);
+        ASSERT_NE(st, queue_status::stopped);
+        if (st == queue_status::ok) ++i;
+      }
+    });
     const auto deadline = std::chrono::steady_clock::now() + 60s;  // hang guard only
     while (popped.load() < producers * per) {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "items left queued: a lost wake-up";
@@ -694,7 +684,7 @@ TEST(bounded_queue, stats_count_the_sleeping_consumers_and_producers) {
 // [0, capacity], and at the end the counts are exact.
 TEST(bounded_queue, stats_read_concurrently_with_operations_are_monotonic_and_bounded) {
   constexpr std::size_t capacity = 16;
-  const std::uint64_t per = 5000 / scale;
+  const std::uint64_t per = 5000 / tsan_divisor;
   bounded_queue<std::uint64_t> q({.capacity = capacity});
   std::atomic<bool> done{false};
   std::thread reader([&] {

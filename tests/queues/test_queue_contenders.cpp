@@ -7,6 +7,8 @@
 // producer parked at the runner's barrier).
 #include "contenders/queues.hpp"
 
+#include <hotshard/test/support.hpp>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,13 +27,9 @@ namespace hc = hotshard::contenders;
 using item = std::uint64_t;
 constexpr std::size_t capacity = 1024;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr item late_items = 4000;
-constexpr item bulk_rounds = 20;
-#else
-constexpr item late_items = 40000;
-constexpr item bulk_rounds = 200;
-#endif
+// A tenth under ThreadSanitizer; whole under ASan.
+constexpr item late_items = hotshard::test::thread_sanitizer ? 4000 : 40000;
+constexpr item bulk_rounds = hotshard::test::thread_sanitizer ? 20 : 200;
 
 // Producer 0 fills the queue until try_push fails and then stops, keeping its
 // handle (for moodycamel: its token and every block it took). Then producer 1
@@ -269,12 +267,9 @@ TEST(queue_contenders, urcu_wfcq_buffer_applies_every_write_exactly_once_by_flus
         return true;
       },
       hc::write_buffer_type::config_type{});
-  std::vector<std::thread> pool;
-  for (unsigned w = 0; w < writers; ++w)
-    pool.emplace_back([&, w] {
-      for (std::uint64_t s = 0; s < per_writer; ++s) ASSERT_TRUE(wb.write(std::uint64_t{w} << 40 | s, 1 + s % 3));
-    });
-  for (auto& t : pool) t.join();
+  hotshard::test::run_threads(writers, [&](unsigned w) {
+    for (std::uint64_t s = 0; s < per_writer; ++s) ASSERT_TRUE(wb.write(std::uint64_t{w} << 40 | s, 1 + s % 3));
+  });
   wb.flush();
   std::int64_t expected = 0;
   for (std::uint64_t s = 0; s < per_writer; ++s) expected += static_cast<std::int64_t>(1 + s % 3);

@@ -25,7 +25,7 @@ using hotshard::write_buffer_config;
 
 namespace {
 
-constexpr std::uint64_t scale = hotshard::test::sanitizer_scale;
+using hotshard::test::sanitizer_scale;
 
 using config = write_buffer_config<std::uint64_t, std::int64_t>;
 
@@ -422,7 +422,7 @@ TEST(write_buffer, flush_covers_every_earlier_write_while_producers_keep_writing
       }
     });
   std::uint64_t violations = 0;
-  for (int round = 0; round < static_cast<int>(200 / scale); ++round) {
+  for (int round = 0; round < static_cast<int>(200 / sanitizer_scale); ++round) {
     std::vector<std::int64_t> before(producers);
     for (unsigned p = 0; p < producers; ++p) before[p] = written[p].load(std::memory_order_acquire);
     wb.flush();
@@ -456,18 +456,15 @@ void loses_nothing(backpressure on_full, std::uint64_t per) {
           return true;
         },
         c);
-    std::vector<std::thread> threads;
-    for (unsigned t = 0; t < writers; ++t)
-      threads.emplace_back([&, t] {
-        std::uint64_t x = t + 1;
-        for (std::uint64_t i = 0; i < per; ++i) {
-          x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-          const std::uint64_t k = (x >> 33) % 4 == 0 ? (x >> 40) % keys : 0;  // key 0 is hot
-          const std::int64_t d = static_cast<std::int64_t>((x >> 20) % 7) - 2;
-          if (wb.write(k, d)) accepted_total[k].fetch_add(d, std::memory_order_relaxed);
-        }
-      });
-    for (auto& th : threads) th.join();
+    hotshard::test::run_threads(writers, [&](unsigned t) {
+      std::uint64_t x = t + 1;
+      for (std::uint64_t i = 0; i < per; ++i) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const std::uint64_t k = (x >> 33) % 4 == 0 ? (x >> 40) % keys : 0;  // key 0 is hot
+        const std::int64_t d = static_cast<std::int64_t>((x >> 20) % 7) - 2;
+        if (wb.write(k, d)) accepted_total[k].fetch_add(d, std::memory_order_relaxed);
+      }
+    });
     wb.flush();
     const auto s = wb.stats();
     EXPECT_EQ(s.accepted + s.rejected, writers * per);
@@ -482,9 +479,9 @@ void loses_nothing(backpressure on_full, std::uint64_t per) {
 
 class write_buffer_policy : public ::testing::TestWithParam<backpressure> {};
 
-TEST_P(write_buffer_policy, loses_nothing_with_more_writers_than_cores) { loses_nothing(GetParam(), 20000 / scale); }
+TEST_P(write_buffer_policy, loses_nothing_with_more_writers_than_cores) { loses_nothing(GetParam(), 20000 / sanitizer_scale); }
 TEST_P(write_buffer_policy, loses_nothing_with_more_writers_than_cores_under_schedule_noise) {
-  loses_nothing<hotshard::detail::yielding_stats>(GetParam(), 2000 / scale);
+  loses_nothing<hotshard::detail::yielding_stats>(GetParam(), 2000 / sanitizer_scale);
 }
 
 INSTANTIATE_TEST_SUITE_P(each_backpressure_policy, write_buffer_policy,
@@ -900,17 +897,14 @@ void batch_sink_stress(bool combine, backpressure on_full, std::uint64_t per) {
     c.retry_backoff = std::chrono::microseconds(1);
     batch = c.batch_size;
     batch_buffer wb(sink.fn(), c);
-    std::vector<std::thread> threads;
-    for (unsigned t = 0; t < writers; ++t)
-      threads.emplace_back([&, t] {
-        for (std::uint64_t i = 1; i <= per; ++i) {
-          const std::uint64_t k = combine ? (i % 3 == 0 ? (i + t) % keys : 0) : t;  // combine: key 0 is hot
-          const auto d = combine ? static_cast<std::int64_t>(i % 5) - 1 : static_cast<std::int64_t>(i);
-          ASSERT_TRUE(wb.write(k, d));
-          accepted_total[k].fetch_add(d, std::memory_order_relaxed);
-        }
-      });
-    for (auto& th : threads) th.join();
+    hotshard::test::run_threads(writers, [&](unsigned t) {
+      for (std::uint64_t i = 1; i <= per; ++i) {
+        const std::uint64_t k = combine ? (i % 3 == 0 ? (i + t) % keys : 0) : t;  // combine: key 0 is hot
+        const auto d = combine ? static_cast<std::int64_t>(i % 5) - 1 : static_cast<std::int64_t>(i);
+        ASSERT_TRUE(wb.write(k, d));
+        accepted_total[k].fetch_add(d, std::memory_order_relaxed);
+      }
+    });
     wb.flush();
     const auto s = wb.stats();
     EXPECT_EQ(s.accepted, writers * per);
@@ -935,10 +929,10 @@ void batch_sink_stress(bool combine, backpressure on_full, std::uint64_t per) {
 }
 
 TEST(write_buffer_batch_sink, loses_nothing_with_more_writers_than_cores_combining) {
-  batch_sink_stress(true, backpressure::block, 4000 / scale);
-  batch_sink_stress(true, backpressure::help_drain, 4000 / scale);
+  batch_sink_stress(true, backpressure::block, 4000 / sanitizer_scale);
+  batch_sink_stress(true, backpressure::help_drain, 4000 / sanitizer_scale);
 }
 TEST(write_buffer_batch_sink, keeps_each_keys_order_with_more_writers_than_cores_plain) {
-  batch_sink_stress(false, backpressure::block, 2000 / scale);
-  batch_sink_stress(false, backpressure::help_drain, 2000 / scale);
+  batch_sink_stress(false, backpressure::block, 2000 / sanitizer_scale);
+  batch_sink_stress(false, backpressure::help_drain, 2000 / sanitizer_scale);
 }

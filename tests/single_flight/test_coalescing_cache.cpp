@@ -3,6 +3,7 @@
 // entries, invalidation, eviction; then a concurrent stress.
 #include <hotshard/coalescing_cache.hpp>
 #include <hotshard/concepts/single_flight.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -250,11 +251,7 @@ TEST(coalescing_cache, concurrent_readers_always_see_a_value_of_their_own_key) {
   o.uniform01 = {};  // the default generator, per thread
   cache c(o);
   constexpr unsigned threads = 16;
-#if defined(__SANITIZE_THREAD__)
-  constexpr unsigned per_thread = 2000;
-#else
-  constexpr unsigned per_thread = 20000;
-#endif
+  constexpr unsigned per_thread = hotshard::test::thread_sanitizer ? 2000 : 20000;
   std::atomic<std::uint64_t> wrong{0}, errors{0};
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) {

@@ -6,6 +6,7 @@
 #include "sf_test_support.hpp"
 
 #include <hotshard/coalescing_cache.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -161,40 +162,32 @@ TEST(coalescing_cache_service, stats_add_up_exactly_after_a_concurrent_run) {
   o.uniform01 = {};
   cache c(o);
   constexpr unsigned threads = 8;
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  constexpr unsigned per_thread = 2000;
-#else
-  constexpr unsigned per_thread = 20000;
-#endif
+  constexpr unsigned per_thread = hotshard::test::sanitizer_scale == 1 ? 20000 : 2000;  // a tenth under a sanitizer
   std::atomic<std::uint64_t> thrown{0}, timed_out{0};
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      std::uint64_t x = t + 1;
-      for (unsigned i = 0; i < per_thread; ++i) {
-        x = hotshard::detail::mix64(x);
-        const std::uint64_t key = x % 50;
-        if (t == 0) clk.now.fetch_add(1);
-        if (x % 31 == 0) c.invalidate(key);
-        auto loader = [&]() -> std::uint64_t {
-          if (x % 13 == 0) throw std::runtime_error("flaky");
-          return key;
-        };
-        try {
-          if (x % 5 == 0) {
-            const auto r = c.get_for(key, 0ns, loader);  // a failure is a status here, not a throw
-            timed_out += r.timed_out() ? 1 : 0;
-            thrown += r.failed() ? 1 : 0;
-          } else {
-            EXPECT_EQ(c.get(key, loader), key);
-          }
-        } catch (const std::runtime_error&) {
-          thrown.fetch_add(1);
+  hotshard::test::run_threads(threads, [&](unsigned t) {
+    std::uint64_t x = t + 1;
+    for (unsigned i = 0; i < per_thread; ++i) {
+      x = hotshard::detail::mix64(x);
+      const std::uint64_t key = x % 50;
+      if (t == 0) clk.now.fetch_add(1);
+      if (x % 31 == 0) c.invalidate(key);
+      auto loader = [&]() -> std::uint64_t {
+        if (x % 13 == 0) throw std::runtime_error("flaky");
+        return key;
+      };
+      try {
+        if (x % 5 == 0) {
+          const auto r = c.get_for(key, 0ns, loader);  // a failure is a status here, not a throw
+          timed_out += r.timed_out() ? 1 : 0;
+          thrown += r.failed() ? 1 : 0;
+        } else {
+          EXPECT_EQ(c.get(key, loader), key);
         }
+      } catch (const std::runtime_error&) {
+        thrown.fetch_add(1);
       }
-    });
-  }
-  for (auto& th : pool) th.join();
+    }
+  });
   const auto s = c.stats();
   EXPECT_EQ(s.gets, std::uint64_t{threads} * per_thread);
   EXPECT_EQ(sum_of_categories(s), s.gets);

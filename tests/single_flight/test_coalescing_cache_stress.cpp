@@ -14,6 +14,7 @@
 #include "sf_test_support.hpp"
 
 #include <hotshard/coalescing_cache.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -31,11 +32,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr unsigned per_reader = 3000;
-#else
-constexpr unsigned per_reader = 30000;
-#endif
+constexpr unsigned per_reader = hotshard::test::sanitizer_scale == 1 ? 30000 : 3000;  // a tenth under a sanitizer
 
 std::string encode(std::uint64_t key, std::uint64_t version) {
   char buf[96];
@@ -165,14 +162,11 @@ TEST(coalescing_cache_stress, more_live_threads_than_reader_ids_and_threads_that
       if (c.get(k, [k] { return k * 7; }) != k * 7) wrong.fetch_add(1, std::memory_order_relaxed);
     }
   };
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < live; ++t)
-    pool.emplace_back([&, t] {
-      arrived.fetch_add(1);
-      sf_test::await([&] { return arrived.load() == live; });  // all alive at once
-      reader(t);
-    });
-  for (auto& th : pool) th.join();
+  hotshard::test::run_threads(live, [&](unsigned t) {
+    arrived.fetch_add(1);
+    sf_test::await([&] { return arrived.load() == live; });  // all alive at once
+    reader(t);
+  });
   for (unsigned t = 0; t < 3 * live; ++t) std::thread(reader, t).join();  // one at a time: ids recycled
   EXPECT_EQ(wrong.load(), 0u);
   const auto s = c.stats();

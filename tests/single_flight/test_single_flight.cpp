@@ -2,6 +2,7 @@
 // threads than cores. Waits in these tests are conditions, never timings.
 #include <hotshard/concepts/single_flight.hpp>
 #include <hotshard/single_flight.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -23,11 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr bool under_tsan = true;
-#else
-constexpr bool under_tsan = false;
-#endif
+constexpr bool under_tsan = hotshard::test::thread_sanitizer;
 
 // Stats hook that tells a test how many callers are blocked on a flight's
 // result: wait() when a caller goes to sleep on it, spin() when that flight
@@ -86,28 +83,24 @@ TEST(single_flight, a_herd_of_256_threads_makes_exactly_one_loader_call_per_wave
     hook::net.store(0, std::memory_order_seq_cst);
     wave_calls.store(0, std::memory_order_seq_cst);
   });
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      for (unsigned w = 0; w < waves; ++w) {
-        sync.arrive_and_wait();
-        // The loader returns only once every other caller waits on it (or
-        // runs a loader too, which the count below reports instead of
-        // hanging), so the wave has exactly one flight iff coalescing works.
-        const auto r = sf.run(w % 7, [&] {
-          calls.fetch_add(1, std::memory_order_relaxed);
-          wave_calls.fetch_add(1, std::memory_order_seq_cst);
-          while (hook::net.load(std::memory_order_seq_cst) + wave_calls.load(std::memory_order_seq_cst) <
-                 static_cast<long>(threads))
-            std::this_thread::sleep_for(20us);
-          return std::uint64_t{w} * 1000 + 1;
-        });
-        if (r.value != std::uint64_t{w} * 1000 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
-        sync.arrive_and_wait();
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
+  hotshard::test::run_threads(threads, [&](unsigned) {
+    for (unsigned w = 0; w < waves; ++w) {
+      sync.arrive_and_wait();
+      // The loader returns only once every other caller waits on it (or
+      // runs a loader too, which the count below reports instead of
+      // hanging), so the wave has exactly one flight iff coalescing works.
+      const auto r = sf.run(w % 7, [&] {
+        calls.fetch_add(1, std::memory_order_relaxed);
+        wave_calls.fetch_add(1, std::memory_order_seq_cst);
+        while (hook::net.load(std::memory_order_seq_cst) + wave_calls.load(std::memory_order_seq_cst) <
+               static_cast<long>(threads))
+          std::this_thread::sleep_for(20us);
+        return std::uint64_t{w} * 1000 + 1;
+      });
+      if (r.value != std::uint64_t{w} * 1000 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
+      sync.arrive_and_wait();
+    }
+  });
   EXPECT_EQ(calls.load(), waves);
   EXPECT_EQ(wrong.load(), 0u);
   const auto st = sf.stats();
@@ -125,27 +118,23 @@ TEST(single_flight, a_loader_exception_reaches_every_waiter_and_does_not_poison_
   std::atomic<long> calls{0};
   std::atomic<int> caught{0}, own{0}, shared{0};
   std::barrier sync(threads);
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      sync.arrive_and_wait();
-      const auto r = sf.run(5, [&]() -> std::uint64_t {
-        calls.fetch_add(1, std::memory_order_seq_cst);
-        while (hook::net.load(std::memory_order_seq_cst) + calls.load(std::memory_order_seq_cst) <
-               static_cast<long>(threads))
-          std::this_thread::sleep_for(20us);
-        throw std::runtime_error("backend down");
-      });
-      // A failure is a status, with the exception and where it came from.
-      if (r.failed() && !r.value) (r.origin == hotshard::load_origin::own ? own : shared).fetch_add(1);
-      try {
-        (void)r.get();
-      } catch (const std::runtime_error& e) {
-        if (std::string(e.what()) == "backend down") caught.fetch_add(1);
-      }
+  hotshard::test::run_threads(threads, [&](unsigned) {
+    sync.arrive_and_wait();
+    const auto r = sf.run(5, [&]() -> std::uint64_t {
+      calls.fetch_add(1, std::memory_order_seq_cst);
+      while (hook::net.load(std::memory_order_seq_cst) + calls.load(std::memory_order_seq_cst) <
+             static_cast<long>(threads))
+        std::this_thread::sleep_for(20us);
+      throw std::runtime_error("backend down");
     });
-  }
-  for (auto& th : pool) th.join();
+    // A failure is a status, with the exception and where it came from.
+    if (r.failed() && !r.value) (r.origin == hotshard::load_origin::own ? own : shared).fetch_add(1);
+    try {
+      (void)r.get();
+    } catch (const std::runtime_error& e) {
+      if (std::string(e.what()) == "backend down") caught.fetch_add(1);
+    }
+  });
   EXPECT_EQ(calls.load(), 1);
   EXPECT_EQ(caught.load(), static_cast<int>(threads));
   EXPECT_EQ(own.load(), 1);  // the leader's own load threw
@@ -350,29 +339,21 @@ TEST(single_flight, no_slot_is_leaked_after_a_million_flights_and_values_never_m
 TEST(single_flight, two_flights_of_one_key_never_load_at_the_same_time) {
   constexpr unsigned threads = 8;
   constexpr std::uint64_t keys = 4;
-#if defined(__SANITIZE_THREAD__)
-  constexpr unsigned per_thread = 5000;
-#else
-  constexpr unsigned per_thread = 20000;
-#endif
+  constexpr unsigned per_thread = hotshard::test::thread_sanitizer ? 5000 : 20000;
   table sf({.capacity = 64, .window = 32});
   std::array<std::atomic<int>, keys> active{};
   std::atomic<std::uint64_t> overlaps{0};
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (unsigned i = 0; i < per_thread; ++i) {
-        const std::uint64_t key = (i * 7 + t) % keys;
-        (void)sf.run(key, [&] {
-          if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
-          for (int spin = 0; spin < 50; ++spin) hotshard::detail::cpu_relax();
-          active[key].fetch_sub(1);
-          return key;
-        });
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
+  hotshard::test::run_threads(threads, [&](unsigned t) {
+    for (unsigned i = 0; i < per_thread; ++i) {
+      const std::uint64_t key = (i * 7 + t) % keys;
+      (void)sf.run(key, [&] {
+        if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
+        for (int spin = 0; spin < 50; ++spin) hotshard::detail::cpu_relax();
+        active[key].fetch_sub(1);
+        return key;
+      });
+    }
+  });
   EXPECT_EQ(overlaps.load(), 0u);
   EXPECT_EQ(sf.stats().overflow, 0u);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);

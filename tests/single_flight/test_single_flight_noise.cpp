@@ -7,6 +7,7 @@
 
 #include <hotshard/coalescing_cache.hpp>
 #include <hotshard/single_flight.hpp>
+#include <hotshard/test/support.hpp>
 
 #include <gtest/gtest.h>
 
@@ -23,44 +24,37 @@
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr unsigned scale = 1;
-#else
-constexpr unsigned scale = 4;
-#endif
+using hotshard::test::run_threads;
+using hotshard::test::sanitizer_scale;
 
 using noisy_table = hotshard::single_flight<std::uint64_t, std::uint64_t, hotshard::policy::contention_hook<sf_test::noise>>;
 
 TEST(single_flight_noise, values_never_mix_and_no_slot_leaks_under_schedule_noise) {
   constexpr unsigned threads = 8;
-  const std::uint64_t per_thread = 5000 * scale;
+  const std::uint64_t per_thread = 20'000 / sanitizer_scale;
   noisy_table sf({.capacity = 16, .window = 4});  // small: slots are reused constantly, windows overlap
   std::atomic<std::uint64_t> loads{0}, wrong{0}, forgets{0};
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      std::uint64_t x = t + 1;
-      for (std::uint64_t i = 0; i < per_thread; ++i) {
-        x = hotshard::detail::mix64(x);
-        const std::uint64_t key = x % 12;
-        if (x % 16 == 0) forgets += sf.forget(key) ? 1 : 0;
-        if (x % 8 == 1) {  // a timed caller with a tiny timeout: timeouts and late leaves
-          const auto r = sf.run_for(key, std::chrono::nanoseconds(x % 3000), [&] {
-            loads.fetch_add(1, std::memory_order_relaxed);
-            return key * 3 + 1;
-          });
-          if (!r.timed_out() && r.value != key * 3 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        const auto r = sf.run(key, [&] {
+  run_threads(threads, [&](unsigned t) {
+    std::uint64_t x = t + 1;
+    for (std::uint64_t i = 0; i < per_thread; ++i) {
+      x = hotshard::detail::mix64(x);
+      const std::uint64_t key = x % 12;
+      if (x % 16 == 0) forgets += sf.forget(key) ? 1 : 0;
+      if (x % 8 == 1) {  // a timed caller with a tiny timeout: timeouts and late leaves
+        const auto r = sf.run_for(key, std::chrono::nanoseconds(x % 3000), [&] {
           loads.fetch_add(1, std::memory_order_relaxed);
           return key * 3 + 1;
         });
-        if (r.value != key * 3 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
+        if (!r.timed_out() && r.value != key * 3 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
+        continue;
       }
-    });
-  }
-  for (auto& th : pool) th.join();
+      const auto r = sf.run(key, [&] {
+        loads.fetch_add(1, std::memory_order_relaxed);
+        return key * 3 + 1;
+      });
+      if (r.value != key * 3 + 1) wrong.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
   const auto st = sf.stats();
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_EQ(st.flights + st.overflow, loads.load());
@@ -71,25 +65,21 @@ TEST(single_flight_noise, values_never_mix_and_no_slot_leaks_under_schedule_nois
 TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_under_schedule_noise) {
   constexpr unsigned threads = 6;
   constexpr std::uint64_t keys = 3;
-  const unsigned per_thread = 1500 * scale;
+  const std::uint64_t per_thread = 6'000 / sanitizer_scale;
   noisy_table sf({.capacity = 64, .window = 32});  // 6 threads hold at most 12 slots: no window fills
   std::array<std::atomic<int>, keys> active{};
   std::atomic<std::uint64_t> overlaps{0};
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (unsigned i = 0; i < per_thread; ++i) {
-        const std::uint64_t key = (i * 7 + t) % keys;
-        (void)sf.run(key, [&] {
-          if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
-          sf_test::noise::maybe_yield();
-          active[key].fetch_sub(1);
-          return key;
-        });
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
+  run_threads(threads, [&](unsigned t) {
+    for (unsigned i = 0; i < per_thread; ++i) {
+      const std::uint64_t key = (i * 7 + t) % keys;
+      (void)sf.run(key, [&] {
+        if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
+        sf_test::noise::maybe_yield();
+        active[key].fetch_sub(1);
+        return key;
+      });
+    }
+  });
   // Under this much noise a caller can be beaten max_attempts times and then
   // loads alone (overflow, allowed by the contract): such a load is no
   // flight and may overlap one. Flights themselves must never overlap.
@@ -106,32 +96,28 @@ TEST(single_flight_noise, throwing_copies_under_schedule_noise_leave_no_slot_hel
   using bomb = sf_test::copy_bomb;
   hotshard::single_flight<bomb, bomb, hotshard::policy::hash_with<sf_test::copy_bomb_hash>, hotshard::policy::contention_hook<sf_test::noise>> sf({.capacity = 16, .window = 4});
   constexpr unsigned threads = 6;
-  const unsigned per_thread = 1000 * scale;
+  const std::uint64_t per_thread = 4'000 / sanitizer_scale;
   std::atomic<std::uint64_t> wrong{0};
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      std::uint64_t x = t + 11;
-      for (unsigned i = 0; i < per_thread; ++i) {
-        x = hotshard::detail::mix64(x);
-        const int key = static_cast<int>(x % 5);
-        const bomb k(key);
-        bomb::armed = x % 4 == 0;  // a quarter of the calls: every copy in this thread throws
-        try {
-          const auto r = sf.run(k, [&] { return bomb(key * 10); });
-          if (r.failed()) {  // the leader's own copy threw: status failed, origin own
-            if (!bomb::armed || r.origin != hotshard::load_origin::own) wrong.fetch_add(1);
-          } else if (r.value->v != key * 10) {
-            wrong.fetch_add(1);
-          }
-        } catch (const std::runtime_error&) {
-          if (!bomb::armed) wrong.fetch_add(1);  // only an armed thread's own copies may throw
+  run_threads(threads, [&](unsigned t) {
+    std::uint64_t x = t + 11;
+    for (unsigned i = 0; i < per_thread; ++i) {
+      x = hotshard::detail::mix64(x);
+      const int key = static_cast<int>(x % 5);
+      const bomb k(key);
+      bomb::armed = x % 4 == 0;  // a quarter of the calls: every copy in this thread throws
+      try {
+        const auto r = sf.run(k, [&] { return bomb(key * 10); });
+        if (r.failed()) {  // the leader's own copy threw: status failed, origin own
+          if (!bomb::armed || r.origin != hotshard::load_origin::own) wrong.fetch_add(1);
+        } else if (r.value->v != key * 10) {
+          wrong.fetch_add(1);
         }
-        bomb::armed = false;
+      } catch (const std::runtime_error&) {
+        if (!bomb::armed) wrong.fetch_add(1);  // only an armed thread's own copies may throw
       }
-    });
-  }
-  for (auto& th : pool) th.join();
+      bomb::armed = false;
+    }
+  });
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
@@ -157,38 +143,34 @@ TEST(coalescing_cache_noise, readers_never_see_a_value_loaded_before_an_invalida
   constexpr std::uint64_t tag = std::uint64_t{1} << 32;  // value = key * tag + invalidations begun
   std::array<std::atomic<std::uint64_t>, keys> begun{}, returned{};  // returned: highest number that has returned
   constexpr unsigned threads = 6;
-  const unsigned per_thread = 2000 * scale;
+  const std::uint64_t per_thread = 8'000 / sanitizer_scale;
   std::atomic<std::uint64_t> wrong{0}, stale{0};
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      std::uint64_t x = t + 101;
-      for (unsigned i = 0; i < per_thread; ++i) {
-        x = hotshard::detail::mix64(x);
-        const std::uint64_t key = x % keys;
-        now.fetch_add(1);
-        if (x % 10 == 0) {
-          const std::uint64_t n = begun[key].fetch_add(1) + 1;
-          c.invalidate(key);
-          std::uint64_t r = returned[key].load();
-          while (r < n && !returned[key].compare_exchange_weak(r, n)) {
-          }
-          continue;
+  run_threads(threads, [&](unsigned t) {
+    std::uint64_t x = t + 101;
+    for (unsigned i = 0; i < per_thread; ++i) {
+      x = hotshard::detail::mix64(x);
+      const std::uint64_t key = x % keys;
+      now.fetch_add(1);
+      if (x % 10 == 0) {
+        const std::uint64_t n = begun[key].fetch_add(1) + 1;
+        c.invalidate(key);
+        std::uint64_t r = returned[key].load();
+        while (r < n && !returned[key].compare_exchange_weak(r, n)) {
         }
-        const std::uint64_t floor = returned[key].load();
-        try {
-          const auto v = c.get(key, [&]() -> std::uint64_t {
-            if (x % 31 == 0) throw std::runtime_error("flaky");
-            return key * tag + begun[key].load();
-          });
-          if (v / tag != key) wrong.fetch_add(1);
-          if (v % tag < floor) stale.fetch_add(1);
-        } catch (const std::runtime_error&) {
-        }
+        continue;
       }
-    });
-  }
-  for (auto& th : pool) th.join();
+      const std::uint64_t floor = returned[key].load();
+      try {
+        const auto v = c.get(key, [&]() -> std::uint64_t {
+          if (x % 31 == 0) throw std::runtime_error("flaky");
+          return key * tag + begun[key].load();
+        });
+        if (v / tag != key) wrong.fetch_add(1);
+        if (v % tag < floor) stale.fetch_add(1);
+      } catch (const std::runtime_error&) {
+      }
+    }
+  });
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_EQ(stale.load(), 0u);
   EXPECT_LE(c.size(), 8u);
@@ -202,7 +184,7 @@ TEST(coalescing_cache_noise, readers_never_see_a_value_loaded_before_an_invalida
 TEST(single_flight_noise, cancellations_racing_with_results_never_reach_a_caller_that_still_waits) {
   noisy_table sf({.capacity = 16, .window = 4});
   constexpr unsigned threads = 6;
-  const unsigned per_thread = 1500 * scale;
+  const std::uint64_t per_thread = 6'000 / sanitizer_scale;
   constexpr std::size_t n_sources = 256;
   std::vector<std::stop_source> sources(n_sources);  // requested one by one by the canceller
   std::atomic<bool> done{false};
@@ -216,35 +198,31 @@ TEST(single_flight_noise, cancellations_racing_with_results_never_reach_a_caller
       sources[i].request_stop();
     }
   });
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      std::uint64_t x = t + 5;
-      for (unsigned i = 0; i < per_thread; ++i) {
-        x = hotshard::detail::mix64(x);
-        const std::uint64_t key = x % 4;
-        auto loader = [&](std::stop_token st) -> std::uint64_t {
-          for (int y = 0; y < 3; ++y) std::this_thread::yield();
-          if (st.stop_requested()) throw std::runtime_error("stopped");
-          return key * 7 + 1;
-        };
-        const std::uint64_t at = progress.fetch_add(1) * n_sources / total + (x >> 8) % 3;
-        const std::stop_token tok = sources[std::min<std::uint64_t>(at, n_sources - 1)].get_token();
-        const auto r = (x & 3) == 0 ? sf.run_for(key, std::chrono::nanoseconds(x % 2000), loader, tok)
-                                    : sf.run(key, loader, tok);
-        if (r.ok() && *r.value != key * 7 + 1) wrong.fetch_add(1);
-        if (r.cancelled()) cancelled.fetch_add(1);
-        if (r.failed()) {
-          try {
-            std::rethrow_exception(r.error);
-          } catch (const std::runtime_error& e) {
-            if (std::string(e.what()) == "stopped") stopped_seen.fetch_add(1);
-          }
+  run_threads(threads, [&](unsigned t) {
+    std::uint64_t x = t + 5;
+    for (unsigned i = 0; i < per_thread; ++i) {
+      x = hotshard::detail::mix64(x);
+      const std::uint64_t key = x % 4;
+      auto loader = [&](std::stop_token st) -> std::uint64_t {
+        for (int y = 0; y < 3; ++y) std::this_thread::yield();
+        if (st.stop_requested()) throw std::runtime_error("stopped");
+        return key * 7 + 1;
+      };
+      const std::uint64_t at = progress.fetch_add(1) * n_sources / total + (x >> 8) % 3;
+      const std::stop_token tok = sources[std::min<std::uint64_t>(at, n_sources - 1)].get_token();
+      const auto r = (x & 3) == 0 ? sf.run_for(key, std::chrono::nanoseconds(x % 2000), loader, tok)
+                                  : sf.run(key, loader, tok);
+      if (r.ok() && *r.value != key * 7 + 1) wrong.fetch_add(1);
+      if (r.cancelled()) cancelled.fetch_add(1);
+      if (r.failed()) {
+        try {
+          std::rethrow_exception(r.error);
+        } catch (const std::runtime_error& e) {
+          if (std::string(e.what()) == "stopped") stopped_seen.fetch_add(1);
         }
       }
-    });
-  }
-  for (auto& th : pool) th.join();
+    }
+  });
   done = true;
   canceller.join();
   EXPECT_EQ(wrong.load(), 0u);

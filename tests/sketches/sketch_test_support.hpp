@@ -1,7 +1,10 @@
 // Shared helpers of the sketches tests: fixed-seed streams and exact counts.
+// run_threads and sanitizer_scale come from tests/support, included here so
+// every sketch test has them.
 #pragma once
 
 #include <hotshard/detail/metrics.hpp>
+#include <hotshard/test/support.hpp>
 #include <hotshard/workloads/spec.hpp>
 #include <hotshard/workloads/stream.hpp>
 
@@ -11,7 +14,6 @@
 #include <map>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -38,12 +40,6 @@ exported_metrics export_of(const Stats& st) {
   });
   return out;
 }
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-inline constexpr std::size_t scale = 4;  // sanitizers: a quarter of the work
-#else
-inline constexpr std::size_t scale = 1;
-#endif
 
 inline std::vector<std::uint64_t> keys_of(const std::string& spec, std::size_t count, std::uint64_t seed = 42,
                                           unsigned t = 0, unsigned threads = 1) {
@@ -80,15 +76,6 @@ std::string construction_error(const O& o) {
     return e.what();
   }
   return {};
-}
-
-// Runs f(t) on `threads` threads and joins them.
-template <class F>
-void run_threads(unsigned threads, F&& f) {
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (unsigned t = 0; t < threads; ++t) pool.emplace_back([&f, t] { f(t); });
-  for (auto& th : pool) th.join();
 }
 
 }  // namespace hotshard::test

@@ -57,7 +57,7 @@ TEST(buffered_count_min_sketch, flushes_every_flush_every_adds) {
 }
 
 TEST(buffered_count_min_sketch, never_underestimates_on_zipf) {
-  const auto keys = ht::keys_of("zipf:n=1000000,s=1.0", 300'000 / ht::scale);
+  const auto keys = ht::keys_of("zipf:n=1000000,s=1.0", 300'000 / ht::sanitizer_scale);
   buffered s(0.001, 0.01);
   for (const auto k : keys) s.add(k);
   std::size_t within = 0;
@@ -148,10 +148,10 @@ void sixteen_threads_count_exactly(std::size_t per) {
 }
 
 TEST(buffered_count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
-  sixteen_threads_count_exactly(40'000 / ht::scale);
+  sixteen_threads_count_exactly(40'000 / ht::sanitizer_scale);
 }
 TEST(buffered_count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate_under_schedule_noise) {
-  sixteen_threads_count_exactly<hotshard::detail::yielding_stats>(2'000 / ht::scale);
+  sixteen_threads_count_exactly<hotshard::detail::yielding_stats>(2'000 / ht::sanitizer_scale);
 }
 
 // Defect 10: a thread_local constructed before the thread's first add is
@@ -235,7 +235,7 @@ static_assert(buffered_count_min_sketch_accepts<std::string> && buffered_count_m
 TEST(buffered_count_min_sketch, string_views_literals_and_hashed_keys_count_as_the_key) {
   hotshard::buffered_count_min_sketch<std::string> by_key({.count_min = {.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}}, .filter_slots = 64, .flush_every = 512});
   hotshard::buffered_count_min_sketch<std::string> by_hash({.count_min = {.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}}, .filter_slots = 64, .flush_every = 512});
-  const auto keys = ht::keys_of("zipf:n=5000,s=1.0,scramble=1", 40'000 / ht::scale, 7);
+  const auto keys = ht::keys_of("zipf:n=5000,s=1.0,scramble=1", 40'000 / ht::sanitizer_scale, 7);
   for (const auto k : keys) {
     const std::string key = "query:" + std::to_string(k);
     by_key.add(key);

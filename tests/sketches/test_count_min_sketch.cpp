@@ -58,7 +58,7 @@ TEST(count_min_sketch, a_lone_key_is_counted_exactly) {
 // Statistical: a fixed-seed Zipf stream, both update policies.
 void check_bounds(update_policy mode, const char* spec) {
   const double eps = 0.001, delta = 0.01;
-  const auto keys = ht::keys_of(spec, 400'000 / ht::scale);
+  const auto keys = ht::keys_of(spec, 400'000 / ht::sanitizer_scale);
   const auto exact = ht::count_exact(keys);
   sketch s(eps, delta, {mode, 11, 0});
   for (const auto k : keys) s.add(k);
@@ -82,7 +82,7 @@ TEST(count_min_sketch, never_underestimates_and_keeps_one_minus_delta_within_eps
 }
 
 TEST(count_min_sketch, conservative_update_is_never_above_plain_update) {
-  const auto keys = ht::keys_of("zipf:n=100000,s=0.9", 200'000 / ht::scale);
+  const auto keys = ht::keys_of("zipf:n=100000,s=0.9", 200'000 / ht::sanitizer_scale);
   sketch plain(0.002, 0.01, {update_policy::plain, 3, 0});
   sketch cu(0.002, 0.01, {update_policy::conservative, 3, 0});
   for (const auto k : keys) {
@@ -305,10 +305,10 @@ void sixteen_threads_count_exactly(std::size_t per) {
 }
 
 TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate) {
-  sixteen_threads_count_exactly(40'000 / ht::scale);
+  sixteen_threads_count_exactly(40'000 / ht::sanitizer_scale);
 }
 TEST(count_min_sketch, sixteen_threads_count_exactly_and_never_underestimate_under_schedule_noise) {
-  sixteen_threads_count_exactly<hotshard::detail::yielding_stats>(1'000 / ht::scale);
+  sixteen_threads_count_exactly<hotshard::detail::yielding_stats>(1'000 / ht::sanitizer_scale);
 }
 
 // The restart on a failed CAS is what keeps conservative update exact for a
@@ -323,10 +323,10 @@ void conservative_update_of_one_key_is_exact(std::uint64_t per) {
   EXPECT_EQ(s.estimate(123), threads * per);
 }
 TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact) {
-  conservative_update_of_one_key_is_exact(20'000 / ht::scale);
+  conservative_update_of_one_key_is_exact(20'000 / ht::sanitizer_scale);
 }
 TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exact_under_schedule_noise) {
-  conservative_update_of_one_key_is_exact<hotshard::detail::yielding_stats>(500 / ht::scale);
+  conservative_update_of_one_key_is_exact<hotshard::detail::yielding_stats>(500 / ht::sanitizer_scale);
 }
 
 // Aging while 16 threads add: nothing is lost beyond what halving removes on
@@ -335,7 +335,7 @@ TEST(count_min_sketch, conservative_update_of_one_key_by_sixteen_threads_is_exac
 // point are never halved).
 TEST(count_min_sketch, halving_while_threads_add_loses_no_later_add) {
   constexpr unsigned threads = 16;
-  const std::uint64_t per = 20'000 / ht::scale;
+  const std::uint64_t per = 20'000 / ht::sanitizer_scale;
   sketch s(0.001, 0.01);
   std::atomic<unsigned> done{0};
   std::thread ager([&] {
@@ -368,7 +368,7 @@ static_assert(count_min_sketch_accepts<std::string> && count_min_sketch_accepts<
 TEST(count_min_sketch, string_views_literals_and_hashed_keys_count_as_the_key) {
   hotshard::count_min_sketch<std::string> by_key({.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}});
   hotshard::count_min_sketch<std::string> by_hash({.sketch = {.epsilon = 0.01, .delta = 0.01, .seed = 11}});
-  const auto keys = ht::keys_of("zipf:n=5000,s=1.0,scramble=1", 40'000 / ht::scale, 7);
+  const auto keys = ht::keys_of("zipf:n=5000,s=1.0,scramble=1", 40'000 / ht::sanitizer_scale, 7);
   for (const auto k : keys) {
     const std::string key = "query:" + std::to_string(k);
     by_key.add(key);

@@ -82,7 +82,7 @@ void expect_heavy_hitters_accurate(const std::vector<std::uint64_t>& keys, unsig
 TEST(detection_accuracy, heavy_hitters_top_100_on_zipf_from_one_and_four_threads) {
   for (const char* spec : {"zipf:n=1000000,s=0.8,scramble=1", "zipf:n=1000000,s=1.0,scramble=1",
                            "zipf:n=1000000,s=1.2,scramble=1"}) {
-    const auto keys = ht::keys_of(spec, 500'000 / ht::scale, 21);
+    const auto keys = ht::keys_of(spec, 500'000 / ht::sanitizer_scale, 21);
     expect_heavy_hitters_accurate(keys, 1, spec);
     expect_heavy_hitters_accurate(keys, 4, spec);
   }

@@ -39,8 +39,8 @@ template <class Hash>
 void heavy_keys_arriving_last_are_all_reported() {
   constexpr unsigned threads = 12;
   constexpr std::uint64_t heavy[] = {1'000'001, 1'000'002, 1'000'003};
-  const std::size_t churn = 6'000 / ht::scale;
-  const std::size_t burst = 2'000 / ht::scale;
+  const std::size_t churn = 6'000 / ht::sanitizer_scale;
+  const std::size_t burst = 2'000 / ht::sanitizer_scale;
   for (int round = 0; round < 8; ++round) {
     hotshard::heavy_hitters<std::uint64_t, hotshard::policy::hash_with<Hash>> h({.capacity = 4});
     std::vector<std::vector<std::uint64_t>> keys(threads);
@@ -86,7 +86,7 @@ TEST(detection_stress, heavy_keys_arriving_last_are_all_reported_under_schedule_
 // large — readers that misread a purge's buffer would break it.
 TEST(detection_stress, an_estimate_never_misses_an_add_that_happened_before_it) {
   constexpr unsigned writers = 8;
-  const std::size_t per = 40'000 / ht::scale;
+  const std::size_t per = 40'000 / ht::sanitizer_scale;
   hotshard::heavy_hitters<std::uint64_t, hotshard::policy::hash_with<yielding_hash>> h({.capacity = 8});
   std::vector<std::atomic<std::uint64_t>> done(writers);
   std::atomic<bool> stop{false};
@@ -126,7 +126,7 @@ template <class Hash>
 void a_key_seen_hot_stays_hot_within_its_epoch() {
   constexpr unsigned threads = 12;
   constexpr std::uint64_t keys = 40;
-  const std::size_t per = 3'000 / ht::scale;
+  const std::size_t per = 3'000 / ht::sanitizer_scale;
   std::atomic<std::uint64_t> flips{0};
   for (int round = 0; round < 10; ++round) {
     hotshard::hot_key_detector<std::uint64_t, hotshard::policy::hash_with<Hash>> d({.hot_share = 0.005, .window = 0, .min_count = 1,
@@ -167,7 +167,7 @@ TEST(detection_stress, a_key_seen_hot_stays_hot_within_its_epoch_under_schedule_
 TEST(detection_stress, sampled_sketches_are_read_while_their_owners_rebase) {
   constexpr unsigned writers = 3;
   constexpr std::uint64_t window = 1024;
-  const std::size_t per = 400'000 / ht::scale;
+  const std::size_t per = 400'000 / ht::sanitizer_scale;
   hotshard::hot_key_detector<std::uint64_t, hotshard::policy::hash_with<yielding_hash>> d(
       {.hot_share = 0.05, .window = window, .sketch = {.epsilon = 0.001, .seed = 8}, .sample_every = 4});
   std::atomic<bool> stop{false};

@@ -63,7 +63,7 @@ void expect_guarantees(const hh& h, const ht::exact_counts& exact, std::uint64_t
 TEST(heavy_hitters, top_100_recall_and_precision_on_zipf_with_at_most_one_mebibyte) {
   for (const char* spec : {"zipf:n=1000000,s=0.8,scramble=1", "zipf:n=1000000,s=1.0", "zipf:n=1000000,s=1.0,scramble=1",
                            "zipf:n=1000000,s=1.2,scramble=1"}) {
-    const auto keys = ht::keys_of(spec, 1'000'000 / ht::scale, 3);
+    const auto keys = ht::keys_of(spec, 1'000'000 / ht::sanitizer_scale, 3);
     const auto exact = ht::count_exact(keys);
     hh h({.capacity = 2048, .sketch = {.epsilon = 0.0002, .seed = 1}});
     for (const auto k : keys) h.add(k);
@@ -76,7 +76,7 @@ TEST(heavy_hitters, top_100_recall_and_precision_on_zipf_with_at_most_one_mebiby
 }
 
 TEST(heavy_hitters, every_key_above_n_over_m_is_reported_with_a_true_error_bound) {
-  const auto keys = ht::keys_of("zipf:n=100000,s=0.8", 400'000 / ht::scale, 5);
+  const auto keys = ht::keys_of("zipf:n=100000,s=0.8", 400'000 / ht::sanitizer_scale, 5);
   const auto exact = ht::count_exact(keys);
   hh h({.capacity = 1024, .sketch = {.epsilon = 0.5, .seed = 2}});  // k = 2m: only m decides the size
   for (const auto k : keys) h.add(k);
@@ -89,7 +89,7 @@ TEST(heavy_hitters, every_key_above_n_over_m_is_reported_with_a_true_error_bound
 TEST(heavy_hitters, a_short_top_merges_only_what_can_rank_and_agrees_with_the_full_list) {
   hh h({.capacity = 64, .sketch = {.seed = 12}});
   ht::run_threads(6, [&](unsigned t) {
-    for (const auto k : ht::keys_of("zipf:n=100000,s=0.9,scramble=1", 60'000 / ht::scale, 13, t, 6)) h.add(k);
+    for (const auto k : ht::keys_of("zipf:n=100000,s=0.9,scramble=1", 60'000 / ht::sanitizer_scale, 13, t, 6)) h.add(k);
   });
   const auto all = h.top(std::numeric_limits<std::size_t>::max());
   for (const std::size_t k : {1u, 10u, 100u}) {
@@ -102,7 +102,7 @@ TEST(heavy_hitters, a_short_top_merges_only_what_can_rank_and_agrees_with_the_fu
 // Flat: the 100th key's share (~1e-4) is far below N/m; the summaries still
 // rank the top 100 well because k ≥ 2/ε counters keep them resident.
 TEST(heavy_hitters, top_100_recall_stays_high_on_a_flat_zipf) {
-  const auto keys = ht::keys_of("zipf:n=1000000,s=0.6,scramble=1", 500'000 / ht::scale, 4);
+  const auto keys = ht::keys_of("zipf:n=1000000,s=0.6,scramble=1", 500'000 / ht::sanitizer_scale, 4);
   const auto exact = ht::count_exact(keys);
   hh h({.capacity = 2048, .sketch = {.epsilon = 0.0002, .seed = 14}});
   for (const auto k : keys) h.add(k);
@@ -277,7 +277,7 @@ template <class Key, class Make>
 void hashed_keys_give_the_results_of_keys(Make make) {
   hotshard::heavy_hitters<Key> by_key({.capacity = 8, .sketch = {.epsilon = 0.02, .seed = 5}});
   hotshard::heavy_hitters<Key> by_hash({.capacity = 8, .sketch = {.epsilon = 0.02, .seed = 5}});
-  const auto keys = ht::keys_of("zipf:n=100000,s=1.0,scramble=1", 50'000 / ht::scale, 9);
+  const auto keys = ht::keys_of("zipf:n=100000,s=1.0,scramble=1", 50'000 / ht::sanitizer_scale, 9);
   for (const auto k : keys) {
     const Key key = make(k);
     by_key.add(key);
@@ -332,8 +332,8 @@ TEST(heavy_hitters, stats_are_exact_after_the_adders_are_joined) {
 // its count within the bounds.
 TEST(heavy_hitters, string_keys_from_more_threads_than_cores_while_a_reader_queries) {
   constexpr unsigned threads = 8;
-  const std::uint64_t per = 20'000 / ht::scale;
-  static_assert(20'000 / ht::scale % 8 == 0);
+  const std::uint64_t per = 20'000 / ht::sanitizer_scale;
+  static_assert(20'000 / ht::sanitizer_scale % 8 == 0);
   hotshard::heavy_hitters<std::string> h({.capacity = 16, .sketch = {.epsilon = 0.01, .seed = 4}});
   std::atomic<unsigned> running{threads};
   std::atomic<std::uint64_t> bad_reports{0}, queries{0};

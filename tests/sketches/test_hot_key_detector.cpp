@@ -126,7 +126,7 @@ TEST(hot_key_detector, key_zero_can_be_hot) {
 // key's share ≤ 1e-4 even counting sketch error ε = 0.001).
 TEST(hot_key_detector, sixteen_threads_observe_while_epochs_advance) {
   constexpr unsigned threads = 16;
-  const std::size_t per = 20'000 / ht::scale;
+  const std::size_t per = 20'000 / ht::sanitizer_scale;
   detector d({.hot_share = 0.05, .window = 2048, .min_count = 8, .sketch = {.epsilon = 0.001, .delta = 0.01, .seed = 1}});
   std::atomic<bool> stop{false};
   std::atomic<bool> cold_reported{false};
@@ -237,7 +237,7 @@ TEST(hot_key_detector, sampled_counts_age_by_epoch_tags_across_hundreds_of_epoch
 // nodes of exited threads are reused by later ones and keep their counts.
 TEST(hot_key_detector, sampled_estimates_sum_the_threads_sketches_and_survive_thread_exit) {
   detector d({.hot_share = 0.1, .window = 0, .sketch = {.epsilon = 0.001, .seed = 4}, .sample_every = 16});
-  const std::uint64_t per = 100'000 / ht::scale;
+  const std::uint64_t per = 100'000 / ht::sanitizer_scale;
   for (int round = 1; round <= 2; ++round) {
     ht::run_threads(4, [&](unsigned t) {
       for (std::uint64_t i = 0; i < per; ++i) d.observe(i % 2 == 0 ? 7 : 1'000'000 * (t + 1) + i);
@@ -293,7 +293,7 @@ TEST(hot_key_detector, traffic_counted_during_a_stalled_epoch_end_keeps_every_sh
     EXPECT_TRUE(d.advance_epoch());
   });
   while (!parked.load()) std::this_thread::yield();
-  feed(2'000'000 / ht::scale, cold);  // twenty times the traffic before, during the epoch end
+  feed(2'000'000 / ht::sanitizer_scale, cold);  // twenty times the traffic before, during the epoch end
   gate_open = true;
   ender.join();
   ASSERT_TRUE(d.advance_epoch());  // the next carry-over judges 42 by its share
@@ -419,7 +419,7 @@ void detector_hashed_keys_match(std::uint64_t every, Make make) {
   const hotshard::hot_key_detector_options o{
       .hot_share = 0.02, .window = 8192, .sketch = {.seed = 21}, .sample_every = every};
   hotshard::hot_key_detector<Key> by_key(o), by_hash(o);
-  const auto keys = ht::keys_of("zipf:n=10000,s=1.1,scramble=1", 60'000 / ht::scale, 5);
+  const auto keys = ht::keys_of("zipf:n=10000,s=1.1,scramble=1", 60'000 / ht::sanitizer_scale, 5);
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const Key key = make(keys[i]);
     EXPECT_EQ(by_key.observe(key), by_hash.observe(hotshard::hash_once(key)));
@@ -472,7 +472,7 @@ TEST(hot_key_detector, stats_are_exact_after_the_observers_are_joined) {
 // phase's hot key is reported.
 TEST(hot_key_detector, string_keys_from_more_threads_than_cores_while_a_reader_drains) {
   constexpr unsigned threads = 8;
-  const int per = 24'000 / static_cast<int>(ht::scale);
+  const int per = 24'000 / static_cast<int>(ht::sanitizer_scale);
   constexpr int phases = 40;  // more hot keys over time than table slots: slots are evicted and renamed
   string_detector d({.hot_share = 0.05, .window = 512, .sketch = {.seed = 8}, .table_slots = 16, .sample_every = 1});
   std::atomic<unsigned> running{threads};

@@ -4,13 +4,9 @@
 // It stands in for a sharded database (DESIGN.md "The simulated partitioned
 // store"): P partitions, each a key -> int64 map behind its own mutex (it is the
 // simulated backend, not a primitive under test), with
-//  - routing: `hash` (mix64(key) mod P); `ring` (consistent hashing, Karger et
-//    al., STOC '97, https://doi.org/10.1145/258533.258660, with virtual nodes);
-//    `slots` (16,384 hash slots assigned to P nodes in contiguous ranges, the
-//    slot being CRC16-XMODEM of the key mod 16,384 with `{hash tag}` rules, as
-//    Redis Cluster computes it: https://redis.io/docs/reference/cluster-spec/ —
-//    a uint64 key is hashed as its decimal string); `range` (P equal ranges of
-//    [0, key_space): what time-ordered keys do to a range-partitioned table);
+//  - routing (routing.hpp, one class per routing under routing/): `hash`,
+//    `ring` (consistent hashing), `slots` (Redis Cluster hash slots) or
+//    `range` (equal ranges of [0, key_space));
 //  - a token bucket per partition (capacity_ops_per_sec, depth burst_seconds
 //    of capacity). Beyond it a request is throttled (refused and counted, like
 //    a provisioned-throughput error) or delayed until its token arrives;
@@ -30,6 +26,9 @@
 // delays sleep through `sleep_ns` (injectable for the same reason).
 #pragma once
 
+#include <hotshard/harness/routing.hpp>
+#include <hotshard/harness/routing/slots.hpp>  // crc16_xmodem, redis_key_slot: shared with redis_store.hpp
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -43,12 +42,11 @@
 
 namespace hotshard::harness {
 
-enum class routing_kind { hash, ring, slots, range };
 enum class overload_policy { throttle, delay };
 
 struct store_config {
   unsigned partitions = 16;
-  routing_kind routing = routing_kind::hash;
+  routing_kind routing = routing_kind::hash;         // with the two below: routing.hpp's routing_params
   unsigned virtual_nodes = 64;                        // ring
   std::uint64_t key_space = std::uint64_t{1} << 32;  // range routing: equal ranges of [0, key_space)
   double capacity_ops_per_sec = 0;                    // per partition, 0 = unlimited
@@ -61,20 +59,10 @@ struct store_config {
   std::function<void(std::int64_t)> sleep_ns{};       // injected sleep (delay policy); empty = sleep_for
 };
 
-// Parsing of the names above, for scenario knobs: usage_error names the value
-// and what is accepted.
-[[nodiscard]] routing_kind parse_routing(std::string_view name);
+// Parsing of the overload policy's names, for scenario knobs: usage_error
+// names the value and what is accepted (parse_routing: routing.hpp).
 [[nodiscard]] overload_policy parse_overload(std::string_view name);
-[[nodiscard]] std::string_view to_string(routing_kind r) noexcept;
 [[nodiscard]] std::string_view to_string(overload_policy p) noexcept;
-
-// CRC16 as Redis Cluster computes it: CCITT polynomial 0x1021, initial value
-// 0, no reflection, no final xor (a.k.a. CRC16-XMODEM). crc16("123456789") == 0x31C3.
-[[nodiscard]] std::uint16_t crc16_xmodem(std::string_view data) noexcept;
-inline constexpr unsigned redis_slot_count = 16384;
-// HASH_SLOT of the cluster spec: if the key has a '{' followed later by a '}'
-// with at least one character between, only that substring is hashed.
-[[nodiscard]] unsigned redis_key_slot(std::string_view key) noexcept;
 
 // One write of a batch (store_backend::write_batch): key and delta in,
 // `applied` out — what write() would have returned for it.
@@ -188,14 +176,13 @@ class partitioned_store final : public store_backend {
   enum class verdict { accepted, throttled };
 
   [[nodiscard]] std::int64_t now() const;
-  [[nodiscard]] unsigned route_hash(std::uint64_t h) const;
   verdict admit(partition& p, std::int64_t t, std::int64_t& delay_ns);
   void finish(partition& p, std::int64_t t0, bool is_write);
 
   store_config cfg_;
+  std::unique_ptr<const router> router_;
   std::vector<std::unique_ptr<partition>> parts_;
   std::unique_ptr<pool> pool_;
-  std::vector<std::pair<std::uint64_t, unsigned>> ring_;  // sorted (point, partition)
   std::int64_t created_ns_ = 0;
 };
 
