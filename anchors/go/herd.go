@@ -1,6 +1,6 @@
 package main
 
-// Scenario `herd` (harness/scenarios/single_flight.cpp) with Go's
+// Scenario `herd` (harness/scenarios/herd.cpp) with Go's
 // golang.org/x/sync/singleflight (go_singleflight) and groupcache's
 // singleflight (groupcache_singleflight).
 //
@@ -63,7 +63,7 @@ func mix64(x uint64) uint64 {
 
 func seededHash(h, seed uint64) uint64 { return mix64(h ^ mix64(seed+0x9e3779b97f4a7c15)) }
 
-// backend mirrors single_flight.cpp's: counts calls, sleeps, fails deterministically.
+// backend mirrors scenarios/single_flight_backend.hpp's: counts calls, sleeps, fails deterministically.
 // Like the C++ backend, it counts per calling goroutine, each count on its own
 // cache line and written only by that goroutine (a loader runs in the goroutine
 // that called Do), summed after the run: counting adds no shared write (one

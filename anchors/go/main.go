@@ -34,7 +34,7 @@ type step struct {
 
 var impls = []string{"go_singleflight", "groupcache_singleflight"}
 
-// The C++ herd suite plan (single_flight.cpp).
+// The C++ herd suite plan (scenarios/herd.cpp).
 func plan(mode string) []step {
 	zipf := "zipf:n=100000,s=0.99"
 	instant := map[string]string{"loader_us": "0"}

@@ -71,7 +71,7 @@ public final class Anchors {
   static final String[] KEYED = {"java_chm_longadder"};
   static final String[] CACHES = {"caffeine"};
 
-  // The C++ suite's plans (counters.cpp, single_flight.cpp), plus the cache on
+  // The C++ suite's plans (counters.cpp, herd.cpp, cache.cpp), plus the cache on
   // one hot key (uniform:n=1) for the hit-throughput comparison.
   static List<Step> plan(String mode) {
     final List<Step> s = new ArrayList<>();

@@ -1,4 +1,4 @@
-// Scenario `cache` (harness/scenarios/single_flight.cpp) with Caffeine
+// Scenario `cache` (harness/scenarios/cache.cpp) with Caffeine
 // (impl `caffeine`): a LoadingCache whose entries refresh after ttl
 // (refreshAfterWrite: the old value is served while one reload runs) and
 // expire after ttl + grace (expireAfterWrite) — the same freshness contract

@@ -1,5 +1,6 @@
-// harness/contenders/queues.hpp — every bounded queue and write buffer the
-// queues family compares, behind one shape, and the family's registries.
+// harness/contenders/queues.hpp — every bounded queue the queues family
+// compares, behind one shape, and the queue registry (the family's write
+// buffers and their registry: contenders/write_buffers.hpp, included here).
 //
 // Queue adapters are templates over the element type and are built from
 // (capacity, producers, consumers). Each thread works through a handle it
@@ -8,6 +9,8 @@
 //   typename Q::producer p(q);  p.try_push(T&&) -> bool;  p.try_push_bulk(T*, n) -> size_t;  p.push(T&&) -> bool
 //   typename Q::consumer c(q);  c.try_pop(T&) -> bool;    c.try_pop_bulk(T*, n) -> size_t;   c.pop(T&) -> bool
 //   q.close();  q.size_approx();  Q::has_bulk;  Q::has_blocking;  Q::has_size
+// `queue_contender` below is that shape; the registry checks every adapter
+// against it, so one that misses an operation fails to compile naming it.
 // try_* never wait. push/pop are each contender's blocking operations where it
 // has them (ours: atomic wait; tbb: its own waits; moodycamel_blocking: a
 // semaphore for pop; mutex_deque: condition variables) and a try + yield loop
@@ -27,10 +30,9 @@
 #include <hotshard/bounded_queue.hpp>
 #include <hotshard/concepts/bounded_queue.hpp>
 #include <hotshard/detail/contention_stats.hpp>
-#include <hotshard/write_buffer.hpp>
 
 #include "contenders/queues_peers.hpp"
-#include "contenders/urcu_write_buffer.hpp"
+#include "contenders/write_buffers.hpp"  // the family's write buffers and their registry
 
 #include <boost/lockfree/queue.hpp>
 #include <concurrentqueue/blockingconcurrentqueue.h>
@@ -43,6 +45,7 @@
 #include <atomic>
 #include <bit>
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -56,6 +59,35 @@
 #endif
 
 namespace hotshard::contenders {
+
+// The adapter shape of the header comment, checked for every registered queue.
+template <class Q>
+concept queue_contender =
+    std::constructible_from<Q, std::size_t, unsigned, unsigned> &&
+    requires(Q& q, const Q& cq, typename Q::value_type& v, typename Q::value_type* items, std::size_t n) {
+      typename Q::value_type;
+      requires std::constructible_from<typename Q::producer, Q&>;
+      requires std::constructible_from<typename Q::consumer, Q&>;
+      { std::declval<typename Q::producer&>().try_push(std::move(v)) } -> std::same_as<bool>;
+      { std::declval<typename Q::producer&>().try_push_bulk(items, n) } -> std::same_as<std::size_t>;
+      { std::declval<typename Q::producer&>().push(std::move(v)) } -> std::same_as<bool>;
+      { std::declval<typename Q::consumer&>().try_pop(v) } -> std::same_as<bool>;
+      { std::declval<typename Q::consumer&>().try_pop_bulk(items, n) } -> std::same_as<std::size_t>;
+      { std::declval<typename Q::consumer&>().pop(v) } -> std::same_as<bool>;
+      q.close();
+      { cq.size_approx() } -> std::convertible_to<std::size_t>;
+      { cq.capacity() } -> std::convertible_to<std::size_t>;
+      { Q::has_bulk } -> std::convertible_to<bool>;
+      { Q::has_blocking } -> std::convertible_to<bool>;
+      { Q::has_size } -> std::convertible_to<bool>;
+    };
+
+// One registry entry: the adapter is checked here, where a new contender is added.
+template <class Q, class F>
+void offer_queue(F& f, const char* name, const char* description) {
+  static_assert(queue_contender<Q>, "a queue contender must have the adapter shape of contenders/queues.hpp");
+  f.template operator()<Q>(name, description);
+}
 
 // --- ours ----------------------------------------------------------------------
 
@@ -429,60 +461,43 @@ class mutex_deque_queue {
 // The queue registry, in display order (baselines and peers first, ours last).
 template <class T, class F>
 void for_each_queue(F&& f) {
-  f.template operator()<mutex_deque_queue<T>>("mutex_deque", "std::deque under one std::mutex, two condition variables (baseline)");
-  f.template operator()<tbb_bounded_queue<T>>("tbb_bounded", "oneTBB " TBB_VERSION_STRING " tbb::concurrent_bounded_queue with set_capacity: bounded, blocking");
-  f.template operator()<boost_lockfree_queue<T>>("boost_lockfree", "Boost " BOOST_LIB_VERSION " boost::lockfree::queue, fixed_sized node pool (max 65534): bounded, lock-free");
-  f.template operator()<moodycamel_queue<T>>("moodycamel", "concurrentqueue " HOTSHARD_PEER_VERSION_CONCURRENTQUEUE " moodycamel::ConcurrentQueue, producer/consumer tokens, try_enqueue (capacity is a minimum): lock-free");
-  f.template operator()<moodycamel_blocking_queue<T>>("moodycamel_blocking", "concurrentqueue " HOTSHARD_PEER_VERSION_CONCURRENTQUEUE " moodycamel::BlockingConcurrentQueue, tokens, wait_dequeue for blocking pops: lock-free push, semaphore pop");
+  offer_queue<mutex_deque_queue<T>>(f, "mutex_deque", "std::deque under one std::mutex, two condition variables (baseline)");
+  offer_queue<tbb_bounded_queue<T>>(f, "tbb_bounded", "oneTBB " TBB_VERSION_STRING " tbb::concurrent_bounded_queue with set_capacity: bounded, blocking");
+  offer_queue<boost_lockfree_queue<T>>(f, "boost_lockfree", "Boost " BOOST_LIB_VERSION " boost::lockfree::queue, fixed_sized node pool (max 65534): bounded, lock-free");
+  offer_queue<moodycamel_queue<T>>(f, "moodycamel", "concurrentqueue " HOTSHARD_PEER_VERSION_CONCURRENTQUEUE " moodycamel::ConcurrentQueue, producer/consumer tokens, try_enqueue (capacity is a minimum): lock-free");
+  offer_queue<moodycamel_blocking_queue<T>>(f, "moodycamel_blocking", "concurrentqueue " HOTSHARD_PEER_VERSION_CONCURRENTQUEUE " moodycamel::BlockingConcurrentQueue, tokens, wait_dequeue for blocking pops: lock-free push, semaphore pop");
   // Issue 14's peers (contenders/queues_peers.hpp): library and version, then what each promises.
-  f.template operator()<xenium_vyukov_queue<T, false>>(
+  offer_queue<xenium_vyukov_queue<T, false>>(f,
       "xenium_vyukov", HOTSHARD_XENIUM " vyukov_bounded_queue, try_push/try_pop (strong): bounded (true capacity), "
       "not lock-free (a pop spins on an unfinished push of its slot)");
-  f.template operator()<xenium_vyukov_queue<T, true>>(
+  offer_queue<xenium_vyukov_queue<T, true>>(f,
       "xenium_vyukov_weak", HOTSHARD_XENIUM " vyukov_bounded_queue, try_push_weak/try_pop_weak: bounded, lock-free, "
       "may report full/empty while an earlier claim is unfinished");
-  f.template operator()<xenium_ramalhete_queue<T>>(
+  offer_queue<xenium_ramalhete_queue<T>>(f,
       "xenium_ramalhete", HOTSHARD_XENIUM " ramalhete_queue (FAAArrayQueue), epoch_based reclaimer: UNBOUNDED, "
       "lock-free, push never fails");
-  f.template operator()<xenium_michael_scott_queue<T>>(
+  offer_queue<xenium_michael_scott_queue<T>>(f,
       "xenium_michael_scott", HOTSHARD_XENIUM " michael_scott_queue, epoch_based reclaimer: UNBOUNDED, lock-free, "
       "a node per item");
-  f.template operator()<atomic_queue_b2<T>>(
+  offer_queue<atomic_queue_b2<T>>(f,
       "atomic_queue_b2", HOTSHARD_ATOMIC_QUEUE " AtomicQueueB2: bounded, capacity rounded up to >= 4096; "
       "busy-waits (spins) on a claimed slot: not lock-free");
-  f.template operator()<atomic_queue_b<T>>(
+  offer_queue<atomic_queue_b<T>>(f,
       "atomic_queue_b", HOTSHARD_ATOMIC_QUEUE " AtomicQueueB (NIL = ~0): bounded, capacity >= 4096; busy-waits "
       "(spins) on a claimed slot: not lock-free");
-  f.template operator()<cds_vyukov_queue<T>>(
+  offer_queue<cds_vyukov_queue<T>>(f,
       "cds_vyukov", HOTSHARD_LIBCDS " VyukovMPMCCycleQueue: bounded (true capacity), spins with back-off on an "
       "unfinished neighbour, not lock-free");
-  f.template operator()<cds_fc_queue<T>>(
+  offer_queue<cds_fc_queue<T>>(f,
       "cds_fcqueue", HOTSHARD_LIBCDS " FCQueue (flat combining over std::queue): UNBOUNDED, blocking (one "
       "combiner, others spin with back-off)");
-  f.template operator()<ck_ring_queue<T>>(
+  offer_queue<ck_ring_queue<T>>(f,
       "ck_ring", HOTSHARD_CK " ck_ring MPMC: bounded (ring of size - 1 usable), lock-free dequeue, enqueue spins "
       "on earlier producers' commits");
-  f.template operator()<reader_writer_queue<T>>(
+  offer_queue<reader_writer_queue<T>>(f,
       "readerwriterqueue", HOTSHARD_RWQ " moodycamel::ReaderWriterQueue: SPSC (1P1C rows only; more producers or "
       "consumers take turns behind a std::mutex per side), wait-free try_enqueue/try_dequeue, capacity a minimum");
-  f.template operator()<ours_queue<T>>("bounded_queue", "ours: Vyukov sequence-numbered ring, true capacity, atomic-wait blocking, bulk claims");
+  offer_queue<ours_queue<T>>(f, "bounded_queue", "ours: Vyukov sequence-numbered ring, true capacity, atomic-wait blocking, bulk claims");
 }
-
-// --- write buffers ---------------------------------------------------------------------
-
-// Both are hotshard::write_buffer<uint64_t, int64_t> (sum combine, counting_stats);
-// `plain` switches combining off, so the difference is combining alone.
-using write_buffer_type = write_buffer<std::uint64_t, std::int64_t, combine_sum, policy::count_contention>;
-
-struct write_buffer_variant {
-  const char* name;
-  const char* description;
-  bool combine;
-};
-
-inline constexpr write_buffer_variant write_buffer_variants[] = {
-    {"plain", "ours, combining off: one backend write per accepted write (baseline)", false},
-    {"combining", "ours: deltas of one key combined within each drained batch", true},
-};
 
 }  // namespace hotshard::contenders

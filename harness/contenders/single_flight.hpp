@@ -5,9 +5,11 @@
 // Tables satisfy concepts::single_flight_table over <uint64_t, uint64_t> and
 // are constructed from a capacity hint (how many flights may run at once; only
 // ours has a fixed capacity). Caches satisfy concepts::read_through_cache and
-// are constructed from coalescing_cache_options. The registry functions call
-// `f.template operator()<Adapter>(name, description)` per contender, in display
-// order; the scenarios and bench-single-flight both iterate them.
+// are constructed from coalescing_cache_options; refresh_thread is the
+// executor the cache scenario hands them for refresh=async. The registry
+// functions call `f.template operator()<Adapter>(name, description)` per
+// contender, in display order; the scenarios and bench-single-flight both
+// iterate them.
 #pragma once
 
 #include <hotshard/coalescing_cache.hpp>
@@ -25,10 +27,13 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -290,6 +295,76 @@ class ttl_cache_contender : public coalescing_cache<std::uint64_t, std::uint64_t
 
 static_assert(concepts::read_through_cache<coalescing_cache_contender> &&
               concepts::read_through_cache<ttl_cache_contender>);
+
+// The executor the cache scenario gives every cache for refresh=async
+// (coalescing_cache_options::executor): one background thread runs the
+// refresh tasks in submission order (Caffeine's reloads run on its executor
+// the same way). submit() blocks briefly on a mutex, which also makes the
+// submission happen-before the task runs. stop() runs what was submitted, then joins; it must be called before
+// the cache is destroyed (the tasks refer to it), and is idempotent.
+class refresh_thread {
+ public:
+  refresh_thread() : worker_([this] { loop(); }) {}
+  ~refresh_thread() { stop(); }
+  refresh_thread(const refresh_thread&) = delete;
+  refresh_thread& operator=(const refresh_thread&) = delete;
+
+  void submit(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+      ++submitted_;
+    }
+    wake_.notify_one();
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (worker_.joinable()) worker_.join();
+  }
+  [[nodiscard]] std::uint64_t submitted() const {
+    std::lock_guard lock(mu_);
+    return submitted_;
+  }
+  [[nodiscard]] std::uint64_t queued() const {  // submitted, not started yet
+    std::lock_guard lock(mu_);
+    return tasks_.size();
+  }
+  [[nodiscard]] std::uint64_t failed() const {  // tasks that threw (the cache's own tasks do not)
+    std::lock_guard lock(mu_);
+    return failed_;
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;  // stopping, and everything submitted has run
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      bool threw = false;
+      try {
+        task();
+      } catch (...) {
+        threw = true;
+      }
+      lock.lock();
+      if (threw) ++failed_;
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::uint64_t submitted_ = 0, failed_ = 0;
+  std::thread worker_;  // last: starts once the members above exist
+};
 
 template <class F>
 void for_each_cache(F&& f) {

@@ -430,7 +430,8 @@ TEST(cli_run, queue_reports_producers_consumers_paths_and_whether_depth_exceeded
 // thread, none runs on a reading thread; inline hands none. TTL 200 µs over a
 // 50 ms run so that refreshes happen (nothing about their timing is asserted).
 TEST(cli_run, cache_refresh_async_hands_every_refresh_to_the_background_thread) {
-  expect_usage_error("run cache --set refresh=later --ops 10", "--set refresh: 'later' (accepted: inline, async)");
+  expect_usage_error("run cache --set refresh=later --ops 10",
+                     "--set refresh=later: 'later' is not accepted; accepted: one of inline, async");
   for (const std::string mode : {"inline", "async"}) {
     const auto json = scratch("cache_" + mode + ".json");
     const auto o = bench("run cache --impl coalescing_cache --workload uniform:n=1 --threads 2 --set beta=0 "

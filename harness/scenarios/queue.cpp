@@ -1,7 +1,7 @@
-// harness/scenarios/queues.cpp — the queues family's scenarios.
+// harness/scenarios/queue.cpp — the queues family's `queue` scenario.
 //
-// `queue`: --threads T producers and --set consumers=C consumers (default 1)
-// move items through one queue of --set capacity (default 1024). Every item is
+// --threads T producers and --set consumers=C consumers (default 1) move items
+// through one queue of --set capacity (default 1024). Every item is
 // (producer id << 40 | sequence), so each consumer records, per producer, a
 // bitmap of the sequences it received; after the run the bitmaps are merged and
 // `lost` (pushed, never popped) and `duplicated` (popped more than once) are
@@ -33,41 +33,21 @@
 // window (warm-up excluded) = `producer_items_per_sec`;
 // `consumer_items_per_sec` = items the consumers popped over their active span
 // (first pop to exit, warm-up included).
-//
-// `write-buffer`: T writers send Zipf keys (the workload) with delta 1..3 into
-// a write buffer whose sink is the simulated partitioned store (one write()
-// per key), or with --set store=redis://HOST:PORT a Redis Cluster, where our
-// buffers take a batch sink: each call's deltas (combined per key, or for
-// `plain` cut before a repeated key) go out as one store write_batch —
-// pipelined INCRBY, one batch per node (write_batches, writes_per_batch,
-// write_pipelines, writes_per_pipeline report it); `combining`
-// folds deltas per key within a drained batch, `plain` does not; `urcu_wfcq`
-// is liburcu's wait-free queue under a plain buffer (unbounded: the capacity,
-// on_full and rate knobs do not apply to it). After the run
-// the buffer is flushed and the store total must equal the sum of the accepted
-// deltas (`lost`, nonzero = run_failure). `combine_ratio` = writes /
-// backend_writes, overall and for the partition that received most writes.
 #include "contenders/queues.hpp"
 
 #include <hotshard/detail/cache_line.hpp>
 #include <hotshard/detail/contention_stats.hpp>
 #include <hotshard/harness/runner.hpp>
 #include <hotshard/harness/scenario.hpp>
-#include <hotshard/harness/store.hpp>
-#include <hotshard/workloads/spec.hpp>
-#include <hotshard/workloads/stream.hpp>
+#include <hotshard/harness/scenario_support.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
 #include <chrono>
 #include <cstdint>
-#include <memory>
-#include <optional>
-#include <span>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -123,13 +103,11 @@ const char* path_of(std::uint64_t bulk) {
 template <class Q>
 result_record run_queue(const run_request& r) {
   const unsigned producers = r.threads;
-  const auto consumers = static_cast<unsigned>(std::max<std::uint64_t>(1, r.options.knob_u64("consumers", 1)));
-  const std::uint64_t capacity = r.options.knob_u64("capacity", 1024);
-  const std::uint64_t bulk = r.options.knob_u64("bulk", 0);
-  const bool blocking = r.options.knob_u64("blocking", 0) != 0;
-  if (capacity < 2 || capacity > (std::uint64_t{1} << 30)) throw usage_error("--set capacity: 2 .. 2^30 accepted");
-  if (bulk > 4096) throw usage_error("--set bulk: 0 (single items) .. 4096 accepted");
-  if (consumers > 1024 || producers >= (1u << (64 - seq_bits))) throw usage_error("--set consumers: 1 .. 1024 accepted");
+  const auto consumers = static_cast<unsigned>(r.integer("consumers"));
+  const std::uint64_t capacity = r.integer("capacity");
+  const std::uint64_t bulk = r.integer("bulk");
+  const bool blocking = r.flag("blocking");
+  if (producers >= (1u << (64 - seq_bits))) throw usage_error("--threads: at most 2^24 producers (an item's id bits)");
   const std::size_t batch = bulk == 0 ? 1 : bulk;
 
   Q q(capacity, producers, consumers);
@@ -184,6 +162,15 @@ result_record run_queue(const run_request& r) {
       consumers_alive.fetch_sub(1, std::memory_order_release);
     });
 
+  // Some contenders only wake the threads already waiting: close until all are out.
+  const auto stop_consumers = [&] {
+    producers_done.store(true, std::memory_order_release);  // release: every push happened before
+    while (consumers_alive.load(std::memory_order_acquire) != 0) {
+      q.close();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    for (auto& th : pool) th.join();
+  };
   measurement m;
   try {
     m = run_workers(runner_config::from(r), [&](unsigned t) {
@@ -209,21 +196,10 @@ result_record run_queue(const run_request& r) {
       };
     });
   } catch (...) {
-    producers_done.store(true, std::memory_order_release);
-    while (consumers_alive.load(std::memory_order_acquire) != 0) {
-      q.close();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    for (auto& th : pool) th.join();
+    stop_consumers();
     throw;
   }
-  producers_done.store(true, std::memory_order_release);  // release: every push happened before
-  // Some contenders only wake the threads already waiting: close until all are out.
-  while (consumers_alive.load(std::memory_order_acquire) != 0) {
-    q.close();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  for (auto& th : pool) th.join();
+  stop_consumers();
   {
     typename Q::consumer h(q);
     item v = 0;
@@ -313,149 +289,8 @@ result_record run_queue(const run_request& r) {
   return rec;
 }
 
-backpressure parse_policy(const std::string& s) {
-  if (s == "block") return backpressure::block;
-  if (s == "fail") return backpressure::fail;
-  if (s == "help_drain") return backpressure::help_drain;
-  throw usage_error("--set on_full: '" + s + "' is not one of block, fail, help_drain");
-}
-
-template <class Buffer = hc::write_buffer_type>
-result_record run_write_buffer(const run_request& r, bool combine) {
-  const auto spec = workloads::parse_spec(r.workload);
-  store_config sc;
-  sc.partitions = static_cast<unsigned>(std::max<std::uint64_t>(1, r.options.knob_u64("partitions", 16)));
-  sc.capacity_ops_per_sec = r.options.knob_double("partition_capacity", 0);
-  sc.series_interval_seconds = 0;
-  // --set store: the simulated store (default) or a Redis Cluster (store.hpp open_store_backend),
-  // whose total() reads every key of the run back from Redis.
-  const std::string store_name = r.options.knob_string("store", "sim");
-  std::unique_ptr<store_backend> owned = open_store_backend(store_name);
-  if (!owned) owned = std::make_unique<partitioned_store>(sc);
-  store_backend& store = *owned;
-  store.begin_run();
-
-  hc::write_buffer_type::config_type wc;
-  // Bad sizes are the user's to fix (exit 2 naming the knob), never silently rounded or raised.
-  const std::uint64_t capacity = r.options.knob_u64("capacity", 4096);
-  if (capacity < 2 || capacity > (std::uint64_t{1} << 30) || !std::has_single_bit(capacity))
-    throw usage_error("--set capacity=" + std::to_string(capacity) + ": a power of two in 2 .. 2^30 accepted");
-  const std::uint64_t batch = r.options.knob_u64("batch", std::min<std::uint64_t>(1024, capacity));
-  if (batch == 0 || batch > capacity)
-    throw usage_error("--set batch=" + std::to_string(batch) + ": 1 .. capacity (" + std::to_string(capacity) +
-                      ") accepted");
-  wc.capacity = static_cast<std::size_t>(capacity);
-  wc.batch_size = static_cast<std::size_t>(batch);
-  wc.combine = combine;
-  wc.rate_per_sec = r.options.knob_double("rate", 0);
-  wc.on_full = parse_policy(r.options.knob_string("on_full", "block"));
-  wc.measure_lag = true;
-  const unsigned P = store.partitions();
-
-  struct alignas(detail::prefetch_pair_bytes) tally {
-    std::int64_t accepted_sum = 0;
-    std::uint64_t accepted = 0;
-    std::vector<std::uint64_t> per_partition;
-  };
-  std::vector<tally> tallies(r.threads);
-  std::optional<Buffer> wb;
-  const auto per_key = [&store](const std::uint64_t& k, const std::int64_t& d) { return store.write(k, d); };
-  if constexpr (std::is_same_v<Buffer, hc::write_buffer_type>) {
-    if (store.is_remote()) {  // pipelined: one store write_batch (a batch per node) per sink call
-      wb.emplace(
-          [&store](std::span<hc::write_buffer_type::batch_entry> entries) {
-            std::vector<store_write> writes;
-            writes.reserve(entries.size());
-            for (const auto& e : entries) writes.push_back({e.key, e.delta, false});
-            store.write_batch(writes);
-            for (std::size_t i = 0; i < entries.size(); ++i) entries[i].applied = writes[i].applied;
-          },
-          wc);
-    } else {
-      wb.emplace(per_key, wc);
-    }
-  } else {
-    wb.emplace(per_key, wc);
-  }
-
-  const std::size_t keys_per_thread =
-      r.options.ops > 0 ? static_cast<std::size_t>(std::min<std::uint64_t>(r.options.ops / r.threads + 1, 1u << 20))
-                        : std::size_t{1} << 18;
-  const auto m = run_workers(runner_config::from(r), [&](unsigned t) {
-    auto keys = workloads::generate_keys(spec, r.seed, t, r.threads, keys_per_thread);
-    std::vector<std::uint16_t> part(keys.size());
-    for (std::size_t i = 0; i < keys.size(); ++i) part[i] = static_cast<std::uint16_t>(store.partition_of(keys[i]));
-    tally& mine = tallies[t];
-    mine.per_partition.assign(P, 0);
-    const std::size_t n = keys.size();
-    return [&, &mine = mine, keys = std::move(keys), part = std::move(part), n](std::uint64_t i) {
-      const std::size_t j = static_cast<std::size_t>(i % n);
-      const std::int64_t d = 1 + static_cast<std::int64_t>(i % 3);
-      if (wb->write(keys[j], d)) {
-        mine.accepted_sum += d;
-        ++mine.accepted;
-        ++mine.per_partition[part[j]];
-      }
-    };
-  });
-  wb->flush();
-  const auto st = wb->stats();
-  wb.reset();
-  store.end_run();  // server-side counts, before the read-back
-
-  std::int64_t accepted_sum = 0;
-  std::uint64_t writes = 0;
-  std::vector<std::uint64_t> writes_per_partition(P, 0);
-  for (const auto& t : tallies) {
-    accepted_sum += t.accepted_sum;
-    writes += t.accepted;
-    for (unsigned p = 0; p < P && p < t.per_partition.size(); ++p) writes_per_partition[p] += t.per_partition[p];
-  }
-  const auto ops = store.partition_ops();
-  const std::uint64_t backend = store.backend_calls();
-  const auto hottest = static_cast<unsigned>(
-      std::max_element(writes_per_partition.begin(), writes_per_partition.end()) - writes_per_partition.begin());
-  const std::int64_t lost = accepted_sum - store.total();
-
-  nlohmann::json metrics = store.metrics();
-  metrics["store"] = store_name;
-  metrics["writes"] = writes;
-  metrics["writes_accepted_sum"] = accepted_sum;
-  metrics["backend_writes"] = backend;
-  metrics["combine_ratio"] = backend ? static_cast<double>(writes) / static_cast<double>(backend) : 0.0;
-  metrics["hottest_partition"] = hottest;
-  metrics["hottest_partition_writes"] = writes_per_partition[hottest];
-  metrics["hottest_partition_backend_writes"] = ops[hottest];
-  metrics["hottest_partition_combine_ratio"] =
-      ops[hottest] ? static_cast<double>(writes_per_partition[hottest]) / static_cast<double>(ops[hottest]) : 0.0;
-  metrics["lost"] = lost;
-  metrics["rejected"] = st.rejected;
-  metrics["combined"] = st.combined;
-  metrics["sink_failures"] = st.sink_failures;
-  metrics["failed"] = st.failed;
-  metrics["max_depth"] = st.max_depth;
-  metrics["max_lag_ns"] = st.max_lag_ns;
-  metrics["capacity"] = wc.capacity;
-  metrics["batch"] = wc.batch_size;
-  if constexpr (std::is_same_v<Buffer, hc::write_buffer_type>) {
-    // Calls of the batch sink (redis store) and backend writes per call (0 with a per-key sink).
-    metrics["write_batches"] = st.batch_calls;
-    metrics["writes_per_batch"] =
-        st.batch_calls ? static_cast<double>(st.applied + st.sink_failures) / static_cast<double>(st.batch_calls) : 0.0;
-  }
-  // Under run --processes N the keys are shared: the parent judges `lost` on all processes' writes.
-  if ((lost != 0 && !store.shared_keys()) || writes != st.accepted)
-    throw run_failure("write-buffer/" + r.impl + ": store total differs from the accepted deltas by " +
-                      std::to_string(lost) + " (accepted " + std::to_string(writes) + " writes, buffer counted " +
-                      std::to_string(st.accepted) + ")");
-  return make_record(r, m, std::move(metrics));
-}
-
-std::vector<implementation_info> queue_impls() {
-  std::vector<implementation_info> out;
-  hc::for_each_queue<item>([&]<class>(const char* name, const char* description) { out.push_back({name, description}); });
-  return out;
-}
+// The queue registry over the scenario's item type, as dispatch and impls_of take it.
+constexpr auto queue_registry = [](auto&& f) { hc::for_each_queue<item>(f); };
 
 scenario make_queue_scenario() {
   scenario s;
@@ -467,22 +302,38 @@ scenario make_queue_scenario() {
       "items pushed/s (producer side; consumer_items_per_sec beside it). Metrics name producers, consumers, "
       "threads_total, push_path/pop_path, max_depth and exceeded_capacity. The workload is not used.";
   s.default_workload = "uniform:n=1";
-  s.impls = queue_impls();
-  s.knobs = {{"consumers", "consumer threads", "1"},
-             {"capacity", "queue capacity (ours: rounded up to a power of two)", "1024"},
-             {"bulk", "items per push/pop call through the bulk API; 0 = single items", "0"},
-             {"blocking", "1 = each contender's blocking push/pop instead of try + yield", "0"}};
-  s.run = [](const run_request& r) -> result_record {
-    result_record out;
-    bool found = false;
-    hc::for_each_queue<item>([&]<class Q>(const char* name, const char*) {
-      if (!found && r.impl == name) {
-        found = true;
-        out = run_queue<Q>(r);
-      }
-    });
-    if (!found) throw usage_error("--impl: '" + r.impl + "' is not an implementation of queue");
-    return out;
+  s.impls = impls_of(queue_registry, {"bounded_queue"});
+  s.knobs = {integer_knob("consumers", 1, 1, 1024, "consumer threads"),
+             integer_knob("capacity", 1024, 2, std::uint64_t{1} << 30,
+                          "queue capacity (ours: rounded up to a power of two)"),
+             integer_knob("bulk", 0, 0, 4096, "items per push/pop call through the bulk API; 0 = single items"),
+             flag_knob("blocking", false, "each contender's blocking push/pop instead of try + yield")};
+  s.metrics = {
+      key_metric("items", "items", "items pushed in the measured window (the record's ops)"),
+      zero_metric("lost", "items", "items pushed and never popped"),
+      zero_metric("duplicated", "items", "items popped more than once"),
+      key_metric("max_depth", "items", "largest pushed − popped seen by the consumers (the harness's own measure)"),
+      key_metric("capacity", "items", "the contender's capacity (as it reports it)"),
+      zero_metric("foreign", "items", "items popped that no producer pushed (present only when nonzero)"),
+      metric("popped", "items", "items popped, by the consumers and the final drain"),
+      metric("out_of_order", "count", "one consumer only: pops that broke a producer's order"),
+      metric("producers", "count", "producer threads (the record's threads)"),
+      metric("consumers", "count", "consumer threads"),
+      metric("threads_total", "count", "producers + consumers"),
+      metric("bulk", "items", "items per call asked (0 = single items)"),
+      metric("blocking", "", "true: blocking push/pop, false: try + yield"),
+      metric("bulk_api", "", "the contender has a bulk API"),
+      metric("push_path", "", "the path pushes took: single, bulk or single_loop (bulk asked, none offered)"),
+      metric("pop_path", "", "the path pops took: single, bulk or single_loop"),
+      metric("exceeded_capacity", "", "max_depth above capacity + the consumers' publication slack"),
+      metric("max_size_approx", "items", "largest size_approx() of the contender (null where it has none)"),
+      metric("producer_items_per_sec", "items/s", "items pushed per second of the measured window"),
+      metric("consumer_items_per_sec", "items/s", "items popped per second of the consumers' active span"),
+      metric("consumer_cas_failures_per_item", "ratio", "the consumers' CAS failures per item popped (ours only)"),
+      metric("consumer_spins_per_item", "ratio", "the consumers' spins per item popped (ours only)"),
+      metric("consumer_waits_per_item", "ratio", "the consumers' waits per item popped (ours only)")};
+  s.run = [](const run_request& r) {
+    return dispatch(r, queue_registry, []<class Q>(const run_request& req) { return run_queue<Q>(req); });
   };
   s.suite = [](bool full) {
     // The shapes of issue 14 as (consumers, producer counts): 1P1C, 4P1C,
@@ -508,52 +359,8 @@ scenario make_queue_scenario() {
   return s;
 }
 
-scenario make_write_buffer_scenario() {
-  scenario s;
-  s.name = "write-buffer";
-  s.family = "queues";
-  s.description =
-      "T writers send workload keys with deltas 1..3 through a write buffer into the simulated partitioned store; "
-      "the store total must equal the accepted deltas (lost, nonzero fails the run). combine_ratio = writes / "
-      "backend_writes, overall and for the partition receiving most writes.";
-  s.default_workload = "zipf:n=1000000,s=0.99";
-  for (const auto& v : hc::write_buffer_variants) s.impls.push_back({v.name, v.description});
-  s.impls.push_back({"urcu_wfcq", hc::urcu_wfcq_buffer_description});
-  s.knobs = {{"capacity", "buffer queue capacity (rounded up to a power of two)", "4096"},
-             {"batch", "entries the drainer takes (and combines) per batch", "1024"},
-             {"rate", "drain rate: sink calls per second, 0 = unlimited", "0"},
-             {"on_full", "backpressure: block, fail or help_drain", "block"},
-             {"store", "sim (the simulated store) or redis://HOST:PORT (a Redis Cluster seed: each drain call's combined "
-                       "deltas pipelined as INCRBY, one batch per node; read back after the run; partitions = its "
-                       "masters)", "sim"},
-             {"partitions", "store partitions (simulated store)", "16"},
-             {"partition_capacity", "store capacity per partition, ops/s (0 = unlimited; throttled writes are retried)",
-              "0"}};
-  s.run = [](const run_request& r) -> result_record {
-    for (const auto& v : hc::write_buffer_variants)
-      if (r.impl == v.name) return run_write_buffer(r, v.combine);
-    if (r.impl == "urcu_wfcq") return run_write_buffer<hc::urcu_wfcq_buffer>(r, false);
-    throw usage_error("--impl: '" + r.impl + "' is not an implementation of write-buffer");
-  };
-  s.suite = [](bool full) {
-    std::vector<run_options> steps;
-    run_options o;
-    o.threads = full ? std::vector<unsigned>{1, 2, 4, 16} : std::vector<unsigned>{1, 4};
-    o.workload = "zipf:n=1000000,s=0.99";
-    o.duration_seconds = full ? 1.0 : 0.2;
-    steps.push_back(o);
-    if (full) {
-      o.workload = "uniform:n=1000000";
-      steps.push_back(o);
-    }
-    return steps;
-  };
-  return s;
-}
-
 }  // namespace
 
 HOTSHARD_REGISTER_SCENARIO(make_queue_scenario());
-HOTSHARD_REGISTER_SCENARIO(make_write_buffer_scenario());
 
 }  // namespace hotshard::harness
