@@ -211,29 +211,6 @@ std::optional<double> run_request::real_if_set(std::string_view knob) const {
   return v ? parse_real(*v) : std::nullopt;
 }
 
-// --- TRANSITIONAL untyped reads ---------------------------------------------
-
-double run_options::knob_double(const std::string& key, double fallback) const {
-  const auto it = knobs.find(key);
-  if (it == knobs.end()) return fallback;
-  const auto v = parse_real(it->second);
-  if (!v) throw usage_error("--set " + key + "=" + it->second + ": '" + it->second + "' is not a number");
-  return *v;
-}
-
-std::uint64_t run_options::knob_u64(const std::string& key, std::uint64_t fallback) const {
-  const auto it = knobs.find(key);
-  if (it == knobs.end()) return fallback;
-  const auto v = parse_integer(it->second);
-  if (!v) throw usage_error("--set " + key + "=" + it->second + ": '" + it->second + "' is not a non-negative integer");
-  return *v;
-}
-
-std::string run_options::knob_string(const std::string& key, const std::string& fallback) const {
-  const auto it = knobs.find(key);
-  return it == knobs.end() ? fallback : it->second;
-}
-
 const std::vector<metric_info>& runner_metrics() {
   static const std::vector<metric_info> m = {
       metric("harness_ns_per_op", "ns", "the runner's own cost per op (calibrate null), when known"),

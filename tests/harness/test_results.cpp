@@ -194,19 +194,58 @@ TEST(results_files, an_output_in_a_missing_directory_is_a_usage_error) {
   std::filesystem::remove(p);
 }
 
-TEST(registry, knobs_parse_or_name_the_bad_value) {
+// A scenario's knobs, declared once: validation names the knob, the value and
+// what is accepted; typed reads give the --set value or the declared default.
+TEST(registry, knobs_are_validated_and_read_typed_with_their_declared_defaults) {
+  scenario s;
+  s.name = "typed";
+  s.knobs = {integer_knob("n", 7, 1, 100, "an integer"), real_knob("f", 0.25, 0, 1, "a real"),
+             choice_knob("mode", "a", {"a", "b"}, "a choice"), flag_knob("on", false, "a flag"),
+             integer_knob("auto", 1, 1, 9, "computed").computed("depends on the workload")};
+  const auto error_of = [&](const std::string& knob, const std::string& value) -> std::string {
+    const auto k = std::find_if(s.knobs.begin(), s.knobs.end(), [&](const knob_info& x) { return x.name == knob; });
+    try {
+      k->validate(value);
+    } catch (const usage_error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of("n", "42"), "");
+  EXPECT_EQ(error_of("n", "0"), "--set n=0: '0' is not accepted; accepted: an integer in [1, 100]");
+  EXPECT_NE(error_of("n", "x1").find("'x1' is not accepted"), std::string::npos);
+  EXPECT_NE(error_of("n", "-1"), "");
+  EXPECT_NE(error_of("f", "1.5").find("a number in [0, 1]"), std::string::npos);
+  EXPECT_NE(error_of("f", "nan"), "");
+  EXPECT_NE(error_of("mode", "c").find("one of a, b"), std::string::npos);
+  EXPECT_NE(error_of("on", "yes"), "");
+  EXPECT_EQ(error_of("on", "true"), "");
+
   run_options o;
-  o.knobs = {{"n", "42"}, {"f", "0.5"}, {"bad", "x1"}};
-  EXPECT_EQ(o.knob_u64("n", 7), 42u);
-  EXPECT_EQ(o.knob_u64("missing", 7), 7u);
-  EXPECT_DOUBLE_EQ(o.knob_double("f", 0), 0.5);
-  EXPECT_EQ(o.knob_string("bad", ""), "x1");
-  try {
-    (void)o.knob_u64("bad", 0);
-    FAIL() << "no usage_error";
-  } catch (const usage_error& e) {
-    EXPECT_NE(std::string(e.what()).find("bad"), std::string::npos);
-  }
+  o.knobs = {{"n", "42"}, {"on", "true"}};
+  const run_request r{o, s.name, "impl", 1, 0, "none", 1, &s};
+  EXPECT_EQ(r.integer("n"), 42u);
+  EXPECT_DOUBLE_EQ(r.real("f"), 0.25);  // the declared default
+  EXPECT_EQ(r.text("mode"), "a");
+  EXPECT_TRUE(r.flag("on"));
+  EXPECT_FALSE(r.integer_if_set("auto").has_value());  // computed: the scenario chooses
+  EXPECT_THROW((void)r.integer("auto"), std::logic_error);
+  EXPECT_THROW((void)r.real("n"), std::logic_error);       // declared integer
+  EXPECT_THROW((void)r.integer("nope"), std::logic_error);  // not declared
+  o.knobs["auto"] = "3";
+  EXPECT_EQ(r.integer_if_set("auto"), 3u);
+  o.knobs["n"] = "1000";  // a plan that skipped the CLI is still checked
+  EXPECT_THROW((void)r.integer("n"), usage_error);
+}
+
+TEST(registry, knob_declarations_reject_a_default_outside_their_range) {
+  EXPECT_THROW((void)integer_knob("n", 0, 1, 10, ""), std::logic_error);
+  EXPECT_THROW((void)real_knob("f", 2, 0, 1, ""), std::logic_error);
+  EXPECT_THROW((void)choice_knob("c", "z", {"a"}, ""), std::logic_error);
+  scenario s;
+  s.name = "test-only-twice";
+  s.knobs = {flag_knob("x", false, ""), flag_knob("x", true, "")};
+  EXPECT_THROW(register_scenario(s), std::logic_error);
 }
 
 TEST(registry, duplicate_names_are_rejected_and_designed_names_are_fixed) {

@@ -42,12 +42,6 @@ struct run_options {
   double rate = 0;                 // open loop: total ops/s over all threads; 0 = closed loop
   std::map<std::string, std::string> knobs;  // --set KEY=VALUE, checked against scenario::knobs
   bool quiet = false;
-
-  // TRANSITIONAL (removed once every scenario reads typed knobs through
-  // run_request): the fallback when absent; usage_error naming the knob when malformed.
-  [[nodiscard]] double knob_double(const std::string& key, double fallback) const;
-  [[nodiscard]] std::uint64_t knob_u64(const std::string& key, std::uint64_t fallback) const;
-  [[nodiscard]] std::string knob_string(const std::string& key, const std::string& fallback) const;
 };
 
 // One --set key of a scenario, declared once: the CLI parses and validates
@@ -65,11 +59,6 @@ struct knob_info {
   double min = 0, max = 0;     // integer and real: the accepted range, inclusive
   std::vector<std::string> choices;  // text: the accepted values; empty = any text
 
-  knob_info() = default;
-  // TRANSITIONAL (removed once every scenario declares typed knobs): an
-  // untyped text knob read through run_options::knob_*.
-  knob_info(std::string n, std::string d, std::string dflt)
-      : name(std::move(n)), description(std::move(d)), default_value(std::move(dflt)) {}
 
   // The default depends on the run (e.g. on the workload): say how; read it with *_if_set.
   [[nodiscard]] knob_info computed(std::string note) &&;
