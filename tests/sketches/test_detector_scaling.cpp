@@ -35,10 +35,13 @@ TEST(detector_scaling, sixteen_threads_report_every_key_above_phi_and_none_well_
     constexpr double phi = 0.002;
     detector d({.hot_share = phi, .window = 1 << 18, .sketch = {.seed = 9}});
     ASSERT_EQ(d.sample_every(), 8u);
+    std::barrier all_have_a_sketch(many_threads);  // no thread exits (and hands its sketch on) before all have one
     ht::run_threads(many_threads, [&](unsigned t) {
-      for (std::size_t i = t; i < keys.size(); i += many_threads) d.observe(keys[i]);
+      d.observe(keys[t]);
+      all_have_a_sketch.arrive_and_wait();
+      for (std::size_t i = t + many_threads; i < keys.size(); i += many_threads) d.observe(keys[i]);
     });
-    EXPECT_EQ(d.thread_sketches(), many_threads);
+    ASSERT_EQ(d.thread_sketches(), many_threads);
     std::size_t missed = 0, false_hot = 0, above = 0;
     for (const auto& [k, c] : exact) {
       const double share = static_cast<double>(c) / static_cast<double>(keys.size());
