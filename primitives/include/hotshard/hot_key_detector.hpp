@@ -214,7 +214,8 @@
 // stamps the carried-over keys (and, sampled, stores the filter's σ), then
 // stores the new epoch with release (1); is_hot()/hot_keys()/observe() load
 // the epoch with acquire (2), so a reader that sees the new epoch sees the
-// carried stamps, and a thread moving to it reads that epoch's σ or a later one. The advancing flag is taken with an
+// carried stamps, and a thread moving to it reads that epoch's σ or a later
+// one (also a floor now: D has only grown since). The advancing flag is taken with an
 // acquire exchange (3) and dropped with a release store (4), so consecutive
 // epoch ends see each other's D and halving. Unsampled, an epoch end stores
 // D's offset with release (5); recent_traffic() loads it with acquire (6)
