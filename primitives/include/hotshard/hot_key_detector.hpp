@@ -88,7 +88,8 @@
 // sooner). The summed estimate is read one row at a time over the threads,
 // row 0 in the same pass as D, and stops at the first row whose sum is below
 // the bar (the Count-Min minimum is below the bar exactly when some row is):
-// a key below the bar usually costs one pass of T × (1 + 1) loads. So a key
+// a key below the bar usually costs one pass over the T nodes (D_t and one
+// cell each, under the node's seqlock), not T × depth cells. So a key
 // whose count sits between 0.8·σ·D_t and the bar costs about one such pass
 // per T of its samples in each thread.
 // An observation from a thread_local destructor that runs after the thread's
