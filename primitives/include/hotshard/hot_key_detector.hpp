@@ -64,22 +64,34 @@
 // hot_recall 0.64; tests/sketches/test_hot_key_detector.cpp stalls one.)
 // Deciding on a kept sample of x (the thread's sketch already counted it):
 // if the table says hot, done; else a local filter: if 1.25·ĉ_t(x) <
-// σ·D_t (ĉ_t its own count of x, σ = threshold()/recent_traffic(), cached and
-// refreshed every 64 samples of the thread and at its epoch changes) it stops
-// there; else the summed estimate is compared with the bar and x is stamped
-// if it reaches it. The filter never hides a hot key for long: if x's true
-// sampled decayed count is f ≥ σ·D, D = Σ_t D_t, then Σ_t ĉ_t ≥ f forces
-// ĉ_t ≥ σ·D_t in some thread t (pigeonhole; the 1.25 is slack for σ
-// cached and the counts moving since), which
+// σ·D_t (ĉ_t its own count of x) it stops there; else the summed estimate is
+// compared with the bar and x is stamped if it reaches it. σ is a floor of
+// the bar's share, threshold()/recent_traffic() ≥ (1 − γ_bar(D))·φ ≥
+// (1 − γ_bar(D₀))·φ = σ for every D ≥ D₀ (γ_bar falls as D grows, see
+// "Sampling and the bar"), D₀ the D at the start of the epoch: the epoch end
+// computes σ once and publishes it before the epoch (1), and each thread
+// reads it when it moves to the epoch — O(1) per thread per epoch. (Each
+// thread recomputed the exact share from Σ_t D_t every 64 samples: O(T) loads
+// of lines the owners write, per 64 samples of every thread — with 16
+// threads on 2 cores that cost grew 8× against 2 threads, issue 19.) D never
+// falls within an epoch, so σ stays a floor of the share until the next one.
+// The filter never hides a hot key for long: if x's true sampled decayed
+// count is f ≥ σ·D, D = Σ_t D_t, then Σ_t ĉ_t ≥ f forces ĉ_t ≥ σ·D_t in some
+// thread t (pigeonhole; the 1.25 is slack for each thread's cells and D_t
+// being floored separately when aged, and the counts moving since), which
 // checks x at its next sample of x (with keys spread over threads, in every
 // thread). So the statements below hold for the sampled form with the move
-// later by at most one sample of x by such a thread plus 64 samples of that
-// thread (the cached σ, at most 64 × sample_every of its observations) plus
+// later by at most one sample of x by such a thread plus
 // T samples of x by it (the re-check memo: a thread whose check of x failed
 // checks x again only at its T-th next sample of x — T = threads that have a
 // node — unless x lost its memo slot to another key, which only checks
-// sooner). So a key whose count sits between 0.8·σ·D_t and the bar costs one
-// summed estimate (T × depth loads) per T of its samples in each thread.
+// sooner). The summed estimate is read one row at a time over the threads,
+// row 0 in the same pass as D, and stops at the first row whose sum is below
+// the bar (the Count-Min minimum is below the bar exactly when some row is):
+// a key below the bar usually costs one pass over the T nodes (D_t and one
+// cell each, under the node's seqlock), not T × depth cells. So a key
+// whose count sits between 0.8·σ·D_t and the bar costs about one such pass
+// per T of its samples in each thread.
 // An observation from a thread_local destructor that runs after the thread's
 // node cache is gone is not counted in the sampled form (is_hot is answered).
 //
@@ -200,9 +212,11 @@
 // happens-before the read.
 //
 // Memory ordering: counts, D and stamps are relaxed except: advance_epoch()
-// stamps the carried-over keys, then stores the new epoch with release (1);
-// is_hot()/hot_keys() load the epoch with acquire (2), so a reader that sees
-// the new epoch sees the carried stamps. The advancing flag is taken with an
+// stamps the carried-over keys (and, sampled, stores the filter's σ), then
+// stores the new epoch with release (1); is_hot()/hot_keys()/observe() load
+// the epoch with acquire (2), so a reader that sees the new epoch sees the
+// carried stamps, and a thread moving to it reads that epoch's σ or a later
+// one (also a floor now: D has only grown since). The advancing flag is taken with an
 // acquire exchange (3) and dropped with a release store (4), so consecutive
 // epoch ends see each other's D and halving. Unsampled, an epoch end stores
 // D's offset with release (5); recent_traffic() loads it with acquire (6)
@@ -342,6 +356,7 @@ class hot_key_detector {
         names_(word_keys ? nullptr : std::make_unique<std::atomic<name_type*>[]>(table_.capacity() + 1)),
         ticker_(64) {
     for (std::size_t r = 0; r < dims_.depth; ++r) row_salts_[r] = detail::cms_row_salt(seed_ + r);
+    share_floor_.store(share_floor_for(0), std::memory_order_relaxed);  // before any thread has a node
     if (sample_every_ == 1)  // the same ε, δ (so dims_) and seed: an explicit seed 0 stays 0
       shared_.emplace(count_min_sketch_options{
           .sketch = {.epsilon = opt_.sketch.epsilon, .delta = opt_.sketch.delta, .seed = seed_}});
@@ -620,6 +635,7 @@ class hot_key_detector {
       d_next = static_cast<std::uint64_t>(d_base);
     } else {
       d_next = summed_traffic(e + epochs);  // sampled: each node ages lazily by its tags (see the header)
+      share_floor_.store(share_floor_for(d_next), std::memory_order_relaxed);  // published by (1) below
     }
     const std::uint64_t bar = bar_for(d_next);
     table_.for_each_slot([&](std::uint64_t w, detail::hot_key_table::slot& s) {
@@ -652,6 +668,7 @@ class hot_key_detector {
       const std::uint64_t e = d.epoch_.load(std::memory_order_acquire);  // (2)
       base.store(e, std::memory_order_relaxed);  // published by the registry push (thread_summary.hpp (1))
       seen_epoch = e;
+      share_floor = d.share_floor_.load(std::memory_order_relaxed);  // that of epoch e or later: (1)
     }
     // How many of the next `w` units are kept (owner only).
     std::uint64_t keep(std::uint64_t w) noexcept {
@@ -698,8 +715,7 @@ class hot_key_detector {
       std::size_t skipped = 0;
     };
     memo_entry memo[memo_slots];   // keys whose last check failed (direct-mapped by table hash)
-    double bar_share = 0;          // threshold() / recent_traffic(), refreshed every 64 samples
-    std::uint32_t refresh = 0;
+    double share_floor = 0;        // σ of the filter: the detector's share_floor_ of this thread's epoch
   };
 
   // A cell's count aged to epoch e, its tag read against the node's base q.
@@ -738,7 +754,7 @@ class hot_key_detector {
     } else {
       age_traffic(s, e);
     }
-    s.refresh = 0;
+    s.share_floor = share_floor_.load(std::memory_order_relaxed);  // that of epoch e or later: (1)
   }
   static void age_traffic(sampler& s, std::uint64_t e) noexcept {
     const std::uint64_t age = e - s.seen_epoch;
@@ -818,22 +834,16 @@ class hot_key_detector {
     const std::uint64_t word = table_word(key, h);
     const std::uint64_t th = table_hash(h);
     if (table_.hot(word, th, e)) return true;
-    if (s.refresh == 0) {
-      const std::uint64_t d = summed_traffic(e);
-      s.bar_share = static_cast<double>(bar_for(d)) / static_cast<double>(std::max<std::uint64_t>(d, 1));
-      s.refresh = 64;
-    }
-    --s.refresh;
     // The local filter (see "Per-thread sketches"): only a key with at least
     // 0.8 × the bar's share of this thread's traffic is checked against the sum.
-    if (1.25 * static_cast<double>(local) < s.bar_share * static_cast<double>(s.traffic)) return false;
+    if (1.25 * static_cast<double>(local) < s.share_floor * static_cast<double>(s.traffic)) return false;
     // The re-check memo: after a failed check of x, this thread skips its next
     // T − 1 samples of x (T = threads with a node), so the O(T × depth) check
     // costs O(depth) per sample, amortized.
     auto& memo = s.memo[th & (sampler::memo_slots - 1)];
     if (memo.word == word && ++memo.skipped < samplers_.nodes()) return false;
     memo = {word, 0};
-    if (estimate_at(h, e) < bar_for(summed_traffic(e))) return false;
+    if (below_bar(h, e)) return false;
     stamp_hot(key, word, th, e);
     return true;  // hot by its count, even if the table window is full of hot keys
   }
@@ -877,6 +887,39 @@ class hot_key_detector {
     return m * sample_every_;  // cells count kept samples
   }
 
+  // Sampled: is the summed estimate of h at epoch e below the bar for the
+  // summed traffic? Exactly estimate_at(h, e) < bar_for(summed_traffic(e)),
+  // read cheaper: D and row 0 in one pass over the threads (one seqlock read
+  // per node), then the other rows one pass each, stopping at the first row
+  // whose sum is below the bar (a Count-Min minimum is below the bar exactly
+  // when some row is). Each node is read at some moment, as estimate_at.
+  [[nodiscard]] bool below_bar(std::uint64_t h, std::uint64_t e) const noexcept {
+    std::uint64_t d = 0, row = 0;
+    const std::size_t first = cell_index(0, h);
+    samplers_.for_each([&](const sampler& s) {
+      std::uint64_t w = 0, c = 0;
+      const std::uint64_t q = read_stable(s, [&] {
+        w = s.told_traffic.load(std::memory_order_relaxed);  // one writer
+        c = s.cells[first].load(std::memory_order_relaxed);  // one writer
+      });
+      d += unpack_traffic(w, q, e);
+      row += decode(c, q, e);
+    });
+    const std::uint64_t bar = bar_for(d);
+    if (row * sample_every_ < bar) return true;
+    for (std::size_t r = 1; r < dims_.depth; ++r) {
+      const std::size_t i = cell_index(r, h);
+      row = 0;
+      samplers_.for_each([&](const sampler& s) {
+        std::uint64_t c = 0;
+        const std::uint64_t q = read_stable(s, [&] { c = s.cells[i].load(std::memory_order_relaxed); });  // one writer
+        row += decode(c, q, e);
+      });
+      if (row * sample_every_ < bar) return true;
+    }
+    return false;
+  }
+
   static hot_key_detector_options validated(hot_key_detector_options o) {
     const auto bad = [](const char* field, const std::string& what) {
       throw std::invalid_argument(std::string("hot_key_detector: ") + field + " " + what);
@@ -907,15 +950,21 @@ class hot_key_detector {
 
   [[nodiscard]] std::uint64_t table_hash(std::uint64_t h) const noexcept { return detail::mix64(h ^ salt_); }
 
+  // γ_bar at traffic d (see "Sampling and the bar"): non-increasing in d.
+  [[nodiscard]] double gamma_for(std::uint64_t d) const noexcept {
+    const double phi_d = opt_.hot_share * static_cast<double>(d);
+    if (sample_every_ == 1) return 0;
+    return phi_d > 0 ? std::min(0.5, 4.0 * std::sqrt(static_cast<double>(sample_every_) / phi_d)) : 0.5;
+  }
   // φ·D, lowered by the sampling slack γ (see "Sampling and the bar").
   [[nodiscard]] std::uint64_t bar_for(std::uint64_t d) const noexcept {
     const double phi_d = opt_.hot_share * static_cast<double>(d);
-    double gamma = 0;
-    if (sample_every_ != 1 && phi_d > 0)
-      gamma = std::min(0.5, 4.0 * std::sqrt(static_cast<double>(sample_every_) / phi_d));
-    const auto share = static_cast<std::uint64_t>(std::ceil((1 - gamma) * phi_d));
+    const auto share = static_cast<std::uint64_t>(std::ceil((1 - gamma_for(d)) * phi_d));
     return std::max(min_count_, share);
   }
+  // The filter's σ for an epoch whose D starts at d0: ≤ bar_for(D)/D for every
+  // D ≥ d0, as bar_for(D) ≥ (1 − γ(D))·φ·D ≥ (1 − γ(d0))·φ·D.
+  [[nodiscard]] double share_floor_for(std::uint64_t d0) const noexcept { return (1 - gamma_for(d0)) * opt_.hot_share; }
 
   hot_key_detector_options opt_;
   std::uint64_t seed_;
@@ -938,6 +987,11 @@ class hot_key_detector {
   std::atomic<std::uint64_t> epoch_{1};  // 0 = the stamp of a never-stamped slot
   std::atomic<bool> advancing_{false};
   std::atomic<std::uint64_t> windows_ended_{0};  // epoch ends the window has driven (advancing_ held to write)
+  // Sampled: the filter's σ for the current epoch (share_floor_for(D at its
+  // start)); written by the epoch end before it stores the epoch (1), read by
+  // a thread when it moves to an epoch it loaded with (2). Before the first
+  // epoch end: the floor at D = 0, (1 − 1/2)·φ.
+  std::atomic<double> share_floor_{0};
   detail::thread_node_registry<sampler> samplers_;  // last: nodes read epoch_ when made
 };
 

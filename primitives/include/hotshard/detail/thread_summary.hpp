@@ -175,6 +175,23 @@ class thread_node_registry {
   template <class Make>
   Node* local(Make&& make) {
     if (tls_last_node.id == id_) [[likely]] return static_cast<Node*>(tls_last_node.node);
+    return local_slow(make);
+  }
+
+  // f(const Node&) for every node ever made (attached or free).
+  template <class F>
+  void for_each(F&& f) const {
+    for (const thread_node* n = head_.load(std::memory_order_acquire); n != nullptr; n = n->next)  // (2)
+      f(static_cast<const Node&>(*n));
+  }
+
+  [[nodiscard]] std::size_t nodes() const noexcept { return nodes_.load(std::memory_order_relaxed); }
+
+ private:
+  // local() past its one-compare fast path, kept out of line so that the fast
+  // path inlines into every add/observe (it was a call per operation).
+  template <class Make>
+  [[gnu::noinline]] Node* local_slow(Make& make) {
     thread_node_cache* cache = thread_node_cache::local();
     if (cache == nullptr) [[unlikely]] return nullptr;
     thread_node* n = cache->find(id_);
@@ -194,16 +211,6 @@ class thread_node_registry {
     return static_cast<Node*>(n);
   }
 
-  // f(const Node&) for every node ever made (attached or free).
-  template <class F>
-  void for_each(F&& f) const {
-    for (const thread_node* n = head_.load(std::memory_order_acquire); n != nullptr; n = n->next)  // (2)
-      f(static_cast<const Node&>(*n));
-  }
-
-  [[nodiscard]] std::size_t nodes() const noexcept { return nodes_.load(std::memory_order_relaxed); }
-
- private:
   thread_node* claim_free() noexcept {
     for (thread_node* n = head_.load(std::memory_order_acquire); n != nullptr; n = n->next) {  // (2)
       int expected = thread_node::free_node;
