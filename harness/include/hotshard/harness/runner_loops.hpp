@@ -20,7 +20,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <thread>
 #include <vector>
+
+#include <time.h>
 
 namespace hotshard::harness {
 
@@ -173,11 +176,29 @@ timer_info measure_run_timer() {
   return timer;
 }
 
+// The calling thread's CPU time, ns.
+inline double thread_cpu_ns() noexcept {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+}
+
 // Warm-up (untimed): op(0), op(1), ... for warmup_fraction of this thread's
 // share of ops, or of the duration (at most 0.5 s). Returns the closed loop's
 // mean sampling gap: cfg.sample_every, or the gap that the warm-up's op cost asks for.
+//
+// The op's cost is what its clock reads are weighed against, so it is the
+// thread's own time per op, not the wall time: with T threads on C < T cores
+// the wall time per op is T/C times the op's (the thread waits its turn), and
+// a gap chosen from it timed T/C times more ops than intended — at 16 threads
+// on 2 cores that cost a cheap op ~8% of its throughput (issue 19). The CPU
+// time alone would mistake a blocking op (a sleep, a futex wait) for a cheap
+// one, so the cost is the larger of the CPU time and the wall time shared out
+// over the cores: both equal the CPU time for a busy op, and the second keeps
+// a sleeping op's cost near its wall time.
 template <class Clock, class Op>
 double warm_up(const runner_config& cfg, std::uint64_t share, Op& op, std::uint64_t& i, const timer_info& timer) {
+  const double c0 = thread_cpu_ns();
   const std::uint64_t w0 = Clock::now();
   if (cfg.ops > 0) {
     const auto n = static_cast<std::uint64_t>(static_cast<double>(share) * cfg.warmup_fraction);
@@ -190,8 +211,11 @@ double warm_up(const runner_config& cfg, std::uint64_t share, Op& op, std::uint6
   }
   if (cfg.sample_every >= 1) return static_cast<double>(cfg.sample_every);
   if (i == 0) return 64;
-  const auto warm_ns = static_cast<double>(Clock::now() - w0);
-  return sample_gap(warm_ns / static_cast<double>(i), timer.cost_ns);
+  const auto wall_ns = static_cast<double>(Clock::now() - w0);
+  const double cpu_ns = thread_cpu_ns() - c0;
+  const double oversubscribed = std::max(1.0, static_cast<double>(cfg.threads) /
+                                                  static_cast<double>(std::max(1u, std::thread::hardware_concurrency())));
+  return sample_gap(std::max(cpu_ns, wall_ns / oversubscribed) / static_cast<double>(i), timer.cost_ns);
 }
 
 // One op between two clock reads, into `latency`.
