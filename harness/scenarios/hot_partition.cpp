@@ -279,12 +279,13 @@ scenario make_hot_partition_scenario() {
   s.default_workload = "viral:n=1000000,s=0.99";
   s.impls = {
       {"unmitigated", "every request goes straight to its partition"},
-      {"salting", "hot_key_detector + salted_counter_map: hot keys' writes spread over K partitions, reads gather"},
-      {"cache", "reads through coalescing_cache (TTL, single-flight on misses)"},
-      {"buffer", "writes through write_buffer (combining, rate-limited drain, retries throttled writes)"},
+      {"salting", "hot_key_detector + salted_counter_map: hot keys' writes spread over K partitions, reads gather",
+       true},
+      {"cache", "reads through coalescing_cache (TTL, single-flight on misses)", true},
+      {"buffer", "writes through write_buffer (combining, rate-limited drain, retries throttled writes)", true},
       {"adaptive", "no primitives; the store lends cold partitions' capacity to hot ones"},
-      {"mitigated", "salting + cache + buffer together"},
-  };
+      {"mitigated", "salting + cache + buffer together", true},
+  };  // ours: the mitigations built from hotshard's primitives
   const hp::client_config d;  // the client's defaults are the knobs' defaults
   const wl::viral_config v;   // and the viral: workload's
   s.knobs = {
