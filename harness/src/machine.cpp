@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "hotshard_git_commit.hpp"  // HOTSHARD_GIT_COMMIT, written at build time (cmake/git_commit.cmake)
 #ifndef HOTSHARD_GIT_COMMIT
 #define HOTSHARD_GIT_COMMIT "unknown"
 #endif

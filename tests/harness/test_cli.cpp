@@ -26,11 +26,11 @@ namespace {
 
 struct outcome {
   int status = -1;
-  std::string output;  // stdout and stderr together
+  std::string output;  // what the command wrote to stdout (bench: stdout and stderr)
 };
 
-outcome bench(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + " '" + HOTSHARD_BENCH_BIN + "' " + args + " 2>&1";
+// A shell command's exit status and standard output.
+outcome run_shell(const std::string& cmd) {
   outcome o;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return o;
@@ -40,6 +40,11 @@ outcome bench(const std::string& args, const std::string& env = "") {
   const int raw = pclose(p);
   o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return o;
+}
+
+// hotshard-bench with `args`; output is stdout and stderr together.
+outcome bench(const std::string& args, const std::string& env = "") {
+  return run_shell(env + " '" + HOTSHARD_BENCH_BIN + "' " + args + " 2>&1");
 }
 
 fs::path scratch(const std::string& name) {
@@ -158,7 +163,14 @@ TEST(cli_run, calibrate_writes_a_valid_results_file_and_compare_reads_it) {
   const auto j = nlohmann::json::parse(in);
   EXPECT_EQ(j["schema"], "hotshard.results/1");
   EXPECT_EQ(j["tool"]["name"], "hotshard-bench");
-  EXPECT_FALSE(j["tool"]["git"].get<std::string>().empty());
+  // The commit the binary was built from, stamped at build time (not at configure time).
+  const std::string git = j["tool"]["git"];
+  const auto head = run_shell("git -C '" HOTSHARD_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null");
+  if (head.status == 0 && !head.output.empty()) {
+    EXPECT_EQ(git.substr(0, git.find('-')), head.output.substr(0, head.output.find('\n'))) << git;
+  } else {
+    EXPECT_EQ(git, "unknown");
+  }
   EXPECT_FALSE(j["machine"]["allocator"].get<std::string>().empty());
   EXPECT_EQ(j["config"]["ops"], 4000);
   ASSERT_EQ(j["results"].size(), 5u * 2u * 2u);  // impls x threads x repetitions
