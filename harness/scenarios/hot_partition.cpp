@@ -294,7 +294,7 @@ scenario make_hot_partition_scenario() {
                 "backend: sim (the simulated store) or redis://HOST:PORT (a Redis Cluster seed; partitions = its masters)"),
       integer_knob("partitions", d.partitions, 2, 4096, "partitions of the simulated store (a Redis Cluster has its masters)"),
       real_knob("headroom", d.headroom, 1e-3, 1e6, "partition capacity as a multiple of the average partition load"),
-      choice_knob("routing", "hash", {"hash", "ring", "slots", "range"}, "store routing"),
+      choice_knob("routing", "hash", routing_names(), "store routing"),
       integer_knob("salt", d.salt, 2, 4096, "the largest K for a hot key (2..partitions); K itself follows the key's observed load")
           .computed("partitions"),
       real_knob("salt_target", d.salt_target, 1e-9, 1e9, "K = key load / (salt_target x partition capacity), at least 2"),

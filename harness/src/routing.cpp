@@ -62,6 +62,12 @@ routing_kind parse_routing(std::string_view name) {
   throw usage_error("routing '" + std::string(name) + "' is not known; accepted: " + accepted);
 }
 
+std::vector<std::string> routing_names() {
+  std::vector<std::string> out;
+  for (const auto& e : routings) out.emplace_back(e.name);
+  return out;
+}
+
 std::string_view to_string(routing_kind r) noexcept {
   const routing_entry* e = entry_of(r);
   return e != nullptr ? e->name : "?";

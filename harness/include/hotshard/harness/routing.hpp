@@ -21,7 +21,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace hotshard::harness {
 
@@ -53,6 +55,8 @@ class router {
 // Routing names, for scenario knobs: usage_error names the value and what is accepted.
 [[nodiscard]] routing_kind parse_routing(std::string_view name);
 [[nodiscard]] std::string_view to_string(routing_kind r) noexcept;
+// Every routing's name, in the table's order (the accepted values of a routing knob).
+[[nodiscard]] std::vector<std::string> routing_names();
 
 // The hash of a string key, for the routings that hash bytes: FNV-1a, then
 // the project's finalizer for avalanche.
