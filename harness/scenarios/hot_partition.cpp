@@ -226,6 +226,7 @@ std::vector<metric_info> hot_partition_metrics() {
       metric("write_error_fraction", "fraction", "write_errors / writes"),
       zero_metric("lost", "ops", "accepted writes that neither reached the store nor were reported failed"),
       metric("writes_unknown", "ops", "Redis: writes whose reply timed out after sending (may or may not be applied)"),
+      metric("writes_unknown_delta", "count", "Redis: the sum of those writes' deltas (a combined write carries several)"),
       metric("writes_applied_unacknowledged", "ops", "writes applied though reported failed (within writes_unknown)"),
       metric("backend_reads", "ops", "store reads the client reads caused"),
       metric("backend_calls_per_read", "ratio", "store reads per client read (a cache hit 0, a salted read K)"),

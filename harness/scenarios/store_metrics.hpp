@@ -39,6 +39,7 @@ inline void add_store_metrics(std::vector<metric_info>& declared) {
       metric("redis_version", "", "redis: the server's version"),
       metric("redirects", "count", "redis: MOVED and ASK replies (object)"),
       metric("writes_unknown", "ops", "redis: writes timed out after being sent (the server may have applied them)"),
+      metric("writes_unknown_delta", "count", "redis: the sum of those writes' deltas"),
       metric("write_pipelines", "count", "redis: pipelined INCRBY batches sent (one per node per write_batch)"),
       metric("writes_per_pipeline", "ratio", "redis: writes per pipelined batch")};
   for (const auto& m : store)

@@ -47,11 +47,14 @@ nlohmann::json client::metrics() const {
   // Accepted writes that neither reached the store nor were reported failed.
   const std::uint64_t reported_failed = buffer_ ? buffer_->stats().failed : 0;
   // A remote backend's write that timed out after it was sent was reported
-  // failed (or retried by the buffer) yet may have been applied: up to
-  // writes_unknown more than accepted can be read back, and is not a loss.
-  const std::int64_t unknown = j.value("writes_unknown", std::int64_t{0});
+  // failed (or retried by the buffer) yet may have been applied: up to the sum
+  // of those writes' deltas (writes_unknown_delta: a combined write carries
+  // several accepted writes) more than accepted can be read back, and is not a
+  // loss. (Counting them as one unit each read a combined write of delta 2
+  // applied twice as "-2 lost": seen once under a stopped master.)
+  const std::int64_t unknown = j.value("writes_unknown_delta", j.value("writes_unknown", std::int64_t{0}));
   const std::int64_t missing = static_cast<std::int64_t>(accepted - reported_failed) - applied;
-  j["writes_unknown"] = unknown;
+  j["writes_unknown"] = j.value("writes_unknown", std::int64_t{0});
   j["writes_applied_unacknowledged"] = missing < 0 ? -missing : 0;
   j["lost"] = missing < 0 && -missing <= unknown ? 0 : missing;
   j["reads"] = t.reads;

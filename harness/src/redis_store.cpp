@@ -109,6 +109,7 @@ struct redis_store::impl {
     std::vector<latency_histogram> latency;  // grown on first use of a node (~20 KB each)
     std::uint64_t moved = 0, asked = 0;
     std::uint64_t unknown_writes = 0;  // INCRBY sent, no reply (timeout): applied or not, unknown
+    std::int64_t unknown_delta = 0;    // the sum of their deltas (a combined write carries many units)
     std::uint64_t write_pipelines = 0, pipelined_writes = 0;  // write_batch: per-node batches, INCRBY in them
     void record(unsigned i, std::uint64_t ns) {
       if (latency.size() <= i) latency.resize(i + 1);
@@ -302,7 +303,10 @@ struct redis_store::impl {
       bool sent = false;
       auto replies = pipeline(ts, target, batch, &sent);
       if (replies.empty()) {
-        if (sent && cmd[0] == "INCRBY") ++ts.unknown_writes;
+        if (sent && cmd[0] == "INCRBY") {
+          ++ts.unknown_writes;
+          ts.unknown_delta += std::stoll(cmd[2]);
+        }
         return nullptr;
       }
       reply_ptr r = std::move(replies.back());
@@ -490,7 +494,10 @@ void redis_store::write_batch(std::span<store_write> writes) {
       }
     }
     if (!r.reply) {
-      if (r.sent) ++ts.unknown_writes;  // sent, no reply: applied or not, unknown (as write())
+      if (r.sent) {  // sent, no reply: applied or not, unknown (as write())
+        ++ts.unknown_writes;
+        ts.unknown_delta += w.delta;
+      }
       continue;
     }
     if (r.reply->type == REDIS_REPLY_ERROR) {  // MOVED, ASK, TRYAGAIN...: not applied; this entry alone, as write()
@@ -625,6 +632,7 @@ nlohmann::json redis_store::metrics() const {
   const unsigned n = p_->masters;
   std::vector<latency_histogram> lat(n);
   std::uint64_t moved = 0, asked = 0, unknown = 0, pipelines = 0, pipelined = 0;
+  std::int64_t unknown_delta = 0;
   {
     std::scoped_lock lock(p_->states_mu);
     for (const auto& s : p_->states) {
@@ -632,6 +640,7 @@ nlohmann::json redis_store::metrics() const {
       moved += s->moved;
       asked += s->asked;
       unknown += s->unknown_writes;
+      unknown_delta += s->unknown_delta;
       pipelines += s->write_pipelines;
       pipelined += s->pipelined_writes;
     }
@@ -653,6 +662,7 @@ nlohmann::json redis_store::metrics() const {
   m["redis_version"] = p_->version;
   m["redirects"] = {{"moved", moved}, {"ask", asked}};
   m["writes_unknown"] = unknown;  // failed by timeout after being sent: the server may have applied them
+  m["writes_unknown_delta"] = unknown_delta;  // their deltas' sum: how much the store may hold beyond the acknowledged
   m["write_pipelines"] = pipelines;  // write_batch: per-node pipelined INCRBY batches
   m["writes_per_pipeline"] = pipelines ? static_cast<double>(pipelined) / static_cast<double>(pipelines) : 0.0;
   m["routing"] = "slots";
