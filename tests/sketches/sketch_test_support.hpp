@@ -8,6 +8,8 @@
 #include <hotshard/workloads/spec.hpp>
 #include <hotshard/workloads/stream.hpp>
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -76,6 +78,25 @@ std::string construction_error(const O& o) {
     return e.what();
   }
   return {};
+}
+
+// Every key with share ≥ φ of the n observed is hot, none with share ≤ φ/4 is
+// (and the stream has at least one key above φ, so the first check can fail).
+template <class Detector, class Exact>
+void expect_every_key_above_phi_hot_and_none_below_a_quarter(const Detector& d, const Exact& exact, std::size_t n,
+                                                             double phi, const std::string& spec) {
+  std::size_t missed = 0, false_hot = 0, above = 0;
+  for (const auto& [k, c] : exact) {
+    const double share = static_cast<double>(c) / static_cast<double>(n);
+    if (share >= phi) {
+      ++above;
+      missed += d.is_hot(k) ? 0 : 1;
+    }
+    if (share <= 0.25 * phi && d.is_hot(k)) ++false_hot;
+  }
+  EXPECT_GT(above, 0u) << spec;
+  EXPECT_EQ(missed, 0u) << spec;
+  EXPECT_EQ(false_hot, 0u) << spec;
 }
 
 }  // namespace hotshard::test

@@ -25,24 +25,6 @@ namespace ht = hotshard::test;
 using hh = hotshard::heavy_hitters<std::uint64_t>;
 using detector = hotshard::hot_key_detector<std::uint64_t>;
 
-// Every key with share ≥ φ of the n observed is hot, none with share ≤ φ/4 is
-// (and the stream has at least one key above φ, so the first check can fail).
-template <class Exact>
-void expect_every_key_above_phi_hot_and_none_below_a_quarter(const detector& d, const Exact& exact, std::size_t n,
-                                                             double phi, const char* spec) {
-  std::size_t missed = 0, false_hot = 0, above = 0;
-  for (const auto& [k, c] : exact) {
-    const double share = static_cast<double>(c) / static_cast<double>(n);
-    if (share >= phi) {
-      ++above;
-      missed += d.is_hot(k) ? 0 : 1;
-    }
-    if (share <= 0.25 * phi && d.is_hot(k)) ++false_hot;
-  }
-  EXPECT_GT(above, 0u) << spec;
-  EXPECT_EQ(missed, 0u) << spec;
-  EXPECT_EQ(false_hot, 0u) << spec;
-}
 
 
 // web07: big-endian int32 keys, nothing else. nullopt when the file or xz is missing.
@@ -110,7 +92,7 @@ TEST(detection_accuracy, the_sampled_detector_reports_every_key_well_above_phi_a
     detector d({.hot_share = phi, .window = 1 << 18, .sketch = {.seed = 5}});
     ASSERT_EQ(d.sample_every(), 8u);
     for (const auto k : keys) d.observe(k);
-    expect_every_key_above_phi_hot_and_none_below_a_quarter(d, exact, keys.size(), phi, spec);
+    ht::expect_every_key_above_phi_hot_and_none_below_a_quarter(d, exact, keys.size(), phi, spec);
   }
 }
 
@@ -208,7 +190,7 @@ TEST(detection_accuracy, the_sampled_detector_from_four_threads_reports_every_ke
     ht::run_threads(4, [&](unsigned t) {
       for (std::size_t i = t; i < keys.size(); i += 4) d.observe(keys[i]);
     });
-    expect_every_key_above_phi_hot_and_none_below_a_quarter(d, exact, keys.size(), phi, spec);
+    ht::expect_every_key_above_phi_hot_and_none_below_a_quarter(d, exact, keys.size(), phi, spec);
   }
 }
 

@@ -42,18 +42,7 @@ TEST(detector_scaling, sixteen_threads_report_every_key_above_phi_and_none_well_
       for (std::size_t i = t + many_threads; i < keys.size(); i += many_threads) d.observe(keys[i]);
     });
     ASSERT_EQ(d.thread_sketches(), many_threads);
-    std::size_t missed = 0, false_hot = 0, above = 0;
-    for (const auto& [k, c] : exact) {
-      const double share = static_cast<double>(c) / static_cast<double>(keys.size());
-      if (share >= phi) {
-        ++above;
-        missed += d.is_hot(k) ? 0 : 1;
-      }
-      if (share <= 0.25 * phi && d.is_hot(k)) ++false_hot;
-    }
-    EXPECT_GT(above, 0u) << spec;
-    EXPECT_EQ(missed, 0u) << spec;
-    EXPECT_EQ(false_hot, 0u) << spec;
+    ht::expect_every_key_above_phi_hot_and_none_below_a_quarter(d, exact, keys.size(), phi, spec);
   }
 }
 
