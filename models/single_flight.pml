@@ -3,11 +3,14 @@
  * One slot (a window of 1), NPROC callers looping forever over two keys. Each
  * call is run (leader or joiner), run_for (a joiner that may give up), or
  * forget. Modelled steps, each one atomic step as in the C++ (one load, one
- * RMW or CAS, or one plain store): claim CAS, clear of `published`, key
- * store, PENDING, commit, loader (may fail: the non-trivial free path), the
- * leader's solo free CAS, publish + close RMW, pin, leave, last-out free
- * (direct CAS, or FREEING then FREE), forget's pin and fetch_or, timeouts,
- * and a key copy that throws after the claim (retire from CLAIMED).
+ * RMW or CAS, or one plain store): claim CAS (straight to PENDING), clear of
+ * `published`, key store, the reveal (phase := revealed), the verdict (phase
+ * := won; with one slot no other claim can beat ours), loader (may fail: the
+ * non-trivial free path), the leader's solo free CAS, publish + close RMW,
+ * pin, the pinner's bounded wait for the reveal (it may give up at any
+ * moment), leave, last-out free (direct CAS, or FREEING then FREE), forget's
+ * pin and fetch_or, timeouts, and a key copy that throws after the claim
+ * (phase := lost, retire).
  * The generation has GEN_BITS bits (2 by default), so wrap-around is reached
  * after four flights.
  *
@@ -22,6 +25,10 @@
  * without publishing and the claim does not clear `published`, so a joiner
  * compares a wrapped generation with a stale one): must violate the first
  * assertion.
+ * -DMUTANT_NO_REVEAL_WAIT: a pinner compares the key as soon as its pin
+ * lands, without waiting for the claimer's reveal (the claim CAS makes a
+ * flight joinable before its key is written): must violate the first
+ * assertion (it reads the previous flight's key).
  */
 
 #ifndef NPROC
@@ -35,7 +42,7 @@
 #define NOKEY 255
 #define ATTEMPTS 2    /* max_attempts, then the caller loads alone (overflow) */
 
-mtype = { FREE, CLAIMED, PENDING, LOADING, DONE, DEAD, FREEING };
+mtype = { FREE, PENDING, DONE, DEAD, FREEING };
 mtype = { K_NONE, K_VALUE, K_ERROR, K_ABORTED };
 
 /* The slot word: state, refs, generation, forgotten bit. */
@@ -48,12 +55,15 @@ byte key = NOKEY;
 byte published = NONE;
 byte value = NOKEY;   /* the key of the loader that wrote it */
 mtype kind = K_NONE;
+/* slot::phase: the generation it is tagged with, and the phase. */
+byte pgen = 0;
+byte ph = 0;          /* 0 claimed, 1 revealed, 2 won, 3 lost */
 bool error = false;   /* an exception is held: the solo free shortcut is off */
 /* Ghosts. */
 bool written = false; /* the current flight's loader has finished */
 byte busy = 0;        /* calls in progress */
 
-#define joinable(s, f) (!(f) && ((s) == PENDING || (s) == LOADING))
+#define joinable(s, f) (!(f) && (s) == PENDING)
 
 /* try_free(w): w = (ws, wr, wg, wf), the word we saw drop to refs 0. */
 inline try_free(ws, wr, wg, wf) {
@@ -90,6 +100,23 @@ inline finish(to) {
   d_step { ls = 0; lr = 0; lg = 0; lf = false; freeing = false }
 }
 
+/* After a pin of a joinable flight (ok): wait for its claimer to reveal the
+ * key (bounded: the wait may give up at any moment, leaving the flight
+ * undecided), then compare keys. A lost flight is never joined. */
+inline check_pinned(k) {
+#ifndef MUTANT_NO_REVEAL_WAIT
+  if
+  :: ok ->
+     if
+     :: atomic { (pgen == mygen && ph >= 1) -> ok = (ph != 3) }
+     :: ok = false
+     fi
+  :: else -> skip
+  fi;
+#endif
+  if :: ok -> ok = (key == k) :: else -> skip fi
+}
+
 active [NPROC] proctype caller() {
   byte k, mygen, attempt, ls, lr, lg;
   bool lf, freeing, ok;
@@ -103,7 +130,8 @@ active [NPROC] proctype caller() {
         atomic { ws = st; wf = forgotten };
         if
         :: joinable(ws, wf) ->
-           atomic { refs++; ok = joinable(st, forgotten) && key == k };
+           atomic { refs++; ok = joinable(st, forgotten); mygen = gen };
+           check_pinned(k);
            if :: ok -> forgotten = true :: else -> skip fi;
            leave()
         :: else -> skip
@@ -117,7 +145,8 @@ active [NPROC] proctype caller() {
            atomic { ws = st; wf = forgotten; lr = refs; lg = gen };   /* pass 1: one load */
            if
            :: joinable(ws, wf) ->
-              atomic { refs++; ok = joinable(st, forgotten) && key == k; mygen = gen; ws = FREE; wf = false; lr = 0; lg = 0 };   /* pin */
+              atomic { refs++; ok = joinable(st, forgotten); mygen = gen; ws = FREE; wf = false; lr = 0; lg = 0 };   /* pin */
+              check_pinned(k);
               if
               :: ok ->
                  if
@@ -136,22 +165,23 @@ active [NPROC] proctype caller() {
               atomic {   /* claim CAS (acquire) */
                 if
                 :: (st == FREE && refs == 0 && gen == lg && !forgotten) ->
-                   st = CLAIMED; refs = 1; gen = (gen + 1) % GENS; mygen = gen; written = false; ok = true
+                   st = PENDING; refs = 1; gen = (gen + 1) % GENS; mygen = gen; written = false; ok = true
                 :: else -> ok = false
                 fi
               };
               if
               :: ok ->
 #ifndef MUTANT_GENERATION_WRAP
-                 published = NONE;   /* before the flight becomes joinable */
+                 published = NONE;   /* before the key is revealed */
 #endif
                  if
                  :: key = k
-                 :: /* copying the key threw: give the claim back, rethrow */
+                 :: /* copying the key threw: lost, give the claim back, rethrow */
+                    atomic { pgen = mygen; ph = 3 };
                     kind = K_ABORTED; finish(DEAD); break
                  fi;
-                 st = PENDING;   /* (4): the key is published */
-                 st = LOADING;   /* commit: with one slot nobody can kill our claim */
+                 atomic { pgen = mygen; ph = 1 };   /* (4) the reveal */
+                 ph = 2;                             /* the verdict: with one slot nobody beats our claim */
                  /* the loader, and the leader's own copy */
                  if
                  :: value = k; kind = K_VALUE; written = true
@@ -161,7 +191,7 @@ active [NPROC] proctype caller() {
                  :: !error ->
                     atomic {   /* solo free CAS: nobody pinned or forgot the flight */
                       if
-                      :: (st == LOADING && refs == 1 && !forgotten) -> st = FREE; refs = 0; ok = true
+                      :: (st == PENDING && refs == 1 && !forgotten) -> st = FREE; refs = 0; ok = true
                       :: else -> ok = false
                       fi
                     }

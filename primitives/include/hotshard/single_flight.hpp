@@ -8,28 +8,44 @@
 // 64-bit word  [tag:23 | generation:16 | flags:2 | state:3 | refs:20]  — the
 // words are packed eight to a cache line, apart from the slots' payload (key,
 // value), so scanning a window touches one or two lines. Every change to a
-// word is a single fetch_add / fetch_or / fetch_xor / CAS, so no step retries:
+// word is a single fetch_add / fetch_or / CAS, so no step retries. A flight
+// that nobody joins costs two locked RMWs, the claim and the free (issue 18:
+// four until then — a separate PENDING step and a commit, a fetch_xor):
+//  - claim: one CAS on a free slot (refs 0) writes our tag, bumps the
+//    generation and makes the flight PENDING (joinable) at once; then the
+//    claimer clears `published` to a value no generation has, writes the key
+//    and *reveals* it: a release store of the slot's `phase` word
+//    (generation, revealed). The clear makes the 16-bit generation safe to
+//    wrap: a solo flight frees without publishing, so without it a joiner
+//    2^16 solo flights later saw a stale `published` equal to its generation
+//    (models/single_flight.pml: 2-bit generation; its mutant without the clear
+//    finds that bug);
 //  - join: load a slot; if it holds a live flight with our hash tag, pin it
-//    (fetch_add on refs) and check the key under the pin — a pinned slot is
-//    never freed, so the key cannot change under the check;
-//  - claim: one CAS on a free slot (refs 0) writes our tag and bumps the
-//    generation, then clears `published` to a value no generation has,
-//    publishes the key as PENDING and scans the window again. The clear makes
-//    the 16-bit generation safe to wrap: a solo flight frees without
-//    publishing, so without it a joiner 2^16 solo flights later saw a stale
-//    `published` equal to its generation (models/single_flight.pml: 2-bit
-//    generation; its mutant without the clear finds that bug). Two claims for one key are resolved Purcell–Harris style
-//    ("Non-blocking hashtables with open addressing", DISC 2005): the claim
-//    earlier in the window wins, a later PENDING claim is killed with fetch_or
-//    of a verdict bit, and a committed (LOADING) one is joined. Because the
-//    PENDING store and the scan loads are seq_cst, of two racing claims at
-//    least one sees the other (Dekker), so at most one committed flight per
-//    key exists at a time. A beaten claimer tells its own joiners to retry;
+//    (fetch_add on refs) — a pinned slot is never freed — wait (bounded) for
+//    its claimer's reveal, and check the key. A pinner that compared keys
+//    without waiting would read the previous flight's key (the model's
+//    MUTANT_NO_REVEAL_WAIT);
+//  - the race of two claims of one key in the window (Purcell–Harris, "Non-
+//    blocking hashtables with open addressing", DISC 2005, with verdicts in
+//    place of their kill RMW): after its reveal the claimer scans the window
+//    again. Each claim CAS precedes its claimer's scan loads in the seq_cst
+//    total order, so of two racing claims at least one sees the other
+//    (Dekker). The claim earlier in the window wins: a later claimer that
+//    sees an earlier one loses and joins it; an earlier claimer that sees a
+//    later one waits for that one's verdict — its `phase` (generation, won or
+//    lost), a plain release store made after its own scan — and joins it if
+//    it won, goes on if it lost. Waits go only from earlier to later
+//    positions, so they form no cycle; each is bounded, and a claimer whose
+//    rival stays undecided loses (it cannot know who won). So at most one
+//    flight of a key loads at a time (models/single_flight_window.pml; its
+//    mutant, an earlier claimer that does not wait for the later one's
+//    verdict, lets both win). A beaten claimer tells its own joiners to retry;
 //  - leave: fetch_sub on refs; the thread that takes refs to 0 after the
 //    flight is finished frees the slot (one CAS; if it fails somebody pinned
 //    the slot meanwhile and that thread's own leave frees it). The leader's
 //    leave is the same RMW that closes the flight to joiners, and it wakes
-//    sleepers only if somebody else held the slot.
+//    sleepers only if somebody else held the slot; a leader nobody pinned
+//    frees its slot with one CAS.
 // Only waiting for the result blocks: waiters sleep in std::atomic::wait (a
 // futex on Linux) on the slot's `published` word, which the leader sets to the
 // flight's generation.
@@ -37,11 +53,18 @@
 // Progress guarantees (W = window, at most 32; A = max_attempts = 4):
 //  - run / run_for, everything except waiting for another thread's loader:
 //    wait-free without a stop_token in play (with one: lock-free, see
-//    "Cancellation"), at most A attempts of at most 2W slot loads, W claim CASes,
-//    2W pins and one commit each; before joining a slot that another caller
-//    has just claimed with our hash tag, at most 63 pauses and 16 yields
-//    (detail/backoff.hpp) for it to show its key — then, if every attempt was beaten or the
-//    window was full, the caller runs the loader itself (counted as overflow);
+//    "Cancellation"), at most A attempts of at most 2W slot loads, W claim
+//    CASes and 2W pins each; each pin of a flight claimed with our hash tag
+//    waits at most 63 pauses, 16 yields and 32 sleeps of 32 µs
+//    (detail/backoff.hpp; ~1 ms) for its key, and in the claim race as long
+//    again for a later rival's verdict — a rival still undecided then was
+//    preempted mid-claim, and this attempt counts as beaten. If every attempt
+//    was beaten or the window was full, the caller runs the loader itself
+//    (counted as overflow: a duplicate load, never a wrong value). Only a
+//    claimer preempted between its claim CAS and its reveal or verdict (a few
+//    instructions, or a Key copy) for longer than that can cause one; the
+//    protocol before issue 18 never waited on a claim and so never caused
+//    one that way (the price of its two extra locked RMWs per flight);
 //  - waiting for the result: blocking (futex), never a spin loop;
 //  - run_for's wait, and a wait with a stoppable std::stop_token: blocking
 //    until the result, the deadline or the stop (on the slot's `bell` futex;
@@ -101,24 +124,27 @@
 // not run() its own key on the same table (it would wait for itself), and
 // Value must be copyable (every caller gets its own copy).
 //
-// Memory ordering: the claimer writes the key and clears `published` before
-// the PENDING fetch_add (seq_cst ⊇ release); a joiner's pin is an acq_rel RMW
-// in the same release sequence, so it sees both, and `published` can change
-// again only by its own flight's publish while the pin holds the slot. The leader writes the value or
+// Memory ordering: the claimer writes the key, clears `published` and sets
+// `interest` and the stop source before the release store (4) of its phase
+// (revealed); a pinner's acquire load (4') of that phase sees them all, and
+// `published` can change again only by its own flight's publish while the pin
+// holds the slot. The verdict (6) is a release store read the same way. The
+// claim CAS (3) and the scan loads (5) are seq_cst: the Dekker pair of the
+// claim race. The leader writes the value or
 // exception before the release store of `published`; a waiter's acquire load
 // of `published` sees them. Timed and stoppable waiters sleep on `bell`
 // instead: the publisher bumps it (seq_cst, after its seq_cst store of
 // `published`) when it sees timed_waiters != 0, and a waiter's cancel bumps it
 // too; a waiter reads `bell` before `published` (both seq_cst), so an event
 // after its check changes the word it sleeps on (no lost wake-up). `interest`
-// RMWs are acq_rel (they pair with each other); the claimer's relaxed store of
-// 1 and of the stop_source precede the release (4) that joiners acquire.
-// Every leave is acq_rel, so all reads of a flight
-// happen before the last leaver destroys it; the freer's release return of
-// the slot to FREE pairs with the next claimer's acquire CAS.
+// RMWs are acq_rel (they pair with each other). Every leave is acq_rel, so
+// all reads of a flight happen before the last leaver destroys it; the
+// freer's release return of the slot to FREE (7) pairs with the next
+// claimer's CAS (3).
 // Tested: tests/single_flight (regressions of issue 12, and the stress tests
 // again with yields at every protocol step through Contention::schedule_point,
-// under TSan); the slot state machine is model-checked (models/README.md).
+// under TSan — among them the claim race in one window); the slot state
+// machine and the claim race are model-checked (models/README.md).
 #pragma once
 
 #include <hotshard/detail/backoff.hpp>
@@ -225,6 +251,8 @@ class single_flight {
   static constexpr std::size_t max_window = 32;
   static constexpr unsigned max_attempts = 4;
   static constexpr unsigned claim_yields = 16;
+  static constexpr unsigned claim_sleeps = 32;  // of claim_sleep each: ~1 ms, a preempted claimer's wait for its core
+  static constexpr std::chrono::microseconds claim_sleep{32};
   static_assert(std::is_copy_constructible_v<Value>, "every caller of a flight receives a copy of its value");
   static_assert(!std::is_pointer_v<Key>,
                 "single_flight: a pointer key (e.g. const char*) would coalesce by address, not by content; "
@@ -335,22 +363,23 @@ class single_flight {
   // holds at most three refs at once: its own flight, a scan pin, a join).
   // The 16-bit generation may wrap: a joiner never relies on it alone, since
   // the claim clears `published` (see the top of the file). The 23-bit tag is the top of the key's hash: a mismatch
-  // rules a slot out without touching its payload.
+  // rules a slot out without touching its payload. Bit 23 is unused.
   static constexpr std::uint64_t ref_mask = (std::uint64_t{1} << 20) - 1;
   static constexpr unsigned state_shift = 20;
   static constexpr std::uint64_t state_mask = std::uint64_t{0x7} << state_shift;
-  // The verdict bit, flipped by the claim's commit (fetch_xor) and set by a
-  // kill (fetch_or): while PENDING, set = killed; while LOADING, set =
-  // committed cleanly (a kill after the commit changes nothing, and a commit
-  // after a kill clears it, so the owner's fetch_xor tells it who won).
-  static constexpr std::uint64_t verdict_bit = std::uint64_t{1} << 23;
   static constexpr std::uint64_t forgotten_bit = std::uint64_t{1} << 24;
   static constexpr unsigned gen_shift = 25;
   static constexpr std::uint64_t gen_mask = std::uint64_t{0xffff} << gen_shift;
   static constexpr unsigned tag_shift = 41;
   static constexpr std::uint64_t tag_mask = ~std::uint64_t{0} << tag_shift;
-  enum : std::uint64_t { st_free = 0, st_claimed = 1, st_pending = 2, st_loading = 3, st_done = 4, st_dead = 5, st_freeing = 6 };
+  enum : std::uint64_t { st_free = 0, st_pending = 1, st_done = 2, st_dead = 3, st_freeing = 4 };
   enum class result_kind : std::uint8_t { none, value, error, aborted };
+  // A flight's phase (slot::phase, written by its claimer only, tagged with
+  // the flight's generation): its key is revealed, then its claim has won or
+  // lost the race with the other claims of the key in the window. `lost` may
+  // also come without a reveal (the key copy threw).
+  enum : std::uint32_t { ph_claimed = 0, ph_revealed = 1, ph_won = 2, ph_lost = 3 };
+  static constexpr std::uint32_t phase_word(std::uint32_t gen, std::uint32_t ph) noexcept { return gen << 2 | ph; }
   static constexpr std::size_t words_per_line = detail::cache_line_bytes / sizeof(std::uint64_t);
   // Without destructors to run, a finished slot goes straight back to FREE.
   static constexpr bool trivial_payload = std::is_trivially_destructible_v<Key> && std::is_trivially_destructible_v<Value>;
@@ -366,10 +395,7 @@ class single_flight {
     return (to << state_shift) - (from << state_shift);  // modular: adding it moves the state field only
   }
   static constexpr bool joinable(std::uint64_t w) noexcept {
-    if ((w & forgotten_bit) != 0) return false;
-    const auto st = state_of(w);
-    const bool verdict = (w & verdict_bit) != 0;
-    return (st == st_pending && !verdict) || (st == st_loading && verdict);
+    return (w & forgotten_bit) == 0 && state_of(w) == st_pending;
   }
   static std::size_t checked_window(std::size_t window) {
     if (window < 1 || window > max_window) throw std::invalid_argument("single_flight_options::window must be in [1, 32]");
@@ -421,6 +447,10 @@ class single_flight {
     // caller's stop_token fires). Reaching 0 closes it for good: the flight is
     // forgotten and its stop_source asked to stop.
     std::atomic<std::uint32_t> interest{0};
+    // phase_word(generation, ph_*) of the slot's latest flight; every claim
+    // writes it at least once (revealed or lost) before its slot can be freed,
+    // so a pinned flight's own generation never meets a stale value.
+    std::atomic<std::uint32_t> phase{0};
     std::stop_source stop{std::nostopstate};  // the flight's; written by the claimer before (4)
     result_kind kind = result_kind::none;
     std::optional<Key> key;
@@ -437,14 +467,57 @@ class single_flight {
     return lines_[idx / words_per_line].w[idx % words_per_line];
   }
 
-  // Pins slot idx if it holds a live flight of `key`; returns the pinned word.
+  // A pin's outcome: the slot holds a live flight of `key` (pinned, the
+  // word), holds something else (left), or its claimer has not revealed the
+  // key within the bounded wait (left: we cannot tell whose flight it is).
+  enum class pin_kind : std::uint8_t { matched, other, undecided };
+  struct pinned {
+    pin_kind kind;
+    std::uint64_t word;
+  };
+
+  // Pins slot idx and checks it holds a live flight of `key`, waiting (bounded)
+  // for its claimer to reveal the key. Leaves again unless matched.
   template <class K>
-  std::optional<std::uint64_t> try_pin(std::size_t idx, const K& key, std::memory_order order) {
-    const std::uint64_t p = word_at(idx).fetch_add(1, order);  // (2) pin: same release sequence as (4)
+  pinned pin(std::size_t idx, const K& key, std::memory_order order) {
+    const std::uint64_t p = word_at(idx).fetch_add(1, order);  // (2) pin: a pinned slot is never freed
     step();
-    if (joinable(p) && key_matches(idx, key)) return p;
+    if (joinable(p)) {
+      const std::uint32_t ph = await_phase(idx, gen_of(p), ph_revealed);
+      if (ph == ph_claimed) {
+        leave(idx);
+        return {pin_kind::undecided, 0};
+      }
+      if (ph != ph_lost && key_matches(idx, key)) return {pin_kind::matched, p};
+    }
     leave(idx);
-    return std::nullopt;
+    return {pin_kind::other, 0};
+  }
+
+  // Flight `gen` of pinned slot idx: waits until its phase is at least
+  // `at_least` (ph_lost counts as past every other) and returns the phase, or
+  // ph_claimed if that takes longer than detail::backoff's pause rounds (63
+  // pauses), claim_yields yields and claim_sleeps short sleeps (~1 ms in all):
+  // its claimer is then preempted between two steps of its claim (a few
+  // instructions, or a Key copy), and waiting longer would make us wait on a
+  // thread that is not running — the caller gives up its attempt instead.
+  // The pin keeps the generation ours: the claimer writes the phase before
+  // its slot can be freed.
+  std::uint32_t await_phase(std::size_t idx, std::uint32_t gen, std::uint32_t at_least) noexcept {
+    constexpr unsigned spin_rounds = detail::backoff::pause_rounds + claim_yields;
+    const slot& s = slots_[idx];
+    detail::backoff wait;
+    for (unsigned slept = 0;;) {
+      const std::uint32_t p = s.phase.load(std::memory_order_acquire);  // (4') acquire: pairs with (4)/(6)
+      if ((p >> 2) == gen && (p & 3u) >= at_least) return p & 3u;
+      if (wait.rounds() < spin_rounds) {
+        wait();
+      } else if (slept++ < claim_sleeps) {
+        std::this_thread::sleep_for(claim_sleep);
+      } else {
+        return ph_claimed;
+      }
+    }
   }
 
   template <class K>
@@ -455,13 +528,13 @@ class single_flight {
     for (std::size_t i = 0; i < window_; ++i) {
       const std::size_t idx = (h + i) & mask_;
       auto& word = word_at(idx);
-      const std::uint64_t w = word.load(std::memory_order_acquire);  // (1) acquire: pairs with the release of (4)
+      const std::uint64_t w = word.load(std::memory_order_acquire);  // (1) acquire: pairs with the release of (7)
       if (!joinable(w) || (w & tag_mask) != tag) continue;
-      const std::uint64_t p = word.fetch_add(1, std::memory_order_acq_rel);  // (2) pin: same release sequence as (4)
-      if (joinable(p) && key_matches(idx, key)) {
-        word.fetch_or(forgotten_bit, std::memory_order_acq_rel);  // (2a) pairs with the pins (2) of later callers
-        found = true;
-      }
+      // An undecided claim started concurrently with this call: forget is
+      // ordered before it, so it is left alone.
+      if (pin(idx, key, std::memory_order_acq_rel).kind != pin_kind::matched) continue;
+      word.fetch_or(forgotten_bit, std::memory_order_acq_rel);  // (2a) pairs with the pins (2) of later callers
+      found = true;
       leave(idx);
     }
     return found;
@@ -489,25 +562,28 @@ class single_flight {
     std::size_t n_free = 0;
     for (std::size_t i = 0; i < window_; ++i) {
       const std::size_t idx = (h + i) & mask_;
-      std::uint64_t w = word_at(idx).load(std::memory_order_acquire);  // (1) see forget
-      if ((w & tag_mask) == tag && state_of(w) == st_claimed) w = await_reveal(idx, w);
+      const std::uint64_t w = word_at(idx).load(std::memory_order_acquire);  // (1) see forget
       if (joinable(w) && (w & tag_mask) == tag) {
-        if (auto p = try_pin(idx, key, std::memory_order_acq_rel)) return {acq_kind::joined, idx, *p};
+        const pinned p = pin(idx, key, std::memory_order_acq_rel);
+        if (p.kind == pin_kind::matched) return {acq_kind::joined, idx, p.word};
       } else if (w == generation_only(w)) {
         free_slots[n_free++] = {idx, w};
       }
     }
-    // Claim the first free slot we can.
+    step();  // pass 1 seen, nothing claimed yet: the window may change meanwhile
+    // Claim the first free slot we can: one CAS makes the flight PENDING
+    // (joinable) with our tag; the key is revealed through `phase` after it.
     std::size_t own = npos;
     std::uint64_t claimed = 0;
     for (std::size_t f = 0; f < n_free; ++f) {
       const std::size_t idx = free_slots[f].idx;
       std::uint64_t expected = free_slots[f].word;
       const std::uint64_t desired =
-          tag | ((expected + (std::uint64_t{1} << gen_shift)) & gen_mask) | (st_claimed << state_shift) | 1u;
-      // (3) acquire: pairs with the release return to FREE in (7), so the
-      // previous flight's destruction happens before we construct.
-      if (word_at(idx).compare_exchange_strong(expected, desired, std::memory_order_acquire,
+          tag | ((expected + (std::uint64_t{1} << gen_shift)) & gen_mask) | (st_pending << state_shift) | 1u;
+      // (3) seq_cst: acquire pairs with the release return to FREE in (7), so
+      // the previous flight's destruction happens before we construct; and it
+      // is the store half of the Dekker pair with other claimers' scans (5).
+      if (word_at(idx).compare_exchange_strong(expected, desired, std::memory_order_seq_cst,
                                                std::memory_order_relaxed)) {
         own = idx;
         claimed = desired;
@@ -516,77 +592,88 @@ class single_flight {
       Contention::cas_failure();
       step();
       // Somebody claimed it first, most likely for this very key (a herd
-      // claims the same first free slot): if the tag says so, give it a
-      // bounded moment to show its key, then join it.
-      if ((expected & tag_mask) == tag && joinable(await_reveal(idx, expected))) {
-        if (auto p = try_pin(idx, key, std::memory_order_acq_rel)) return {acq_kind::joined, idx, *p};
+      // claims the same first free slot): join it if it is.
+      if (joinable(expected) && (expected & tag_mask) == tag) {
+        const pinned p = pin(idx, key, std::memory_order_acq_rel);
+        if (p.kind == pin_kind::matched) return {acq_kind::joined, idx, p.word};
       }
     }
     if (own == npos) return {acq_kind::full, 0, 0};
     slot& mine = slots_[own];
     const std::uint32_t gen = gen_of(claimed);
-    // Relaxed: ordered before the release (4), which every joiner's pin acquires.
+    // Relaxed: ordered before the release (4), which every pinner acquires.
     mine.published.store(no_result, std::memory_order_relaxed);
-    mine.interest.store(1, std::memory_order_relaxed);  // the leader; published by (4) as well
+    mine.interest.store(1, std::memory_order_relaxed);  // the leader
     step();
     try {
       mine.key.emplace(key);
       // The flight's stop source (an allocation) only for a loader that takes a stop_token.
       mine.stop = wants_stop ? std::stop_source{} : std::stop_source{std::nostopstate};
     } catch (...) {
-      retire(own, gen, st_claimed);  // nobody can have joined a CLAIMED slot: it goes straight back to FREE
+      conclude(own, gen, ph_lost);  // pinners stop waiting for a key that never comes
+      retire(own, gen);
       throw;
     }
-    // (4) seq_cst: publishes the key and the cleared `published` (release
-    // for the pins (2)) and is the store half of the Dekker pair with other
-    // claimers' scan loads (5).
-    word_at(own).fetch_add(state_delta(st_claimed, st_pending), std::memory_order_seq_cst);
+    // (4) release: reveals the key, the cleared `published`, `interest` and
+    // the stop source to every pinner's acquire (4').
+    mine.phase.store(phase_word(gen, ph_revealed), std::memory_order_release);
     step();
     const std::size_t own_pos = (own - h) & mask_;
 
+    // Pass 2 (Purcell–Harris): another claim of this key in the window? Of
+    // two racing claims at least one sees the other here, since each claim
+    // CAS (3) precedes its scan loads (5) in the seq_cst total order. The
+    // claim earlier in the window wins: a later claimer that sees an earlier
+    // one loses and joins it; an earlier claimer that sees a later one waits
+    // for that one's verdict (won: join it; lost: go on). Waits only ever go
+    // from an earlier position to a later one, so they cannot form a cycle,
+    // and each is bounded: a claim whose rival stays undecided loses.
     std::size_t target = npos;
     std::uint64_t target_word = 0;
+    bool beaten = false;
     try {
-      for (std::size_t i = 0; i < window_ && target == npos; ++i) {
+      for (std::size_t i = 0; i < window_; ++i) {
+        if (i == own_pos) continue;
         const std::size_t idx = (h + i) & mask_;
-        if (idx == own) continue;
-        auto& word = word_at(idx);
-        const std::uint64_t w = word.load(std::memory_order_seq_cst);  // (5) seq_cst: Dekker with (4)
+        const std::uint64_t w = word_at(idx).load(std::memory_order_seq_cst);  // (5) seq_cst: Dekker with (3)
         if (!joinable(w) || (w & tag_mask) != tag) continue;
-        const auto p = try_pin(idx, key, std::memory_order_seq_cst);
-        if (!p) continue;
-        if (state_of(*p) == st_loading || i < own_pos) {
-          target = idx;  // a committed flight, or a claim that beats ours: join it
-          target_word = *p;
+        const pinned p = pin(idx, key, std::memory_order_acq_rel);
+        if (p.kind == pin_kind::other) continue;
+        if (p.kind == pin_kind::undecided) {
+          beaten = true;
           break;
         }
-        // A later PENDING claim loses to ours, unless it committed first.
-        const std::uint64_t k = word.fetch_or(verdict_bit, std::memory_order_seq_cst);  // (6) races with commit (6a)
-        if (joinable(k) && state_of(k) == st_loading) {
+        const std::uint32_t verdict = i < own_pos ? ph_won : await_phase(idx, gen_of(p.word), ph_won);
+        if (verdict == ph_won) {  // an earlier claim, or a later one that won: join it
           target = idx;
-          target_word = k;
+          target_word = p.word;
           break;
         }
         leave(idx);
         step();
+        if (verdict != ph_lost) {  // undecided: it may yet win, so ours must not
+          beaten = true;
+          break;
+        }
       }
-    } catch (...) {  // a throwing Key::operator== (try_pin dropped its pin): give our claim back
-      retire(own, gen, st_pending);
+    } catch (...) {  // a throwing Key::operator== (pin dropped its pin): give our claim back
+      conclude(own, gen, ph_lost);
+      retire(own, gen);
       throw;
     }
-    if (target == npos) {
-      // (6a) seq_cst commit; a kill (6) ordered before it means we lost.
-      const std::uint64_t c = word_at(own).fetch_xor(((st_pending ^ st_loading) << state_shift) | verdict_bit,
-                                                     std::memory_order_seq_cst);
-      if ((c & verdict_bit) == 0) {
-        const std::uint64_t alone = (c & (tag_mask | gen_mask)) | (st_loading << state_shift) | verdict_bit | 1u;
-        return {acq_kind::own, own, alone};
-      }
-      retire(own, gen, st_loading);
-      return {acq_kind::retry, 0, 0};
+    if (target == npos && !beaten) {
+      conclude(own, gen, ph_won);
+      return {acq_kind::own, own, claimed};  // `claimed` is our word while nobody else pins the slot
     }
-    retire(own, gen, st_pending);
+    conclude(own, gen, ph_lost);
+    retire(own, gen);
+    if (target == npos) return {acq_kind::retry, 0, 0};
     return {acq_kind::joined, target, target_word};
+  }
+
+  // (6) release: our claim's verdict, for an earlier claimer waiting in its pass 2.
+  void conclude(std::size_t idx, std::uint32_t gen, std::uint32_t verdict) noexcept {
+    slots_[idx].phase.store(phase_word(gen, verdict), std::memory_order_release);
   }
 
   template <class K, class Loader>
@@ -718,21 +805,6 @@ class single_flight {
     return results;
   }
 
-  // A slot just claimed with our tag is most likely a claim for this very key
-  // (a herd's callers all go for the same first free slot): give the claimer
-  // a bounded moment — detail::backoff's pause rounds (63 pauses), then
-  // claim_yields yields, in case it was preempted — to publish its key, so we
-  // join it instead of opening a second claim beside it. Returns the slot's
-  // latest word.
-  std::uint64_t await_reveal(std::size_t idx, std::uint64_t w) {
-    constexpr unsigned rounds = detail::backoff::pause_rounds + claim_yields;
-    for (detail::backoff wait; wait.rounds() < rounds && state_of(w) == st_claimed;) {
-      wait();
-      w = word_at(idx).load(std::memory_order_acquire);  // (1) see forget
-    }
-    return w;
-  }
-
   // The leader: run the loader, publish, close the flight and leave in one RMW.
   // `alone` is our word if nobody else has pinned the slot. `stop` is the
   // leader's caller's token: when it fires, the leader gives up its interest
@@ -780,32 +852,32 @@ class single_flight {
         word_at(idx).compare_exchange_strong(alone, generation_only(alone), std::memory_order_acq_rel,
                                              std::memory_order_relaxed))  // (7) release: pairs with (3)
       return o;
-    finish(idx, gen, st_loading);
+    finish(idx, gen);
     return o;
   }
 
   // Our claim lost: send our joiners (if any) round again.
-  void retire(std::size_t idx, std::uint32_t gen, std::uint64_t from) {
+  void retire(std::size_t idx, std::uint32_t gen) {
     slots_[idx].kind = result_kind::aborted;
-    finish(idx, gen, from);
+    finish(idx, gen);
   }
 
   // Publish the result, then, in one RMW, close the flight to joiners (DONE or
   // DEAD) and drop the owner's ref. A joiner pinned before that RMW is
   // counted in its refs, so with refs == 1 nobody can be asleep on it; one
   // pinned after it sees the flight closed and does not wait.
-  void finish(std::size_t idx, std::uint32_t gen, std::uint64_t from) {
+  void finish(std::size_t idx, std::uint32_t gen) {
     slot& s = slots_[idx];
     const bool done = s.kind != result_kind::aborted;
+    const std::uint64_t close = state_delta(st_pending, done ? st_done : st_dead);
     s.published.store(gen, std::memory_order_seq_cst);  // (8) release: pairs with (9); seq_cst for (10)
     step();
-    const std::uint64_t old = word_at(idx).fetch_add(state_delta(from, done ? st_done : st_dead) - 1,
-                                                     std::memory_order_acq_rel);  // pairs with the pins (2)
+    const std::uint64_t old = word_at(idx).fetch_add(close - 1, std::memory_order_acq_rel);  // pairs with the pins (2)
     if (refs_of(old) > 1) {
       s.published.notify_all();
       if (s.timed_waiters.load(std::memory_order_seq_cst) != 0) ring(s);  // (10) Dekker with (11)
     } else {
-      try_free(idx, old - 1 + state_delta(from, done ? st_done : st_dead));
+      try_free(idx, old - 1 + close);
     }
   }
 
