@@ -5,7 +5,7 @@
 // in flight, duplicates wait for it), rebuilt without its mutex over a
 // fixed-capacity open-addressing table of flights. A key may live in any slot
 // of its probe window (W consecutive slots from its hash). Each slot has one
-// 64-bit word  [tag:23 | generation:16 | flags:2 | state:3 | refs:20]  — the
+// 64-bit word  [tag:23 | generation:16 | forgotten:1 | unused:1 | state:3 | refs:20]  — the
 // words are packed eight to a cache line, apart from the slots' payload (key,
 // value), so scanning a window touches one or two lines. Every change to a
 // word is a single fetch_add / fetch_or / CAS, so no step retries. A flight
