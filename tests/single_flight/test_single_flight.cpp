@@ -342,7 +342,7 @@ TEST(single_flight, two_flights_of_one_key_never_load_at_the_same_time) {
   constexpr unsigned per_thread = hotshard::test::thread_sanitizer ? 5000 : 20000;
   table sf({.capacity = 64, .window = 32});
   std::array<std::atomic<int>, keys> active{};
-  std::atomic<std::uint64_t> overlaps{0}, alone{0};
+  std::atomic<std::uint64_t> overlaps{0}, alone{0}, flights{0};
   hotshard::test::run_threads(threads, [&](unsigned t) {
     for (unsigned i = 0; i < per_thread; ++i) {
       const std::uint64_t key = (i * 7 + t) % keys;
@@ -355,6 +355,7 @@ TEST(single_flight, two_flights_of_one_key_never_load_at_the_same_time) {
           alone.fetch_add(1);
           return key;
         }
+        flights.fetch_add(1);
         if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
         for (int spin = 0; spin < 50; ++spin) hotshard::detail::cpu_relax();
         active[key].fetch_sub(1);
@@ -364,6 +365,8 @@ TEST(single_flight, two_flights_of_one_key_never_load_at_the_same_time) {
   });
   EXPECT_EQ(overlaps.load(), 0u);
   EXPECT_EQ(alone.load(), sf.stats().overflow);
+  EXPECT_EQ(flights.load(), sf.stats().flights);  // every flight was told apart from the overflow loads
+  EXPECT_GT(flights.load(), 0u);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
 

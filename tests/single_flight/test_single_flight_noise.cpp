@@ -68,7 +68,7 @@ TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_und
   const std::uint64_t per_thread = 6'000 / sanitizer_scale;
   noisy_table sf({.capacity = 64, .window = 32});  // 6 threads hold at most 12 slots: no window fills
   std::array<std::atomic<int>, keys> active{};
-  std::atomic<std::uint64_t> overlaps{0};
+  std::atomic<std::uint64_t> overlaps{0}, flights{0};
   run_threads(threads, [&](unsigned t) {
     for (unsigned i = 0; i < per_thread; ++i) {
       const std::uint64_t key = (i * 7 + t) % keys;
@@ -78,6 +78,7 @@ TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_und
         // gets the caller's empty token, is no flight and may overlap one.
         // Flights themselves (their own token) must never overlap.
         if (!st.stop_possible()) return key;
+        flights.fetch_add(1);
         if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
         sf_test::noise::maybe_yield();
         active[key].fetch_sub(1);
@@ -86,6 +87,9 @@ TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_und
     }
   });
   EXPECT_EQ(overlaps.load(), 0u);
+  // Every flight was told apart from the overflow loads (so the check above saw them all).
+  EXPECT_EQ(flights.load(), sf.stats().flights);
+  EXPECT_GT(flights.load(), 0u);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
 
@@ -100,7 +104,7 @@ TEST(single_flight_noise, two_claims_of_one_key_in_one_window_never_both_win_und
   const std::uint64_t per_thread = 20'000 / sanitizer_scale;
   noisy_table sf({.capacity = 8, .window = 8});  // the whole table is one window
   std::array<std::atomic<int>, keys> active{};
-  std::atomic<std::uint64_t> overlaps{0}, alone{0};
+  std::atomic<std::uint64_t> overlaps{0}, alone{0}, flights{0};
   run_threads(threads, [&](unsigned t) {
     std::uint64_t x = t + 1;
     for (std::uint64_t i = 0; i < per_thread; ++i) {
@@ -114,6 +118,7 @@ TEST(single_flight_noise, two_claims_of_one_key_in_one_window_never_both_win_und
           alone.fetch_add(1);
           return key;
         }
+        flights.fetch_add(1);
         if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
         for (int y = 0; y < 4; ++y) std::this_thread::yield();  // a load long enough to race with
         active[key].fetch_sub(1);
@@ -123,6 +128,8 @@ TEST(single_flight_noise, two_claims_of_one_key_in_one_window_never_both_win_und
   });
   EXPECT_EQ(overlaps.load(), 0u) << alone.load() << " loads ran alone (overflow)";
   EXPECT_EQ(alone.load(), sf.stats().overflow);
+  EXPECT_EQ(flights.load(), sf.stats().flights);
+  EXPECT_GT(flights.load(), 0u);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
 

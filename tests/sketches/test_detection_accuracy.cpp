@@ -25,8 +25,6 @@ namespace ht = hotshard::test;
 using hh = hotshard::heavy_hitters<std::uint64_t>;
 using detector = hotshard::hot_key_detector<std::uint64_t>;
 
-
-
 // web07: big-endian int32 keys, nothing else. nullopt when the file or xz is missing.
 std::optional<std::vector<std::uint64_t>> web07() {
   const std::string path = std::string(HOTSHARD_TRACES_DIR) + "/web07.trace.xz";
