@@ -4,17 +4,48 @@
 
 #include <hotshard/detail/hash.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
+#include <stop_token>
 #include <thread>
 
 namespace sf_test {
 
 using namespace std::chrono_literals;
+
+// Watches whether two flights of one key ever load at the same time. A
+// flight's loader gets its flight's stop_token (stop_possible); a load a
+// caller runs alone after max_attempts beaten claims (overflow: allowed, no
+// flight) gets the caller's empty one and is only counted, since it may
+// overlap a flight. A test checks overlaps == 0, flights == stats().flights
+// (every flight was recognised, so the overlap check saw them all) and
+// alone == stats().overflow.
+template <std::size_t Keys>
+struct flight_overlap_probe {
+  std::array<std::atomic<int>, Keys> active{};
+  std::atomic<std::uint64_t> overlaps{0}, flights{0}, alone{0};
+
+  // The loader for `key` (< Keys): `hold` runs while the flight loads.
+  template <class Hold>
+  auto loader(std::uint64_t key, Hold hold) {
+    return [this, key, hold](std::stop_token st) {
+      if (!st.stop_possible()) {
+        alone.fetch_add(1);
+        return key;
+      }
+      flights.fetch_add(1);
+      if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
+      hold();
+      active[key].fetch_sub(1);
+      return key;
+    };
+  }
+};
 
 // Stats hook that tells a test how many callers are blocked on a flight's
 // result: wait() when a caller goes to sleep on it, spin() when that flight

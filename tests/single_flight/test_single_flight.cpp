@@ -1,5 +1,7 @@
 // Tests of hotshard/single_flight.hpp: semantics, then stress with more
 // threads than cores. Waits in these tests are conditions, never timings.
+#include "sf_test_support.hpp"
+
 #include <hotshard/concepts/single_flight.hpp>
 #include <hotshard/single_flight.hpp>
 #include <hotshard/test/support.hpp>
@@ -341,32 +343,22 @@ TEST(single_flight, two_flights_of_one_key_never_load_at_the_same_time) {
   constexpr std::uint64_t keys = 4;
   constexpr unsigned per_thread = hotshard::test::thread_sanitizer ? 5000 : 20000;
   table sf({.capacity = 64, .window = 32});
-  std::array<std::atomic<int>, keys> active{};
-  std::atomic<std::uint64_t> overlaps{0}, alone{0}, flights{0};
+  // The window never fills here, but a claimer preempted mid-claim for over
+  // ~1 ms makes its rivals give up and load alone (overflow): only flights
+  // must never overlap.
+  sf_test::flight_overlap_probe<keys> probe;
   hotshard::test::run_threads(threads, [&](unsigned t) {
     for (unsigned i = 0; i < per_thread; ++i) {
       const std::uint64_t key = (i * 7 + t) % keys;
-      (void)sf.run(key, [&](std::stop_token st) {
-        // A flight's loader gets its flight's token; a load run alone
-        // (overflow: the window never fills here, but a claimer preempted
-        // mid-claim for over ~1 ms makes its rivals give up) the caller's
-        // empty one. Only flights must never overlap.
-        if (!st.stop_possible()) {
-          alone.fetch_add(1);
-          return key;
-        }
-        flights.fetch_add(1);
-        if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
+      (void)sf.run(key, probe.loader(key, [] {
         for (int spin = 0; spin < 50; ++spin) hotshard::detail::cpu_relax();
-        active[key].fetch_sub(1);
-        return key;
-      });
+      }));
     }
   });
-  EXPECT_EQ(overlaps.load(), 0u);
-  EXPECT_EQ(alone.load(), sf.stats().overflow);
-  EXPECT_EQ(flights.load(), sf.stats().flights);  // every flight was told apart from the overflow loads
-  EXPECT_GT(flights.load(), 0u);
+  EXPECT_EQ(probe.overlaps.load(), 0u);
+  EXPECT_EQ(probe.alone.load(), sf.stats().overflow);
+  EXPECT_EQ(probe.flights.load(), sf.stats().flights);
+  EXPECT_GT(probe.flights.load(), 0u);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
 

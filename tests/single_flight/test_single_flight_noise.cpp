@@ -67,29 +67,19 @@ TEST(single_flight_noise, two_flights_of_one_key_never_load_at_the_same_time_und
   constexpr std::uint64_t keys = 3;
   const std::uint64_t per_thread = 6'000 / sanitizer_scale;
   noisy_table sf({.capacity = 64, .window = 32});  // 6 threads hold at most 12 slots: no window fills
-  std::array<std::atomic<int>, keys> active{};
-  std::atomic<std::uint64_t> overlaps{0}, flights{0};
+  // Under this much noise a caller can be beaten max_attempts times and then
+  // load alone (overflow, allowed by the contract); flights must never overlap.
+  sf_test::flight_overlap_probe<keys> probe;
   run_threads(threads, [&](unsigned t) {
     for (unsigned i = 0; i < per_thread; ++i) {
       const std::uint64_t key = (i * 7 + t) % keys;
-      (void)sf.run(key, [&](std::stop_token st) {
-        // Under this much noise a caller can be beaten max_attempts times and
-        // then loads alone (overflow, allowed by the contract): such a load
-        // gets the caller's empty token, is no flight and may overlap one.
-        // Flights themselves (their own token) must never overlap.
-        if (!st.stop_possible()) return key;
-        flights.fetch_add(1);
-        if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
-        sf_test::noise::maybe_yield();
-        active[key].fetch_sub(1);
-        return key;
-      });
+      (void)sf.run(key, probe.loader(key, [] { sf_test::noise::maybe_yield(); }));
     }
   });
-  EXPECT_EQ(overlaps.load(), 0u);
-  // Every flight was told apart from the overflow loads (so the check above saw them all).
-  EXPECT_EQ(flights.load(), sf.stats().flights);
-  EXPECT_GT(flights.load(), 0u);
+  EXPECT_EQ(probe.overlaps.load(), 0u);
+  EXPECT_EQ(probe.flights.load(), sf.stats().flights);
+  EXPECT_GT(probe.flights.load(), 0u);
+  EXPECT_EQ(probe.alone.load(), sf.stats().overflow);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
 
@@ -103,33 +93,22 @@ TEST(single_flight_noise, two_claims_of_one_key_in_one_window_never_both_win_und
   constexpr std::uint64_t keys = 4;
   const std::uint64_t per_thread = 20'000 / sanitizer_scale;
   noisy_table sf({.capacity = 8, .window = 8});  // the whole table is one window
-  std::array<std::atomic<int>, keys> active{};
-  std::atomic<std::uint64_t> overlaps{0}, alone{0}, flights{0};
+  sf_test::flight_overlap_probe<keys> probe;
   run_threads(threads, [&](unsigned t) {
     std::uint64_t x = t + 1;
     for (std::uint64_t i = 0; i < per_thread; ++i) {
       x = hotshard::detail::mix64(x);
       const std::uint64_t key = x % keys;
-      (void)sf.run(key, [&](std::stop_token st) {
-        // A flight's loader gets its flight's token (stop_possible); a load
-        // run alone after max_attempts beaten claims (overflow, allowed: no
-        // flight) gets the caller's empty one and is not counted.
-        if (!st.stop_possible()) {
-          alone.fetch_add(1);
-          return key;
-        }
-        flights.fetch_add(1);
-        if (active[key].fetch_add(1) != 0) overlaps.fetch_add(1);
-        for (int y = 0; y < 4; ++y) std::this_thread::yield();  // a load long enough to race with
-        active[key].fetch_sub(1);
-        return key;
-      });
+      // A load long enough to race with.
+      (void)sf.run(key, probe.loader(key, [] {
+        for (int y = 0; y < 4; ++y) std::this_thread::yield();
+      }));
     }
   });
-  EXPECT_EQ(overlaps.load(), 0u) << alone.load() << " loads ran alone (overflow)";
-  EXPECT_EQ(alone.load(), sf.stats().overflow);
-  EXPECT_EQ(flights.load(), sf.stats().flights);
-  EXPECT_GT(flights.load(), 0u);
+  EXPECT_EQ(probe.overlaps.load(), 0u) << probe.alone.load() << " loads ran alone (overflow)";
+  EXPECT_EQ(probe.alone.load(), sf.stats().overflow);
+  EXPECT_EQ(probe.flights.load(), sf.stats().flights);
+  EXPECT_GT(probe.flights.load(), 0u);
   EXPECT_EQ(sf.unsafe_slots_in_use(), 0u);
 }
 
