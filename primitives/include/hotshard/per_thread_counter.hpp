@@ -24,7 +24,8 @@
 // Progress guarantees:
 //  * add(): wait-free once the thread holds a slot (a thread-local lookup,
 //    one load, one store) or is on the shared word (one fetch_add). The first
-//    add of a thread on a counter claims a slot under a mutex (blocking, once).
+//    add of a thread on a counter claims a slot under a mutex and may grow
+//    the thread's slot array (blocking, once).
 //  * read(), stats(): wait-free (one pass over the slots ever claimed).
 //  * thread exit: blocking (the mutex), once per counter the thread used.
 //
@@ -47,14 +48,18 @@
 // read() does not synchronise with add(): a user who needs "my add is visible
 // to that read" must order them by other means (join, a release/acquire flag).
 //
-// Cost of add(): a thread finds its slot through a 64-entry direct-mapped
-// thread-local cache keyed by the counter's table address (one compare); a thread that
-// alternates between more counters than that pays a hash lookup in its slot
-// registry on a miss (tens of ns). This counter is for a few hot counters;
-// many keys belong in salted_counter_map.
+// Cost of add(): one compare against the thread's last-used slot (a hot
+// counter: as cheap as a hand-written thread-indexed array); a thread that
+// alternates between counters finds the slot in its own array indexed by
+// the counter's id (a bounds check and a compare; ids are dense among live
+// counters and reused). Only a thread's first add to a counter, and every
+// add to the 65537th and later live counter, pay a hash lookup in its slot
+// registry (tens of ns). This counter is for a set of hot counters; many
+// keys belong in salted_counter_map.
 //
 // Memory: capacity × 64 bytes per counter plus one registry entry per (thread,
-// counter) pair in use.
+// counter) pair in use, and per thread that adds, a slot array of 16 bytes
+// per counter id up to the highest it used (at most 1 MiB).
 #pragma once
 
 #include <hotshard/detail/checked_size.hpp>
@@ -120,7 +125,7 @@ class per_thread_counter {
   per_thread_counter() : per_thread_counter(options{}) {}
   // per_thread_counter<> c({.capacity = 16});
   explicit per_thread_counter(options o)
-      : table_(std::make_shared<detail::thread_slot_table>(checked_capacity(o.capacity))) {}
+      : table_(std::make_shared<detail::thread_slot_table>(checked_capacity(o.capacity))), table_id_(table_->id()) {}
 
   // Far above any thread count a process can run (Linux caps threads at a
   // few million); a bound so a typo cannot ask for terabytes of slots.
@@ -130,18 +135,19 @@ class per_thread_counter {
   per_thread_counter& operator=(const per_thread_counter&) = delete;
 
   void add(std::int64_t delta) {
-    detail::thread_slot_ref r = detail::cached_slot(table_.get());
-    if (r.table != table_.get()) [[unlikely]] r = attach();
-    if (r.slot != nullptr) [[likely]] {
-      // Relaxed: single writer (this thread), see the header comment; the load
-      // returns our own last store.
-      const std::int64_t v = r.slot->load(std::memory_order_relaxed);
-      detail::schedule_point<Contention>();
-      r.slot->store(v + delta, std::memory_order_relaxed);
-    } else {
-      // Relaxed: a count orders nothing.
-      table_->shared().fetch_add(delta, std::memory_order_relaxed);
+    const detail::thread_slot_table* const t = table_.get();
+    // One compare for a hot counter: the thread's last-used slot.
+    if (const detail::thread_slot_ref last = detail::tls_slot_last; last.table == t) [[likely]] {
+      bump(last.slot, delta);
+      return;
     }
+    // A thread alternating between counters: its slot array, by table id.
+    if (const detail::thread_slot_ref r = detail::cached_slot(t, table_id_); r.slot != nullptr) [[likely]] {
+      detail::tls_slot_last = r;
+      bump(r.slot, delta);
+      return;
+    }
+    add_slow(delta);
   }
 
   void increment() { add(1); }
@@ -167,6 +173,26 @@ class per_thread_counter {
   [[nodiscard]] std::size_t slots_in_use() const noexcept { return table_->slots_in_use(); }
 
  private:
+  // Relaxed: single writer (this thread), see the header comment; the load
+  // returns our own last store.
+  static void bump(detail::thread_slot_table::cell* slot, std::int64_t delta) {
+    const std::int64_t v = slot->load(std::memory_order_relaxed);
+    detail::schedule_point<Contention>();
+    slot->store(v + delta, std::memory_order_relaxed);
+  }
+
+  // First add of this thread (or a thread on the shared word).
+  [[gnu::noinline]] void add_slow(std::int64_t delta) {
+    detail::thread_slot_ref r = detail::cached_slot(table_.get(), table_id_);
+    if (r.table != table_.get()) r = attach();
+    if (r.slot != nullptr) {
+      detail::tls_slot_last = r;
+      bump(r.slot, delta);
+    } else {
+      table_->shared().fetch_add(delta, std::memory_order_relaxed);  // relaxed: a count orders nothing
+    }
+  }
+
   detail::thread_slot_ref attach() {
     // Counted as a wait: the first attach of a thread takes the table's mutex.
     Contention::wait();
@@ -180,6 +206,7 @@ class per_thread_counter {
   }
 
   std::shared_ptr<detail::thread_slot_table> table_;
+  std::uint32_t table_id_;  // table_->id(), kept here: the slot lookup reads one line less
 };
 
 }  // namespace hotshard

@@ -16,20 +16,25 @@
 //    the table alive meanwhile even if the counter is being destroyed.
 //  * the counter is destroyed first: it drops its shared_ptr; the table dies
 //    with the last owner, and the threads' weak_ptrs simply expire. A thread
-//    never dereferences a cached slot pointer of a dead table: the cache is
-//    keyed by the table's address, and that address cannot be reused while
+//    never dereferences a cached slot pointer of a dead table: a cached entry
+//    (the last-used slot, and the slot array indexed by table id) matches
+//    only on the table's address, and that address cannot be reused while
 //    the thread's registry holds a weak_ptr to it (the table is built by
 //    make_shared, so its storage lives as long as any weak_ptr); the registry
-//    clears the cache entry before it drops an expired weak_ptr.
+//    clears the cached entries before it drops an expired weak_ptr. A dead
+//    table's id may go to a new table at once: the address check turns the
+//    stale entry into a miss.
 //
-// Why the cache key is a pointer and not an integer id: a store to the
-// slot (an int64_t) may alias any integer the compiler would otherwise keep
-// in a register, never a pointer. With pointer keys an add in a loop keeps
-// its slot address in a register, and the CPU forwards the slot's value from
-// one add's store to the next add's load at full speed.
+// Why an entry matches on a pointer and not on the integer id: a store to
+// the slot (an int64_t) may alias any integer the compiler would otherwise
+// keep in a register, never a pointer. With a pointer compare an add in a
+// loop keeps its slot address in a register, and the CPU forwards the slot's
+// value from one add's store to the next add's load at full speed.
 //
 // Progress: thread_probe/rehash_probe are wait-free. thread_slot_table::claim
-// and release take a mutex (blocking; they run once per thread and counter).
+// and release take a mutex (blocking; they run once per thread and counter),
+// as do a table's construction and destruction (its id) and a registry's
+// growth of the thread's slot array (allocation, once per doubling).
 // thread_slot_table::sum is wait-free.
 //
 // Memory ordering: see the numbered pairs below. Counts are relaxed: a slot
@@ -50,6 +55,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace hotshard::detail {
@@ -93,6 +99,38 @@ inline std::uint32_t rehash_probe() noexcept {
 
 // --- slots owned by one thread each ----------------------------------------
 
+// Dense ids of live slot tables, reused after a table dies: the index of a
+// thread's slot array (thread_slot_index below), so a thread that alternates
+// between many counters finds each slot without hashing. Leaked on purpose:
+// tables may die during static destruction.
+class thread_slot_table_ids {
+ public:
+  [[nodiscard]] static std::uint32_t take() {
+    pool& p = instance();
+    std::scoped_lock lock(p.mutex);
+    if (p.free.empty()) return p.next++;
+    const std::uint32_t id = p.free.back();
+    p.free.pop_back();
+    return id;
+  }
+  static void give(std::uint32_t id) {
+    pool& p = instance();
+    std::scoped_lock lock(p.mutex);
+    p.free.push_back(id);
+  }
+
+ private:
+  struct pool {
+    std::mutex mutex;
+    std::vector<std::uint32_t> free;  // guarded by mutex
+    std::uint32_t next = 0;           // guarded by mutex
+  };
+  static pool& instance() {
+    static pool* const p = new pool;
+    return *p;
+  }
+};
+
 // The state of one per_thread_counter, shared (shared_ptr) between the counter
 // and the threads that hold a slot in it.
 class thread_slot_table {
@@ -103,6 +141,12 @@ class thread_slot_table {
   explicit thread_slot_table(std::size_t capacity)
       : slots_(std::make_unique<padded<cell>[]>(capacity == 0 ? 1 : capacity)),
         used_(capacity == 0 ? 1 : capacity, false) {}
+  ~thread_slot_table() { thread_slot_table_ids::give(id_); }
+  thread_slot_table(const thread_slot_table&) = delete;
+  thread_slot_table& operator=(const thread_slot_table&) = delete;
+
+  // Unique among live tables (see thread_slot_table_ids).
+  [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return used_.size(); }
 
@@ -161,6 +205,7 @@ class thread_slot_table {
   [[nodiscard]] std::size_t slots_claimed() const noexcept { return high_water_.load(std::memory_order_relaxed); }
 
  private:
+  const std::uint32_t id_ = thread_slot_table_ids::take();
   std::unique_ptr<padded<cell>[]> slots_;
   std::vector<bool> used_;  // guarded by mutex_
   padded<cell> shared_;
@@ -175,18 +220,33 @@ struct thread_slot_ref {
   thread_slot_table::cell* slot = nullptr;   // nullptr: no slot, use shared()
 };
 
-// Direct-mapped cache of the calling thread's slots, consulted on every add.
-// Trivially destructible, so it needs no TLS guard and stays valid while
-// other thread_local objects are destroyed.
-inline constexpr std::size_t thread_slot_cache_size = 64;
-inline thread_local thread_slot_ref tls_slot_cache[thread_slot_cache_size];
+// The calling thread's slots, indexed by table id: entry `id` is empty or
+// {table, slot} for the live (or not yet pruned) table of that id. A
+// heap array the registry grows on demand and frees at thread exit; the
+// thread_local itself is trivially destructible, so it needs no TLS guard and
+// stays valid while other thread_local objects are destroyed. Ids from
+// thread_slot_index_limit up are not indexed (their lookups go to the
+// registry's hash map), which caps the array at 1 MiB per thread.
+struct thread_slot_index {
+  thread_slot_ref* refs = nullptr;
+  std::uint32_t size = 0;
+};
+inline constexpr std::uint32_t thread_slot_index_limit = std::uint32_t{1} << 16;
+inline thread_local thread_slot_index tls_slot_index;
+// The calling thread's last-used slot: one compare for a hot counter, before
+// the index's arithmetic. Empty, or a copy of an index entry that holds a
+// slot (cleared with it).
+inline thread_local thread_slot_ref tls_slot_last;
 // Set once this thread's registry has been destroyed (thread exit): later adds
 // from other thread_local destructors go to the shared word.
 inline thread_local bool tls_slot_registry_gone = false;
 
-[[nodiscard]] inline thread_slot_ref& cached_slot(const thread_slot_table* table) noexcept {
-  // Tables are cache-line aligned: the low 6 bits of their address are 0.
-  return tls_slot_cache[(reinterpret_cast<std::uintptr_t>(table) / cache_line_bytes) & (thread_slot_cache_size - 1)];
+// The calling thread's entry for `table` (whose id() is `id`: callers keep
+// it beside their table pointer, sparing a read of the table) if indexed,
+// else an empty ref.
+[[nodiscard]] inline thread_slot_ref cached_slot(const thread_slot_table* table, std::uint32_t id) noexcept {
+  if (id < tls_slot_index.size && tls_slot_index.refs[id].table == table) return tls_slot_index.refs[id];
+  return {};
 }
 
 // Every slot the calling thread holds; frees them at thread exit.
@@ -198,21 +258,23 @@ class thread_slot_registry {
 
   ~thread_slot_registry() {
     tls_slot_registry_gone = true;
-    for (auto& r : tls_slot_cache) r = {};
+    tls_slot_last = {};
+    delete[] std::exchange(tls_slot_index.refs, nullptr);
+    tls_slot_index.size = 0;
     for (auto& [key, e] : entries_)
       if (e.slot != nullptr)
         if (auto table = e.table.lock()) table->release(e.slot);
   }
 
   // The calling thread's slot in `table` (claiming one on first use), also
-  // stored in the cache.
+  // stored in the index.
   thread_slot_ref attach(const std::shared_ptr<thread_slot_table>& table) {
     const thread_slot_table* key = table.get();
-    if (const auto it = entries_.find(key); it != entries_.end()) return cached_slot(key) = {key, it->second.slot};
+    if (const auto it = entries_.find(key); it != entries_.end()) return remember(key->id(), {key, it->second.slot});
     if (entries_.size() >= prune_at_) prune();
     thread_slot_table::cell* slot = table->claim();
-    entries_.emplace(key, entry{table, slot});
-    return cached_slot(key) = {key, slot};
+    entries_.emplace(key, entry{table, slot, key->id()});
+    return remember(key->id(), {key, slot});
   }
 
   static thread_slot_registry& local() {
@@ -224,9 +286,23 @@ class thread_slot_registry {
   struct entry {
     std::weak_ptr<thread_slot_table> table;  // keeps the key's storage from reuse
     thread_slot_table::cell* slot;
+    std::uint32_t id;  // the table's, kept: a dead table cannot be asked
   };
 
-  // Drops the entries of dead tables (amortised), clearing their cache entry
+  static thread_slot_ref remember(std::uint32_t id, thread_slot_ref r) {
+    if (id >= thread_slot_index_limit) return r;
+    thread_slot_index& ix = tls_slot_index;
+    if (id >= ix.size) {
+      const std::uint32_t size = std::max<std::uint32_t>(64, std::bit_ceil(id + 1));
+      auto* refs = new thread_slot_ref[size]{};
+      std::copy_n(ix.refs, ix.size, refs);
+      delete[] std::exchange(ix.refs, refs);
+      ix.size = size;
+    }
+    return ix.refs[id] = r;
+  }
+
+  // Drops the entries of dead tables (amortised), clearing their index entry
   // first: once the weak_ptr goes, the address may belong to a new table.
   void prune() {
     for (auto it = entries_.begin(); it != entries_.end();) {
@@ -234,7 +310,9 @@ class thread_slot_registry {
         ++it;
         continue;
       }
-      if (thread_slot_ref& r = cached_slot(it->first); r.table == it->first) r = {};
+      if (const std::uint32_t id = it->second.id; id < tls_slot_index.size && tls_slot_index.refs[id].table == it->first)
+        tls_slot_index.refs[id] = {};
+      if (tls_slot_last.table == it->first) tls_slot_last = {};
       it = entries_.erase(it);
     }
     prune_at_ = std::max<std::size_t>(64, 2 * entries_.size());
