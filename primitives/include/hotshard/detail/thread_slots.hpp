@@ -165,7 +165,7 @@ class thread_slot_table {
       if (i + 1 > high_water_.load(std::memory_order_relaxed))
         // (1) release: pairs with the acquire in (2); the bound only grows.
         high_water_.store(i + 1, std::memory_order_release);
-      return &*slots_[i];
+      return &cell_at(i);
     }
     return nullptr;
   }
@@ -179,7 +179,8 @@ class thread_slot_table {
     std::scoped_lock lock(mutex_);
     // The mutex orders this owner's last store before the next owner's first
     // load (its claim() takes the same mutex): single writer at every moment.
-    used_[static_cast<std::size_t>(reinterpret_cast<padded<cell>*>(slot) - slots_.get())] = false;
+    const auto physical = static_cast<std::size_t>(reinterpret_cast<padded<cell>*>(slot) - slots_.get());
+    used_[(physical + capacity() - rotation_) % capacity()] = false;
     // Relaxed: see claim().
     in_use_.store(in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
@@ -192,7 +193,7 @@ class thread_slot_table {
     const std::size_t bound = high_water_.load(std::memory_order_acquire);
     // Relaxed: each slot has a single writer; we read some value it held.
     std::int64_t v = shared_->load(std::memory_order_relaxed);
-    for (std::size_t i = 0; i < bound; ++i) v += slots_[i]->load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < bound; ++i) v += cell_at(i).load(std::memory_order_relaxed);
     return v;
   }
 
@@ -205,9 +206,20 @@ class thread_slot_table {
   [[nodiscard]] std::size_t slots_claimed() const noexcept { return high_water_.load(std::memory_order_relaxed); }
 
  private:
+  // Slot i (in claim order) lives rotation_ lines into the array, wrapping.
+  // Why: the array is one allocation of capacity lines, and an allocator
+  // aligns such blocks alike (jemalloc: 8 KiB blocks on 8 KiB boundaries), so
+  // without it a thread's slots in many counters (slot 0 in each) would all
+  // fall in one cache set and evict each other.
+  [[nodiscard]] cell& cell_at(std::size_t i) const noexcept {
+    const std::size_t p = i + rotation_;
+    return *slots_[p < capacity() ? p : p - capacity()];
+  }
+
   const std::uint32_t id_ = thread_slot_table_ids::take();
   std::unique_ptr<padded<cell>[]> slots_;
-  std::vector<bool> used_;  // guarded by mutex_
+  std::vector<bool> used_;  // guarded by mutex_; index = claim order (see cell_at)
+  const std::size_t rotation_ = mix64(id_) % used_.size();
   padded<cell> shared_;
   std::atomic<std::size_t> high_water_{0};  // slots [0, high_water_) were ever claimed
   std::atomic<std::size_t> in_use_{0};      // used_'s true entries; written under mutex_
