@@ -4,7 +4,7 @@
 # (x/sync and groupcache singleflight) — on the C++ suite's key streams.
 #
 #   scripts/anchors.sh [--out DIR] [--quick|--full|--smoke] [--bench PATH]
-#                      [--repetitions R] [--duration S]
+#                      [--repetitions R | --rounds R] [--duration S]
 #
 # 1. Writes every trace a driver's plan reads (`DRIVER --list-traces`) with
 #    `hotshard-bench trace gen SPEC --threads T --seed 1 --format binary`, so
@@ -12,7 +12,11 @@
 # 2. Builds the drivers into build/anchors/ (javac against Debian's
 #    caffeine.jar; go build in GOPATH mode over /usr/share/gocode: no network).
 # 3. Runs each and writes DIR/java.json and DIR/go.json (default DIR:
-#    results/latest/anchors). Every *.json left in DIR is a complete
+#    results/latest/anchors). With --rounds R (R >= 2; what `suite --anchors`
+#    uses) each driver runs R times with one repetition, and right after each
+#    round hotshard-bench runs our implementations on the same groups, so
+#    each driver figure has a paired figure of ours from seconds later
+#    (metrics.paired_ours; scripts/anchor_pairs.py). Every *.json left in DIR is a complete
 #    hotshard.results/1 document; a driver that is skipped or fails to start
 #    leaves none, and one whose invariant failed lists it under "errors".
 # A missing toolchain is not an error: the driver is skipped with a line
@@ -25,6 +29,7 @@ out="$root/results/latest/anchors"
 mode=--quick
 bench=""
 extra=()
+rounds=1
 
 die() { echo "anchors: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -33,8 +38,10 @@ while [ $# -gt 0 ]; do
     --bench) [ $# -ge 2 ] || die "--bench: a path to hotshard-bench is required"; bench=$2; shift 2 ;;
     --quick|--full|--smoke) mode=$1; shift ;;
     --repetitions|--duration) [ $# -ge 2 ] || die "$1: a value is required"; extra+=("$1" "$2"); shift 2 ;;
+    --rounds) [ $# -ge 2 ] || die "--rounds: a value is required"
+              [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--rounds: '$2' is not an integer >= 1"; rounds=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument '$1' (accepted: --out DIR, --quick, --full, --smoke, --bench PATH, --repetitions R, --duration S)" ;;
+    *) die "unknown argument '$1' (accepted: --out DIR, --quick, --full, --smoke, --bench PATH, --repetitions R, --rounds R, --duration S)" ;;
   esac
 done
 if [ -z "$bench" ]; then
@@ -44,11 +51,17 @@ if [ -z "$bench" ]; then
   [ -n "$bench" ] || die "no hotshard-bench in build/release or build/debug; build it (cmake --preset release && cmake --build build/release --target hotshard-bench) or pass --bench PATH"
 fi
 [ -x "$bench" ] || die "--bench: '$bench' is not an executable"
+if [ "$rounds" -gt 1 ]; then
+  for a in ${extra[@]+"${extra[@]}"}; do
+    [ "$a" != --repetitions ] || die "--rounds and --repetitions exclude each other (a round is one repetition)"
+  done
+  command -v python3 >/dev/null 2>&1 || die "--rounds needs python3 (scripts/anchor_pairs.py)"
+fi
 
 build="$root/build/anchors"
 traces="$build/traces"
 mkdir -p "$out" "$traces"
-rm -f "$out/java.json" "$out/go.json" "$out"/*.json.tmp
+rm -f "$out/java.json" "$out/go.json" "$out"/*.json.tmp "$out"/*.json.partial
 git=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 status=0
 
@@ -70,6 +83,7 @@ gen_traces() {
 run_driver() {
   local name=$1; shift
   if ! gen_traces "$@"; then status=1; return; fi
+  if [ "$rounds" -gt 1 ]; then run_rounds "$name" "$@"; return; fi
   echo "anchors: running the $name driver ($mode${extra[*]:+ ${extra[*]}})" >&2
   local rc=0
   "$@" --traces "$traces" --out "$out/$name.json" "$mode" --git "$git" ${extra[@]+"${extra[@]}"} || rc=$?
@@ -77,6 +91,52 @@ run_driver() {
     echo "anchors: the $name driver failed (exit $rc)" >&2
     status=1
   fi
+}
+
+# run_rounds NAME DRIVER...: --rounds R. Round k: the driver with one
+# repetition into NAME.round<k>.json.tmp, then ours on each group it measured
+# (anchor_pairs.py groups) into NAME.ours<k>-<n>.json.tmp; then one merged
+# NAME.json (anchor_pairs.py merge).
+run_rounds() {
+  local name=$1; shift
+  local list="$build/list.json" k n rc groups scenario workload threads knobs impls seconds
+  local drivers=() ours=() sets=()
+  "$bench" list --json > "$list" || { echo "anchors: $bench list --json failed" >&2; status=1; return; }
+  for k in $(seq 1 "$rounds"); do
+    echo "anchors: running the $name driver, round $k of $rounds ($mode${extra[*]:+ ${extra[*]}}), then ours" >&2
+    rc=0
+    "$@" --traces "$traces" --out "$out/$name.round$k.json.tmp" "$mode" --git "$git" --repetitions 1 \
+      ${extra[@]+"${extra[@]}"} || rc=$?
+    if [ $rc -ne 0 ]; then
+      echo "anchors: the $name driver failed in round $k (exit $rc)" >&2
+      status=1
+      return
+    fi
+    drivers+=("$out/$name.round$k.json.tmp")
+    groups=$(python3 "$root/scripts/anchor_pairs.py" groups "$out/$name.round$k.json.tmp" "$list") || {
+      status=1
+      return
+    }
+    n=0
+    while IFS=$'\t' read -r scenario workload threads knobs impls seconds; do
+      n=$((n + 1))
+      sets=()
+      if [ "$knobs" != - ]; then
+        IFS=';' read -ra kvs <<< "$knobs"
+        for kv in "${kvs[@]}"; do sets+=(--set "$kv"); done
+      fi
+      if ! "$bench" run "$scenario" --impl "$impls" --threads "$threads" --workload "$workload" \
+             ${sets[@]+"${sets[@]}"} --repetitions 1 --duration "$seconds" --quiet \
+             --json "$out/$name.ours$k-$n.json.tmp" >/dev/null; then
+        echo "anchors: ours on $scenario/$workload/$threads threads failed in round $k" >&2
+        status=1
+        return
+      fi
+      ours+=("$out/$name.ours$k-$n.json.tmp")
+    done <<< "$groups"
+  done
+  python3 "$root/scripts/anchor_pairs.py" merge --out "$out/$name.json" --rounds "$rounds" \
+    "${drivers[@]}" ${ours[@]+"${ours[@]}"} || status=1
 }
 
 # Java: OpenJDK 17 and Debian's Caffeine jar.

@@ -15,7 +15,12 @@ k of a contender ran seconds apart), else "by index" (older files: all
 repetitions of one implementation ran back to back, minutes from the next).
 Queue rows name each side's path (bulk, single, or single_loop: bulk asked of
 a contender without a bulk API) and flag a contender whose observed depth
-exceeded the capacity it was given. Table 2: the hot-partition scenario, each
+exceeded the capacity it was given; a reference driver's row (anchors/) is
+"paired by round" when scripts/anchors.sh --rounds re-ran ours right after
+each driver round (metrics.paired_ours), else a ratio of medians of runs
+minutes apart. Table 2: issue 18's pairs (striped vs LongAdder, single_flight
+vs Go's singleflight, coalescing_cache vs Caffeine, ...) whatever our fastest
+implementation of the row, with the cache's backend calls. Table 3: the hot-partition scenario, each
 mitigation against the unmitigated store, with what the mitigations cost
 (errors the client saw, stale reads, backend calls per read). Only the
 standard library.
@@ -53,6 +58,11 @@ def knob_text(knobs_json):
 # tests/anchors/check_anchors.py expects them.
 DRIVER_IMPLS = {"java_longadder", "java_atomiclong", "java_chm_longadder", "caffeine",
                 "go_singleflight", "groupcache_singleflight"}
+# Table 2, issue 18's questions: each primitive against the tool a JVM or Go
+# user knows for the same job (not only our fastest implementation of the row).
+NAMED_PAIRS = [("counter", "striped", "java_longadder"), ("keyed-counter", "salted", "java_chm_longadder"),
+               ("herd", "single_flight", "go_singleflight"), ("herd", "single_flight", "groupcache_singleflight"),
+               ("cache", "coalescing_cache", "caffeine")]
 
 
 def main(paths, list_json=None):
@@ -81,12 +91,36 @@ def main(paths, list_json=None):
     paired = len(docs) == 1 and docs[0].get("config", {}).get("pairing") == "interleaved"
     reps = defaultdict(lambda: defaultdict(dict))  # group -> impl -> {repetition: ops_per_sec}
     first = {}  # (group, impl) -> the record of the lowest repetition (its metrics describe the run)
+    paired_ours = defaultdict(dict)  # (group, driver impl) -> {repetition: {our impl: ops/s of the same round}}
     for r in doc["results"]:
         reps[group_key(r)][r["impl"]][r.get("repetition", 0)] = r["ops_per_sec"]
+        if isinstance(r.get("metrics", {}).get("paired_ours"), dict):
+            paired_ours[(group_key(r), r["impl"])][r.get("repetition", 0)] = r["metrics"]["paired_ours"]
         k = (group_key(r), r["impl"])
         if k not in first or r.get("repetition", 0) < first[k].get("repetition", 0):
             first[k] = r
     runs = {g: {i: [v[k] for k in sorted(v)] for i, v in impls.items()} for g, impls in reps.items()}
+
+    def driver_ratio(key, mine, other):
+        """ours ÷ a reference driver: (ratio, " (min–max)", note, our median). Paired when
+        scripts/anchors.sh --rounds re-ran `mine` right after every driver round
+        (metrics.paired_ours); otherwise a ratio of medians of runs minutes apart."""
+        ro = reps[key][other]
+        other_med = statistics.median(ro.values())
+        rounds = paired_ours.get((key, other), {})
+        if ro and set(rounds) == set(ro) and all(rounds[k].get(mine, 0) > 0 for k in rounds):
+            ours_k = {k: rounds[k][mine] for k in rounds}
+            mine_med = statistics.median(ours_k.values())
+            pairs = [ours_k[k] / ro[k] for k in sorted(ro) if ro[k] > 0]
+            rng = f" ({min(pairs):.2f}–{max(pairs):.2f})" if pairs else ""
+            note = f"reference driver, paired by round: {mine} re-run right after each driver round (median {mine_med:.3g})"
+        else:
+            # Older files: the drivers ran after every C++ step, minutes from our
+            # repetitions, so their repetition k is not paired with ours.
+            mine_med = statistics.median(reps[key][mine].values())
+            rng = ""
+            note = "reference driver, run after the C++ steps: ratio of medians, not paired"
+        return (mine_med / other_med if other_med > 0 else float("inf")), rng, note, mine_med
 
     how = "paired by repetition" if paired else "by repetition index, not paired"
     print(f"| scenario | workload | knobs | threads | ours (median ops/s) | contender "
@@ -110,15 +144,34 @@ def main(paths, list_json=None):
             ratio = best_med / other_med if other_med > 0 else float("inf")
             note = queue_note(first[(key, best)], first[(key, other)]) if scenario == "queue" else ""
             if other in DRIVER_IMPLS:
-                # The JVM and Go drivers run after every C++ step (suite --anchors), minutes
-                # from our repetitions: their repetition k is not paired with ours.
-                rng = ""
-                note = "reference driver, run after the C++ steps: ratio of medians, not paired"
+                ratio, rng, note, _ = driver_ratio(key, best, other)
             else:
                 pairs = [rb[k] / ro[k] for k in sorted(set(rb) & set(ro)) if ro[k] > 0]
                 rng = f" ({min(pairs):.2f}–{max(pairs):.2f})" if pairs else ""
             print(f"| {scenario} | `{workload}` | {knob_text(knobs)} | {threads} | {best} ({best_med:.3g}) "
                   f"| {other} | **{ratio:.2f}×**{rng} | {note} |")
+
+    named = [(key, mine, other) for key in sorted(runs, key=lambda k: (k[0], k[1], k[2], k[3]))
+             for (scenario, mine, other) in NAMED_PAIRS
+             if key[0] == scenario and runs[key].get(mine) and runs[key].get(other)]
+    if named:
+        print()
+        print("| scenario | workload | knobs | threads | ours | reference driver | ours ÷ driver (min–max) "
+              "| backend calls, ours / driver | note |")
+        print("|---|---|---|---:|---|---|---:|---:|---|")
+        for key, mine, other in named:
+            scenario, workload, knobs, threads = key
+            ratio, rng, note, mine_med = driver_ratio(key, mine, other)
+            calls = "–"
+            if scenario == "cache":
+                def calls_of(impl):
+                    v = [r["metrics"]["backend_calls"] for r in doc["results"]
+                         if group_key(r) == key and r["impl"] == impl and "backend_calls" in r.get("metrics", {})]
+                    return f"{statistics.median(v):.0f}" if v else "?"
+                calls = f"{calls_of(mine)} / {calls_of(other)}"
+            other_med = statistics.median(reps[key][other].values())
+            print(f"| {scenario} | `{workload}` | {knob_text(knobs)} | {threads} | {mine} ({mine_med:.3g}) "
+                  f"| {other} ({other_med:.3g}) | **{ratio:.2f}×**{rng} | {calls} | {note} |")
 
     hp = [r for r in doc["results"] if r["scenario"] == "hot-partition"]
     if hp:

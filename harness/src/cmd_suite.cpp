@@ -173,21 +173,27 @@ std::vector<step> plan(const suite_args& a, unsigned repetitions, std::vector<ex
   return steps;
 }
 
-// --anchors: scripts/anchors.sh --out DIR/anchors, then every
-// hotshard.results/1 file it wrote joins the suite's results. Never fails the
-// suite: an absent or failing script is reported and skipped.
-void run_anchors(const std::string& out_dir, results_document& doc, std::mutex& mu, const progress& p) {
+// --anchors: scripts/anchors.sh --out DIR/anchors --rounds R (R = the
+// suite's repetitions: each driver round is followed by a re-run of ours on
+// its groups, so driver ratios are paired; one repetition: the drivers' own
+// default), then every hotshard.results/1 file it wrote joins the suite's
+// results. Never fails the suite: an absent or failing script is reported
+// and skipped.
+void run_anchors(const std::string& out_dir, unsigned repetitions, results_document& doc, std::mutex& mu,
+                 const progress& p) {
   const std::string script = anchors_script();
   const fs::path dir = fs::path(out_dir) / "anchors";
-  nlohmann::json info = {{"script", script}};
+  nlohmann::json info = {{"script", script}, {"rounds", std::max(1u, repetitions)}};
   std::error_code ec;
   if (!fs::is_regular_file(script, ec)) {
     p.note("suite: --anchors: " + script + " does not exist; no anchors (skipped)");
     info["status"] = "absent";
   } else {
     fs::create_directories(dir, ec);
-    p.note("suite: --anchors: running " + script + " --out " + dir.string());
-    const std::string cmd = "bash " + shell_quote(script) + " --out " + shell_quote(dir.string());
+    const std::string args = " --out " + shell_quote(dir.string()) +
+                             (repetitions > 1 ? " --rounds " + std::to_string(repetitions) : std::string{});
+    p.note("suite: --anchors: running " + script + args);
+    const std::string cmd = "bash " + shell_quote(script) + args;
     const int raw = std::system(cmd.c_str());
     if (raw != 0) {
       p.note("suite: --anchors: " + script + " failed (status " + std::to_string(raw) +
@@ -356,7 +362,7 @@ int suite(const invocation& inv, const suite_args& a) {
                    st.optional ? "; optional step, the suite does not fail for it" : "");
     }
   }
-  if (a.anchors) run_anchors(a.out, doc, results_mu, p);
+  if (a.anchors) run_anchors(a.out, repetitions, doc, results_mu, p);
 
   const auto rows = save();
   if (!a.quiet) std::cout << to_text_table(rows);

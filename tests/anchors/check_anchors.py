@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Smoke test of the reference drivers: runs scripts/anchors.sh --smoke and
-checks every document it wrote — the hotshard.results/1 fields the C++ reader
-requires (harness/src/results.cpp), each driver's implementations present,
-positive throughput, and each run's own invariant — then has hotshard-bench
-itself parse the documents (`compare`). Exit 0 pass, 1 fail, 77 skipped (a
+"""Smoke test of the reference drivers: runs scripts/anchors.sh --smoke
+--rounds 2 (what `suite --anchors` runs, shortened) and checks every document
+it wrote — the hotshard.results/1 fields the C++ reader requires
+(harness/src/results.cpp), each driver's implementations present, positive
+throughput, each run's own invariant, and the pairing: both rounds present
+(repetitions 0 and 1), each record carrying the figures of ours re-run in its
+round (metrics.paired_ours) — then has hotshard-bench itself parse the
+documents (`compare`). Exit 0 pass, 1 fail, 77 skipped (a
 toolchain is missing; the script says what to install)."""
 import argparse
 import json
@@ -43,6 +46,8 @@ def check_document(path, driver, problems):
     if doc.get("errors"):
         bad(f"the driver reported errors: {doc['errors']}")
     records = doc.get("results", [])
+    if {r.get("repetition") for r in records} != {0, 1}:
+        bad(f"repetitions {sorted({str(r.get('repetition')) for r in records})} are not the two rounds 0 and 1")
     impls = {r.get("impl") for r in records}
     if not EXPECTED[driver] <= impls:
         bad(f"implementations {sorted(EXPECTED[driver] - impls)} have no record")
@@ -57,6 +62,10 @@ def check_document(path, driver, problems):
         if not (r.get("ops_per_sec", 0) > 0 and r.get("ops", 0) > 0):
             bad(f"{where}: ops_per_sec {r.get('ops_per_sec')} is not positive")
         m = r.get("metrics", {})
+        paired = m.get("paired_ours")
+        if not isinstance(paired, dict) or not paired or not all(
+                isinstance(v, (int, float)) and v > 0 for v in paired.values()):
+            bad(f"{where}: metrics.paired_ours {paired!r} is not a non-empty map of positive ops/s")
         if r.get("scenario") in ("counter", "keyed-counter"):
             if m.get("observed") != m.get("expected") or not m.get("expected"):
                 bad(f"{where}: observed {m.get('observed')} != expected {m.get('expected')}")
@@ -80,11 +89,11 @@ def main():
     ap.add_argument("--bench", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    run = subprocess.run(["bash", a.script, "--smoke", "--out", a.out, "--bench", a.bench],
+    run = subprocess.run(["bash", a.script, "--smoke", "--rounds", "2", "--out", a.out, "--bench", a.bench],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(run.stdout)
     if run.returncode != 0:
-        print(f"FAIL: scripts/anchors.sh --smoke exited {run.returncode}")
+        print(f"FAIL: scripts/anchors.sh --smoke --rounds 2 exited {run.returncode}")
         return 1
     problems, skipped = [], []
     for driver in EXPECTED:
@@ -108,7 +117,8 @@ def main():
         print(f"SKIPPED: the {' and '.join(skipped)} driver(s) need a toolchain (see the line above); "
               "the documents that were written are valid")
         return SKIP
-    print("ok: java.json and go.json are valid hotshard.results/1 documents with every invariant held")
+    print("ok: java.json and go.json are valid hotshard.results/1 documents with every invariant held, "
+          "each record paired with ours from its round")
     return 0
 
 

@@ -328,6 +328,20 @@ TEST(cli_suite, anchors_merge_the_results_files_the_script_writes_and_never_fail
   EXPECT_NE(absent.output.find("does not exist"), std::string::npos) << absent.output;
 }
 
+TEST(cli_suite, anchors_run_one_round_per_repetition_so_driver_ratios_are_paired) {
+  // A stand-in anchors.sh that writes down how it was called.
+  const auto called = scratch("anchors-args.txt");
+  const auto script = scratch("anchors-args.sh");
+  std::ofstream(script) << "#!/bin/bash\necho \"$*\" > '" << called.string() << "'\n";
+  const auto dir = scratch("anchored-rounds");
+  const auto o = bench("suite --quick --scenarios calibrate --repetitions 2 --duration 0.02 --no-plots --anchors --out " +
+                           dir.string(),
+                       "HOTSHARD_REAL_TRACE= HOTSHARD_ANCHORS_SCRIPT='" + script.string() + "'");
+  ASSERT_EQ(o.status, 0) << o.output;
+  EXPECT_EQ(read_all(called), "--out " + (dir / "anchors").string() + " --rounds 2\n");
+  EXPECT_EQ(nlohmann::json::parse(read_all(dir / "results.json"))["config"]["anchors"]["rounds"], 2);
+}
+
 TEST(cli_suite, a_failing_real_trace_step_is_reported_and_the_suite_goes_on) {
   // A trace path that cannot be read stands in for a reader that is missing.
   const auto dir = scratch("trace-step");
