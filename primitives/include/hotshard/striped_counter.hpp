@@ -108,19 +108,36 @@ class striped_counter {
 
   void add(std::int64_t delta) {
     // Relaxed: an index bound; the cells it leads to are published by (1)/(2).
-    if (size_.load(std::memory_order_relaxed) == 0) {
-      std::int64_t b = base_->load(std::memory_order_relaxed);
-      detail::schedule_point<Contention>();
-      // Relaxed: a count orders nothing.
-      if (base_->compare_exchange_strong(b, b + delta, std::memory_order_relaxed, std::memory_order_relaxed))
+    const std::uint32_t n = size_.load(std::memory_order_relaxed);
+    if (n != 0) [[likely]] {
+      // The common case, kept free of stores before the CAS (a locked
+      // instruction waits for the store buffer to drain): the thread's cell
+      // exists and nobody else is adding to it. Everything else: add_to_cells.
+      // (3) acquire: pairs with the release CAS in (1).
+      if (cell* c = cells_[detail::thread_probe() & (n - 1)].load(std::memory_order_acquire); c != nullptr) {
+        std::int64_t v = (*c)->load(std::memory_order_relaxed);
+        detail::schedule_point<Contention>();
+        // Relaxed: a count orders nothing.
+        if ((*c)->compare_exchange_strong(v, v + delta, std::memory_order_relaxed, std::memory_order_relaxed))
+          return;
+        Contention::cas_failure();
+        add_to_cells(delta, detail::rehash_probe(), true);
         return;
-      Contention::cas_failure();
-      std::uint32_t none = 0;
-      // Relaxed: see above; losing this race means someone else enabled cells.
-      size_.compare_exchange_strong(none, max_cells_ < 2 ? max_cells_ : 2, std::memory_order_relaxed,
-                                    std::memory_order_relaxed);
+      }
+      add_to_cells(delta, detail::thread_probe(), false);
+      return;
     }
-    add_to_cells(delta);
+    // No cells yet: the base word, as long as nobody else is adding to it.
+    std::int64_t b = base_->load(std::memory_order_relaxed);
+    detail::schedule_point<Contention>();
+    // Relaxed: a count orders nothing.
+    if (base_->compare_exchange_strong(b, b + delta, std::memory_order_relaxed, std::memory_order_relaxed)) return;
+    Contention::cas_failure();
+    std::uint32_t none = 0;
+    // Relaxed: see above; losing this race means someone else enabled cells.
+    size_.compare_exchange_strong(none, max_cells_ < 2 ? max_cells_ : 2, std::memory_order_relaxed,
+                                  std::memory_order_relaxed);
+    add_to_cells(delta, detail::thread_probe(), false);
   }
 
   void increment() { add(1); }
@@ -150,9 +167,9 @@ class striped_counter {
   using cell = detail::padded<std::atomic<std::int64_t>>;
   static_assert(sizeof(cell) == detail::cache_line_bytes);
 
-  void add_to_cells(std::int64_t delta) {
-    std::uint32_t h = detail::thread_probe();
-    bool collided = false;
+  // Striped64.longAccumulate's loop: probe h, `collided` after a failed CAS on
+  // the cell h picked (the caller's own first attempt, if it made one).
+  [[gnu::noinline]] void add_to_cells(std::int64_t delta, std::uint32_t h, bool collided) {
     for (;;) {
       const std::uint32_t n = size_.load(std::memory_order_relaxed);
       std::atomic<cell*>& slot = cells_[h & (n - 1)];
