@@ -348,7 +348,6 @@ class hot_key_detector {
         salt_(detail::mix64(seed_ ^ 0x5bd1e9955bd1e995ULL)),
         sample_every_(opt_.sample_every != 0 ? opt_.sample_every : auto_sample_every(opt_)),
         min_count_(std::max(opt_.min_count, sample_every_ == 1 ? 0 : 8 * sample_every_)),
-        inv_log_skip_(sample_every_ == 1 ? 0 : 1.0 / std::log1p(-1.0 / static_cast<double>(sample_every_))),
         dims_(count_min_dimensions::from_error(*opt_.sketch.epsilon, *opt_.sketch.delta)),
         row_salts_(std::make_unique<std::uint64_t[]>(dims_.depth)),
         table_(opt_.table_slots != 0 ? opt_.table_slots : static_cast<std::size_t>(std::ceil(4.0 / opt_.hot_share)),
@@ -662,9 +661,8 @@ class hot_key_detector {
   struct alignas(detail::cache_line_bytes) sampler : detail::thread_node {
     sampler(const hot_key_detector& d, std::size_t index)
         : cells(std::make_unique<std::atomic<cell_type>[]>(d.dims_.width * d.dims_.depth)),
-          rng(detail::mix64(d.seed_ + 0x9e3779b97f4a7c15ULL * (index + 1))),
-          inv_log_skip(d.inv_log_skip_) {
-      left = gap();
+          gaps(d.sample_every_, detail::mix64(d.seed_ + 0x9e3779b97f4a7c15ULL * (index + 1))) {
+      left = gaps.next();
       const std::uint64_t e = d.epoch_.load(std::memory_order_acquire);  // (2)
       base.store(e, std::memory_order_relaxed);  // published by the registry push (thread_summary.hpp (1))
       seen_epoch = e;
@@ -680,19 +678,11 @@ class hot_key_detector {
       while (w >= left) {
         w -= left;
         ++kept;
-        left = gap();
+        left = gaps.next();
       }
       left -= w;
       return kept;
     }
-    // Geometric on {1, 2, ...} with mean sample_every (inversion).
-    std::uint64_t gap() noexcept {
-      rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;  // PCG's LCG step; mixed below
-      const double u = static_cast<double>((detail::mix64(rng) >> 11) + 1) * 0x1.0p-53;  // (0, 1]
-      const double g = std::floor(std::log(u) * inv_log_skip);
-      return 1 + (g < 1e18 ? static_cast<std::uint64_t>(g) : std::uint64_t{1} << 60);
-    }
-
     // Read by other threads (estimate_at) and written only by a rebase sweep,
     // so this first line (with the registry's `next`) stays clean in readers'
     // caches: the rebase epoch Q and its seqlock (S1)..(S4), and the cells.
@@ -700,8 +690,7 @@ class hot_key_detector {
     std::atomic<std::uint64_t> base{0};  // Q: every cell's tag lies in [Q, Q + rebase_after)
     std::unique_ptr<std::atomic<cell_type>[]> cells;  // see cell_type
     // Owner only, from the next cache line on (written on every observation).
-    alignas(detail::cache_line_bytes) std::uint64_t rng;
-    double inv_log_skip;  // 1 / ln(1 − p)
+    alignas(detail::cache_line_bytes) detail::geometric_gaps gaps;  // between kept units, mean sample_every
     std::uint64_t left = 1;
     std::uint64_t seen_epoch = 0;  // the epoch `traffic` is aged to
     std::uint64_t traffic = 0;     // D_t: this thread's decayed counted units
@@ -971,7 +960,6 @@ class hot_key_detector {
   std::uint64_t salt_;
   std::uint64_t sample_every_;
   std::uint64_t min_count_;
-  double inv_log_skip_;
   count_min_dimensions dims_;
   std::unique_ptr<std::uint64_t[]> row_salts_;  // detail::cms_row_salt(seed + r), as count_min_sketch's rows
   std::optional<sketch_type> shared_;           // sample_every == 1 only

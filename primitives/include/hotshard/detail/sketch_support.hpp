@@ -116,6 +116,64 @@ inline constexpr std::size_t max_sketch_width = std::size_t{1} << 48;
   return d < 1 ? 1 : static_cast<std::size_t>(d);
 }
 
+// The gaps between kept units when each unit is kept independently with
+// probability 1/every: geometric on {1, 2, ...} with mean `every`. One
+// owner; a PCG-style LCG step, mixed, per 64 random bits.
+//  * every = 2^k, 1 ≤ k ≤ 6 (the sampled detectors' automatic rates): exact
+//    and without a logarithm. A trial is k fresh random bits, kept iff all are
+//    0, so one 64-bit draw holds ⌊64/k⌋ trials; the gap is the index of the
+//    first kept trial (OR-folding each k-bit group onto its lowest bit, then
+//    a count of trailing zeros), plus ⌊64/k⌋ per draw without one.
+//  * any other every: inversion, 1 + ⌊ln U / ln(1 − 1/every)⌋ with U
+//    uniform on (0, 1] (53 bits).
+// Why: the logarithm of the inversion was 7% of a sampled detector's
+// observe() at 2 threads.
+class geometric_gaps {
+ public:
+  // every ≥ 1 (1: every gap is 1).
+  geometric_gaps(std::uint64_t every, std::uint64_t seed) noexcept
+      : state_(seed), every_(every == 0 ? 1 : every) {
+    const bool pow2 = std::has_single_bit(every_);
+    k_ = pow2 ? static_cast<unsigned>(std::countr_zero(every_)) : 0;
+    if (pow2 && k_ >= 1 && k_ <= 6) {
+      per_draw_ = 64 / k_;
+      for (unsigned i = 0; i < per_draw_; ++i) starts_ |= std::uint64_t{1} << (i * k_);
+    } else {
+      k_ = 0;
+      inv_log_keep_ = every_ == 1 ? 0 : 1.0 / std::log1p(-1.0 / static_cast<double>(every_));
+    }
+  }
+
+  std::uint64_t next() noexcept {
+    if (k_ != 0) {
+      for (std::uint64_t g = 0;; g += per_draw_) {
+        const std::uint64_t x = draw();
+        std::uint64_t y = x;  // bit i·k of y: the OR of trial i's k bits
+        for (unsigned j = 1; j < k_; ++j) y |= x >> j;
+        if (const std::uint64_t kept = ~y & starts_; kept != 0)
+          return g + static_cast<unsigned>(std::countr_zero(kept)) / k_ + 1;
+      }
+    }
+    if (every_ == 1) return 1;
+    const double u = static_cast<double>((draw() >> 11) + 1) * 0x1.0p-53;  // (0, 1]
+    const double g = std::floor(std::log(u) * inv_log_keep_);
+    return 1 + (g < 1e18 ? static_cast<std::uint64_t>(g) : std::uint64_t{1} << 60);
+  }
+
+ private:
+  std::uint64_t draw() noexcept {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;  // PCG's LCG step; mixed below
+    return mix64(state_);
+  }
+
+  std::uint64_t state_;
+  std::uint64_t every_;
+  unsigned k_ = 0;             // log2(every) when drawn by trials, else 0
+  unsigned per_draw_ = 0;      // trials per 64-bit draw
+  std::uint64_t starts_ = 0;   // bit i·k for each whole trial i of a draw
+  double inv_log_keep_ = 0;    // 1 / ln(1 − 1/every), inversion only
+};
+
 // width × depth, checked: both ≥ 1 and the table of `counter_bytes`-byte
 // counters must not overflow a size_t byte count.
 [[nodiscard]] constexpr std::size_t checked_sketch_counters(std::size_t width, std::size_t depth,
