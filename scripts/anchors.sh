@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --repetitions|--duration) [ $# -ge 2 ] || die "$1: a value is required"; extra+=("$1" "$2"); shift 2 ;;
     --rounds) [ $# -ge 2 ] || die "--rounds: a value is required"
               [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--rounds: '$2' is not an integer >= 1"; rounds=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (accepted: --out DIR, --quick, --full, --smoke, --bench PATH, --repetitions R, --rounds R, --duration S)" ;;
   esac
 done
@@ -99,8 +99,8 @@ run_driver() {
 # NAME.json (anchor_pairs.py merge).
 run_rounds() {
   local name=$1; shift
-  local list="$build/list.json" k n rc groups scenario workload threads knobs impls seconds
-  local drivers=() ours=() sets=()
+  local list="$build/list.json" k n rc groups scenario workload threads knobs impls seconds kv
+  local drivers=() ours=() sets=() kvs=()
   "$bench" list --json > "$list" || { echo "anchors: $bench list --json failed" >&2; status=1; return; }
   for k in $(seq 1 "$rounds"); do
     echo "anchors: running the $name driver, round $k of $rounds ($mode${extra[*]:+ ${extra[*]}}), then ours" >&2
@@ -119,6 +119,7 @@ run_rounds() {
     }
     n=0
     while IFS=$'\t' read -r scenario workload threads knobs impls seconds; do
+      [ -n "$scenario" ] || continue  # a driver that measured nothing: no groups
       n=$((n + 1))
       sets=()
       if [ "$knobs" != - ]; then
