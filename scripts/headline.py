@@ -20,8 +20,9 @@ exceeded the capacity it was given; a reference driver's row (anchors/) is
 each driver round (metrics.paired_ours), else a ratio of medians of runs
 minutes apart. Table 2: issue 18's pairs (striped vs LongAdder, single_flight
 vs Go's singleflight, coalescing_cache vs Caffeine, ...) whatever our fastest
-implementation of the row, with the cache's backend calls per second (medians
-over repetitions; the suite's runs and the driver's may differ in length). Table 3: the hot-partition scenario, each
+implementation of the row, with the cache's backend calls (medians over
+repetitions, each counted over its side's warm-up and run, which differ in
+length: not a like-for-like count). Table 3: the hot-partition scenario, each
 mitigation against the unmitigated store, with what the mitigations cost
 (errors the client saw, stale reads, backend calls per read). Only the
 standard library.
@@ -158,18 +159,18 @@ def main(paths, list_json=None):
     if named:
         print()
         print("| scenario | workload | knobs | threads | ours | reference driver | ours ÷ driver (min–max) "
-              "| backend calls per second, ours / driver | note |")
+              "| backend calls, ours / driver (each over its own warm-up + run) | note |")
         print("|---|---|---|---:|---|---|---:|---:|---|")
         for key, mine, other in named:
             scenario, workload, knobs, threads = key
             ratio, rng, note, mine_med = driver_ratio(key, mine, other)
             calls = "–"
             if scenario == "cache":
-                # Per second: the suite's runs and the driver's need not last as long.
+                # Counts over each side's warm-up and run, which differ in length (ours:
+                # 10% of the run; the JVM driver: at least 0.3 s): read them with that.
                 def calls_of(impl):
-                    v = [r["metrics"]["backend_calls"] / r["seconds"] for r in doc["results"]
-                         if group_key(r) == key and r["impl"] == impl and "backend_calls" in r.get("metrics", {})
-                         and r.get("seconds", 0) > 0]
+                    v = [r["metrics"]["backend_calls"] for r in doc["results"]
+                         if group_key(r) == key and r["impl"] == impl and "backend_calls" in r.get("metrics", {})]
                     return f"{statistics.median(v):.0f}" if v else "?"
                 calls = f"{calls_of(mine)} / {calls_of(other)}"
             other_med = statistics.median(reps[key][other].values())
