@@ -277,7 +277,8 @@ int drive(int argc, char** argv) {
   bool no_plots = false;
   suite->add_flag("--no-plots", no_plots, "skip scripts/plot.py");
   suite->add_flag("--anchors", sa.anchors,
-                  "after the C++ steps, run scripts/anchors.sh --out OUT/anchors and merge its results "
+                  "after the C++ steps, run scripts/anchors.sh --out OUT/anchors --rounds R (R = --repetitions: "
+                  "each driver round is followed by a re-run of ours, for paired ratios) and merge its results "
                   "(skipped with a message if absent or failing)");
 
   auto* trace = app.add_subcommand("trace", "write or analyse a key trace");
