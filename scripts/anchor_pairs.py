@@ -42,6 +42,11 @@ def load(path):
         fail(f"{path}: {e}")
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         fail(f"{path}: not a hotshard.results/1 document (no results list)")
+    for k, r in enumerate(doc["results"]):
+        missing = [f for f in ("scenario", "impl", "workload", "threads", "ops_per_sec")
+                   if not isinstance(r, dict) or f not in r]
+        if missing:
+            fail(f"{path}: record {k} lacks {', '.join(missing)}")
     return doc
 
 

@@ -3,7 +3,8 @@
 scripts/anchor_pairs.py merges two driver rounds with the re-runs of ours of
 those rounds, and scripts/headline.py reports ours ÷ driver from those
 re-runs, paired by round — not from the suite's own figures of ours, which
-ran minutes earlier. Exit 0 pass, 1 fail."""
+ran minutes earlier; a malformed driver document is named with exit 2.
+Exit 0 pass, 1 fail."""
 import json
 import os
 import subprocess
@@ -67,6 +68,13 @@ def main():
         if len(rows) != 2 or not all(want in r and "paired by round" in r for r in rows):
             problems.append(f"expected both tables' go_singleflight rows to read {want}, paired by round; got:\n"
                             + "\n".join(rows))
+        # A malformed driver document is named, not a traceback.
+        broken = write(os.path.join(d, "broken.round1.json.tmp"), document([{"scenario": "herd"}]))
+        bad = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "anchor_pairs.py"), "merge",
+                              "--out", os.path.join(d, "x.json"), "--rounds", "1", broken],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if bad.returncode != 2 or "record 0 lacks impl" not in bad.stdout:
+            problems.append(f"a record without impl: exit {bad.returncode}, {bad.stdout.strip()!r}")
     for p in problems:
         print("FAIL:", p)
     if problems:

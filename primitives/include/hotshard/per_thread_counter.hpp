@@ -142,12 +142,13 @@ class per_thread_counter {
       return;
     }
     // A thread alternating between counters: its slot array, by table id.
-    if (const detail::thread_slot_ref r = detail::cached_slot(t, table_id_); r.slot != nullptr) [[likely]] {
+    const detail::thread_slot_ref r = detail::cached_slot(t, table_id_);
+    if (r.slot != nullptr) [[likely]] {
       detail::tls_slot_last = r;
       bump(r.slot, delta);
       return;
     }
-    add_slow(delta);
+    add_slow(delta, r);
   }
 
   void increment() { add(1); }
@@ -181,10 +182,10 @@ class per_thread_counter {
     slot->store(v + delta, std::memory_order_relaxed);
   }
 
-  // First add of this thread (or a thread on the shared word).
-  [[gnu::noinline]] void add_slow(std::int64_t delta) {
-    detail::thread_slot_ref r = detail::cached_slot(table_.get(), table_id_);
-    if (r.table != table_.get()) r = attach();
+  // `cached`: add()'s lookup, empty on a miss (this thread's first add here)
+  // or {table, nullptr} for a thread on the shared word.
+  [[gnu::noinline]] void add_slow(std::int64_t delta, detail::thread_slot_ref cached) {
+    const detail::thread_slot_ref r = cached.table == table_.get() ? cached : attach();
     if (r.slot != nullptr) {
       detail::tls_slot_last = r;
       bump(r.slot, delta);
