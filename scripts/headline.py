@@ -159,20 +159,26 @@ def main(paths, list_json=None):
     if named:
         print()
         print("| scenario | workload | knobs | threads | ours | reference driver | ours ÷ driver (min–max) "
-              "| backend calls, ours / driver (each over its own warm-up + run) | note |")
+              "| backend calls in the measured window, ours / driver: per s; per 1k reads | note |")
         print("|---|---|---|---:|---|---|---:|---:|---|")
         for key, mine, other in named:
             scenario, workload, knobs, threads = key
             ratio, rng, note, mine_med = driver_ratio(key, mine, other)
             calls = "–"
             if scenario == "cache":
-                # Counts over each side's warm-up and run, which differ in length (ours:
-                # 10% of the run; the JVM driver: at least 0.3 s): read them with that.
-                def calls_of(impl):
-                    v = [r["metrics"]["backend_calls"] for r in doc["results"]
-                         if group_key(r) == key and r["impl"] == impl and "backend_calls" in r.get("metrics", {})]
-                    return f"{statistics.median(v):.0f}" if v else "?"
-                calls = f"{calls_of(mine)} / {calls_of(other)}"
+                # Both sides count the loads started between the barrier and the stop
+                # (cache.cpp's on_start, CacheBench's onStart), so the rates compare; a
+                # record from before that (no backend_calls_per_second) shows "?".
+                def rates(impl):
+                    rs = [r for r in doc["results"] if group_key(r) == key and r["impl"] == impl
+                          and "backend_calls_per_second" in r.get("metrics", {}) and r.get("ops", 0) > 0]
+                    if not rs:
+                        return "?", "?"
+                    per_s = statistics.median(r["metrics"]["backend_calls_per_second"] for r in rs)
+                    per_k = statistics.median(1000 * r["metrics"]["backend_calls"] / r["ops"] for r in rs)
+                    return f"{per_s:.0f}", f"{per_k:.3g}"
+                (ms, mk), (os_, ok) = rates(mine), rates(other)
+                calls = f"{ms} / {os_}; {mk} / {ok}"
             other_med = statistics.median(reps[key][other].values())
             print(f"| {scenario} | `{workload}` | {knob_text(knobs)} | {threads} | {mine} ({mine_med:.3g}) "
                   f"| {other} ({other_med:.3g}) | **{ratio:.2f}×**{rng} | {calls} | {note} |")

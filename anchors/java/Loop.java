@@ -5,7 +5,8 @@
 //  2. Warm-up (untimed) for `warmupSeconds`; its ns/op picks the latency
 //     sampling period: the power of two, 1..4096, that keeps two clock reads
 //     per sample under ~1% of an op.
-//  3. All threads meet at a barrier; the clock starts when the last arrives.
+//  3. All threads meet at a barrier; the clock starts when the last arrives
+//     (and onStart runs, if given).
 //  4. Measured loop until the controller raises `stop` after `duration`:
 //     one timed op, then period-1 untimed ones, looking at the flag every
 //     block of at least 64 ops.
@@ -78,9 +79,20 @@ final class Loop {
 
   static Measurement run(int threads, double duration, double warmupSeconds, WorkerFactory factory)
       throws Exception {
+    return run(threads, duration, warmupSeconds, factory, () -> {});
+  }
+
+  // onStart runs once, at the instant the clock starts (the barrier's action,
+  // after every warm-up, before any measured op): runner.hpp's on_start, for a
+  // count that must cover the measured window only (CacheBench's backend calls).
+  static Measurement run(int threads, double duration, double warmupSeconds, WorkerFactory factory,
+      Runnable onStart) throws Exception {
     final Slot[] slots = new Slot[threads];
     final long[] start = new long[1];
-    final CyclicBarrier ready = new CyclicBarrier(threads + 1, () -> start[0] = System.nanoTime());
+    final CyclicBarrier ready = new CyclicBarrier(threads + 1, () -> {
+      start[0] = System.nanoTime();
+      onStart.run();
+    });
     final AtomicReference<Throwable> failure = new AtomicReference<>();
     stop = false;
     final Thread[] pool = new Thread[threads];

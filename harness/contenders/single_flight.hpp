@@ -5,7 +5,7 @@
 // Tables satisfy concepts::single_flight_table over <uint64_t, uint64_t> and
 // are constructed from a capacity hint (how many flights may run at once; only
 // ours has a fixed capacity). Caches satisfy concepts::read_through_cache and
-// are constructed from coalescing_cache_options; refresh_thread is the
+// are constructed from coalescing_cache_options; refresh_pool is the
 // executor the cache scenario hands them for refresh=async. The registry
 // functions call `f.template operator()<Adapter>(name, description)` per
 // contender, in display order; the scenarios and bench-single-flight both
@@ -36,6 +36,7 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace hotshard::contenders {
 
@@ -297,33 +298,49 @@ static_assert(concepts::read_through_cache<coalescing_cache_contender> &&
               concepts::read_through_cache<ttl_cache_contender>);
 
 // The executor the cache scenario gives every cache for refresh=async
-// (coalescing_cache_options::executor): one background thread runs the
-// refresh tasks in submission order (Caffeine's reloads run on its executor
-// the same way). submit() blocks briefly on a mutex, which also makes the
-// submission happen-before the task runs. stop() runs what was submitted, then joins; it must be called before
-// the cache is destroyed (the tasks refer to it), and is idempotent.
-class refresh_thread {
+// (coalescing_cache_options::executor), the JVM driver's Caffeine executor
+// too (Executors.newCachedThreadPool): a task goes to a waiting thread, and
+// when more tasks are queued than threads wait, a new thread starts (at most
+// max_threads; above that, tasks queue). So a refresh starts as soon as it is
+// asked for, however many are in flight: a refresh never waits behind
+// another's load. Threads are kept until stop(), not retired when idle.
+// submit() takes a mutex (and may start a thread), which also makes the
+// submission happen-before the task runs. stop() runs what was submitted,
+// then joins; it must be called before the cache is destroyed (the tasks
+// refer to it), and is idempotent.
+class refresh_pool {
  public:
-  refresh_thread() : worker_([this] { loop(); }) {}
-  ~refresh_thread() { stop(); }
-  refresh_thread(const refresh_thread&) = delete;
-  refresh_thread& operator=(const refresh_thread&) = delete;
+  static constexpr std::size_t default_max_threads = 512;
+  explicit refresh_pool(std::size_t max_threads = default_max_threads) : max_threads_(std::max<std::size_t>(1, max_threads)) {}
+  ~refresh_pool() { stop(); }
+  refresh_pool(const refresh_pool&) = delete;
+  refresh_pool& operator=(const refresh_pool&) = delete;
 
   void submit(std::function<void()> task) {
-    {
-      std::lock_guard lock(mu_);
-      tasks_.push_back(std::move(task));
-      ++submitted_;
+    std::unique_lock lock(mu_);
+    tasks_.push_back(std::move(task));
+    ++submitted_;
+    // A waiting thread counts in idle_ until it has taken a task, so
+    // tasks_.size() > idle_ means some queued task has no thread to run it.
+    if (tasks_.size() > idle_ && workers_.size() < max_threads_) {
+      workers_.emplace_back([this] { loop(); });
+      return;
     }
+    lock.unlock();
     wake_.notify_one();
   }
   void stop() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
+    for (;;) {  // again while a task submitted during the drain started a thread
+      std::vector<std::thread> workers;
+      {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+        workers.swap(workers_);
+      }
+      if (workers.empty()) return;
+      wake_.notify_all();
+      for (auto& w : workers) w.join();
     }
-    wake_.notify_one();
-    if (worker_.joinable()) worker_.join();
   }
   [[nodiscard]] std::uint64_t submitted() const {
     std::lock_guard lock(mu_);
@@ -337,33 +354,44 @@ class refresh_thread {
     std::lock_guard lock(mu_);
     return failed_;
   }
+  [[nodiscard]] std::uint64_t threads_started() const {
+    std::lock_guard lock(mu_);
+    return started_;
+  }
 
  private:
   void loop() {
     std::unique_lock lock(mu_);
+    ++started_;
     for (;;) {
-      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // stopping, and everything submitted has run
-      std::function<void()> task = std::move(tasks_.front());
-      tasks_.pop_front();
-      lock.unlock();
-      bool threw = false;
-      try {
-        task();
-      } catch (...) {
-        threw = true;
+      while (!tasks_.empty()) {
+        std::function<void()> task = std::move(tasks_.front());
+        tasks_.pop_front();
+        lock.unlock();
+        bool threw = false;
+        try {
+          task();
+        } catch (...) {
+          threw = true;
+        }
+        lock.lock();
+        if (threw) ++failed_;
       }
-      lock.lock();
-      if (threw) ++failed_;
+      if (stopping_) return;  // everything submitted has run (or is running on another thread)
+      ++idle_;
+      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      --idle_;
     }
   }
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> tasks_;
+  std::vector<std::thread> workers_;
+  std::size_t max_threads_;
+  std::size_t idle_ = 0;  // threads waiting on wake_
   bool stopping_ = false;
-  std::uint64_t submitted_ = 0, failed_ = 0;
-  std::thread worker_;  // last: starts once the members above exist
+  std::uint64_t submitted_ = 0, failed_ = 0, started_ = 0;
 };
 
 template <class F>

@@ -3,7 +3,9 @@
 scripts/anchor_pairs.py merges two driver rounds with the re-runs of ours of
 those rounds, and scripts/headline.py reports ours ÷ driver from those
 re-runs, paired by round — not from the suite's own figures of ours, which
-ran minutes earlier; a malformed driver document is named with exit 2.
+ran minutes earlier; the cache pair's backend calls are shown per second and
+per 1000 reads of each side's measured window; a malformed driver document
+is named with exit 2.
 Exit 0 pass, 1 fail."""
 import json
 import os
@@ -53,9 +55,19 @@ def main():
         if got != [(0, 12e6), (1, 8e6)]:
             problems.append(f"merged rounds {got} are not [(0, 12e6), (1, 8e6)]")
         # The suite's own rows of ours ran minutes earlier, at 30 M/s.
-        suite = document([record("single_flight", 2, k, 30e6) for k in (0, 1)] + go["results"],
+        # And a cache group: backend calls counted over each side's measured window.
+        cache = {"scenario": "cache", "workload": "uniform:n=1", "knobs": {"beta": "0", "refresh": "async"},
+                 "threads": 2, "seconds": 0.4, "latency_ns": {}}
+        cache_rows = [dict(cache, impl="coalescing_cache", repetition=k, ops=20_000_000, ops_per_sec=50e6,
+                           metrics={"backend_calls": 60, "backend_calls_per_second": 150.0}) for k in (0, 1)]
+        cache_rows += [dict(cache, impl="caffeine", repetition=k, ops=18_000_000, ops_per_sec=45e6,
+                            metrics={"backend_calls": 66, "backend_calls_per_second": 165.0,
+                                     "paired_ours": {"coalescing_cache": 50e6}}) for k in (0, 1)]
+        suite = document([record("single_flight", 2, k, 30e6) for k in (0, 1)] + go["results"] + cache_rows,
                          scenarios={"herd": {"impls": [{"name": "single_flight", "ours": True},
-                                                       {"name": "go_singleflight", "ours": False}]}})
+                                                       {"name": "go_singleflight", "ours": False}]},
+                                    "cache": {"impls": [{"name": "coalescing_cache", "ours": True},
+                                                        {"name": "caffeine", "ours": False}]}})
         out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "headline.py"),
                               write(os.path.join(d, "results.json"), suite)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -68,6 +80,11 @@ def main():
         if len(rows) != 2 or not all(want in r and "paired by round" in r for r in rows):
             problems.append(f"expected both tables' go_singleflight rows to read {want}, paired by round; got:\n"
                             + "\n".join(rows))
+        # Per second: 150 / 165; per 1000 reads: 60/20M = 0.003 and 66/18M = 0.00367.
+        calls = [line for line in out.stdout.splitlines() if "| caffeine (" in line]
+        want = "| 150 / 165; 0.003 / 0.00367 |"
+        if len(calls) != 1 or want not in calls[0]:
+            problems.append(f"expected the caffeine pair's backend calls to read {want!r}; got:\n" + "\n".join(calls))
         # A malformed driver document is named, not a traceback.
         broken = write(os.path.join(d, "broken.round1.json.tmp"), document([{"scenario": "herd"}]))
         bad = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "anchor_pairs.py"), "merge",

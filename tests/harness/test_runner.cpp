@@ -59,6 +59,34 @@ TEST(runner, duration_mode_releases_every_thread_even_above_the_core_count) {
   EXPECT_GT(m.seconds, 0.0);
 }
 
+// on_start is the instant the clock starts: once, after every thread's
+// warm-up and before any measured op, so a counter snapshot taken there
+// splits a run's calls into warm-up and measured exactly.
+TEST(runner, on_start_runs_once_between_the_warm_up_and_the_measured_ops) {
+  for (const bool by_duration : {false, true}) {
+    runner_config cfg;
+    cfg.threads = 8;  // more than the cores
+    if (by_duration) {
+      cfg.duration_seconds = 0.05;
+    } else {
+      cfg.ops = 80000;
+    }
+    std::vector<std::atomic<std::uint64_t>> calls(8);
+    unsigned starts = 0;
+    std::uint64_t at_start = 0;
+    cfg.on_start = [&] {
+      ++starts;
+      for (auto& c : calls) at_start += c.load(std::memory_order_relaxed);
+    };
+    const auto m = run_workers(cfg, [&](unsigned t) {
+      return [&calls, t](std::uint64_t) { calls[t].fetch_add(1, std::memory_order_relaxed); };
+    });
+    EXPECT_EQ(starts, 1u) << by_duration;
+    EXPECT_GT(m.warmup_ops, 0u) << by_duration;
+    EXPECT_EQ(at_start, m.warmup_ops) << by_duration;
+  }
+}
+
 TEST(runner, an_exception_from_an_operation_reaches_the_caller) {
   runner_config cfg;
   cfg.threads = 8;

@@ -86,8 +86,11 @@ measurement run_workers_on(const runner_config& cfg, MakeWorker&& make_worker) {
   std::atomic<bool> stop{false};
   std::uint64_t start = 0;
   // The completion step runs once, when the last thread arrives: that instant
-  // is the start of the measured interval for everyone.
-  std::barrier ready(static_cast<std::ptrdiff_t>(T), [&]() noexcept { start = Clock::now(); });
+  // is the start of the measured interval for everyone (and cfg.on_start's).
+  std::barrier ready(static_cast<std::ptrdiff_t>(T), [&]() noexcept {
+    start = Clock::now();
+    if (cfg.on_start) cfg.on_start();
+  });
   std::barrier started(static_cast<std::ptrdiff_t>(T) + 1);  // + the controller
   const auto duration_ns = static_cast<std::uint64_t>(cfg.duration_seconds * 1e9);
 

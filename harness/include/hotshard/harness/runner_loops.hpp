@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -58,6 +59,12 @@ struct runner_config {
   std::uint64_t check_every = 64;   // duration-mode warm-up: look at the clock every this many ops
   std::uint64_t seed = 1;           // of the per-thread sampling streams
   std::uint64_t late_ns = 1000;     // open loop: a start this far past due counts as late
+  // Called once, at the instant the clock starts: by the last thread to reach
+  // the barrier, after every warm-up and before any measured op. A scenario
+  // snapshots its own counters here so that they cover the measured window
+  // only (cache.cpp: backend calls). Must not throw (it runs in the
+  // barrier's completion step).
+  std::function<void()> on_start;
 
   static runner_config from(const run_request& r) {
     runner_config c;
