@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -176,11 +177,14 @@ std::vector<step> plan(const suite_args& a, unsigned repetitions, std::vector<ex
 // --anchors: scripts/anchors.sh --out DIR/anchors --rounds R (R = the
 // suite's repetitions: each driver round is followed by a re-run of ours on
 // its groups, so driver ratios are paired; one repetition: the drivers' own
-// default), then every hotshard.results/1 file it wrote joins the suite's
-// results. Never fails the suite: an absent or failing script is reported
-// and skipped.
-void run_anchors(const std::string& out_dir, unsigned repetitions, results_document& doc, std::mutex& mu,
-                 const progress& p) {
+// default), then the records of every hotshard.results/1 file it wrote join
+// the suite's results — those of the scenarios this suite ran (`ran`; a
+// driver's plan covers every scenario it has, and summary.md and headline.md
+// describe only the scenarios of the run); the others are left out with a
+// note. Never fails the suite: an absent or failing script is reported and
+// skipped.
+void run_anchors(const std::string& out_dir, unsigned repetitions, const std::set<std::string>& ran,
+                 results_document& doc, std::mutex& mu, const progress& p) {
   const std::string script = anchors_script();
   const fs::path dir = fs::path(out_dir) / "anchors";
   nlohmann::json info = {{"script", script}, {"rounds", std::max(1u, repetitions)}};
@@ -205,6 +209,7 @@ void run_anchors(const std::string& out_dir, unsigned repetitions, results_docum
       info["status"] = "ran";
       info["files"] = nlohmann::json::array();
       std::size_t merged = 0, seen = 0;
+      std::map<std::string, std::size_t> left_out;  // scenario -> records of it the suite did not run
       for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
            it.increment(ec)) {
         if (++seen > 1000) break;
@@ -212,8 +217,14 @@ void run_anchors(const std::string& out_dir, unsigned repetitions, results_docum
         try {
           auto other = read_results_file(it->path().string());
           std::scoped_lock lock(mu);
-          merged += other.results.size();
-          for (auto& r : other.results) doc.results.push_back(std::move(r));
+          for (auto& r : other.results) {
+            if (!ran.contains(r.scenario)) {
+              ++left_out[r.scenario];
+              continue;
+            }
+            ++merged;
+            doc.results.push_back(std::move(r));
+          }
           info["files"].push_back(fs::relative(it->path(), out_dir, ec).string());
         } catch (const std::exception& e) {
           p.note("suite: --anchors: " + it->path().string() + " is not a hotshard.results/1 file (" + e.what() +
@@ -222,6 +233,17 @@ void run_anchors(const std::string& out_dir, unsigned repetitions, results_docum
       }
       info["records"] = merged;
       p.note("suite: --anchors: merged " + std::to_string(merged) + " records");
+      if (!left_out.empty()) {
+        std::string what;
+        std::size_t n = 0;
+        for (const auto& [scenario, count] : left_out) {
+          what += (what.empty() ? "" : ", ") + scenario;
+          n += count;
+        }
+        info["left_out"] = left_out;
+        p.note("suite: --anchors: left out " + std::to_string(n) + " records of scenarios this suite did not run (" +
+               what + ")");
+      }
     }
   }
   std::scoped_lock lock(mu);
@@ -362,7 +384,11 @@ int suite(const invocation& inv, const suite_args& a) {
                    st.optional ? "; optional step, the suite does not fail for it" : "");
     }
   }
-  if (a.anchors) run_anchors(a.out, repetitions, doc, results_mu, p);
+  if (a.anchors) {
+    std::set<std::string> ran;
+    for (const auto& st : steps) ran.insert(st.s->name);
+    run_anchors(a.out, repetitions, ran, doc, results_mu, p);
+  }
 
   const auto rows = save();
   if (!a.quiet) std::cout << to_text_table(rows);

@@ -278,8 +278,8 @@ int drive(int argc, char** argv) {
   suite->add_flag("--no-plots", no_plots, "skip scripts/plot.py");
   suite->add_flag("--anchors", sa.anchors,
                   "after the C++ steps, run scripts/anchors.sh --out OUT/anchors --rounds R (R = --repetitions: "
-                  "each driver round is followed by a re-run of ours, for paired ratios) and merge its results "
-                  "(skipped with a message if absent or failing)");
+                  "each driver round is followed by a re-run of ours, for paired ratios) and merge its records of "
+                  "the scenarios this suite ran (skipped with a message if absent or failing)");
 
   auto* trace = app.add_subcommand("trace", "write or analyse a key trace");
   trace->require_subcommand(1);

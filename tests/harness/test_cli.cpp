@@ -297,25 +297,38 @@ TEST(cli_suite, runs_the_fidelity_self_check_and_shows_its_verdict_per_check) {
 }
 
 TEST(cli_suite, anchors_merge_the_results_files_the_script_writes_and_never_fail_the_suite) {
-  // A stand-in anchors.sh: copies a results file into the directory it is given.
+  // A stand-in anchors.sh: copies two results files into the directory it is
+  // given, one of a scenario the suite runs (calibrate: merged) and one of a
+  // scenario it does not (the same record as `herd`: left out, since summary.md
+  // and headline.md describe only the scenarios of the run).
   const auto one = scratch("anchor-one.json");
   ASSERT_EQ(bench("run calibrate --impl null --threads 1 --ops 2000 --repetitions 1 --quiet --json " + one.string())
                 .status,
             0);
+  auto other_doc = nlohmann::json::parse(read_all(one));
+  other_doc["results"][0]["scenario"] = "herd";
+  const auto other = scratch("anchor-other.json");
+  std::ofstream(other) << other_doc.dump();
   const auto good = scratch("anchors-good.sh");
   std::ofstream(good) << "#!/bin/bash\n[ \"$1\" = --out ] || exit 9\nmkdir -p \"$2\"\ncp '" << one.string()
-                      << "' \"$2/java.json\"\necho not-json > \"$2/notes.json\"\n";
+                      << "' \"$2/java.json\"\ncp '" << other.string() << "' \"$2/go.json\"\n"
+                      << "echo not-json > \"$2/notes.json\"\n";
   const auto bad = scratch("anchors-bad.sh");
   std::ofstream(bad) << "#!/bin/bash\nexit 3\n";
-  const std::string args = "suite --quick --scenarios fidelity --repetitions 1 --no-plots --anchors --out ";
+  const std::string args =
+      "suite --quick --scenarios calibrate --repetitions 1 --duration 0.02 --no-plots --anchors --out ";
 
   const auto dir = scratch("anchored");
   const auto o = bench(args + dir.string(), "HOTSHARD_REAL_TRACE= HOTSHARD_ANCHORS_SCRIPT='" + good.string() + "'");
   ASSERT_EQ(o.status, 0) << o.output;
   EXPECT_NE(o.output.find("merged 1 records"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("left out 1 records of scenarios this suite did not run (herd)"), std::string::npos)
+      << o.output;
   const auto j = nlohmann::json::parse(read_all(dir / "results.json"));
   EXPECT_EQ(j["config"]["anchors"]["status"], "ran");
   EXPECT_EQ(j["config"]["anchors"]["records"], 1);
+  EXPECT_EQ(j["config"]["anchors"]["left_out"], nlohmann::json({{"herd", 1}}));
+  for (const auto& r : j["results"]) EXPECT_NE(r["scenario"], "herd");
 
   const auto failing = bench(args + scratch("anchored-bad").string(),
                              "HOTSHARD_REAL_TRACE= HOTSHARD_ANCHORS_SCRIPT='" + bad.string() + "'");

@@ -105,15 +105,21 @@ inline std::uint32_t rehash_probe() noexcept {
 // tables may die during static destruction.
 class thread_slot_table_ids {
  public:
+  // May throw std::bad_alloc (a table's constructor calls it).
   [[nodiscard]] static std::uint32_t take() {
     pool& p = instance();
     std::scoped_lock lock(p.mutex);
-    if (p.free.empty()) return p.next++;
+    if (p.free.empty()) {
+      // Room for every id ever issued, reserved here, so that give() (called
+      // from a table's destructor) never allocates: each id is live or free.
+      if (p.free.capacity() < std::size_t{p.next} + 1) p.free.reserve(2 * (std::size_t{p.next} + 1));
+      return p.next++;
+    }
     const std::uint32_t id = p.free.back();
     p.free.pop_back();
     return id;
   }
-  static void give(std::uint32_t id) {
+  static void give(std::uint32_t id) noexcept {  // never allocates: take() reserved the room
     pool& p = instance();
     std::scoped_lock lock(p.mutex);
     p.free.push_back(id);
