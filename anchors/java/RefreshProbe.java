@@ -18,6 +18,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
@@ -44,8 +45,13 @@ final class RefreshProbe {
 
   public static void main(String[] args) throws Exception {
     final String mode = args.length > 0 ? args[0] : "default";
-    final ExecutorService owned = mode.equals("pool") ? Executors.newCachedThreadPool()
-        : mode.equals("single") ? Executors.newSingleThreadExecutor() : null;
+    final ThreadFactory daemons = r -> {
+      final Thread th = new Thread(r);
+      th.setDaemon(true);  // left running at exit: no shutdown racing a completing refresh
+      return th;
+    };
+    final ExecutorService owned = mode.equals("pool") ? Executors.newCachedThreadPool(daemons)
+        : mode.equals("single") ? Executors.newSingleThreadExecutor(daemons) : null;
     if (owned == null && !mode.equals("default")) {
       System.err.println("RefreshProbe: error: executor '" + mode + "' is not one of default, pool, single");
       System.exit(2);
@@ -74,7 +80,6 @@ final class RefreshProbe {
     Thread.sleep(2000);
     stop = true;
     for (Thread r : readers) r.join();
-    if (owned != null) owned.shutdownNow();
     final int n = Math.min(loads, MAX_LOADS);
     if (n < 3) {
       System.err.println("RefreshProbe: error: only " + n + " loads in 2 s");
