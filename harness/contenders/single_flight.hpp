@@ -304,14 +304,16 @@ static_assert(concepts::read_through_cache<coalescing_cache_contender> &&
 // max_threads; above that, tasks queue). So a refresh starts as soon as it is
 // asked for, however many are in flight: a refresh never waits behind
 // another's load. Threads are kept until stop(), not retired when idle.
-// submit() takes a mutex (and may start a thread), which also makes the
-// submission happen-before the task runs. stop() runs what was submitted,
+// submit() takes a mutex (and may start a thread while holding it: a
+// std::system_error from that reaches the caller, the task left queued),
+// which also makes the submission happen-before the task runs. stop() runs what was submitted,
 // then joins; it must be called before the cache is destroyed (the tasks
 // refer to it), and is idempotent.
 class refresh_pool {
  public:
   static constexpr std::size_t default_max_threads = 512;
-  explicit refresh_pool(std::size_t max_threads = default_max_threads) : max_threads_(std::max<std::size_t>(1, max_threads)) {}
+  explicit refresh_pool(std::size_t max_threads = default_max_threads)
+      : max_threads_(std::max<std::size_t>(1, max_threads)) {}
   ~refresh_pool() { stop(); }
   refresh_pool(const refresh_pool&) = delete;
   refresh_pool& operator=(const refresh_pool&) = delete;
@@ -357,6 +359,10 @@ class refresh_pool {
   [[nodiscard]] std::uint64_t threads_started() const {
     std::lock_guard lock(mu_);
     return started_;
+  }
+  [[nodiscard]] std::size_t threads_waiting() const {  // started, not stopped, and waiting for a task
+    std::lock_guard lock(mu_);
+    return idle_;
   }
 
  private:

@@ -464,22 +464,33 @@ TEST(cli_run, queue_reports_producers_consumers_paths_and_whether_depth_exceeded
   }
 }
 
+namespace {
+// One 50 ms run of coalescing_cache on one key at 2 threads, β = 0, with
+// `knobs` and refresh=`mode`: its one record.
+nlohmann::json one_key_cache_record(const std::string& name, const std::string& knobs, const std::string& mode) {
+  const auto json = scratch(name + "_" + mode + ".json");
+  const auto o = bench("run cache --impl coalescing_cache --workload uniform:n=1 --threads 2 --set beta=0 " + knobs +
+                       " --set refresh=" + mode + " --duration 0.05 --repetitions 1 --quiet --json " + json.string());
+  EXPECT_EQ(o.status, 0) << o.output;
+  if (o.status != 0) return nlohmann::json::object();
+  const auto j = nlohmann::json::parse(read_all(json));
+  EXPECT_EQ(j["results"].size(), 1u);
+  return j["results"].empty() ? nlohmann::json::object() : j["results"][0];
+}
+}  // namespace
+
 // refresh=async is Caffeine's refreshAfterWrite contract (the JVM driver's
 // records are labelled with it): every refresh is handed to the refresh
-// pool, none runs on a reading thread; inline hands none (and starts no pool). TTL 200 µs over a
-// 50 ms run so that refreshes happen (nothing about their timing is asserted).
+// pool, none runs on a reading thread; inline hands none (and starts no
+// pool). TTL 200 µs over a 50 ms run so that refreshes happen (nothing about
+// their timing is asserted).
 TEST(cli_run, cache_refresh_async_hands_every_refresh_to_the_refresh_pool) {
   expect_usage_error("run cache --set refresh=later --ops 10",
                      "--set refresh=later: 'later' is not accepted; accepted: one of inline, async");
   for (const std::string mode : {"inline", "async"}) {
-    const auto json = scratch("cache_" + mode + ".json");
-    const auto o = bench("run cache --impl coalescing_cache --workload uniform:n=1 --threads 2 --set beta=0 "
-                         "--set ttl_us=200 --set grace_us=10000000 --set loader_us=50 --set refresh=" + mode +
-                         " --duration 0.05 --repetitions 1 --quiet --json " + json.string());
-    ASSERT_EQ(o.status, 0) << o.output;
-    const auto j = nlohmann::json::parse(read_all(json));
-    ASSERT_EQ(j["results"].size(), 1u);
-    const auto& m = j["results"][0]["metrics"];
+    const auto r = one_key_cache_record("cache", "--set ttl_us=200 --set grace_us=10000000 --set loader_us=50", mode);
+    ASSERT_TRUE(r.contains("metrics")) << mode;
+    const auto& m = r["metrics"];
     EXPECT_EQ(m["refresh"], mode);
     const auto refreshes = m["refreshes"].get<std::uint64_t>();
     EXPECT_GT(refreshes, 0u) << mode;
@@ -512,14 +523,8 @@ TEST(cli_run, cache_refresh_async_hands_every_refresh_to_the_refresh_pool) {
 // TTL outlives the run is loaded once, in the warm-up, and never in the window.
 TEST(cli_run, cache_counts_backend_calls_in_the_measured_window_only) {
   for (const std::string mode : {"inline", "async"}) {
-    const auto json = scratch("cache_window_" + mode + ".json");
-    const auto o = bench("run cache --impl coalescing_cache --workload uniform:n=1 --threads 2 --set beta=0 "
-                         "--set ttl_us=100000000 --set loader_us=10 --set refresh=" + mode +
-                         " --duration 0.05 --repetitions 1 --quiet --json " + json.string());
-    ASSERT_EQ(o.status, 0) << o.output;
-    const auto j = nlohmann::json::parse(read_all(json));
-    ASSERT_EQ(j["results"].size(), 1u);
-    const auto& r = j["results"][0];
+    const auto r = one_key_cache_record("cache_window", "--set ttl_us=100000000 --set loader_us=10", mode);
+    ASSERT_TRUE(r.contains("metrics")) << mode;
     const auto& m = r["metrics"];
     EXPECT_EQ(m["backend_calls"], 0) << mode;
     EXPECT_EQ(m.value("backend_calls_warmup", -1), 1) << mode;
