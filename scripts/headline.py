@@ -21,8 +21,9 @@ each driver round (metrics.paired_ours), else a ratio of medians of runs
 minutes apart. Table 2: issue 18's pairs (striped vs LongAdder, single_flight
 vs Go's singleflight, coalescing_cache vs Caffeine, ...) whatever our fastest
 implementation of the row, with the cache's backend calls (medians over
-repetitions, each counted over its side's warm-up and run, which differ in
-length: not a like-for-like count). Table 3: the hot-partition scenario, each
+repetitions of each side's measured window, per second and per 1000 reads;
+ours from the suite's own repetitions, not the paired re-runs, which keep
+only ops/s). Table 3: the hot-partition scenario, each
 mitigation against the unmitigated store, with what the mitigations cost
 (errors the client saw, stale reads, backend calls per read). Only the
 standard library.
