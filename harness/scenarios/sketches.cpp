@@ -15,7 +15,10 @@
 // 100 (a reported key is correct if its true count is ≥ the 100th largest true
 // count; implementations with top(k) report their own list, the others are
 // ranked by estimate over every distinct key), memory_bytes; also epsilon,
-// delta, distinct_keys.
+// delta, distinct_keys, estimate_ns (one estimate() after the run, from one
+// thread, cycling over the reported top 100: cms_per_thread sums every
+// thread's sketch, so beside its add throughput this shows its read cost at
+// the run's thread count).
 // Heavy hitters (top(k)) also report above_threshold_keys (true count > N/m),
 // above_threshold_recall (of those, the fraction in top()), above_threshold_
 // missed (must be 0: the run fails otherwise), above_threshold_precision (of
@@ -248,6 +251,15 @@ result_record run_sketch(const run_request& r) {
                       std::greater<>());
     for (std::size_t i = 0; i < k; ++i) reported.push_back(ranked[i].second);
   }
+  // The read side's cost beside the add throughput: one estimate() after the run, from this one
+  // thread, cycling over the reported top keys. A shared sketch reads `depth` counters; cms_per_thread
+  // sums every thread's sketch, so its cost grows with the run's thread count (issue 14).
+  std::uint64_t sink = 0;
+  std::size_t next = 0;
+  const double estimate_cost =
+      reported.empty() ? 0.0 : mean_ns(2000, [&] { sink += sketch.estimate(reported[next++ % reported.size()]); });
+  if (sink == 0 && !reported.empty()) throw run_failure("sketch/" + r.impl + ": the reported top keys estimate 0");
+
   const std::uint64_t bar = kth_largest(exact, top_k);
   std::size_t correct = 0;
   for (const auto key : reported) {
@@ -270,6 +282,7 @@ result_record run_sketch(const run_request& r) {
       {"topk_recall", wanted == 0 ? 1.0 : static_cast<double>(correct) / wanted},
       {"topk_precision", reported.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(reported.size())},
       {"memory_bytes", sketch.memory_bytes()},
+      {"estimate_ns", estimate_cost},
       {"epsilon", eps},
       {"delta", params.delta},
       {"distinct_keys", exact.size()}};
@@ -309,7 +322,7 @@ scenario make_sketch_scenario() {
       "every thread adds its keys to one shared frequency sketch; afterwards (untimed) every distinct key's estimate "
       "is checked against its exact count. Metrics: stream_length, error_bound (εN), max_overestimate, "
       "mean_overestimate, within_bound_fraction, underestimates (must be 0), topk_recall, topk_precision (top 100), "
-      "memory_bytes; heavy hitters add above_threshold_* (keys above N/m) and query_ns; the detector reports "
+      "memory_bytes, estimate_ns (one estimate() after the run); heavy hitters add above_threshold_* (keys above N/m) and query_ns; the detector reports "
       "hot_recall, hot_precision, false_hot_reports, detection_delay_ops, drop_delay_ops, query_ns instead of the "
       "estimate checks.";
   s.default_workload = "zipf:n=1000000,s=1.0";
@@ -350,7 +363,9 @@ scenario make_sketch_scenario() {
       metric("drop_delay_ops", "ops", "detector: adds after a shift until the old hot key is no longer hot (−1: never)"),
       metric("window", "ops", "detector: units per epoch"),
       metric("sample_every", "count", "detector: one add in this many is sampled"),
-      metric("estimate_ns", "ns", "detector: one estimate() of the hottest reported key"),
+      key_metric("estimate_ns", "ns",
+                 "one estimate() after the run, of the reported top keys (detector: its hottest key); per-thread "
+                 "designs sum every thread's part"),
       metric("thread_sketches", "count", "detector: per-thread sketches summed on a read")};
   s.run = [](const run_request& r) {
     return dispatch(r, [](auto&& f) { hc::for_each_sketch(f); },

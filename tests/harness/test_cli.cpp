@@ -578,6 +578,24 @@ TEST(cli_run, herd_accounts_for_every_call_and_its_late_arrivals) {
 // every must-be-zero metric is 0 (false), and the results document carries
 // the same description as `list --json`. A metric added to a scenario's
 // records without its declaration fails here.
+// Issue 14: every sketch's memory and read cost beside its add throughput, so
+// cms_per_thread's price (a sketch per thread, summed on every estimate) shows.
+TEST(cli_run, sketch_reports_every_implementations_memory_and_estimate_cost) {
+  const auto json = scratch("sketch_costs.json");
+  const auto o = bench("run sketch --impl all --threads 2 --repetitions 1 --ops 4000 --quiet --json " + json.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  const auto doc = nlohmann::json::parse(read_all(json));
+  std::set<std::string> impls;
+  for (const auto& r : doc["results"]) {
+    const std::string impl = r["impl"];
+    impls.insert(impl);
+    ASSERT_TRUE(r["metrics"].contains("memory_bytes") && r["metrics"].contains("estimate_ns")) << r.dump();
+    EXPECT_GT(r["metrics"]["memory_bytes"].get<double>(), 0.0) << impl;
+    EXPECT_GT(r["metrics"]["estimate_ns"].get<double>(), 0.0) << impl;
+  }
+  EXPECT_TRUE(impls.count("cms_per_thread") && impls.count("cms") && impls.count("hot_key_detector"));
+}
+
 TEST(cli_run, every_scenario_reports_only_declared_metrics_and_its_invariants_hold) {
   const auto listing = bench("list --json");
   ASSERT_EQ(listing.status, 0) << listing.output;
