@@ -322,9 +322,9 @@ scenario make_sketch_scenario() {
       "every thread adds its keys to one shared frequency sketch; afterwards (untimed) every distinct key's estimate "
       "is checked against its exact count. Metrics: stream_length, error_bound (εN), max_overestimate, "
       "mean_overestimate, within_bound_fraction, underestimates (must be 0), topk_recall, topk_precision (top 100), "
-      "memory_bytes, estimate_ns (one estimate() after the run); heavy hitters add above_threshold_* (keys above N/m) and query_ns; the detector reports "
-      "hot_recall, hot_precision, false_hot_reports, detection_delay_ops, drop_delay_ops, query_ns instead of the "
-      "estimate checks.";
+      "memory_bytes, estimate_ns (one estimate() after the run); heavy hitters add above_threshold_* (keys above "
+      "N/m) and query_ns; the detector reports hot_recall, hot_precision, false_hot_reports, detection_delay_ops, "
+      "drop_delay_ops, query_ns instead of the estimate checks.";
   s.default_workload = "zipf:n=1000000,s=1.0";
   const hc::sketch_params d;  // the contenders' defaults are the knobs' defaults
   s.impls = impls_of([](auto&& f) { hc::for_each_sketch(f); },
