@@ -33,8 +33,11 @@ class Runs:
         self.reps = defaultdict(lambda: defaultdict(dict))  # group -> impl -> {repetition: ops/s}
         self.first = {}  # (group, impl) -> a record (its metrics describe the run)
         self.metrics = defaultdict(list)  # (group, impl) -> every repetition's metrics
-        for r in results_io.records(doc):
-            g = (r["scenario"], r["workload"], json.dumps(r.get("knobs") or {}, sort_keys=True), r["threads"])
+        for n, r in enumerate(results_io.records(doc)):
+            if not isinstance(r.get("ops_per_sec"), (int, float)) or "workload" not in r:
+                raise results_io.ResultsError(f"result record {n} ({r['scenario']}/{r['impl']}) has no "
+                                              "numeric ops_per_sec or no workload")
+            g = results_io.group_key(r)
             self.reps[g][r["impl"]][r.get("repetition", 0)] = r["ops_per_sec"]
             self.first.setdefault((g, r["impl"]), r)
             self.metrics[(g, r["impl"])].append(r.get("metrics", {}))
@@ -53,7 +56,7 @@ class Runs:
         if not ra or not rb:
             return None
         ma, mb = statistics.median(ra.values()), statistics.median(rb.values())
-        pairs = [ra[k] / rb[k] for k in sorted(set(ra) & set(rb)) if rb[k] > 0]
+        pairs = results_io.repetition_ratios(ra, rb)
         return (ma / mb if mb > 0 else float("inf"), min(pairs, default=float("nan")),
                 max(pairs, default=float("nan")))
 
@@ -88,7 +91,11 @@ def main(path):
     except results_io.ResultsError as e:
         print(f"goals.py: {e}", file=sys.stderr)
         return 2
-    runs = Runs(doc)
+    try:
+        runs = Runs(doc)
+    except results_io.ResultsError as e:
+        print(f"goals.py: {path}: {e}", file=sys.stderr)
+        return 2
     described = results_io.scenarios([doc])
     outcome = []
     print(f"Issue 14's goals, from `{path}` (ratio of medians; min–max of the per-repetition ratio)\n")
@@ -124,7 +131,7 @@ def main(path):
     for g in runs.groups("sketch", SKETCH_WORKLOAD, 2):
         fitting = [i for i in sorted(ours_s) if runs.median(g, i) and runs.metric(g, i, "memory_bytes") is not None
                    and runs.metric(g, "cms_per_thread", "memory_bytes") is not None
-                   and runs.metric(g, i, "memory_bytes") <= runs.metric(g, "cms_per_thread", "memory_bytes") / 2]
+                   and runs.metric(g, i, "memory_bytes") <= runs.metric(g, "cms_per_thread", "memory_bytes") / g[3]]
         best = max(fitting, key=lambda i: runs.median(g, i), default=None)
         outcome.append(line("sketch: ≥ cms_per_thread's adds at ≤ 1/T of its memory, 2 threads",
                             f"{best or '(none within 1/T memory)'} ÷ cms_per_thread",

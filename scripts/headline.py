@@ -35,11 +35,6 @@ from collections import defaultdict
 
 import results_io  # scripts/results_io.py: the loader and schema check shared with plot.py
 
-def group_key(r):
-    knobs = r.get("knobs") or {}
-    return (r["scenario"], r["workload"], json.dumps(knobs, sort_keys=True), r["threads"])
-
-
 def queue_note(ours, theirs):
     """What a queue ratio compares: each side's path, and a capacity overrun."""
     mo, mt = ours.get("metrics", {}), theirs.get("metrics", {})
@@ -96,10 +91,10 @@ def main(paths, list_json=None):
     first = {}  # (group, impl) -> the record of the lowest repetition (its metrics describe the run)
     paired_ours = defaultdict(dict)  # (group, driver impl) -> {repetition: {our impl: ops/s of the same round}}
     for r in doc["results"]:
-        reps[group_key(r)][r["impl"]][r.get("repetition", 0)] = r["ops_per_sec"]
+        reps[results_io.group_key(r)][r["impl"]][r.get("repetition", 0)] = r["ops_per_sec"]
         if isinstance(r.get("metrics", {}).get("paired_ours"), dict):
-            paired_ours[(group_key(r), r["impl"])][r.get("repetition", 0)] = r["metrics"]["paired_ours"]
-        k = (group_key(r), r["impl"])
+            paired_ours[(results_io.group_key(r), r["impl"])][r.get("repetition", 0)] = r["metrics"]["paired_ours"]
+        k = (results_io.group_key(r), r["impl"])
         if k not in first or r.get("repetition", 0) < first[k].get("repetition", 0):
             first[k] = r
     runs = {g: {i: [v[k] for k in sorted(v)] for i, v in impls.items()} for g, impls in reps.items()}
@@ -149,7 +144,7 @@ def main(paths, list_json=None):
             if other in DRIVER_IMPLS:
                 ratio, rng, note, _ = driver_ratio(key, best, other)
             else:
-                pairs = [rb[k] / ro[k] for k in sorted(set(rb) & set(ro)) if ro[k] > 0]
+                pairs = results_io.repetition_ratios(rb, ro)
                 rng = f" ({min(pairs):.2f}–{max(pairs):.2f})" if pairs else ""
             print(f"| {scenario} | `{workload}` | {knob_text(knobs)} | {threads} | {best} ({best_med:.3g}) "
                   f"| {other} | **{ratio:.2f}×**{rng} | {note} |")
@@ -171,7 +166,7 @@ def main(paths, list_json=None):
                 # (cache.cpp's on_start, CacheBench's onStart), so the rates compare; a
                 # record from before that (no backend_calls_per_second) shows "?".
                 def rates(impl):
-                    rs = [r for r in doc["results"] if group_key(r) == key and r["impl"] == impl
+                    rs = [r for r in doc["results"] if results_io.group_key(r) == key and r["impl"] == impl
                           and "backend_calls_per_second" in r.get("metrics", {}) and r.get("ops", 0) > 0]
                     if not rs:
                         return "?", "?"

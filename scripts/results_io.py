@@ -31,6 +31,16 @@ def records(doc):
     return [r for r in doc["results"] if isinstance(r, dict) and "scenario" in r and "impl" in r and "threads" in r]
 
 
+def group_key(r):
+    """The group a record's ratios are taken within: (scenario, workload, knobs as sorted JSON, threads)."""
+    return (r["scenario"], r["workload"], json.dumps(r.get("knobs") or {}, sort_keys=True), r["threads"])
+
+
+def repetition_ratios(a, b):
+    """a[k] / b[k] for every repetition k both sides ran (a, b: repetition -> ops/s), in repetition order."""
+    return [a[k] / b[k] for k in sorted(set(a) & set(b)) if b[k] > 0]
+
+
 def _schema_of(doc):
     return doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
 

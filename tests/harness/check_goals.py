@@ -4,13 +4,14 @@ queue row compares against the fastest peer of its configuration (not the
 first listed) with the per-repetition min-max, a goal below its target reads
 MISSED, the sketch goal picks only a sketch within 1/T of cms_per_thread's
 memory, a goal the file lacks reads "not measured", the sketch cost table
-shows estimate_ns, and an unreadable file exits 2 naming it.
+shows estimate_ns, and an unreadable file or a record without its
+throughput exits 2 naming it.
 Exit 0 pass, 1 fail."""
+import json
 import os
 import subprocess
 import sys
 import tempfile
-import json
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SCRIPT = os.path.join(ROOT, "scripts", "goals.py")
@@ -80,6 +81,13 @@ def main():
             f.write("{not json")
         p = subprocess.run([sys.executable, SCRIPT, bad], capture_output=True, text=True)
         expect(p.returncode == 2 and "bad.json" in p.stderr, f"bad file: exit {p.returncode}, {p.stderr!r}")
+        # A record without its throughput is named, not a traceback.
+        broken = dict(doc, results=[dict(results[0], ops_per_sec=None)] + results[1:])
+        with open(bad, "w") as f:
+            json.dump(broken, f)
+        p = subprocess.run([sys.executable, SCRIPT, bad], capture_output=True, text=True)
+        expect(p.returncode == 2 and "record 0 (queue/bounded_queue)" in p.stderr and "Traceback" not in p.stderr,
+               f"record without ops_per_sec: exit {p.returncode}, {p.stderr!r}")
     for f in failures:
         print("FAIL:", f)
     if failures:
